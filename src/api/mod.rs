@@ -1,0 +1,1 @@
+//! The HTTP endpoint: /healthz, /status, /metrics and the drain controls.

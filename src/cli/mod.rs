@@ -1,0 +1,80 @@
+//! Command-line interface (CONTRACT.md "Binary and CLI").
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::config::DEFAULT_CONFIG_PATH;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "anycastd",
+    version,
+    about = "Anycast load-balancer node daemon: BGP, health checks, IPVS"
+)]
+pub struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Log filter, RUST_LOG syntax (e.g. "info", "anycastd::bgp=debug").
+    #[arg(long, global = true, default_value = "info")]
+    pub log_level: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon in the foreground.
+    Run {
+        #[arg(short, long, default_value = DEFAULT_CONFIG_PATH)]
+        config: PathBuf,
+        /// On exit, remove the IPVS services, addresses and interfaces anycastd owns.
+        #[arg(long)]
+        cleanup: bool,
+    },
+    /// Validate a config file and touch nothing.
+    Check {
+        #[arg(short, long, default_value = DEFAULT_CONFIG_PATH)]
+        config: PathBuf,
+    },
+    /// Show peers and VIPs of the running daemon.
+    Status {
+        #[command(flatten)]
+        api: ApiArgs,
+        /// Print the raw /status JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Withdraw all VIPs, or the named ones, while the daemon keeps running.
+    Drain {
+        #[command(flatten)]
+        api: ApiArgs,
+        vips: Vec<std::net::IpAddr>,
+    },
+    /// Re-announce all VIPs, or the named ones.
+    Undrain {
+        #[command(flatten)]
+        api: ApiArgs,
+        vips: Vec<std::net::IpAddr>,
+    },
+}
+
+/// How the CLI finds the running daemon's HTTP endpoint.
+#[derive(Debug, clap::Args)]
+pub struct ApiArgs {
+    /// Base URL of the daemon, e.g. http://127.0.0.1:9180 (default: the config's api.listen).
+    #[arg(long)]
+    pub api: Option<String>,
+    #[arg(short, long, default_value = DEFAULT_CONFIG_PATH)]
+    pub config: PathBuf,
+    /// Bearer token for POST requests (default: the config's api.token, or $ANYCASTD_TOKEN).
+    #[arg(long, env = "ANYCASTD_TOKEN")]
+    pub token: Option<String>,
+}

@@ -1,0 +1,250 @@
+//! The validated configuration: what the rest of the daemon consumes.
+//!
+//! These types hold only values that passed validation (see `validate.rs`), with every default
+//! filled in. Nothing else in the daemon parses TOML or re-checks ranges.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
+
+/// Default HTTP status endpoint: loopback only.
+pub const DEFAULT_API_LISTEN: &str = "127.0.0.1:9180";
+/// Default hold time proposed in OPEN (RFC 4271 suggests 90 s).
+pub const DEFAULT_HOLD_TIME: u16 = 90;
+/// Default pause between outbound connection attempts (before backoff).
+pub const DEFAULT_CONNECT_RETRY: Duration = Duration::from_secs(5);
+/// Default BGP port.
+pub const DEFAULT_BGP_PORT: u16 = 179;
+/// Default interface that holds VIPs when a VIP names none.
+pub const DEFAULT_VIP_INTERFACE: &str = "anycast0";
+/// Default check timing.
+pub const DEFAULT_CHECK_INTERVAL: Duration = Duration::from_secs(2);
+pub const DEFAULT_CHECK_TIMEOUT: Duration = Duration::from_secs(1);
+pub const DEFAULT_RISE: u32 = 2;
+pub const DEFAULT_FALL: u32 = 3;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub node: Node,
+    pub api: Api,
+    pub bgp: Bgp,
+    pub vips: Vec<Vip>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub router_id: Ipv4Addr,
+    pub asn: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Api {
+    pub listen: SocketAddr,
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bgp {
+    pub hold_time: u16,
+    pub connect_retry: Duration,
+    pub listen: Option<SocketAddr>,
+    pub shutdown_delay: Duration,
+    pub peers: Vec<Peer>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    pub address: IpAddr,
+    pub asn: u32,
+    pub port: u16,
+    /// Source address of the session; also the default next hop.
+    pub local_address: Option<IpAddr>,
+    /// Next hop override for IPv4 VIPs.
+    pub next_hop: Option<Ipv4Addr>,
+    /// Next hop for IPv6 VIPs (required when the session is IPv4 and IPv6 VIPs exist,
+    /// unless `local_address` is IPv6).
+    pub next_hop6: Option<Ipv6Addr>,
+    pub passive: bool,
+    /// Resolved: the peer's own `hold_time` or `bgp.hold_time`.
+    pub hold_time: u16,
+    pub password: Option<String>,
+    pub ttl_security: bool,
+}
+
+impl Peer {
+    pub fn is_ibgp(&self, local_asn: u32) -> bool {
+        self.asn == local_asn
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AnnouncePolicy {
+    /// Every service on the VIP must be healthy.
+    All,
+    /// One healthy service is enough.
+    Any,
+}
+
+/// A standard community (RFC 1997), `high:low`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Community(pub u32);
+
+impl Community {
+    /// RFC 8326 GRACEFUL_SHUTDOWN.
+    pub const GRACEFUL_SHUTDOWN: Community = Community(0xFFFF_0000);
+}
+
+impl std::fmt::Display for Community {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.0 >> 16, self.0 & 0xFFFF)
+    }
+}
+
+/// A large community (RFC 8092), `global:local1:local2`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LargeCommunity {
+    pub global: u32,
+    pub local1: u32,
+    pub local2: u32,
+}
+
+impl std::fmt::Display for LargeCommunity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}", self.global, self.local1, self.local2)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Vip {
+    pub address: IpAddr,
+    pub interface: String,
+    pub communities: Vec<Community>,
+    pub large_communities: Vec<LargeCommunity>,
+    pub med: Option<u32>,
+    pub local_pref: Option<u32>,
+    pub as_path_prepend: u8,
+    pub announce: AnnouncePolicy,
+    pub check: Option<VipCheck>,
+    pub services: Vec<Service>,
+}
+
+/// A check of the VIP itself (`[vip.check]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct VipCheck {
+    /// Address to check; defaults to the VIP.
+    pub address: IpAddr,
+    pub port: u16,
+    pub check: Check,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Protocol {
+    Tcp,
+    Udp,
+    Sctp,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+            Protocol::Sctp => "sctp",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Forwarding {
+    /// NAT (`ipvsadm -m`).
+    Masq,
+    /// Direct routing (`ipvsadm -g`).
+    Route,
+    /// IPIP tunnel (`ipvsadm -i`).
+    Tunnel,
+}
+
+/// IPVS schedulers known to the Linux kernel.
+pub const SCHEDULERS: &[&str] = &[
+    "rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh", "twos",
+];
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Service {
+    pub name: String,
+    pub port: u16,
+    pub protocol: Protocol,
+    pub scheduler: String,
+    pub forwarding: Forwarding,
+    /// Seconds; 0 = off.
+    pub persistence: u32,
+    pub min_healthy: u32,
+    pub unhealthy_weight: u32,
+    pub slow_start: Duration,
+    pub backends: Vec<Backend>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Backend {
+    pub address: IpAddr,
+    pub port: u16,
+    pub weight: u32,
+    /// Resolved: the service check with this backend's overrides applied.
+    pub check: Check,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Check {
+    pub kind: CheckKind,
+    /// Port to check; `None` means the backend's (or VIP check's) port.
+    pub port: Option<u16>,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub rise: u32,
+    pub fall: u32,
+}
+
+/// Inclusive range of acceptable HTTP status codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatusRange {
+    pub lo: u16,
+    pub hi: u16,
+}
+
+impl StatusRange {
+    pub const SUCCESS: StatusRange = StatusRange { lo: 200, hi: 299 };
+    pub fn contains(&self, code: u16) -> bool {
+        (self.lo..=self.hi).contains(&code)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum CheckKind {
+    Tcp,
+    Http(HttpCheck),
+    Https(HttpCheck),
+    /// argv, run without a shell; exit 0 = healthy.
+    Exec {
+        command: Vec<String>,
+    },
+    /// Always healthy.
+    None,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpCheck {
+    pub path: String,
+    pub expect: StatusRange,
+    /// Host header; defaults to the target address.
+    pub host: Option<String>,
+    /// https only: verify the server certificate.
+    pub tls_verify: bool,
+}
+
+impl Config {
+    /// All services in the file, with the VIP each belongs to.
+    pub fn services(&self) -> impl Iterator<Item = (&Vip, &Service)> {
+        self.vips
+            .iter()
+            .flat_map(|v| v.services.iter().map(move |s| (v, s)))
+    }
+}

@@ -1,0 +1,21 @@
+//! anycastd: announces service VIPs by BGP while local health checks pass, and programs the
+//! node's dataplane (dummy interfaces, VIP addresses, IPVS) to serve them.
+//!
+//! Modules, each with one job:
+//! - [`config`]: the TOML schema, parsed and validated with positions.
+//! - [`bgp`]: the embedded BGP speaker (pure FSM and codec, tokio sessions at the edge).
+//! - [`health`]: health checks and the rise/fall state machine.
+//! - [`dataplane`]: links, addresses and IPVS over netlink, and the reconciler.
+//! - [`daemon`]: the owner loop that ties health, BGP and the dataplane together.
+//! - [`api`]: the HTTP endpoint (/healthz, /status, /metrics, drain).
+//! - [`cli`]: the command line.
+
+pub mod api;
+pub mod bgp;
+pub mod cli;
+pub mod config;
+pub mod daemon;
+pub mod dataplane;
+pub mod health;
+pub mod logging;
+pub mod status;

@@ -1,0 +1,41 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use anycastd::cli::{Cli, Command};
+use anycastd::{config, daemon, logging};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Err(e) = logging::init(cli.log_format, &cli.log_level) {
+        eprintln!("anycastd: {e}");
+        return ExitCode::from(2);
+    }
+    let code = match cli.command {
+        Command::Run { config, cleanup } => daemon::run(&config, cleanup),
+        Command::Check { config } => check(&config),
+        Command::Status { .. } | Command::Drain { .. } | Command::Undrain { .. } => {
+            eprintln!("anycastd: this command is not implemented yet");
+            1
+        }
+    };
+    ExitCode::from(code as u8)
+}
+
+/// `anycastd check`: 0 valid, 1 invalid, 2 unreadable.
+fn check(path: &std::path::Path) -> i32 {
+    match config::load(path) {
+        Ok(_) => {
+            println!("{}: ok", path.display());
+            0
+        }
+        Err(config::LoadError::Invalid(errors)) => {
+            println!("{errors}");
+            1
+        }
+        Err(e @ config::LoadError::Unreadable { .. }) => {
+            eprintln!("{e}");
+            2
+        }
+    }
+}
