@@ -1,11 +1,32 @@
 //! The daemon: wires config, health checks, the BGP speaker, the dataplane and the API together.
+//!
+//! Tasks and channels (one owner loop, fed by typed messages):
+//!
+//! ```text
+//!  health::Checker tasks ──Observation (mpsc)──┐
+//!  api server ──────────ApiCommand (mpsc)──────┤
+//!  dataplane reports ───DataplaneReport (watch)┤    ┌──────────────────────────┐
+//!  signals (TERM, INT, HUP) ───────────────────┼───►│ runtime loop             │
+//!  tick (slow-start ramps) ────────────────────┘    │ owns state::NodeState    │
+//!                                                   └─┬───────────┬─────────┬──┘
+//!                 RouteSet (watch, diffed per peer)   │           │         │ VIP status (watch)
+//!                               bgp::Speaker ◄────────┘           │         └────► api /status, /metrics
+//!                 DesiredState (watch, reconciled)                │
+//!                               dataplane::Dataplane ◄────────────┘
+//! ```
+//!
+//! Every decision (what to announce, which weight a backend gets) is made by the pure
+//! `state::NodeState`; this module only moves messages and talks to the OS.
+
+mod runtime;
+pub mod state;
 
 use std::path::Path;
 
 use crate::config;
 
 /// Runs the daemon until SIGTERM/SIGINT. Returns the process exit code.
-pub fn run(config_path: &Path, _cleanup: bool) -> i32 {
+pub fn run(config_path: &Path, cleanup: bool) -> i32 {
     let cfg = match config::load(config_path) {
         Ok(c) => c,
         Err(e) => {
@@ -13,6 +34,18 @@ pub fn run(config_path: &Path, _cleanup: bool) -> i32 {
             return 1;
         }
     };
-    tracing::error!(router_id = %cfg.node.router_id, "the daemon loop is not implemented yet");
-    1
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("anycastd: cannot start the async runtime: {e}");
+            return 1;
+        }
+    };
+    match rt.block_on(runtime::run(config_path.to_path_buf(), cfg, cleanup)) {
+        Ok(()) => 0,
+        Err(e) => {
+            tracing::error!("{e}");
+            1
+        }
+    }
 }
