@@ -1,5 +1,7 @@
 //! The daemon: wires config, health checks, the BGP speaker, the dataplane and the API together.
 
+pub mod state;
+
 use std::path::Path;
 
 use crate::config;
