@@ -88,6 +88,8 @@ struct TargetModel {
     slow_start: Duration,
     /// Set when the target recovered and its weight is ramping up.
     ramp_from: Option<Instant>,
+    /// Index of its VIP in `NodeState::vips`.
+    vip: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -204,6 +206,8 @@ impl NodeState {
         slow_start: Duration,
         old: &mut BTreeMap<TargetKey, (TargetId, TargetModel)>,
     ) -> TargetId {
+        // The VIP is pushed after its targets are added.
+        let vip = self.vips.len();
         let (id, mut health, ramp_from) = match old.remove(&key) {
             Some((id, prev)) => (id, prev.health, prev.ramp_from),
             None => {
@@ -226,6 +230,7 @@ impl NodeState {
                 health,
                 slow_start,
                 ramp_from,
+                vip,
             },
         );
         id
@@ -249,21 +254,28 @@ impl NodeState {
     /// ignored.
     pub fn observe(&mut self, observation: &Observation, now: Instant) -> Changes {
         self.advance(now);
-        let Some(vip_index) = self.vip_of(observation.id) else {
-            return Changes::default();
-        };
-        let before = self.vip_outputs(vip_index);
         let Some(t) = self.targets.get_mut(&observation.id) else {
             return Changes::default();
         };
+        // Most results change nothing: only a transition costs more than the rise/fall step.
+        let old_health = t.health.clone();
         let Some(transition) = t.health.observe(observation.ok, &observation.detail) else {
             return Changes::default();
         };
-        t.ramp_from = (transition.from == HealthState::Unhealthy
+        let recovered = transition.from == HealthState::Unhealthy
             && transition.to == HealthState::Healthy
-            && !t.slow_start.is_zero())
-        .then_some(now);
+            && !t.slow_start.is_zero();
+        let new_ramp = recovered.then_some(now);
         let mut log = vec![format!("{}: {}", t.key.describe(), transition.reason)];
+        let vip_index = t.vip;
+        // Outputs before the transition: put the old state back for a moment (the ramp is
+        // not updated yet).
+        let new_health = std::mem::replace(&mut t.health, old_health);
+        let before = self.vip_outputs(vip_index);
+        if let Some(t) = self.targets.get_mut(&observation.id) {
+            t.health = new_health;
+            t.ramp_from = new_ramp;
+        }
         let after = self.vip_outputs(vip_index);
         self.compare_vip(vip_index, &before, &after, &mut log);
         Changes {
@@ -331,6 +343,10 @@ impl NodeState {
     /// Advances the clock: slow-start ramps progress. Call about once a second while
     /// [`NodeState::ramping`] is true.
     pub fn tick(&mut self, now: Instant) -> Changes {
+        if !self.ramping() {
+            self.advance(now);
+            return Changes::default();
+        }
         let before = self.desired_dataplane();
         self.advance(now);
         for t in self.targets.values_mut() {
@@ -420,12 +436,6 @@ impl NodeState {
 
     fn advance(&mut self, now: Instant) {
         self.now = Some(self.now.map_or(now, |prev| prev.max(now)));
-    }
-
-    fn vip_of(&self, id: TargetId) -> Option<usize> {
-        self.vips
-            .iter()
-            .position(|v| v.check == Some(id) || v.backends.iter().flatten().any(|b| *b == id))
     }
 
     /// (announced, weights) of one VIP: what an observation can change.
@@ -837,6 +847,19 @@ mod tests {
         assert_eq!(attrs.communities, vec![Community(65000 << 16 | 100)]);
         assert_eq!(state.vip_status()[0].reason, "healthy");
         assert_eq!(weights(&state), vec![100, 0]);
+    }
+
+    #[test]
+    fn a_second_healthy_backend_changes_weights_but_not_announcements() {
+        let mut state = NodeState::new(&web());
+        programmed(&mut state);
+        let now = Instant::now();
+        let _ = feed(&mut state, "10.0.10.11", true, now);
+        let c = feed(&mut state, "10.0.10.12", true, now);
+        assert!(!c.announcements);
+        assert!(c.dataplane);
+        assert_eq!(c.log.len(), 1);
+        assert_eq!(weights(&state), vec![100, 50]);
     }
 
     #[test]

@@ -63,7 +63,7 @@ pub struct Checker {
 }
 
 impl Checker {
-    /// Spawns one task per target on the current tokio runtime.
+    /// Spawns one task per target on the current tokio runtime (must be called from within one).
     pub fn start(targets: Vec<Target>, results: mpsc::Sender<Observation>) -> Checker {
         let mut tasks = JoinSet::new();
         for target in targets {
