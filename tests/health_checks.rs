@@ -220,7 +220,7 @@ async fn http_check_on_a_silent_server_times_out() {
     assert!(!o.ok);
     assert_eq!(o.detail, "timed out after 300ms");
     assert!(o.duration >= Duration::from_millis(300), "{:?}", o.duration);
-    assert!(o.duration < Duration::from_millis(900), "{:?}", o.duration);
+    assert!(o.duration < Duration::from_secs(2), "{:?}", o.duration);
     drop(listener);
 }
 
@@ -275,13 +275,20 @@ async fn exec_check_is_killed_at_the_timeout_with_its_children() {
     let marker = format!("7.{}", std::process::id());
     let script = format!("sleep {marker}; true");
     let started = Instant::now();
-    let running = tokio::spawn(async move { check_once(&exec(&["sh", "-c", &script], 300)).await });
-    tokio::time::sleep(Duration::from_millis(150)).await;
-    assert_eq!(processes_with(&marker), 2, "sh and its sleep child run");
+    let running =
+        tokio::spawn(async move { check_once(&exec(&["sh", "-c", &script], 1000)).await });
+    let deadline = Instant::now() + Duration::from_millis(900);
+    while processes_with(&marker) < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "sh and its sleep child never ran"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let o = running.await.unwrap();
     assert!(!o.ok);
-    assert_eq!(o.detail, "timed out after 300ms");
-    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(o.detail, "timed out after 1s");
+    assert!(started.elapsed() < Duration::from_secs(3));
     // The shell and its sleep child are both gone.
     let deadline = Instant::now() + Duration::from_secs(3);
     while processes_with(&marker) > 0 {
@@ -354,7 +361,8 @@ async fn a_hanging_check_does_not_delay_the_others() {
             fast_results += 1;
         }
     }
-    assert!(fast_results >= 8, "only {fast_results} fast results");
+    // About 14 expected; the margin is for a loaded machine.
+    assert!(fast_results >= 5, "only {fast_results} fast results");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -377,7 +385,7 @@ async fn first_runs_are_spread_over_the_first_interval() {
     }
     let first = arrivals.iter().min().unwrap();
     let last = arrivals.iter().max().unwrap();
-    assert!(*last < Duration::from_millis(1300), "{arrivals:?}");
+    assert!(*last < Duration::from_millis(2500), "{arrivals:?}");
     assert!(*last - *first > Duration::from_millis(300), "{arrivals:?}");
 }
 
