@@ -139,11 +139,23 @@ impl NodeState {
             .into_iter()
             .map(|(id, t)| (t.key.clone(), (id, t)))
             .collect();
+        let interfaces: BTreeMap<IpAddr, String> = self
+            .vips
+            .iter()
+            .map(|v| (v.cfg.address, v.cfg.interface.clone()))
+            .collect();
         self.node = config.node.clone();
         self.build(config, old);
         let known: BTreeSet<IpAddr> = self.vips.iter().map(|v| v.cfg.address).collect();
         self.drained.retain(|a| known.contains(a));
-        self.dataplane.vips.retain(|a, _| known.contains(a));
+        // A VIP moved to another interface is not programmed until the dataplane says so.
+        let unmoved: BTreeSet<IpAddr> = self
+            .vips
+            .iter()
+            .filter(|v| interfaces.get(&v.cfg.address) == Some(&v.cfg.interface))
+            .map(|v| v.cfg.address)
+            .collect();
+        self.dataplane.vips.retain(|a, _| unmoved.contains(a));
         let mut changes = self.announcement_changes(announced, Vec::new());
         changes.announcements = self.route_set() != routes;
         changes.dataplane = self.desired_dataplane() != desired;
@@ -1146,6 +1158,23 @@ mod tests {
         let c = state.set_drained(None, false).unwrap();
         assert!(c.announcements);
         assert!(state.route_set().contains_key(&vip_addr()));
+    }
+
+    #[test]
+    fn reload_that_moves_a_vip_to_another_interface_waits_for_the_dataplane() {
+        let mut state = NodeState::new(&web());
+        programmed(&mut state);
+        let _ = feed(&mut state, "10.0.10.11", true, Instant::now());
+        let mut cfg = web();
+        cfg.vips[0].interface = "lo".into();
+        let c = state.reload(&cfg);
+        assert!(c.announcements && c.dataplane);
+        assert_eq!(
+            c.log,
+            vec!["VIP 10.100.0.1 withdrawn: dataplane: not programmed yet"]
+        );
+        programmed(&mut state);
+        assert_eq!(state.route_set().len(), 1);
     }
 
     #[test]
