@@ -8,6 +8,7 @@
 //! - [`dataplane`]: links, addresses and IPVS over netlink, and the reconciler.
 //! - [`daemon`]: the owner loop that ties health, BGP and the dataplane together.
 //! - [`api`]: the HTTP endpoint (/healthz, /status, /metrics, drain).
+//! - [`metrics`]: the Prometheus text rendering behind /metrics.
 //! - [`cli`]: the command line.
 
 pub mod api;
@@ -18,4 +19,5 @@ pub mod daemon;
 pub mod dataplane;
 pub mod health;
 pub mod logging;
+pub mod metrics;
 pub mod status;

@@ -1,5 +1,8 @@
 //! Command-line interface (CONTRACT.md "Binary and CLI").
 
+pub mod client;
+pub mod table;
+
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};

@@ -21,6 +21,8 @@
 mod runtime;
 pub mod state;
 
+pub mod state;
+
 use std::path::Path;
 
 use crate::config;

@@ -1,0 +1,102 @@
+//! Who may POST: loopback clients, or anyone with the configured bearer token.
+
+use std::net::SocketAddr;
+
+use hyper::header::AUTHORIZATION;
+use hyper::HeaderMap;
+
+pub(super) fn allowed(peer: SocketAddr, headers: &HeaderMap, token: Option<&str>) -> bool {
+    // A dual-stack listener sees IPv4 loopback clients as ::ffff:127.0.0.1.
+    if peer.ip().to_canonical().is_loopback() {
+        return true;
+    }
+    let Some(token) = token.filter(|t| !t.is_empty()) else {
+        return false;
+    };
+    headers
+        .get_all(AUTHORIZATION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(bearer)
+        .any(|given| constant_time_eq(given.as_bytes(), token.as_bytes()))
+}
+
+/// The credentials of `Bearer <token>` (scheme case-insensitive, RFC 6750).
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, rest) = value.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(rest.trim())
+}
+
+/// Compares without an early exit so the time taken does not tell how much of a guess matched.
+/// (Only the length can leak, which the token's length does not make guessable.)
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(diff) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hyper::header::HeaderValue;
+
+    fn headers(auth: Option<&str>) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        if let Some(a) = auth {
+            h.insert(AUTHORIZATION, HeaderValue::from_str(a).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn loopback_peers_need_no_token() {
+        for peer in ["127.0.0.1:5000", "[::1]:5000", "[::ffff:127.0.0.1]:5000"] {
+            assert!(
+                allowed(peer.parse().unwrap(), &headers(None), None),
+                "{peer}"
+            );
+        }
+    }
+
+    #[test]
+    fn remote_peers_need_the_right_bearer_token() {
+        let peer = "10.0.0.5:5000".parse().unwrap();
+        assert!(!allowed(peer, &headers(None), Some("s3cret")));
+        assert!(!allowed(
+            peer,
+            &headers(Some("Bearer nope")),
+            Some("s3cret")
+        ));
+        assert!(!allowed(
+            peer,
+            &headers(Some("Basic s3cret")),
+            Some("s3cret")
+        ));
+        assert!(allowed(
+            peer,
+            &headers(Some("Bearer s3cret")),
+            Some("s3cret")
+        ));
+        assert!(allowed(
+            peer,
+            &headers(Some("bearer  s3cret ")),
+            Some("s3cret")
+        ));
+    }
+
+    #[test]
+    fn without_a_configured_token_remote_peers_are_refused() {
+        let peer = "10.0.0.5:5000".parse().unwrap();
+        assert!(!allowed(peer, &headers(Some("Bearer ")), None));
+        assert!(!allowed(peer, &headers(Some("Bearer ")), Some("")));
+    }
+
+    #[test]
+    fn constant_time_eq_compares_whole_slices() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+    }
+}

@@ -1,0 +1,246 @@
+//! `anycastd status` as text: a peers table, then a VIPs table with each VIP's services and
+//! backends indented under it.
+
+use crate::status::Status;
+
+pub fn render(status: &Status) -> String {
+    let mut out = format!(
+        "node {} AS{} (anycastd {})\n\n",
+        status.node.router_id, status.node.asn, status.node.version
+    );
+    let mut peers = vec![row(&[
+        "PEER",
+        "ASN",
+        "STATE",
+        "UPTIME",
+        "SENT",
+        "RCVD",
+        "LAST ERROR",
+    ])];
+    for p in &status.peers {
+        let established = p.state == crate::status::PeerState::Established;
+        peers.push(vec![
+            p.address.clone(),
+            p.asn.to_string(),
+            p.state.as_str().to_string(),
+            if established {
+                fmt_uptime(p.uptime_seconds)
+            } else {
+                "-".into()
+            },
+            p.routes_sent.to_string(),
+            p.routes_received.to_string(),
+            p.last_error.clone().unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    if status.peers.is_empty() {
+        out.push_str("no BGP peers\n");
+    } else {
+        out.push_str(&columns(&peers, ""));
+    }
+    out.push('\n');
+    if status.vips.is_empty() {
+        out.push_str("no VIPs\n");
+        return out;
+    }
+    // One width per column over all VIP rows, so the rows line up around the services
+    // printed between them.
+    let vips: Vec<Vec<String>> = std::iter::once(row(&["VIP", "ANNOUNCED", "DRAINED", "REASON"]))
+        .chain(status.vips.iter().map(|v| {
+            vec![
+                v.address.clone(),
+                yes_no(v.announced).into(),
+                yes_no(v.drained).into(),
+                v.reason.clone(),
+            ]
+        }))
+        .collect();
+    let vip_widths = widths(&vips);
+    out.push_str(&line(&vips[0], &vip_widths, ""));
+    for (v, vip_row) in status.vips.iter().zip(&vips[1..]) {
+        out.push_str(&line(vip_row, &vip_widths, ""));
+        for s in &v.services {
+            out.push_str(&format!(
+                "  service {} {}/{}: {}\n",
+                s.name,
+                s.protocol,
+                s.port,
+                if s.healthy { "healthy" } else { "unhealthy" }
+            ));
+            let backends: Vec<Vec<String>> = s
+                .backends
+                .iter()
+                .map(|b| {
+                    let addr = match b.address.parse::<std::net::IpAddr>() {
+                        Ok(ip) => std::net::SocketAddr::new(ip, b.port).to_string(),
+                        Err(_) => format!("{}:{}", b.address, b.port),
+                    };
+                    let state = if b.state.is_empty() {
+                        if b.healthy { "healthy" } else { "unhealthy" }.to_string()
+                    } else {
+                        b.state.clone()
+                    };
+                    vec![
+                        addr,
+                        state,
+                        format!("weight {}/{}", b.effective_weight, b.weight),
+                        b.last_result.clone().unwrap_or_default(),
+                    ]
+                })
+                .collect();
+            out.push_str(&columns(&backends, "    "));
+        }
+    }
+    out
+}
+
+fn row(cells: &[&str]) -> Vec<String> {
+    cells.iter().map(|c| c.to_string()).collect()
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b {
+        "yes"
+    } else {
+        "no"
+    }
+}
+
+/// Pads every column to its widest cell; two spaces between columns, no trailing spaces.
+fn columns(rows: &[Vec<String>], indent: &str) -> String {
+    let w = widths(rows);
+    rows.iter().map(|r| line(r, &w, indent)).collect()
+}
+
+fn widths(rows: &[Vec<String>]) -> Vec<usize> {
+    let mut widths = vec![0; rows.iter().map(Vec::len).max().unwrap_or(0)];
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            widths[i] = widths[i].max(c.chars().count());
+        }
+    }
+    widths
+}
+
+fn line(cells: &[String], widths: &[usize], indent: &str) -> String {
+    let mut line = indent.to_string();
+    for (i, c) in cells.iter().enumerate() {
+        line.push_str(c);
+        if i + 1 < cells.len() {
+            let pad = widths[i].saturating_sub(c.chars().count()) + 2;
+            line.extend(std::iter::repeat_n(' ', pad));
+        }
+    }
+    let mut line = line.trim_end().to_string();
+    line.push('\n');
+    line
+}
+
+/// "42s", "5m12s", "3h04m", "2d03h".
+pub fn fmt_uptime(seconds: u64) -> String {
+    let (d, h, m, s) = (
+        seconds / 86400,
+        seconds / 3600 % 24,
+        seconds / 60 % 60,
+        seconds % 60,
+    );
+    if d > 0 {
+        format!("{d}d{h:02}h")
+    } else if h > 0 {
+        format!("{h}h{m:02}m")
+    } else if m > 0 {
+        format!("{m}m{s:02}s")
+    } else {
+        format!("{s}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::*;
+
+    fn status() -> Status {
+        Status {
+            node: NodeStatus {
+                router_id: "10.0.1.2".into(),
+                asn: 65001,
+                version: "0.1.0".into(),
+            },
+            peers: vec![
+                PeerStatus {
+                    address: "10.0.1.1".into(),
+                    asn: 65000,
+                    state: PeerState::Established,
+                    uptime_seconds: 3725,
+                    routes_sent: 2,
+                    ..Default::default()
+                },
+                PeerStatus {
+                    address: "10.0.2.1".into(),
+                    asn: 65000,
+                    state: PeerState::Active,
+                    last_error: Some("connection refused".into()),
+                    ..Default::default()
+                },
+            ],
+            vips: vec![VipStatus {
+                address: "10.100.0.1".into(),
+                announced: false,
+                drained: true,
+                reason: "drained".into(),
+                services: vec![ServiceStatus {
+                    name: "web".into(),
+                    port: 80,
+                    protocol: "tcp".into(),
+                    healthy: true,
+                    backends: vec![BackendStatus {
+                        address: "10.0.10.11".into(),
+                        port: 8080,
+                        healthy: true,
+                        weight: 100,
+                        effective_weight: 50,
+                        state: "healthy".into(),
+                        last_result: Some("HTTP 200".into()),
+                    }],
+                }],
+            }],
+        }
+    }
+
+    #[test]
+    fn status_table_shows_peers_vips_services_and_backends() {
+        let text = render(&status());
+        let expected = "\
+node 10.0.1.2 AS65001 (anycastd 0.1.0)
+
+PEER      ASN    STATE        UPTIME  SENT  RCVD  LAST ERROR
+10.0.1.1  65000  established  1h02m   2     0     -
+10.0.2.1  65000  active       -       0     0     connection refused
+
+VIP         ANNOUNCED  DRAINED  REASON
+10.100.0.1  no         yes      drained
+  service web tcp/80: healthy
+    10.0.10.11:8080  healthy  weight 50/100  HTTP 200
+";
+        assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn empty_status_says_so() {
+        let mut s = status();
+        s.peers.clear();
+        s.vips.clear();
+        let text = render(&s);
+        assert!(text.contains("no BGP peers\n"));
+        assert!(text.ends_with("no VIPs\n"));
+    }
+
+    #[test]
+    fn uptime_is_compact() {
+        assert_eq!(fmt_uptime(42), "42s");
+        assert_eq!(fmt_uptime(312), "5m12s");
+        assert_eq!(fmt_uptime(3 * 3600 + 4 * 60), "3h04m");
+        assert_eq!(fmt_uptime(2 * 86400 + 3 * 3600), "2d03h");
+    }
+}

@@ -1,0 +1,392 @@
+//! The HTTP API over real TCP: the server runs on 127.0.0.1:0 with a test context whose
+//! "daemon loop" is a task answering commands; the 403 case uses a real non-loopback client in
+//! a network namespace connected by a veth pair.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anycastd::api::{serve, Action, ApiCommand, ApiContext, ApiError, Liveness};
+use anycastd::cli::client::{drain_command, request, status_command, ApiTarget};
+use anycastd::cli::ApiArgs;
+use anycastd::metrics::{render, CheckMetrics};
+use anycastd::status::*;
+use hyper::Method;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
+
+const VIP: &str = "10.100.0.1";
+
+fn status() -> Status {
+    Status {
+        node: NodeStatus {
+            router_id: "10.0.1.2".into(),
+            asn: 65001,
+            version: "0.1.0".into(),
+        },
+        peers: vec![PeerStatus {
+            address: "10.0.1.1".into(),
+            asn: 65000,
+            state: PeerState::Established,
+            uptime_seconds: 42,
+            routes_sent: 1,
+            updates_sent: 2,
+            ..Default::default()
+        }],
+        vips: vec![VipStatus {
+            address: VIP.into(),
+            announced: true,
+            drained: false,
+            reason: "healthy".into(),
+            services: vec![ServiceStatus {
+                name: "web".into(),
+                port: 80,
+                protocol: "tcp".into(),
+                healthy: true,
+                backends: vec![BackendStatus {
+                    address: "10.0.10.11".into(),
+                    port: 8080,
+                    healthy: true,
+                    weight: 100,
+                    effective_weight: 100,
+                    state: "healthy".into(),
+                    last_result: Some("HTTP 200".into()),
+                }],
+            }],
+        }],
+    }
+}
+
+/// What the test's "daemon loop" received, in order.
+type Received = Arc<Mutex<Vec<(Action, Option<IpAddr>)>>>;
+
+/// A running API server and the commands its "daemon loop" received.
+struct Api {
+    addr: SocketAddr,
+    received: Received,
+    alive: Liveness,
+    _stop: oneshot::Sender<()>,
+}
+
+async fn start(bind: &str, token: Option<&str>, max_silence: Duration) -> Api {
+    let listener = TcpListener::bind(bind).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (commands, mut rx) = mpsc::channel::<ApiCommand>(8);
+    let received: Received = Arc::new(Mutex::new(Vec::new()));
+    let log = received.clone();
+    // The daemon loop's side: knows one VIP.
+    tokio::spawn(async move {
+        while let Some(cmd) = rx.recv().await {
+            log.lock().unwrap().push((cmd.action, cmd.vip));
+            let answer = match (cmd.action, cmd.vip) {
+                (_, Some(vip)) if vip.to_string() != VIP => Err(ApiError::NotFound(format!(
+                    "no VIP {vip} in the configuration"
+                ))),
+                (Action::Reload, _) => Err(ApiError::Rejected("config.toml:3:1: bad".into())),
+                (action, vip) => Ok(format!("{action:?} {vip:?} done")),
+            };
+            let _ = cmd.reply.send(answer);
+        }
+    });
+    let checks = Arc::new(CheckMetrics::default());
+    checks.record("web", true, Duration::from_millis(2));
+    let alive = Liveness::new(max_silence);
+    let ctx = ApiContext {
+        status: Arc::new(status),
+        metrics: Arc::new(move || render(&status(), &checks)),
+        commands,
+        token: token.map(str::to_string),
+        alive: alive.clone(),
+    };
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(serve(listener, ctx, async move {
+        let _ = stopped.await;
+    }));
+    Api {
+        addr,
+        received,
+        alive,
+        _stop: stop,
+    }
+}
+
+fn target(addr: SocketAddr, token: Option<&str>) -> ApiTarget {
+    ApiTarget {
+        authority: addr.to_string(),
+        prefix: String::new(),
+        token: token.map(str::to_string),
+    }
+}
+
+async fn call(api: &Api, method: Method, path: &str) -> (u16, String) {
+    request(&target(api.addr, None), method, path)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn healthz_is_ok_while_the_loop_beats() {
+    let api = start("127.0.0.1:0", None, Duration::from_millis(300)).await;
+    assert_eq!(
+        call(&api, Method::GET, "/healthz").await,
+        (200, "ok".into())
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let (code, body) = call(&api, Method::GET, "/healthz").await;
+    assert_eq!(code, 503, "{body}");
+    api.alive.beat();
+    assert_eq!(call(&api, Method::GET, "/healthz").await.0, 200);
+}
+
+#[tokio::test]
+async fn status_is_the_json_document() {
+    let api = start("127.0.0.1:0", None, Duration::from_secs(60)).await;
+    let (code, body) = call(&api, Method::GET, "/status").await;
+    assert_eq!(code, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["node"]["router_id"], "10.0.1.2");
+    assert_eq!(v["node"]["asn"], 65001);
+    assert_eq!(v["peers"][0]["state"], "established");
+    assert_eq!(v["peers"][0]["uptime_seconds"], 42);
+    assert_eq!(v["peers"][0]["last_error"], serde_json::Value::Null);
+    assert_eq!(v["vips"][0]["address"], VIP);
+    assert_eq!(v["vips"][0]["announced"], true);
+    assert_eq!(v["vips"][0]["reason"], "healthy");
+    let backend = &v["vips"][0]["services"][0]["backends"][0];
+    assert_eq!(backend["effective_weight"], 100);
+    assert_eq!(backend["healthy"], true);
+    let parsed: Status = serde_json::from_str(&body).unwrap();
+    assert_eq!(parsed, status());
+}
+
+#[tokio::test]
+async fn metrics_are_prometheus_text() {
+    let api = start("127.0.0.1:0", None, Duration::from_secs(60)).await;
+    let (code, body) = call(&api, Method::GET, "/metrics").await;
+    assert_eq!(code, 200);
+    for line in [
+        "anycastd_peer_up{peer=\"10.0.1.1\"} 1",
+        "anycastd_vip_announced{vip=\"10.100.0.1\"} 1",
+        "anycastd_backend_healthy{service=\"web\",backend=\"10.0.10.11:8080\"} 1",
+        "anycastd_bgp_updates_sent_total{peer=\"10.0.1.1\"} 2",
+        "anycastd_check_duration_seconds_count{service=\"web\"} 1",
+        "# TYPE anycastd_check_duration_seconds histogram",
+    ] {
+        assert!(
+            body.lines().any(|l| l == line),
+            "missing {line:?} in\n{body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn loopback_posts_reach_the_daemon_loop() {
+    let api = start("127.0.0.1:0", None, Duration::from_secs(60)).await;
+    let (code, body) = call(&api, Method::POST, "/drain").await;
+    assert_eq!((code, body.as_str()), (200, "Drain None done\n"));
+    let (code, _) = call(&api, Method::POST, "/vips/10.100.0.1/undrain").await;
+    assert_eq!(code, 200);
+    let (code, body) = call(&api, Method::POST, "/vips/192.0.2.9/drain").await;
+    assert_eq!(
+        (code, body.as_str()),
+        (404, "no VIP 192.0.2.9 in the configuration\n")
+    );
+    let (code, body) = call(&api, Method::POST, "/reload").await;
+    assert_eq!((code, body.as_str()), (400, "config.toml:3:1: bad\n"));
+    let vip: IpAddr = VIP.parse().unwrap();
+    let bad: IpAddr = "192.0.2.9".parse().unwrap();
+    assert_eq!(
+        *api.received.lock().unwrap(),
+        vec![
+            (Action::Drain, None),
+            (Action::Undrain, Some(vip)),
+            (Action::Drain, Some(bad)),
+            (Action::Reload, None)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn wrong_paths_and_methods_are_refused() {
+    let api = start("127.0.0.1:0", None, Duration::from_secs(60)).await;
+    assert_eq!(call(&api, Method::GET, "/nope").await.0, 404);
+    assert_eq!(
+        call(&api, Method::POST, "/vips/not-an-ip/drain").await.0,
+        404
+    );
+    assert_eq!(call(&api, Method::GET, "/drain").await.0, 405);
+    assert_eq!(call(&api, Method::POST, "/status").await.0, 405);
+    assert!(api.received.lock().unwrap().is_empty());
+}
+
+fn args(api: &str) -> ApiArgs {
+    ApiArgs {
+        api: Some(api.into()),
+        config: PathBuf::from("/nonexistent/anycastd.toml"),
+        token: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_commands_talk_to_the_api_and_fail_clearly_when_it_is_down() {
+    let api = start("127.0.0.1:0", None, Duration::from_secs(60)).await;
+    let url = format!("http://{}", api.addr);
+    let (u, vip) = (url.clone(), VIP.parse::<IpAddr>().unwrap());
+    let codes = tokio::task::spawn_blocking(move || {
+        (
+            status_command(&args(&u), false),
+            status_command(&args(&u), true),
+            drain_command(&args(&u), &[vip], true),
+            drain_command(&args(&u), &[], false),
+            drain_command(&args(&u), &["192.0.2.9".parse().unwrap()], true),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(codes, (0, 0, 0, 0, 1));
+    assert_eq!(
+        api.received.lock().unwrap()[..2],
+        [(Action::Drain, Some(vip)), (Action::Undrain, None)]
+    );
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let down = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let code = tokio::task::spawn_blocking(move || status_command(&args(&down), false))
+        .await
+        .unwrap();
+    assert_eq!(code, 1);
+}
+
+/// A network namespace joined to this one by a veth pair; removed on drop.
+struct Netns {
+    name: String,
+    host_if: String,
+    host_ip: IpAddr,
+}
+
+fn ip(args: &[&str]) {
+    let out = Command::new("ip").args(args).output().expect("ip(8)");
+    assert!(
+        out.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Netns {
+    /// `tag` (0..=9) tells apart the namespaces of tests running in the same process.
+    fn create(tag: u32) -> Netns {
+        let pid = std::process::id();
+        let name = format!("anycastd-api-{pid}-{tag}");
+        let host_if = format!("aah{tag}{}", pid % 1_000_000);
+        let ns_if = format!("aan{tag}{}", pid % 1_000_000);
+        // A /30 per test and process, inside 10.201.0.0/16.
+        let net = (pid * 10 + tag) % 16384;
+        let (third, fourth) = (net / 64, (net % 64) * 4);
+        let host_ip = format!("10.201.{third}.{}", fourth + 1);
+        let ns_ip = format!("10.201.{third}.{}", fourth + 2);
+        let guard = Netns {
+            name: name.clone(),
+            host_if: host_if.clone(),
+            host_ip: host_ip.parse().unwrap(),
+        };
+        ip(&["netns", "add", &name]);
+        ip(&[
+            "link", "add", &host_if, "type", "veth", "peer", "name", &ns_if,
+        ]);
+        ip(&["link", "set", &ns_if, "netns", &name]);
+        ip(&["addr", "add", &format!("{host_ip}/30"), "dev", &host_if]);
+        ip(&["link", "set", &host_if, "up"]);
+        ip(&[
+            "-n",
+            &name,
+            "addr",
+            "add",
+            &format!("{ns_ip}/30"),
+            "dev",
+            &ns_if,
+        ]);
+        ip(&["-n", &name, "link", "set", &ns_if, "up"]);
+        ip(&["-n", &name, "link", "set", "lo", "up"]);
+        guard
+    }
+
+    /// curl from inside the namespace; returns (status code, body).
+    async fn curl(&self, method: &str, url: &str, token: Option<&str>) -> (u16, String) {
+        let mut cmd = tokio::process::Command::new("ip");
+        cmd.args(["netns", "exec", &self.name, "curl", "-s", "--max-time", "5"])
+            .args(["-X", method, "-w", "\n%{http_code}", url]);
+        if let Some(t) = token {
+            cmd.args(["-H", &format!("Authorization: Bearer {t}")]);
+        }
+        let out = cmd.output().await.expect("curl");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+        (code.trim().parse().unwrap_or(0), body.to_string())
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.host_if])
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn posts_from_a_remote_peer_need_the_token() {
+    let ns = Netns::create(0);
+    let api = start(
+        &SocketAddr::new(ns.host_ip, 0).to_string(),
+        Some("s3cret"),
+        Duration::from_secs(60),
+    )
+    .await;
+    let base = format!("http://{}", api.addr);
+
+    // Reads are open to anyone who can reach the listener.
+    let (code, body) = ns.curl("GET", &format!("{base}/status"), None).await;
+    assert_eq!(code, 200, "{body}");
+
+    let (code, body) = ns.curl("POST", &format!("{base}/drain"), None).await;
+    assert_eq!(code, 403, "{body}");
+    assert!(body.starts_with("forbidden"), "{body}");
+    let (code, _) = ns
+        .curl("POST", &format!("{base}/vips/{VIP}/drain"), Some("wrong"))
+        .await;
+    assert_eq!(code, 403);
+    assert!(api.received.lock().unwrap().is_empty());
+
+    let (code, body) = ns
+        .curl("POST", &format!("{base}/vips/{VIP}/drain"), Some("s3cret"))
+        .await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        *api.received.lock().unwrap(),
+        vec![(Action::Drain, Some(VIP.parse().unwrap()))]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_token_remote_posts_are_always_refused() {
+    let ns = Netns::create(1);
+    let api = start(
+        &SocketAddr::new(ns.host_ip, 0).to_string(),
+        None,
+        Duration::from_secs(60),
+    )
+    .await;
+    let (code, _) = ns
+        .curl("POST", &format!("http://{}/drain", api.addr), Some(""))
+        .await;
+    assert_eq!(code, 403);
+    assert!(api.received.lock().unwrap().is_empty());
+}
