@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use anycastd::cli::{Cli, Command};
+use anycastd::cli::{client, Cli, Command};
 use anycastd::{config, daemon, logging};
 
 fn main() -> ExitCode {
@@ -14,10 +14,9 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Run { config, cleanup } => daemon::run(&config, cleanup),
         Command::Check { config } => check(&config),
-        Command::Status { .. } | Command::Drain { .. } | Command::Undrain { .. } => {
-            eprintln!("anycastd: this command is not implemented yet");
-            1
-        }
+        Command::Status { api, json } => client::status_command(&api, json),
+        Command::Drain { api, vips } => client::drain_command(&api, &vips, true),
+        Command::Undrain { api, vips } => client::drain_command(&api, &vips, false),
     };
     ExitCode::from(code as u8)
 }

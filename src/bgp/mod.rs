@@ -49,5 +49,5 @@ impl Speaker {
     pub fn reconfigure(&self, _node: &Node, _bgp: &Bgp) {}
 
     /// Sends a Cease NOTIFICATION on every session and waits for the tasks to end.
-    pub async fn shutdown(self) {}
+    pub async fn shutdown(&self) {}
 }

@@ -21,7 +21,6 @@
 mod runtime;
 pub mod state;
 
-pub mod state;
 
 use std::path::Path;
 

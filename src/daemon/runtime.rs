@@ -1,22 +1,26 @@
 //! The owner loop: receives observations, commands, reports and signals; asks the pure
 //! `NodeState` what follows; hands the results to the speaker, the dataplane and the API.
 
-use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, watch};
 
-use super::state::NodeState;
+use super::state::{Changes, NodeState};
+use crate::api::{self, Action, ApiCommand, ApiContext, ApiError, Liveness};
 use crate::bgp::{RouteSet, Speaker};
 use crate::config::{self, Community, Config};
 use crate::dataplane::Dataplane;
 use crate::health::{Checker, Observation};
+use crate::metrics::{self, CheckMetrics};
+use crate::status::Status;
 
-/// How often slow-start ramps are advanced.
+/// How often slow-start ramps advance and the liveness heartbeat beats.
 const TICK: Duration = Duration::from_secs(1);
+/// /healthz fails when the loop has not turned for this long.
+const LIVENESS_SILENCE: Duration = Duration::from_secs(10);
 /// Room for bursts of check results before checkers wait on the loop.
 const OBSERVATION_QUEUE: usize = 4096;
 
@@ -28,166 +32,216 @@ pub enum RuntimeError {
     ApiListen { addr: std::net::SocketAddr, source: std::io::Error },
 }
 
-/// What the loop is asked to do from outside (API, CLI, signals).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Request {
-    Drain(Option<IpAddr>),
-    Undrain(Option<IpAddr>),
-    Reload,
+/// Everything the loop owns besides the pure state.
+struct Daemon {
+    config_path: PathBuf,
+    cfg: Config,
+    state: NodeState,
+    speaker: Arc<Speaker>,
+    dataplane: Dataplane,
+    checker: Checker,
+    observations: mpsc::Sender<Observation>,
+    check_metrics: Arc<CheckMetrics>,
+    status: watch::Sender<Arc<Status>>,
+    /// What was last handed to the speaker and the dataplane.
+    sent_routes: RouteSet,
+    /// RFC 8326: while shutting down, every route carries GRACEFUL_SHUTDOWN.
+    graceful_shutdown: bool,
 }
 
 pub async fn run(config_path: PathBuf, cfg: Config, cleanup: bool) -> Result<(), RuntimeError> {
     let mut sigterm = signal(SignalKind::terminate()).map_err(RuntimeError::Signals)?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(RuntimeError::Signals)?;
     let mut sighup = signal(SignalKind::hangup()).map_err(RuntimeError::Signals)?;
+    let api_listener = tokio::net::TcpListener::bind(cfg.api.listen)
+        .await
+        .map_err(|source| RuntimeError::ApiListen { addr: cfg.api.listen, source })?;
 
     tracing::info!(router_id = %cfg.node.router_id, asn = cfg.node.asn, vips = cfg.vips.len(),
-        peers = cfg.bgp.peers.len(), "anycastd {} starting", env!("CARGO_PKG_VERSION"));
+        peers = cfg.bgp.peers.len(), api = %cfg.api.listen, "anycastd {} starting", env!("CARGO_PKG_VERSION"));
 
-    let mut cfg = cfg;
-    let mut state = NodeState::new(&cfg);
+    let state = NodeState::new(&cfg);
+    let (obs_tx, mut obs_rx) = mpsc::channel::<Observation>(OBSERVATION_QUEUE);
+    let (status_tx, status_rx) = watch::channel(Arc::new(state.status(Vec::new())));
     let dataplane = Dataplane::start();
     let mut dp_reports = dataplane.reports();
-    let speaker = Speaker::start(&cfg.node, &cfg.bgp);
-    let (obs_tx, mut obs_rx) = mpsc::channel::<Observation>(OBSERVATION_QUEUE);
-    let mut checker = Checker::start(state.targets(), obs_tx.clone());
-    let (vip_status_tx, _vip_status_rx) = watch::channel(Arc::new(state.vip_status()));
-    let (_req_tx, mut req_rx) = mpsc::channel::<Request>(16);
+    let mut d = Daemon {
+        speaker: Arc::new(Speaker::start(&cfg.node, &cfg.bgp)),
+        checker: Checker::start(state.targets(), obs_tx.clone()),
+        observations: obs_tx,
+        check_metrics: Arc::new(CheckMetrics::default()),
+        status: status_tx,
+        sent_routes: RouteSet::new(),
+        graceful_shutdown: false,
+        dataplane,
+        state,
+        config_path,
+        cfg,
+    };
 
-    let mut outputs = Outputs::default();
-    outputs.publish(&state, &speaker, &dataplane, &vip_status_tx, false);
+    let alive = Liveness::new(LIVENESS_SILENCE);
+    let (cmd_tx, mut cmd_rx) = mpsc::channel::<ApiCommand>(16);
+    let (api_stop_tx, api_stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let api_task = tokio::spawn(api::serve(
+        api_listener,
+        api_context(&d, status_rx, cmd_tx, alive.clone()),
+        async move {
+            let _ = api_stop_rx.await;
+        },
+    ));
 
+    d.push(true, true);
     let mut tick = tokio::time::interval(TICK);
-    let shutdown_delay;
     loop {
+        alive.beat();
         tokio::select! {
             Some(obs) = obs_rx.recv() => {
-                let changes = state.observe(obs, Instant::now());
-                for line in &changes.transitions {
-                    tracing::info!("{line}");
+                if let Some(label) = d.state.check_label(obs.id) {
+                    d.check_metrics.record(&label, obs.ok, obs.duration);
                 }
-                outputs.publish(&state, &speaker, &dataplane, &vip_status_tx, false);
+                let changes = d.state.observe(&obs, Instant::now());
+                d.apply(changes);
             }
             Ok(()) = dp_reports.changed() => {
                 let report = dp_reports.borrow_and_update().clone();
-                state.set_dataplane((*report).clone());
-                outputs.publish(&state, &speaker, &dataplane, &vip_status_tx, false);
+                let changes = d.state.set_dataplane((*report).clone());
+                d.apply(changes);
             }
-            Some(req) = req_rx.recv() => {
-                match req {
-                    Request::Drain(vip) | Request::Undrain(vip) => {
-                        let drain = matches!(req, Request::Drain(_));
-                        match state.set_drained(vip, drain) {
-                            Ok(_) => tracing::info!(vip = ?vip, "{}", if drain { "drained" } else { "undrained" }),
-                            Err(e) => tracing::warn!("{e}"),
-                        }
-                    }
-                    Request::Reload => {
-                        if let Some(new) = reload(&config_path, &cfg) {
-                            state.reload(&new);
-                            speaker.reconfigure(&new.node, &new.bgp);
-                            checker = Checker::start(state.targets(), obs_tx.clone());
-                            cfg = new;
-                        }
-                    }
-                }
-                outputs.publish(&state, &speaker, &dataplane, &vip_status_tx, false);
+            Some(cmd) = cmd_rx.recv() => {
+                let reply = d.command(cmd.action, cmd.vip);
+                let _ = cmd.reply.send(reply);
             }
             _ = tick.tick() => {
-                state.tick(Instant::now());
-                outputs.publish(&state, &speaker, &dataplane, &vip_status_tx, false);
+                let changes = d.state.tick(Instant::now());
+                d.apply(changes);
             }
             _ = sighup.recv() => {
-                if let Some(new) = reload(&config_path, &cfg) {
-                    state.reload(&new);
-                    speaker.reconfigure(&new.node, &new.bgp);
-                    checker = Checker::start(state.targets(), obs_tx.clone());
-                    cfg = new;
-                    outputs.publish(&state, &speaker, &dataplane, &vip_status_tx, false);
+                if let Err(e) = d.reload() {
+                    tracing::error!("{e}");
                 }
             }
-            _ = sigterm.recv() => { shutdown_delay = cfg.bgp.shutdown_delay; break; }
-            _ = sigint.recv() => { shutdown_delay = cfg.bgp.shutdown_delay; break; }
+            _ = sigterm.recv() => break,
+            _ = sigint.recv() => break,
         }
     }
 
     // Shutdown: tell routers to prefer other nodes (RFC 8326), give them time, withdraw, Cease.
-    drop(checker);
-    if !shutdown_delay.is_zero() && !outputs.routes.is_empty() {
-        tracing::info!(delay = ?shutdown_delay, "announcing GRACEFUL_SHUTDOWN before withdrawing");
-        outputs.publish(&state, &speaker, &dataplane, &vip_status_tx, true);
+    tracing::info!("shutting down");
+    let delay = d.cfg.bgp.shutdown_delay;
+    if !delay.is_zero() && !d.sent_routes.is_empty() {
+        tracing::info!(delay = ?delay, "announcing GRACEFUL_SHUTDOWN before withdrawing");
+        d.graceful_shutdown = true;
+        d.push(true, false);
         tokio::select! {
-            _ = tokio::time::sleep(shutdown_delay) => {}
+            _ = tokio::time::sleep(delay) => {}
             _ = sigterm.recv() => tracing::info!("second signal: skipping the shutdown delay"),
             _ = sigint.recv() => tracing::info!("second signal: skipping the shutdown delay"),
         }
     }
-    speaker.set_routes(RouteSet::new());
-    speaker.shutdown().await;
-    dataplane.shutdown(cleanup).await;
+    d.checker.stop();
+    d.speaker.set_routes(RouteSet::new());
+    d.speaker.shutdown().await;
+    d.dataplane.shutdown(cleanup).await;
+    let _ = api_stop_tx.send(());
+    let _ = api_task.await;
     tracing::info!("anycastd stopped");
     Ok(())
 }
 
-/// Loads and validates the config for a reload; on error keeps the old one and says why.
-fn reload(path: &std::path::Path, old: &Config) -> Option<Config> {
-    match config::load(path) {
-        Ok(new) if &new == old => {
-            tracing::info!("reload: configuration unchanged");
-            None
-        }
-        Ok(new) => {
-            tracing::info!("reload: applying new configuration");
-            Some(new)
-        }
-        Err(e) => {
-            tracing::error!("reload rejected, keeping the running configuration:\n{e}");
-            None
-        }
+fn api_context(
+    d: &Daemon,
+    status: watch::Receiver<Arc<Status>>,
+    commands: mpsc::Sender<ApiCommand>,
+    alive: Liveness,
+) -> ApiContext {
+    let speaker = d.speaker.clone();
+    let snapshot = move || {
+        let mut s = Status::clone(&status.borrow());
+        s.peers = speaker.peer_status();
+        s
+    };
+    let snapshot = Arc::new(snapshot);
+    let for_metrics = snapshot.clone();
+    let check_metrics = d.check_metrics.clone();
+    ApiContext {
+        status: snapshot,
+        metrics: Arc::new(move || metrics::render(&for_metrics(), &check_metrics)),
+        commands,
+        token: d.cfg.api.token.clone(),
+        alive,
     }
 }
 
-/// What was last handed to each consumer, so unchanged results are not sent again.
-#[derive(Default)]
-struct Outputs {
-    routes: RouteSet,
-    desired: Option<crate::dataplane::DesiredState>,
-}
+impl Daemon {
+    /// Logs transitions and pushes whatever changed to the speaker and the dataplane.
+    fn apply(&mut self, changes: Changes) {
+        for line in &changes.log {
+            tracing::info!("{line}");
+        }
+        if !changes.is_empty() {
+            self.push(changes.announcements, changes.dataplane);
+        }
+    }
 
-impl Outputs {
-    fn publish(
-        &mut self,
-        state: &NodeState,
-        speaker: &Speaker,
-        dataplane: &Dataplane,
-        vip_status: &watch::Sender<Arc<Vec<crate::status::VipStatus>>>,
-        graceful_shutdown: bool,
-    ) {
-        let mut routes = state.route_set();
-        if graceful_shutdown {
-            for attrs in routes.values_mut() {
-                if !attrs.communities.contains(&Community::GRACEFUL_SHUTDOWN) {
-                    attrs.communities.push(Community::GRACEFUL_SHUTDOWN);
+    fn push(&mut self, announcements: bool, dataplane: bool) {
+        if announcements {
+            let mut routes = self.state.route_set();
+            if self.graceful_shutdown {
+                for attrs in routes.values_mut() {
+                    if !attrs.communities.contains(&Community::GRACEFUL_SHUTDOWN) {
+                        attrs.communities.push(Community::GRACEFUL_SHUTDOWN);
+                    }
                 }
             }
-        }
-        if routes != self.routes {
-            speaker.set_routes(routes.clone());
-            self.routes = routes;
-        }
-        let desired = state.desired_dataplane();
-        if self.desired.as_ref() != Some(&desired) {
-            dataplane.set_desired(desired.clone());
-            self.desired = Some(desired);
-        }
-        vip_status.send_if_modified(|current| {
-            let new = state.vip_status();
-            if **current != new {
-                *current = Arc::new(new);
-                true
-            } else {
-                false
+            if routes != self.sent_routes {
+                self.speaker.set_routes(routes.clone());
+                self.sent_routes = routes;
             }
-        });
+        }
+        if dataplane {
+            self.dataplane.set_desired(self.state.desired_dataplane());
+        }
+        self.status.send_replace(Arc::new(self.state.status(Vec::new())));
     }
+
+    /// Drain, undrain or reload, from the API (the CLI goes through the API too).
+    fn command(&mut self, action: Action, vip: Option<std::net::IpAddr>) -> Result<String, ApiError> {
+        match action {
+            Action::Drain | Action::Undrain => {
+                let drain = action == Action::Drain;
+                let changes = self.state.set_drained(vip, drain).map_err(ApiError::NotFound)?;
+                let what = vip.map_or_else(|| "all VIPs".to_string(), |v| v.to_string());
+                let verb = if drain { "drained" } else { "undrained" };
+                tracing::info!("{verb} {what}");
+                self.apply(changes);
+                Ok(format!("{verb} {what}"))
+            }
+            Action::Reload => self.reload().map_err(ApiError::Rejected),
+        }
+    }
+
+    /// Re-reads the config; an invalid one is rejected and the running one stays in force.
+    fn reload(&mut self) -> Result<String, String> {
+        let new = load_for_reload(&self.config_path)?;
+        if new == self.cfg {
+            tracing::info!("reload: configuration unchanged");
+            return Ok("configuration unchanged".into());
+        }
+        if new.api != self.cfg.api {
+            tracing::warn!("reload: [api] changes take effect at the next restart");
+        }
+        let changes = self.state.reload(&new);
+        self.speaker.reconfigure(&new.node, &new.bgp);
+        self.checker = Checker::start(self.state.targets(), self.observations.clone());
+        self.cfg = new;
+        self.apply(changes);
+        self.push(true, true);
+        tracing::info!("reload: new configuration applied");
+        Ok("configuration reloaded".into())
+    }
+}
+
+/// Loads and validates the config for a reload, with the same errors as `anycastd check`.
+fn load_for_reload(path: &Path) -> Result<Config, String> {
+    config::load(path).map_err(|e| format!("reload rejected, keeping the running configuration:\n{e}"))
 }
