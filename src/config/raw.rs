@@ -213,7 +213,7 @@ const MAX_UNKNOWN_KEYS: usize = 100;
 pub fn read(text: &str) -> (Option<RawConfig>, Vec<ReadError>) {
     let mut doc = match DeTable::parse(text) {
         Ok(doc) => doc,
-        Err(e) => return (None, vec![serde_error(&e)]),
+        Err(e) => return (None, vec![serde_error(&e, None)]),
     };
     let mut errors = Vec::new();
     loop {
@@ -233,7 +233,7 @@ pub fn read(text: &str) -> (Option<RawConfig>, Vec<ReadError>) {
                         errors.push((format!("{path}: unknown key; {expected}"), span));
                     }
                     None => {
-                        errors.push(serde_error(&e));
+                        errors.push(serde_error(&e, Some(doc.get_ref())));
                         return (None, errors);
                     }
                 }
@@ -242,12 +242,59 @@ pub fn read(text: &str) -> (Option<RawConfig>, Vec<ReadError>) {
     }
 }
 
-fn serde_error(e: &toml::de::Error) -> ReadError {
-    let message = e
+/// A serde error in operator terms: prefixed with the path of the value it is about when that
+/// can be found, and with serde's names ("map", "sequence", "struct RawVip") turned into TOML's.
+fn serde_error(e: &toml::de::Error, doc: Option<&DeTable<'_>>) -> ReadError {
+    let span = e.span().unwrap_or(0..0);
+    let mut message = e
         .message()
         .trim_end()
         .replace("unknown field", "unknown key");
-    (message, e.span().unwrap_or(0..0))
+    if let Some(path) = doc.and_then(|d| value_path(d, &span, "")) {
+        // `vip[0].service` is written `[[vip.service]]` as an array of tables.
+        let header: String = path
+            .split('.')
+            .map(|p| p.split('[').next().unwrap_or(p))
+            .collect::<Vec<_>>()
+            .join(".");
+        message = message
+            .replace(
+                "expected a sequence",
+                &format!("expected an array of tables, [[{header}]]"),
+            )
+            .replace("invalid type: map", "invalid type: table");
+        message = format!("{path}: {message}");
+    }
+    if let Some(start) = message.find("expected struct Raw") {
+        message.replace_range(start.., "expected a table");
+    }
+    (message, span)
+}
+
+/// The path of the value at `span`, searching the whole document.
+fn value_path(table: &DeTable<'_>, span: &Range<usize>, path: &str) -> Option<String> {
+    table.iter().find_map(|(key, value)| {
+        let here = if path.is_empty() {
+            key.get_ref().to_string()
+        } else {
+            format!("{path}.{}", key.get_ref())
+        };
+        if value.span() == *span {
+            return Some(here);
+        }
+        match value.get_ref() {
+            DeValue::Table(t) => value_path(t, span, &here),
+            DeValue::Array(items) => items.iter().enumerate().find_map(|(i, item)| {
+                let here = format!("{here}[{i}]");
+                match item.get_ref() {
+                    _ if item.span() == *span => Some(here),
+                    DeValue::Table(t) => value_path(t, span, &here),
+                    _ => None,
+                }
+            }),
+            _ => None,
+        }
+    })
 }
 
 /// Removes the key whose name is at `span` anywhere in the document; returns its dotted path
@@ -343,7 +390,7 @@ mod tests {
     fn a_wrong_structure_stops_reading() {
         let (raw, errors) = read("vip = 3\n");
         assert!(raw.is_none());
-        let expected = "invalid type: integer `3`, expected a sequence";
+        let expected = "vip: invalid type: integer `3`, expected an array of tables, [[vip]]";
         assert_eq!(errors, vec![(expected.to_string(), 6..7)]);
     }
 }
