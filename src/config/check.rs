@@ -140,17 +140,19 @@ fn timing(ctx: &mut Ctx, layers: &[&Layer]) -> (Option<Duration>, Option<Duratio
             let own = |s: &Option<Src>| s.as_ref().is_some_and(|s| s.own);
             let blame_interval =
                 timeout_src.is_none() || (own(&interval_src) && !own(&timeout_src));
-            match (blame_interval, &interval_src, &timeout_src) {
-                (true, Some(src), _) => {
-                    let msg = format_args!("{i_text} must be longer than the timeout ({t_text})");
-                    ctx.at(&src.path, &src.leaf.span(), msg);
-                }
-                (_, _, Some(src)) => {
-                    let msg = format_args!("{t_text} must be shorter than the interval ({i_text})");
-                    ctx.at(&src.path, &src.leaf.span(), msg);
-                }
-                _ => unreachable!("the defaults satisfy timeout < interval"),
-            }
+            let (src, msg) = match (blame_interval, &interval_src, &timeout_src) {
+                (true, Some(src), _) => (
+                    src,
+                    format!("{i_text} must be longer than the timeout ({t_text})"),
+                ),
+                (_, _, Some(src)) => (
+                    src,
+                    format!("{t_text} must be shorter than the interval ({i_text})"),
+                ),
+                // Both defaults (1s < 2s): cannot happen.
+                _ => return (interval, timeout),
+            };
+            ctx.at(&src.path, &src.leaf.span(), msg);
             return (None, None);
         }
     }
@@ -257,8 +259,10 @@ fn check_kind(
 fn command(ctx: &mut Ctx, src: Option<Src>, kind_src: Option<&Src>) -> Option<Vec<String>> {
     const WHAT: &str = "an exec check needs command = [\"/path/to/program\", \"arg\", …]";
     let Some(src) = src else {
-        let kind_src = kind_src.expect("exec is never the default type");
-        ctx.at(&kind_src.path, &kind_src.leaf.span(), WHAT);
+        // `type = "exec"` is always written (the default type is tcp): point at it.
+        if let Some(kind_src) = kind_src {
+            ctx.at(&kind_src.path, &kind_src.leaf.span(), WHAT);
+        }
         return None;
     };
     let items = ctx.array(&src.path, src.leaf, "strings")?;

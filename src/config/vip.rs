@@ -293,9 +293,20 @@ fn service(
     }
     let min_healthy = match &s.min_healthy {
         Some(leaf) => {
-            let n = raw_backends.len().max(1) as i64;
-            let what = format!("a number of backends 1..={n} (this service has {n})");
-            ctx.int(&key("min_healthy"), leaf, 1..=n, &what)
+            // With no backends at all, the error above says what to fix; any count of at least
+            // one would be just as wrong, so only the lower bound is checked then.
+            let n = raw_backends.len() as i64;
+            let (max, what) = match n {
+                0 => (
+                    i64::from(u32::MAX),
+                    "a number of backends, at least 1".to_string(),
+                ),
+                _ => (
+                    n,
+                    format!("a number of backends 1..={n} (this service has {n})"),
+                ),
+            };
+            ctx.int(&key("min_healthy"), leaf, 1..=max, &what)
                 .map(|n| n as u32)
         }
         None => Some(1),

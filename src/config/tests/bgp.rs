@@ -427,3 +427,57 @@ fn local_pref_is_accepted_for_ebgp_peers_too() {
     assert_eq!(c.vips[0].local_pref, Some(200));
     assert!(!c.bgp.peers[0].is_ibgp(c.node.asn));
 }
+
+#[test]
+fn every_address_key_rejects_what_is_not_an_address() {
+    let peer = |line: &'static str| {
+        with_node(&[
+            "[[bgp.peer]]",
+            r#"address = "10.0.1.1""#,
+            "asn = 65000",
+            line,
+        ])
+    };
+    assert_one(
+        &peer(r#"local_address = "10.0.1""#),
+        7,
+        17,
+        r#"bgp.peer[0].local_address: "10.0.1" is not an IP address"#,
+    );
+    assert_one(
+        &peer(r#"next_hop = "hop""#),
+        7,
+        12,
+        r#"bgp.peer[0].next_hop: "hop" is not an IP address"#,
+    );
+    assert_one(
+        &peer(r#"next_hop6 = "::g""#),
+        7,
+        13,
+        r#"bgp.peer[0].next_hop6: "::g" is not an IP address"#,
+    );
+    assert_one(
+        &peer("next_hop = 10"),
+        7,
+        12,
+        "bgp.peer[0].next_hop: expected a string, found integer 10",
+    );
+    assert_one(
+        &with_node(&[
+            "[[vip]]",
+            r#"address = "10.100.0.1""#,
+            "[vip.check]",
+            "port = 53",
+            r#"address = "localhost""#,
+        ]),
+        8,
+        11,
+        r#"vip[0].check.address: "localhost" is not an IP address"#,
+    );
+}
+
+#[test]
+fn zero_durations_are_accepted_where_zero_means_off() {
+    let c = parse_ok(&with_node(&["[bgp]", r#"shutdown_delay = "0s""#]));
+    assert_eq!(c.bgp.shutdown_delay, Duration::ZERO);
+}

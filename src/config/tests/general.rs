@@ -241,3 +241,123 @@ fn every_shipped_example_parses() {
         }
     }
 }
+
+#[test]
+fn mangled_files_never_panic_and_every_error_has_a_position_in_the_file() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config-examples/full.toml");
+    let full = std::fs::read_to_string(path).unwrap();
+    let line_count = full.lines().count() + 1;
+    let mut variants: Vec<String> = Vec::new();
+    // Every truncation at a line end, and every single deleted character among the first 2 KiB.
+    for (i, _) in full.match_indices('\n') {
+        variants.push(full[..i].to_string());
+    }
+    for (i, _) in full.char_indices().take(2048) {
+        let mut v = full.clone();
+        v.remove(i);
+        variants.push(v);
+    }
+    for text in variants {
+        if let Err(e) = parse(&text, "f.toml") {
+            assert!(!e.errors.is_empty());
+            for err in e.errors {
+                assert!(
+                    err.line >= 1 && err.line <= line_count && err.col >= 1,
+                    "{err:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn lab_node_files_follow_the_lab_plan() {
+    use std::net::IpAddr;
+    let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+    for n in 1..=3 {
+        let file = format!(
+            "{}/config-examples/lab/lb{n}.toml",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let c = load(Path::new(&file)).unwrap();
+        assert_eq!(c.node.router_id.to_string(), format!("10.1.{n}.2"));
+        assert_eq!(c.node.asn, 65001);
+        assert_eq!(c.api.listen, "127.0.0.1:9180".parse().unwrap());
+        assert_eq!(c.bgp.hold_time, 9);
+        assert!((1..=2).contains(&c.bgp.connect_retry.as_secs()));
+        let peers: Vec<_> = c
+            .bgp
+            .peers
+            .iter()
+            .map(|p| (p.address, p.asn, p.next_hop6))
+            .collect();
+        assert_eq!(
+            peers,
+            [
+                (
+                    ip(&format!("10.1.{n}.1")),
+                    65000,
+                    Some(format!("fd00:1:{n}::2").parse().unwrap())
+                ),
+                (
+                    ip(&format!("10.2.{n}.1")),
+                    65000,
+                    Some(format!("fd00:2:{n}::2").parse().unwrap())
+                ),
+            ]
+        );
+        let expected = [
+            (
+                "10.100.0.1",
+                "web",
+                [format!("10.10.{n}.11"), format!("10.10.{n}.12")],
+            ),
+            (
+                "2001:db8:100::1",
+                "web6",
+                [format!("fd00:10:{n}::11"), format!("fd00:10:{n}::12")],
+            ),
+        ];
+        assert_eq!(c.vips.len(), 2);
+        for (vip, (address, name, backends)) in c.vips.iter().zip(expected) {
+            assert_eq!(
+                (vip.address, vip.interface.as_str()),
+                (ip(address), "anycast0")
+            );
+            let svc = &vip.services[..];
+            assert_eq!(svc.len(), 1);
+            let svc = &svc[0];
+            assert_eq!(
+                (svc.name.as_str(), svc.port, svc.protocol),
+                (name, 80, Protocol::Tcp)
+            );
+            assert_eq!(
+                (svc.scheduler.as_str(), svc.forwarding),
+                ("wrr", Forwarding::Masq)
+            );
+            let got: Vec<_> = svc
+                .backends
+                .iter()
+                .map(|b| (b.address, b.port, b.weight))
+                .collect();
+            assert_eq!(got, backends.map(|b| (ip(&b), 8080, 100)));
+            for b in &svc.backends {
+                let http = HttpCheck {
+                    path: "/healthz".into(),
+                    expect: StatusRange { lo: 200, hi: 200 },
+                    host: None,
+                    tls_verify: false,
+                };
+                let check = Check {
+                    kind: CheckKind::Http(http),
+                    port: None,
+                    interval: Duration::from_secs(1),
+                    timeout: Duration::from_millis(500),
+                    rise: 2,
+                    fall: 2,
+                };
+                assert_eq!(b.check, check);
+            }
+        }
+    }
+}

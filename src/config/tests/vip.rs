@@ -528,3 +528,21 @@ fn route_and_tunnel_backends_cannot_change_the_port() {
         r#"vip[0].service[0].backend[0].port: 8080 differs from the service port 80, but forwarding "route" cannot change ports"#,
     );
 }
+
+#[test]
+fn min_healthy_without_backends_reports_only_the_missing_backends() {
+    let lines = with_node(&[
+        "[[vip]]",
+        r#"address = "10.100.0.1""#,
+        "[[vip.service]]",
+        r#"name = "web""#,
+        "port = 80",
+        "min_healthy = 2",
+    ]);
+    assert_one(
+        &lines,
+        6,
+        1,
+        "a service needs at least one [[vip.service.backend]]",
+    );
+}
