@@ -8,6 +8,7 @@
 mod bgp;
 mod check;
 mod general;
+mod service;
 mod vip;
 
 use super::{parse, Config};
