@@ -1,6 +1,6 @@
 //! The validated configuration: what the rest of the daemon consumes.
 //!
-//! These types hold only values that passed validation (see `validate.rs`), with every default
+//! These types hold only values that passed validation (see `resolve.rs`), with every default
 //! filled in. Nothing else in the daemon parses TOML or re-checks ranges.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -21,6 +21,14 @@ pub const DEFAULT_CHECK_INTERVAL: Duration = Duration::from_secs(2);
 pub const DEFAULT_CHECK_TIMEOUT: Duration = Duration::from_secs(1);
 pub const DEFAULT_RISE: u32 = 2;
 pub const DEFAULT_FALL: u32 = 3;
+/// Default IPVS scheduler, as `ipvsadm -A` picks it.
+pub const DEFAULT_SCHEDULER: &str = "wlc";
+/// Default backend weight, as `ipvsadm -a` and keepalived give it.
+pub const DEFAULT_WEIGHT: u32 = 1;
+/// Longest Linux interface name (`IFNAMSIZ` - 1).
+pub const MAX_INTERFACE_NAME_LEN: usize = 15;
+/// Most extra copies of `node.asn` a VIP may prepend.
+pub const MAX_AS_PATH_PREPEND: u8 = 10;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -113,6 +121,8 @@ impl std::fmt::Display for LargeCommunity {
     }
 }
 
+/// One anycast address. With neither `services` nor `check` it is a plain announcement: always
+/// healthy, announced while the daemon runs and it is not drained, no IPVS programmed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Vip {
     pub address: IpAddr,

@@ -1,0 +1,483 @@
+//! `[node]`, `[api]`, `[bgp]` and `[[bgp.peer]]`, and the next hops VIPs need from peers.
+
+use std::time::Duration;
+
+use super::*;
+
+/// `[node]` with the given router_id and asn lines (lines 2 and 3).
+fn node(router_id: &str, asn: &str) -> Vec<String> {
+    vec!["[node]".into(), router_id.into(), asn.into()]
+}
+
+fn refs(lines: &[String]) -> Vec<&str> {
+    lines.iter().map(String::as_str).collect()
+}
+
+#[test]
+fn node_table_is_required() {
+    assert_one(&["[api]"], 1, 1, "[node] is required (router_id and asn)");
+}
+
+#[test]
+fn router_id_and_asn_are_required_and_reported_at_the_node_header() {
+    let errs = errors(&["# comment", "[node]"]);
+    assert_eq!(
+        errs,
+        [
+            (2, 1, "node: router_id is required".to_string()),
+            (2, 1, "node: asn is required".to_string()),
+        ]
+    );
+}
+
+#[test]
+fn router_id_must_be_an_ip_address() {
+    let lines = node(r#"router_id = "10.0.1.300""#, "asn = 65001");
+    assert_one(
+        &refs(&lines),
+        2,
+        13,
+        r#"node.router_id: "10.0.1.300" is not an IP address"#,
+    );
+}
+
+#[test]
+fn router_id_must_be_ipv4() {
+    let lines = node(r#"router_id = "2001:db8::1""#, "asn = 65001");
+    assert_one(
+        &refs(&lines),
+        2,
+        13,
+        "2001:db8::1 is an IPv6 address; the BGP identifier must be IPv4",
+    );
+}
+
+#[test]
+fn router_id_must_not_be_zero() {
+    let lines = node(r#"router_id = "0.0.0.0""#, "asn = 65001");
+    assert_one(
+        &refs(&lines),
+        2,
+        13,
+        "0.0.0.0 is not a valid BGP identifier",
+    );
+}
+
+#[test]
+fn asn_zero_is_invalid() {
+    let lines = node(r#"router_id = "10.0.1.2""#, "asn = 0");
+    assert_one(
+        &refs(&lines),
+        3,
+        7,
+        "node.asn: AS 0 is reserved; expected an AS number 1..=4294967295",
+    );
+}
+
+#[test]
+fn asn_above_32_bits_is_invalid() {
+    let lines = node(r#"router_id = "10.0.1.2""#, "asn = 4294967296");
+    assert_one(
+        &refs(&lines),
+        3,
+        7,
+        "node.asn: 4294967296 is out of range; expected an AS number",
+    );
+}
+
+#[test]
+fn negative_asn_is_invalid() {
+    let lines = node(r#"router_id = "10.0.1.2""#, "asn = -1");
+    assert_one(&refs(&lines), 3, 7, "-1 is out of range");
+}
+
+#[test]
+fn four_byte_asns_parse_as_integers_and_in_asdot() {
+    let lines = node(r#"router_id = "10.0.1.2""#, "asn = 4294967295");
+    assert_eq!(parse_ok(&refs(&lines)).node.asn, u32::MAX);
+    let lines = node(r#"router_id = "10.0.1.2""#, r#"asn = "1.10""#);
+    assert_eq!(parse_ok(&refs(&lines)).node.asn, 65546);
+}
+
+#[test]
+fn malformed_asdot_is_invalid() {
+    let lines = node(r#"router_id = "10.0.1.2""#, r#"asn = "1.70000""#);
+    assert_one(&refs(&lines), 3, 7, r#""1.70000" is not an AS number"#);
+    let lines = node(r#"router_id = "10.0.1.2""#, r#"asn = "0.0""#);
+    assert_one(&refs(&lines), 3, 7, "AS 0 is reserved");
+}
+
+#[test]
+fn api_listen_must_be_a_socket_address() {
+    assert_one(
+        &with_node(&["[api]", r#"listen = "127.0.0.1""#]),
+        5,
+        10,
+        r#"api.listen: "127.0.0.1" is not a socket address; expected ADDRESS:PORT"#,
+    );
+}
+
+#[test]
+fn api_token_is_required_when_listen_is_not_loopback() {
+    assert_one(
+        &with_node(&["[api]", r#"listen = "0.0.0.0:9180""#]),
+        5,
+        10,
+        "api.listen: 0.0.0.0:9180 is not a loopback address, so api.token is required",
+    );
+    let c = parse_ok(&with_node(&[
+        "[api]",
+        r#"listen = "0.0.0.0:9180""#,
+        r#"token = "s3cret""#,
+    ]));
+    assert_eq!(c.api.token.as_deref(), Some("s3cret"));
+    let c = parse_ok(&with_node(&["[api]", r#"listen = "[::1]:9180""#]));
+    assert_eq!(c.api.listen, "[::1]:9180".parse().unwrap());
+}
+
+#[test]
+fn api_token_must_not_be_empty() {
+    assert_one(
+        &with_node(&["[api]", r#"token = """#]),
+        5,
+        9,
+        "api.token: must not be empty",
+    );
+}
+
+#[test]
+fn hold_time_is_zero_or_three_to_65535() {
+    for bad in ["1", "2", "65536", "-3"] {
+        let line = format!("hold_time = {bad}");
+        assert_one(&with_node(&["[bgp]", &line]), 5, 13, "bgp.hold_time: ");
+        let errs = errors(&with_node(&["[bgp]", &line]));
+        assert!(errs[0]
+            .2
+            .ends_with("expected a hold time in seconds, 0 or 3..=65535"));
+    }
+    for good in [0, 3, 65535] {
+        let line = format!("hold_time = {good}");
+        assert_eq!(parse_ok(&with_node(&["[bgp]", &line])).bgp.hold_time, good);
+    }
+}
+
+#[test]
+fn peer_hold_time_is_checked_like_the_global_one() {
+    assert_one(
+        &with_node(&[
+            "[[bgp.peer]]",
+            r#"address = "10.0.1.1""#,
+            "asn = 65000",
+            "hold_time = 2",
+        ]),
+        7,
+        13,
+        "bgp.peer[0].hold_time: 2 is out of range; expected a hold time in seconds, 0 or 3..=65535",
+    );
+}
+
+#[test]
+fn connect_retry_takes_seconds_or_a_duration() {
+    let c = parse_ok(&with_node(&["[bgp]", "connect_retry = 7"]));
+    assert_eq!(c.bgp.connect_retry, Duration::from_secs(7));
+    let c = parse_ok(&with_node(&["[bgp]", r#"connect_retry = "1500ms""#]));
+    assert_eq!(c.bgp.connect_retry, Duration::from_millis(1500));
+    assert_one(
+        &with_node(&["[bgp]", r#"connect_retry = "2""#]),
+        5,
+        17,
+        r#"bgp.connect_retry: "2" is not a duration; expected an integer number of seconds or a number with a unit, like "500ms""#,
+    );
+    assert_one(
+        &with_node(&["[bgp]", "connect_retry = 0"]),
+        5,
+        17,
+        "must be longer than 0s",
+    );
+}
+
+#[test]
+fn shutdown_delay_is_a_duration() {
+    let c = parse_ok(&with_node(&["[bgp]", r#"shutdown_delay = "1m30s""#]));
+    assert_eq!(c.bgp.shutdown_delay, Duration::from_secs(90));
+    assert_one(
+        &with_node(&["[bgp]", r#"shutdown_delay = "5 s""#]),
+        5,
+        18,
+        r#"bgp.shutdown_delay: "5 s" is not a duration"#,
+    );
+}
+
+#[test]
+fn bgp_listen_must_be_a_socket_address() {
+    assert_one(
+        &with_node(&["[bgp]", r#"listen = "0.0.0.0""#]),
+        5,
+        10,
+        r#"bgp.listen: "0.0.0.0" is not a socket address"#,
+    );
+    let c = parse_ok(&with_node(&["[bgp]", r#"listen = "[::]:179""#]));
+    assert_eq!(c.bgp.listen, Some("[::]:179".parse().unwrap()));
+}
+
+#[test]
+fn peer_address_and_asn_are_required() {
+    let errs = errors(&with_node(&["[[bgp.peer]]", "port = 179"]));
+    assert_eq!(
+        errs,
+        [
+            (4, 1, "bgp.peer[0]: address is required".to_string()),
+            (4, 1, "bgp.peer[0]: asn is required".to_string()),
+        ]
+    );
+}
+
+#[test]
+fn peer_address_must_be_an_ip_address() {
+    assert_one(
+        &with_node(&["[[bgp.peer]]", r#"address = "router1""#, "asn = 65000"]),
+        5,
+        11,
+        r#"bgp.peer[0].address: "router1" is not an IP address"#,
+    );
+}
+
+#[test]
+fn peer_asn_zero_is_invalid() {
+    assert_one(
+        &with_node(&["[[bgp.peer]]", r#"address = "10.0.1.1""#, "asn = 0"]),
+        6,
+        7,
+        "bgp.peer[0].asn: AS 0 is reserved",
+    );
+}
+
+#[test]
+fn peer_port_zero_is_invalid() {
+    assert_one(
+        &with_node(&[
+            "[[bgp.peer]]",
+            r#"address = "10.0.1.1""#,
+            "asn = 1",
+            "port = 0",
+        ]),
+        7,
+        8,
+        "bgp.peer[0].port: 0 is out of range; expected a port number 1..=65535",
+    );
+}
+
+#[test]
+fn duplicate_peers_name_the_first_definition() {
+    assert_one(
+        &with_node(&[
+            "[[bgp.peer]]",
+            r#"address = "10.0.1.1""#,
+            "asn = 65000",
+            "[[bgp.peer]]",
+            r#"address = "10.0.1.1""#,
+            "asn = 65002",
+        ]),
+        8,
+        11,
+        "bgp.peer[1].address: duplicate peer 10.0.1.1 (first defined at line 5)",
+    );
+}
+
+#[test]
+fn local_address_must_match_the_peer_family() {
+    assert_one(
+        &with_node(&[
+            "[[bgp.peer]]",
+            r#"address = "10.0.1.1""#,
+            "asn = 65000",
+            r#"local_address = "2001:db8::2""#,
+        ]),
+        7,
+        17,
+        "bgp.peer[0].local_address: 2001:db8::2 and the peer address 10.0.1.1 are not of the same family",
+    );
+}
+
+#[test]
+fn next_hop_must_be_ipv4_and_next_hop6_ipv6() {
+    let errs = errors(&with_node(&[
+        "[[bgp.peer]]",
+        r#"address = "10.0.1.1""#,
+        "asn = 65000",
+        r#"next_hop = "2001:db8::2""#,
+        r#"next_hop6 = "10.0.1.2""#,
+    ]));
+    assert_eq!(errs.len(), 2, "{errs:#?}");
+    assert_eq!((errs[0].0, errs[0].1), (7, 12));
+    assert!(errs[0]
+        .2
+        .contains("next_hop: 2001:db8::2 is an IPv6 address; next_hop is for IPv4 VIPs"));
+    assert_eq!((errs[1].0, errs[1].1), (8, 13));
+    assert!(errs[1]
+        .2
+        .contains("next_hop6: 10.0.1.2 is an IPv4 address; next_hop6 is for IPv6 VIPs"));
+}
+
+#[test]
+fn a_passive_peer_needs_bgp_listen() {
+    let peer = [
+        "[[bgp.peer]]",
+        r#"address = "10.0.1.1""#,
+        "asn = 65000",
+        "passive = true",
+    ];
+    assert_one(
+        &with_node(&peer),
+        7,
+        11,
+        "bgp.peer[0].passive: a passive peer never connects, so bgp.listen must be set",
+    );
+    let mut lines = with_node(&["[bgp]", r#"listen = "0.0.0.0:179""#]);
+    lines.extend(peer);
+    assert!(parse_ok(&lines).bgp.peers[0].passive);
+}
+
+#[test]
+fn password_is_at_most_80_bytes() {
+    let long = format!(r#"password = "{}""#, "x".repeat(81));
+    assert_one(
+        &with_node(&[
+            "[[bgp.peer]]",
+            r#"address = "10.0.1.1""#,
+            "asn = 65000",
+            &long,
+        ]),
+        7,
+        12,
+        "bgp.peer[0].password: is 81 bytes; TCP MD5 keys are at most 80",
+    );
+}
+
+#[test]
+fn every_peer_key_is_read() {
+    let c = parse_ok(&with_node(&[
+        "[bgp]",
+        r#"listen = "0.0.0.0:179""#,
+        "[[bgp.peer]]",
+        r#"address = "10.0.1.1""#,
+        "asn = 65000",
+        "port = 1179",
+        r#"local_address = "10.0.1.2""#,
+        r#"next_hop = "10.0.1.3""#,
+        r#"next_hop6 = "2001:db8::3""#,
+        "passive = true",
+        "hold_time = 0",
+        r#"password = "pw""#,
+        "ttl_security = true",
+    ]));
+    let p = &c.bgp.peers[0];
+    assert_eq!(p.port, 1179);
+    assert_eq!(p.local_address, Some("10.0.1.2".parse().unwrap()));
+    assert_eq!(p.next_hop, Some("10.0.1.3".parse().unwrap()));
+    assert_eq!(p.next_hop6, Some("2001:db8::3".parse().unwrap()));
+    assert!(p.passive && p.ttl_security);
+    assert_eq!(p.hold_time, 0);
+    assert_eq!(p.password.as_deref(), Some("pw"));
+}
+
+const V4_PEER: [&str; 3] = ["[[bgp.peer]]", r#"address = "10.0.1.1""#, "asn = 65000"];
+const V6_PEER: [&str; 3] = [
+    "[[bgp.peer]]",
+    r#"address = "2001:db8:1::1""#,
+    "asn = 65000",
+];
+
+#[test]
+fn an_ipv6_vip_needs_an_ipv6_next_hop_for_every_peer() {
+    let mut lines = with_node(&V4_PEER); // peer at lines 4-6
+    lines.extend(V6_PEER); // lines 7-9
+    lines.extend(["[[vip]]", r#"address = "2001:db8:100::1""#]); // line 11
+    assert_one(
+        &lines,
+        11,
+        11,
+        "vip[0].address: IPv6 VIP 2001:db8:100::1 has no IPv6 next hop for peer 10.0.1.1; \
+         the session is IPv4, so set next_hop6 (or an IPv6 local_address) on that peer",
+    );
+    lines.insert(6, r#"next_hop6 = "2001:db8:1::2""#);
+    parse_ok(&lines);
+}
+
+#[test]
+fn an_ipv4_vip_needs_an_ipv4_next_hop_for_an_ipv6_peer() {
+    let mut lines = with_node(&V6_PEER);
+    lines.extend(["[[vip]]", r#"address = "10.100.0.1""#]); // line 8
+    assert_one(
+        &lines,
+        8,
+        11,
+        "IPv4 VIP 10.100.0.1 has no IPv4 next hop for peer 2001:db8:1::1; the session is IPv6, \
+         so set next_hop on that peer",
+    );
+    lines.insert(6, r#"next_hop = "10.0.1.2""#);
+    parse_ok(&lines);
+}
+
+#[test]
+fn local_pref_is_accepted_for_ebgp_peers_too() {
+    let mut lines = with_node(&V4_PEER);
+    lines.extend(["[[vip]]", r#"address = "10.100.0.1""#, "local_pref = 200"]);
+    let c = parse_ok(&lines);
+    assert_eq!(c.vips[0].local_pref, Some(200));
+    assert!(!c.bgp.peers[0].is_ibgp(c.node.asn));
+}
+
+#[test]
+fn every_address_key_rejects_what_is_not_an_address() {
+    let peer = |line: &'static str| {
+        with_node(&[
+            "[[bgp.peer]]",
+            r#"address = "10.0.1.1""#,
+            "asn = 65000",
+            line,
+        ])
+    };
+    assert_one(
+        &peer(r#"local_address = "10.0.1""#),
+        7,
+        17,
+        r#"bgp.peer[0].local_address: "10.0.1" is not an IP address"#,
+    );
+    assert_one(
+        &peer(r#"next_hop = "hop""#),
+        7,
+        12,
+        r#"bgp.peer[0].next_hop: "hop" is not an IP address"#,
+    );
+    assert_one(
+        &peer(r#"next_hop6 = "::g""#),
+        7,
+        13,
+        r#"bgp.peer[0].next_hop6: "::g" is not an IP address"#,
+    );
+    assert_one(
+        &peer("next_hop = 10"),
+        7,
+        12,
+        "bgp.peer[0].next_hop: expected a string, found integer 10",
+    );
+    assert_one(
+        &with_node(&[
+            "[[vip]]",
+            r#"address = "10.100.0.1""#,
+            "[vip.check]",
+            "port = 53",
+            r#"address = "localhost""#,
+        ]),
+        8,
+        11,
+        r#"vip[0].check.address: "localhost" is not an IP address"#,
+    );
+}
+
+#[test]
+fn zero_durations_are_accepted_where_zero_means_off() {
+    let c = parse_ok(&with_node(&["[bgp]", r#"shutdown_delay = "0s""#]));
+    assert_eq!(c.bgp.shutdown_delay, Duration::ZERO);
+}

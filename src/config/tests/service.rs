@@ -1,0 +1,293 @@
+//! `[[vip.service]]` and `[[vip.service.backend]]`.
+
+use std::time::Duration;
+
+use super::*;
+use crate::config::*;
+
+/// A VIP (line 4), a service (lines 5-7) and the given lines, then one backend (last two lines).
+fn service(extra: &[&'static str]) -> Vec<&'static str> {
+    let mut lines = with_node(&[
+        "[[vip]]",                   // 4
+        r#"address = "10.100.0.1""#, // 5
+        "[[vip.service]]",           // 6
+        r#"name = "web""#,           // 7
+        "port = 80",                 // 8
+    ]);
+    lines.extend(extra);
+    lines.extend(["[[vip.service.backend]]", r#"address = "10.0.10.11""#]);
+    lines
+}
+
+#[test]
+fn service_names_are_unique_in_the_whole_file() {
+    assert_one(
+        &with_node(&[
+            "[[vip]]",
+            r#"address = "10.100.0.1""#,
+            "[[vip.service]]",
+            r#"name = "web""#,
+            "port = 80",
+            "[[vip.service.backend]]",
+            r#"address = "10.0.10.11""#,
+            "[[vip]]",
+            r#"address = "10.100.0.2""#,
+            "[[vip.service]]",
+            r#"name = "web""#,
+            "port = 80",
+            "[[vip.service.backend]]",
+            r#"address = "10.0.10.11""#,
+        ]),
+        14,
+        8,
+        r#"vip[1].service[0].name: duplicate service name "web" (first defined at line 7)"#,
+    );
+}
+
+#[test]
+fn service_name_and_port_are_required() {
+    let errs = errors(&with_node(&[
+        "[[vip]]",
+        r#"address = "10.100.0.1""#,
+        "[[vip.service]]",
+        "[[vip.service.backend]]",
+        r#"address = "10.0.10.11""#,
+    ]));
+    assert_eq!(
+        errs,
+        [
+            (6, 1, "vip[0].service[0]: name is required".to_string()),
+            (6, 1, "vip[0].service[0]: port is required".to_string()),
+        ]
+    );
+}
+
+#[test]
+fn a_service_needs_a_backend() {
+    assert_one(
+        &with_node(&[
+            "[[vip]]",
+            r#"address = "10.100.0.1""#,
+            "[[vip.service]]",
+            r#"name = "web""#,
+            "port = 80",
+        ]),
+        6,
+        1,
+        "vip[0].service[0]: a service needs at least one [[vip.service.backend]]",
+    );
+}
+
+#[test]
+fn protocol_must_be_tcp_udp_or_sctp() {
+    assert_one(
+        &service(&[r#"protocol = "icmp""#]),
+        9,
+        12,
+        r#"vip[0].service[0].protocol: unknown protocol "icmp"; expected one of: tcp, udp, sctp"#,
+    );
+    assert_eq!(
+        parse_ok(&service(&[r#"protocol = "sctp""#])).vips[0].services[0].protocol,
+        Protocol::Sctp
+    );
+}
+
+#[test]
+fn scheduler_must_be_one_the_kernel_knows() {
+    assert_one(
+        &service(&[r#"scheduler = "fastest""#]),
+        9,
+        13,
+        r#"vip[0].service[0].scheduler: unknown IPVS scheduler "fastest"; expected one of: rr, wrr, lc, wlc"#,
+    );
+    for s in SCHEDULERS {
+        let line = format!("scheduler = {s:?}");
+        let lines: Vec<&str> = service(&[])
+            .into_iter()
+            .take(8)
+            .chain([line.as_str()])
+            .chain(["[[vip.service.backend]]", r#"address = "10.0.10.11""#])
+            .collect();
+        assert_eq!(parse_ok(&lines).vips[0].services[0].scheduler, *s);
+    }
+}
+
+#[test]
+fn forwarding_must_be_masq_route_or_tunnel() {
+    assert_one(
+        &service(&[r#"forwarding = "nat""#]),
+        9,
+        14,
+        r#"vip[0].service[0].forwarding: unknown forwarding method "nat"; expected one of: masq, route, tunnel"#,
+    );
+    assert_eq!(
+        parse_ok(&service(&[r#"forwarding = "tunnel""#])).vips[0].services[0].forwarding,
+        Forwarding::Tunnel
+    );
+}
+
+#[test]
+fn min_healthy_is_between_one_and_the_number_of_backends() {
+    assert_one(
+        &service(&["min_healthy = 0"]),
+        9,
+        15,
+        "vip[0].service[0].min_healthy: 0 is out of range; expected a number of backends 1..=1 (this service has 1)",
+    );
+    assert_one(
+        &service(&["min_healthy = 2"]),
+        9,
+        15,
+        "2 is out of range; expected a number of backends 1..=1",
+    );
+}
+
+#[test]
+fn unhealthy_weight_is_a_weight() {
+    assert_one(
+        &service(&["unhealthy_weight = 65536"]),
+        9,
+        20,
+        "vip[0].service[0].unhealthy_weight: 65536 is out of range; expected a weight 0..=65535",
+    );
+}
+
+#[test]
+fn slow_start_is_a_duration() {
+    assert_one(
+        &service(&[r#"slow_start = "30""#]),
+        9,
+        14,
+        r#"slow_start: "30" is not a duration"#,
+    );
+    let c = parse_ok(&service(&[r#"slow_start = "30s""#]));
+    assert_eq!(c.vips[0].services[0].slow_start, Duration::from_secs(30));
+}
+
+#[test]
+fn persistence_is_whole_seconds() {
+    assert_eq!(
+        parse_ok(&service(&["persistence = 300"])).vips[0].services[0].persistence,
+        300
+    );
+    assert_eq!(
+        parse_ok(&service(&[r#"persistence = "5m""#])).vips[0].services[0].persistence,
+        300
+    );
+    assert_one(
+        &service(&[r#"persistence = "1500ms""#]),
+        9,
+        15,
+        "expected whole seconds",
+    );
+}
+
+#[test]
+fn backend_address_is_required_and_must_be_an_ip_address() {
+    let mut lines = service(&[]);
+    lines.extend([
+        "[[vip.service.backend]]",
+        "port = 81",
+        "[[vip.service.backend]]",
+        r#"address = "be1""#,
+    ]);
+    let errs = errors(&lines);
+    assert_eq!(
+        errs,
+        [
+            (
+                11,
+                1,
+                "vip[0].service[0].backend[1]: address is required".to_string()
+            ),
+            (
+                14,
+                11,
+                r#"vip[0].service[0].backend[2].address: "be1" is not an IP address"#.to_string()
+            ),
+        ]
+    );
+}
+
+#[test]
+fn duplicate_backends_share_address_and_port() {
+    let mut lines = service(&[]); // backend[0] 10.0.10.11:80 at lines 9-10
+    lines.extend([
+        "[[vip.service.backend]]",
+        r#"address = "10.0.10.11""#,
+        "port = 80",
+    ]);
+    assert_one(
+        &lines,
+        12,
+        11,
+        "vip[0].service[0].backend[1].address: duplicate backend 10.0.10.11:80 (first defined at line 10)",
+    );
+    let mut lines = service(&[]);
+    lines.extend([
+        "[[vip.service.backend]]",
+        r#"address = "10.0.10.11""#,
+        "port = 8080",
+    ]);
+    assert_eq!(parse_ok(&lines).vips[0].services[0].backends.len(), 2);
+}
+
+#[test]
+fn backend_weight_is_0_to_65535() {
+    let mut lines = service(&[]);
+    lines.push("weight = 65536");
+    assert_one(
+        &lines,
+        11,
+        10,
+        "vip[0].service[0].backend[0].weight: 65536 is out of range; expected a weight 0..=65535",
+    );
+    lines.pop();
+    lines.push("weight = 0");
+    assert_eq!(parse_ok(&lines).vips[0].services[0].backends[0].weight, 0);
+}
+
+#[test]
+fn backends_must_share_the_vip_family_unless_tunnelled() {
+    let mut lines = service(&[]);
+    lines.pop();
+    lines.push(r#"address = "fd00:10::11""#);
+    assert_one(
+        &lines,
+        10,
+        11,
+        r#"backend fd00:10::11 and VIP 10.100.0.1 are of different address families, which IPVS only supports with forwarding = "tunnel""#,
+    );
+    lines.insert(8, r#"forwarding = "tunnel""#);
+    parse_ok(&lines);
+}
+
+#[test]
+fn route_and_tunnel_backends_cannot_change_the_port() {
+    let mut lines = service(&[r#"forwarding = "route""#]);
+    lines.push("port = 8080");
+    assert_one(
+        &lines,
+        12,
+        8,
+        r#"vip[0].service[0].backend[0].port: 8080 differs from the service port 80, but forwarding "route" cannot change ports"#,
+    );
+}
+
+#[test]
+fn min_healthy_without_backends_reports_only_the_missing_backends() {
+    let lines = with_node(&[
+        "[[vip]]",
+        r#"address = "10.100.0.1""#,
+        "[[vip.service]]",
+        r#"name = "web""#,
+        "port = 80",
+        "min_healthy = 2",
+    ]);
+    assert_one(
+        &lines,
+        6,
+        1,
+        "a service needs at least one [[vip.service.backend]]",
+    );
+}

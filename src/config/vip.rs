@@ -1,0 +1,453 @@
+//! `[[vip]]`, `[[vip.service]]` and `[[vip.service.backend]]`.
+//!
+//! A VIP with neither services nor `[vip.check]` is allowed: it is a plain anycast
+//! announcement, always healthy, announced while the daemon runs and not drained (the local
+//! service, say a DNS resolver, binds the VIP itself; no IPVS is programmed for it).
+
+use std::net::{IpAddr, SocketAddr};
+
+use toml::Spanned;
+
+use super::check::{self, Layer, Role};
+use super::model::*;
+use super::raw::{Leaf, RawBackend, RawService, RawVip, Value};
+use super::resolve::{next_hop_problem, optional, required};
+use super::validate::{path, peek_ip, Ctx, FirstSeen};
+
+pub fn vips(ctx: &mut Ctx, raw: &[Spanned<RawVip>], peers: &[Peer]) -> Option<Vec<Vip>> {
+    let mut seen_vips = FirstSeen::new();
+    // Service names are unique in the whole file: they name metrics and log lines.
+    let mut seen_names = FirstSeen::new();
+    let mut vips = Vec::new();
+    let mut ok = true;
+    for (i, table) in raw.iter().enumerate() {
+        let here = format!("vip[{i}]");
+        let mut vip = vip(ctx, &here, table, peers, &mut seen_names);
+        if let Some((ip, leaf)) = peek_ip(table.get_ref().address.as_ref()) {
+            if let Some(first) = seen_vips.earlier(ip, ctx.line(&leaf.span())) {
+                let msg = format_args!("duplicate VIP {ip} (first defined at line {first})");
+                ctx.at(&path(&here, "address"), &leaf.span(), msg);
+                vip = None;
+            }
+        }
+        match vip {
+            Some(v) => vips.push(v),
+            None => ok = false,
+        }
+    }
+    ok.then_some(vips)
+}
+
+fn vip(
+    ctx: &mut Ctx,
+    here: &str,
+    table: &Spanned<RawVip>,
+    peers: &[Peer],
+    names: &mut FirstSeen<String>,
+) -> Option<Vip> {
+    let (v, span) = (table.get_ref(), table.span());
+    let key = |k: &str| path(here, k);
+    let address = required(ctx, here, &span, "address", v.address.as_ref())
+        .and_then(|leaf| vip_address(ctx, &key("address"), leaf, peers));
+    let interface = match &v.interface {
+        Some(leaf) => interface(ctx, &key("interface"), leaf),
+        None => Some(DEFAULT_VIP_INTERFACE.to_string()),
+    };
+    let communities = list(ctx, &key("communities"), v.communities.as_ref(), community);
+    let large_communities = list(
+        ctx,
+        &key("large_communities"),
+        v.large_communities.as_ref(),
+        large_community,
+    );
+    let med = optional(v.med.as_ref(), |leaf| {
+        ctx.u32(&key("med"), leaf, 0, "a MED 0..=4294967295")
+    });
+    // Accepted for any peer; it is only sent to iBGP peers (RFC 4271 §5.1.5).
+    let local_pref = optional(v.local_pref.as_ref(), |leaf| {
+        ctx.u32(&key("local_pref"), leaf, 0, "a LOCAL_PREF 0..=4294967295")
+    });
+    let as_path_prepend = match &v.as_path_prepend {
+        Some(leaf) => {
+            let range = 0..=i64::from(MAX_AS_PATH_PREPEND);
+            let what = "a number of extra copies of node.asn, 0..=10";
+            ctx.int(&key("as_path_prepend"), leaf, range, what)
+                .map(|n| n as u8)
+        }
+        None => Some(0),
+    };
+    let announce = match &v.announce {
+        Some(leaf) => {
+            match ctx.choice(&key("announce"), leaf, "announce policy", &["all", "any"]) {
+                Some("any") => Some(AnnouncePolicy::Any),
+                Some(_) => Some(AnnouncePolicy::All),
+                None => None,
+            }
+        }
+        None => Some(AnnouncePolicy::All),
+    };
+    let check = optional(v.check.as_ref(), |raw| {
+        let layer = Layer {
+            path: key("check"),
+            raw,
+        };
+        check::vip_check(ctx, &layer, address)
+    });
+    let mut services = Some(Vec::new());
+    for (i, table) in v.service.as_deref().unwrap_or_default().iter().enumerate() {
+        let here = format!("{here}.service[{i}]");
+        let service = service(ctx, &here, table, address, names);
+        match (service, services.as_mut()) {
+            (Some(s), Some(list)) => list.push(s),
+            _ => services = None,
+        }
+    }
+    Some(Vip {
+        address: address?,
+        interface: interface?,
+        communities: communities?,
+        large_communities: large_communities?,
+        med: med?,
+        local_pref: local_pref?,
+        as_path_prepend: as_path_prepend?,
+        announce: announce?,
+        check: check?,
+        services: services?,
+    })
+}
+
+/// A VIP address: unicast, and reachable through every peer (a next hop of its family exists).
+fn vip_address(ctx: &mut Ctx, here: &str, leaf: &Leaf, peers: &[Peer]) -> Option<IpAddr> {
+    let ip = ctx.ip(here, leaf)?;
+    if ip.is_unspecified() || ip.is_multicast() {
+        let msg = format_args!("{ip} is not a unicast address and cannot be announced");
+        ctx.at(here, &leaf.span(), msg);
+        return None;
+    }
+    let mut ok = true;
+    for peer in peers {
+        if let Some(problem) = next_hop_problem(ip, peer) {
+            ctx.at(here, &leaf.span(), problem);
+            ok = false;
+        }
+    }
+    ok.then_some(ip)
+}
+
+/// A Linux interface name (`dev_valid_name()`): 1..=15 bytes, no '/', ':' or whitespace.
+fn interface(ctx: &mut Ctx, here: &str, leaf: &Leaf) -> Option<String> {
+    let name = ctx.string(here, leaf)?;
+    let problem = if name.is_empty() {
+        "interface name must not be empty".to_string()
+    } else if name.len() > MAX_INTERFACE_NAME_LEN {
+        format!("interface {name:?} is longer than {MAX_INTERFACE_NAME_LEN} bytes")
+    } else if name == "." || name == ".." {
+        format!("interface {name:?} is not a valid interface name")
+    } else if name.contains(|c: char| c == '/' || c == ':' || c.is_whitespace()) {
+        format!("interface {name:?} contains '/', ':' or whitespace, which Linux does not allow")
+    } else {
+        return Some(name.to_string());
+    };
+    ctx.at(here, &leaf.span(), problem);
+    None
+}
+
+/// An optional array of strings, each read by `parse` (`None` when it does not fit).
+fn list<T>(
+    ctx: &mut Ctx,
+    here: &str,
+    leaf: Option<&Leaf>,
+    parse: fn(&str) -> Result<T, &'static str>,
+) -> Option<Vec<T>> {
+    let Some(leaf) = leaf else {
+        return Some(Vec::new());
+    };
+    let items = ctx.array(here, leaf, "strings")?;
+    let mut out = Some(Vec::new());
+    for (i, item) in items.iter().enumerate() {
+        let here = format!("{here}[{i}]");
+        let value = ctx.string(&here, item).and_then(|s| match parse(s) {
+            Ok(v) => Some(v),
+            Err(expected) => {
+                ctx.at(&here, &item.span(), format_args!("{s:?} is not {expected}"));
+                None
+            }
+        });
+        match (value, out.as_mut()) {
+            (Some(v), Some(list)) => list.push(v),
+            _ => out = None,
+        }
+    }
+    out
+}
+
+/// `"65000:100"` (RFC 1997).
+fn community(s: &str) -> Result<Community, &'static str> {
+    const WHAT: &str = "a community \"A:B\" with A and B in 0..=65535";
+    match s.split_once(':') {
+        Some((a, b)) => match (a.parse::<u16>(), b.parse::<u16>()) {
+            (Ok(a), Ok(b)) => Ok(Community(u32::from(a) << 16 | u32::from(b))),
+            _ => Err(WHAT),
+        },
+        None => Err(WHAT),
+    }
+}
+
+/// `"65000:1:2"` (RFC 8092).
+fn large_community(s: &str) -> Result<LargeCommunity, &'static str> {
+    const WHAT: &str = "a large community \"A:B:C\" with each part in 0..=4294967295";
+    let parts: Vec<_> = s.split(':').map(str::parse::<u32>).collect();
+    match parts[..] {
+        [Ok(global), Ok(local1), Ok(local2)] => Ok(LargeCommunity {
+            global,
+            local1,
+            local2,
+        }),
+        _ => Err(WHAT),
+    }
+}
+
+fn service(
+    ctx: &mut Ctx,
+    here: &str,
+    table: &Spanned<RawService>,
+    vip: Option<IpAddr>,
+    names: &mut FirstSeen<String>,
+) -> Option<Service> {
+    let (s, span) = (table.get_ref(), table.span());
+    let key = |k: &str| path(here, k);
+    let name = required(ctx, here, &span, "name", s.name.as_ref()).and_then(|leaf| {
+        let name = ctx.nonempty_string(&key("name"), leaf)?;
+        if let Some(first) = names.earlier(name.to_string(), ctx.line(&leaf.span())) {
+            let msg =
+                format_args!("duplicate service name {name:?} (first defined at line {first})");
+            ctx.at(&key("name"), &leaf.span(), msg);
+            return None;
+        }
+        Some(name.to_string())
+    });
+    let port = required(ctx, here, &span, "port", s.port.as_ref())
+        .and_then(|leaf| ctx.port(&key("port"), leaf));
+    let protocol = match &s.protocol {
+        Some(leaf) => match ctx.choice(&key("protocol"), leaf, "protocol", &["tcp", "udp", "sctp"])
+        {
+            Some("udp") => Some(Protocol::Udp),
+            Some("sctp") => Some(Protocol::Sctp),
+            Some(_) => Some(Protocol::Tcp),
+            None => None,
+        },
+        None => Some(Protocol::Tcp),
+    };
+    let scheduler = match &s.scheduler {
+        Some(leaf) => ctx
+            .choice(&key("scheduler"), leaf, "IPVS scheduler", SCHEDULERS)
+            .map(str::to_string),
+        None => Some(DEFAULT_SCHEDULER.to_string()),
+    };
+    let forwarding = match &s.forwarding {
+        Some(leaf) => {
+            let choices = ["masq", "route", "tunnel"];
+            match ctx.choice(&key("forwarding"), leaf, "forwarding method", &choices) {
+                Some("route") => Some(Forwarding::Route),
+                Some("tunnel") => Some(Forwarding::Tunnel),
+                Some(_) => Some(Forwarding::Masq),
+                None => None,
+            }
+        }
+        None => Some(Forwarding::Masq),
+    };
+    let persistence = match &s.persistence {
+        Some(leaf) => persistence(ctx, &key("persistence"), leaf),
+        None => Some(0),
+    };
+    let unhealthy_weight = match &s.unhealthy_weight {
+        Some(leaf) => ctx
+            .u16(&key("unhealthy_weight"), leaf, 0, "a weight 0..=65535")
+            .map(u32::from),
+        None => Some(0),
+    };
+    let slow_start = match &s.slow_start {
+        Some(leaf) => ctx.duration(&key("slow_start"), leaf, false),
+        None => Some(std::time::Duration::ZERO),
+    };
+    // The service check is resolved once on its own (so its errors are reported even when
+    // every backend overrides it), then again under each backend that overrides some keys.
+    let layer = s.check.as_ref().map(|raw| Layer {
+        path: key("check"),
+        raw,
+    });
+    let layers: Vec<&Layer> = layer.iter().collect();
+    let service_check = check::resolve(ctx, &layers, Role::Backend);
+    let ctx_backend = BackendCtx {
+        service_port: port,
+        forwarding,
+        vip,
+        layer: layer.as_ref(),
+        service_check: service_check.as_ref(),
+    };
+    let raw_backends = s.backend.as_deref().unwrap_or_default();
+    let backends = backends(ctx, here, raw_backends, &ctx_backend);
+    if raw_backends.is_empty() {
+        let msg = "a service needs at least one [[vip.service.backend]]";
+        ctx.at(here, &span, msg);
+    }
+    let min_healthy = match &s.min_healthy {
+        Some(leaf) => {
+            // With no backends at all, the error above says what to fix; any count of at least
+            // one would be just as wrong, so only the lower bound is checked then.
+            let n = raw_backends.len() as i64;
+            let (max, what) = match n {
+                0 => (
+                    i64::from(u32::MAX),
+                    "a number of backends, at least 1".to_string(),
+                ),
+                _ => (
+                    n,
+                    format!("a number of backends 1..={n} (this service has {n})"),
+                ),
+            };
+            ctx.int(&key("min_healthy"), leaf, 1..=max, &what)
+                .map(|n| n as u32)
+        }
+        None => Some(1),
+    };
+    Some(Service {
+        name: name?,
+        port: port?,
+        protocol: protocol?,
+        scheduler: scheduler?,
+        forwarding: forwarding?,
+        persistence: persistence?,
+        min_healthy: min_healthy?,
+        unhealthy_weight: unhealthy_weight?,
+        slow_start: slow_start?,
+        backends: backends.filter(|b| !b.is_empty())?,
+    })
+}
+
+/// IPVS persistence timeout: whole seconds, `300` or `"5m"`.
+fn persistence(ctx: &mut Ctx, here: &str, leaf: &Leaf) -> Option<u32> {
+    let d = ctx.duration(here, leaf, true)?;
+    match u32::try_from(d.as_secs()) {
+        Ok(secs) if d.subsec_nanos() == 0 => Some(secs),
+        _ => {
+            let msg = "expected whole seconds that fit in 32 bits (IPVS persistence timeout)";
+            ctx.at(here, &leaf.span(), msg);
+            None
+        }
+    }
+}
+
+/// What each backend of one service needs to know about the service.
+struct BackendCtx<'r> {
+    service_port: Option<u16>,
+    forwarding: Option<Forwarding>,
+    vip: Option<IpAddr>,
+    layer: Option<&'r Layer<'r>>,
+    service_check: Option<&'r Check>,
+}
+
+fn backends(
+    ctx: &mut Ctx,
+    here: &str,
+    raw: &[Spanned<RawBackend>],
+    svc: &BackendCtx,
+) -> Option<Vec<Backend>> {
+    let mut seen = FirstSeen::new();
+    let mut out = Some(Vec::new());
+    for (i, table) in raw.iter().enumerate() {
+        let here = format!("{here}.backend[{i}]");
+        let mut backend = backend(ctx, &here, table, svc);
+        let b = table.get_ref();
+        let port = match b.port.as_ref().map(|p| p.get_ref()) {
+            Some(Value::Integer(p)) => u16::try_from(*p).ok(),
+            Some(_) => None,
+            None => svc.service_port,
+        };
+        if let (Some((ip, leaf)), Some(port)) = (peek_ip(b.address.as_ref()), port) {
+            if let Some(first) = seen.earlier((ip, port), ctx.line(&leaf.span())) {
+                let target = SocketAddr::new(ip, port);
+                let msg =
+                    format_args!("duplicate backend {target} (first defined at line {first})");
+                ctx.at(&path(&here, "address"), &leaf.span(), msg);
+                backend = None;
+            }
+        }
+        match (backend, out.as_mut()) {
+            (Some(b), Some(list)) => list.push(b),
+            _ => out = None,
+        }
+    }
+    out
+}
+
+fn backend(
+    ctx: &mut Ctx,
+    here: &str,
+    table: &Spanned<RawBackend>,
+    svc: &BackendCtx,
+) -> Option<Backend> {
+    let (b, span) = (table.get_ref(), table.span());
+    let key = |k: &str| path(here, k);
+    let address = required(ctx, here, &span, "address", b.address.as_ref()).and_then(|leaf| {
+        let ip = ctx.ip(&key("address"), leaf)?;
+        // IPVS mixes address families only for tunnelled real servers.
+        if let Some(vip) = svc.vip.filter(|v| v.is_ipv4() != ip.is_ipv4()) {
+            if svc.forwarding != Some(Forwarding::Tunnel) {
+                let msg = format_args!(
+                    "backend {ip} and VIP {vip} are of different address families, which IPVS \
+                     only supports with forwarding = \"tunnel\""
+                );
+                ctx.at(&key("address"), &leaf.span(), msg);
+                return None;
+            }
+        }
+        Some(ip)
+    });
+    let port = match &b.port {
+        None => svc.service_port,
+        Some(leaf) => ctx.port(&key("port"), leaf).and_then(|port| {
+            // Only NAT rewrites the destination port; route and tunnel deliver to the VIP port.
+            let (Some(fwd), Some(service_port)) = (svc.forwarding, svc.service_port) else {
+                return Some(port);
+            };
+            if fwd != Forwarding::Masq && port != service_port {
+                let method = if fwd == Forwarding::Route {
+                    "route"
+                } else {
+                    "tunnel"
+                };
+                let msg = format_args!(
+                    "{port} differs from the service port {service_port}, but forwarding \
+                     {method:?} cannot change ports (only \"masq\" can)"
+                );
+                ctx.at(&key("port"), &leaf.span(), msg);
+                return None;
+            }
+            Some(port)
+        }),
+    };
+    let weight = match &b.weight {
+        Some(leaf) => ctx
+            .u16(&key("weight"), leaf, 0, "a weight 0..=65535")
+            .map(u32::from),
+        None => Some(DEFAULT_WEIGHT),
+    };
+    let check = match &b.check {
+        None => svc.service_check.cloned(),
+        Some(raw) => {
+            let own = Layer {
+                path: key("check"),
+                raw,
+            };
+            let layers: Vec<&Layer> = svc.layer.into_iter().chain([&own]).collect();
+            check::resolve(ctx, &layers, Role::Backend)
+        }
+    };
+    Some(Backend {
+        address: address?,
+        port: port?,
+        weight: weight?,
+        check: check?,
+    })
+}

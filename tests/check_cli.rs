@@ -1,0 +1,79 @@
+//! `anycastd check -c FILE` as operators run it: the real binary, real files.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn check(file: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_anycastd"))
+        .args(["check", "-c"])
+        .arg(file)
+        .output()
+        .expect("run anycastd")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+#[test]
+fn a_valid_file_prints_ok_and_exits_0() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("config-examples/minimal.toml");
+    let out = check(&file);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(stdout(&out), format!("{}: ok\n", file.display()));
+}
+
+#[test]
+fn an_invalid_file_prints_every_error_with_its_position_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.toml");
+    std::fs::write(
+        &file,
+        concat!(
+            "[node]\n",
+            "router_id = \"10.0.1.2\"\n",
+            "asn = 0\n",
+            "[[vip]]\n",
+            "address = \"10.0.0.300\"\n",
+            "interface = \"averyveryverylongname\"\n",
+        ),
+    )
+    .unwrap();
+    let out = check(&file);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let f = file.display();
+    assert_eq!(
+        stdout(&out),
+        format!(
+            "{f}:3:7: node.asn: AS 0 is reserved; expected an AS number 1..=4294967295, or asdot like \"1.10\"\n\
+             {f}:5:11: vip[0].address: \"10.0.0.300\" is not an IP address\n\
+             {f}:6:13: vip[0].interface: interface \"averyveryverylongname\" is longer than 15 bytes\n"
+        )
+    );
+}
+
+#[test]
+fn a_syntax_error_is_reported_at_its_position_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("syntax.toml");
+    std::fs::write(&file, "[node]\nrouter_id = 10.0.1.2\n").unwrap();
+    let out = check(&file);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let text = stdout(&out);
+    assert!(
+        text.starts_with(&format!("{}:2:", file.display())),
+        "{text}"
+    );
+    assert_eq!(text.lines().count(), 1, "{text}");
+}
+
+#[test]
+fn a_missing_file_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("absent.toml");
+    let out = check(&file);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(stdout(&out).is_empty());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("absent.toml: cannot read"), "{err}");
+}
