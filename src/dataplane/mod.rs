@@ -1,8 +1,22 @@
 //! The kernel dataplane: dummy interfaces, VIP addresses and IPVS, over netlink.
 //!
-//! The daemon hands the dataplane the complete [`DesiredState`]; one reconciler task diffs it
+//! The daemon hands the dataplane the complete [`DesiredState`]; one reconciler thread diffs it
 //! against the kernel (netlink dumps), applies a minimal plan, and repeats on every change and
-//! on a periodic tick. It reports per VIP whether the VIP is fully programmed.
+//! on a periodic tick ([`RECONCILE_INTERVAL`]). It reports per VIP whether the VIP is fully
+//! programmed, and why not.
+//!
+//! Kernel changes are data: [`reconcile::plan`] (pure) turns desired + [`state::ActualState`]
+//! into a list of [`Op`]s, and [`task`] is the one executor that applies them.
+//! - [`state`]: the kernel as plain data, and the ownership markers (ifalias `anycastd` on
+//!   interfaces anycastd creates, `IFA_PROTO` 0x41 on addresses it adds).
+//! - [`reconcile`]: the planner and the per-VIP report; no I/O.
+//! - [`ipvs`]: the IPVS generic netlink family (codec, errors, socket).
+//! - [`links`]: interfaces and addresses over rtnetlink.
+//! - [`task`]: the reconciler thread.
+//!
+//! anycastd removes only what it owns: interfaces with its alias, addresses with its marker,
+//! IPVS services whose VIP is one of its addresses (or that this process created). A restart
+//! adopts what is already right without touching it; nothing is ever flushed.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;

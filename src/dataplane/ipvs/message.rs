@@ -39,6 +39,7 @@ pub const NLMSG_DONE: u16 = 3;
 const NLMSG_HDRLEN: usize = 16;
 /// netlink.h: the top two bits of nla_type are NLA_F_NESTED and NLA_F_NET_BYTEORDER.
 const NLA_TYPE_MASK: u16 = 0x3fff;
+const NLA_F_NESTED: u16 = 0x8000;
 
 /// genetlink.h: the controller family and its GETFAMILY command.
 pub const GENL_ID_CTRL: u16 = 0x10;
@@ -122,6 +123,10 @@ const IPVS_DEST_ATTR_WEIGHT: u16 = 4;
 const IPVS_DEST_ATTR_U_THRESH: u16 = 5;
 const IPVS_DEST_ATTR_L_THRESH: u16 = 6;
 const IPVS_DEST_ATTR_ADDR_FAMILY: u16 = 11;
+// 12: STATS64.
+const IPVS_DEST_ATTR_TUN_TYPE: u16 = 13;
+const IPVS_DEST_ATTR_TUN_PORT: u16 = 14;
+const IPVS_DEST_ATTR_TUN_FLAGS: u16 = 15;
 
 /// ip_vs.h: IP_VS_SVC_F_PERSISTENT.
 const IP_VS_SVC_F_PERSISTENT: u32 = 0x0001;
@@ -190,12 +195,12 @@ fn put_attr(buf: &mut Vec<u8>, kind: u16, value: &[u8]) {
     buf.resize(buf.len() + (4 - len % 4) % 4, 0);
 }
 
-/// Appends a nested attribute whose content `fill` writes. Like libnl's `nla_nest_start` in
-/// the versions ipvsadm is built with, NLA_F_NESTED is not set (IPVS parses either way).
+/// Appends a nested attribute whose content `fill` writes, flagged NLA_F_NESTED as libnl 3
+/// (and so ipvsadm) sends it. The kernel's own dumps leave the flag off; the decoder masks it.
 fn put_nested(buf: &mut Vec<u8>, kind: u16, fill: impl FnOnce(&mut Vec<u8>)) {
     let start = buf.len();
     buf.extend_from_slice(&[0, 0]);
-    buf.extend_from_slice(&kind.to_ne_bytes());
+    buf.extend_from_slice(&(kind | NLA_F_NESTED).to_ne_bytes());
     fill(buf);
     let len = (buf.len() - start) as u16;
     buf[start..start + 2].copy_from_slice(&len.to_ne_bytes());
@@ -241,27 +246,31 @@ fn put_service(buf: &mut Vec<u8>, key: &ServiceKey, params: Option<&ServiceParam
     });
 }
 
-/// IPVS_CMD_ATTR_DEST: the identity, plus the settings when given (NEW/SET_DEST).
+/// IPVS_CMD_ATTR_DEST: the identity, plus the settings when given (NEW/SET_DEST), in the
+/// order ipvsadm sends them (`ipvs_nl_fill_dest_attr`).
 fn put_dest(buf: &mut Vec<u8>, dest: &DestKey, params: Option<&DestParams>) {
     put_nested(buf, IPVS_CMD_ATTR_DEST, |b| {
-        put_attr(b, IPVS_DEST_ATTR_ADDR, &inet_addr(&dest.address));
-        put_attr(b, IPVS_DEST_ATTR_PORT, &dest.port.to_be_bytes());
-        if let Some(p) = params {
-            put_attr(
-                b,
-                IPVS_DEST_ATTR_FWD_METHOD,
-                &(p.fwd_method & IP_VS_CONN_F_FWD_MASK).to_ne_bytes(),
-            );
-            put_attr(b, IPVS_DEST_ATTR_WEIGHT, &p.weight.to_ne_bytes());
-            put_attr(b, IPVS_DEST_ATTR_U_THRESH, &0u32.to_ne_bytes());
-            put_attr(b, IPVS_DEST_ATTR_L_THRESH, &0u32.to_ne_bytes());
-        }
-        // Lets an IPv4 service have IPv6 destinations and back (tunnel mode, Linux >= 4.1).
+        // The family first: lets an IPv4 service have IPv6 destinations and back (tunnel
+        // forwarding, Linux >= 4.1).
         put_attr(
             b,
             IPVS_DEST_ATTR_ADDR_FAMILY,
             &af(&dest.address).to_ne_bytes(),
         );
+        put_attr(b, IPVS_DEST_ATTR_ADDR, &inet_addr(&dest.address));
+        put_attr(b, IPVS_DEST_ATTR_PORT, &dest.port.to_be_bytes());
+        if let Some(p) = params {
+            let fwd = p.fwd_method & IP_VS_CONN_F_FWD_MASK;
+            put_attr(b, IPVS_DEST_ATTR_FWD_METHOD, &fwd.to_ne_bytes());
+            put_attr(b, IPVS_DEST_ATTR_WEIGHT, &p.weight.to_ne_bytes());
+            // Tunnel encapsulation: plain IPIP (IP_VS_CONN_F_TUNNEL_TYPE_IPIP), no port, no
+            // checksum flags. Kernels before 5.2 ignore these.
+            put_attr(b, IPVS_DEST_ATTR_TUN_TYPE, &[0]);
+            put_attr(b, IPVS_DEST_ATTR_TUN_PORT, &0u16.to_be_bytes());
+            put_attr(b, IPVS_DEST_ATTR_TUN_FLAGS, &0u16.to_ne_bytes());
+            put_attr(b, IPVS_DEST_ATTR_U_THRESH, &0u32.to_ne_bytes());
+            put_attr(b, IPVS_DEST_ATTR_L_THRESH, &0u32.to_ne_bytes());
+        }
     });
 }
 
@@ -531,6 +540,21 @@ pub fn decode_dest(msg: &Incoming<'_>, service: &ServiceKey) -> Option<(DestKey,
 mod tests {
     use super::*;
 
+    /// Bytes from a hex string, whitespace ignored.
+    fn hex(s: &str) -> Vec<u8> {
+        let digits: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+        digits
+            .chunks(2)
+            .map(|p| u8::from_str_radix(std::str::from_utf8(p).unwrap(), 16).unwrap())
+            .collect()
+    }
+
+    /// Zeroes nlmsg_pid (bytes 12..16): libnl puts its port id there, we leave it to the kernel.
+    fn without_pid(mut b: Vec<u8>) -> Vec<u8> {
+        b[12..16].fill(0);
+        b
+    }
+
     fn key() -> ServiceKey {
         ServiceKey {
             protocol: Protocol::Tcp,
@@ -539,48 +563,129 @@ mod tests {
         }
     }
 
-    /// What `ipvsadm -A -t 10.9.9.9:80 -s wrr` sends (libipvs `ipvs_add_service`), derived
-    /// field by field from ip_vs.h and `ipvs_nl_fill_service_attr`, for family id 0x1c and
-    /// sequence 1 (libnl would put its own pid and sequence; the kernel ignores the pid).
-    #[test]
-    #[cfg(target_endian = "little")]
-    fn new_service_matches_ipvsadm_add_wrr_byte_for_byte() {
-        let params = ServiceParams {
-            scheduler: "wrr".into(),
-            persistence: 0,
-        };
-        let bytes = Request::NewService(&key(), &params).encode(0x1c, 1);
-        #[rustfmt::skip]
-        let expected: Vec<u8> = vec![
-            // nlmsghdr: len 104, type 0x1c (IPVS family id), flags REQUEST|ACK, seq 1, pid 0
-            0x68, 0, 0, 0,  0x1c, 0,  0x05, 0,  1, 0, 0, 0,  0, 0, 0, 0,
-            // genlmsghdr: cmd IPVS_CMD_NEW_SERVICE (1), version 1, reserved
-            1, 1, 0, 0,
-            // IPVS_CMD_ATTR_SERVICE (1), nested, len 84
-            0x54, 0, 1, 0,
-            //   IPVS_SVC_ATTR_AF (1) = AF_INET (2), u16 + 2 pad
-            6, 0, 1, 0,  2, 0, 0, 0,
-            //   IPVS_SVC_ATTR_PROTOCOL (2) = IPPROTO_TCP (6)
-            6, 0, 2, 0,  6, 0, 0, 0,
-            //   IPVS_SVC_ATTR_ADDR (3) = 10.9.9.9 in a 16-byte nf_inet_addr
-            20, 0, 3, 0,  10, 9, 9, 9,  0, 0, 0, 0,  0, 0, 0, 0,  0, 0, 0, 0,
-            //   IPVS_SVC_ATTR_PORT (4) = 80 in network order
-            6, 0, 4, 0,  0, 80, 0, 0,
-            //   IPVS_SVC_ATTR_SCHED_NAME (6) = "wrr\0"
-            8, 0, 6, 0,  b'w', b'r', b'r', 0,
-            //   IPVS_SVC_ATTR_FLAGS (7) = struct ip_vs_flags { flags 0, mask ~0 }
-            12, 0, 7, 0,  0, 0, 0, 0,  0xff, 0xff, 0xff, 0xff,
-            //   IPVS_SVC_ATTR_TIMEOUT (8) = 0
-            8, 0, 8, 0,  0, 0, 0, 0,
-            //   IPVS_SVC_ATTR_NETMASK (9) = 0xffffffff
-            8, 0, 9, 0,  0xff, 0xff, 0xff, 0xff,
-        ];
-        assert_eq!(bytes, expected);
+    // Fixtures: captured with nlmon in the QEMU lab (Debian kernel 6.1.0-56, ipvsadm 1.31 with
+    // libnl 3.7), where the controller gave IPVS the family id 0x20. Sequence numbers are
+    // libnl's; the encoder is called with the same ones.
+
+    /// `ipvsadm -A -t 10.9.9.9:80 -s wrr`: IPVS_CMD_NEW_SERVICE.
+    const CAPTURED_NEW_SERVICE: &str = "
+        68000000 2000 0500 07a5016b d000c018   nlmsghdr: len 104, type 0x20, REQUEST|ACK, seq, pid
+        01 01 0000                             genlmsghdr: IPVS_CMD_NEW_SERVICE, version 1
+        5400 0180                              IPVS_CMD_ATTR_SERVICE | NLA_F_NESTED, len 84
+          0600 0100 0200 0000                    IPVS_SVC_ATTR_AF = AF_INET
+          0600 0200 0600 0000                    IPVS_SVC_ATTR_PROTOCOL = IPPROTO_TCP
+          1400 0300 0a090909 00000000 00000000 00000000   IPVS_SVC_ATTR_ADDR = 10.9.9.9
+          0600 0400 0050 0000                    IPVS_SVC_ATTR_PORT = 80, network order
+          0800 0600 77727200                     IPVS_SVC_ATTR_SCHED_NAME = \"wrr\"
+          0c00 0700 00000000 ffffffff            IPVS_SVC_ATTR_FLAGS = {flags 0, mask ~0}
+          0800 0800 00000000                     IPVS_SVC_ATTR_TIMEOUT = 0
+          0800 0900 ffffffff                     IPVS_SVC_ATTR_NETMASK = 255.255.255.255";
+
+    /// `ipvsadm -a -t 10.9.9.9:80 -r 127.0.0.1:8080 -m -w 5`: IPVS_CMD_NEW_DEST. ipvsadm
+    /// repeats every service attribute (with an empty scheduler); we send only the service's
+    /// identity, which is all the kernel reads for a destination command.
+    const CAPTURED_NEW_DEST: &str = "
+        c8000000 2000 0500 08a5016b d1000019   nlmsghdr: len 200
+        05 01 0000                             IPVS_CMD_NEW_DEST, version 1
+        5400 0180 06000100 02000000 06000200 06000000 14000300 0a090909 00000000 00000000
+          00000000 06000400 00500000 05000600 00000000 0c000700 00000000 ffffffff 08000800
+          00000000 08000900 ffffffff          IPVS_CMD_ATTR_SERVICE (as above, empty scheduler)
+        6000 0280                              IPVS_CMD_ATTR_DEST | NLA_F_NESTED, len 96
+          0600 0b00 0200 0000                    IPVS_DEST_ATTR_ADDR_FAMILY = AF_INET
+          1400 0100 7f000001 00000000 00000000 00000000   IPVS_DEST_ATTR_ADDR = 127.0.0.1
+          0600 0200 1f90 0000                    IPVS_DEST_ATTR_PORT = 8080, network order
+          0800 0300 00000000                     IPVS_DEST_ATTR_FWD_METHOD = IP_VS_CONN_F_MASQ
+          0800 0400 05000000                     IPVS_DEST_ATTR_WEIGHT = 5
+          0500 0d00 00 000000                    IPVS_DEST_ATTR_TUN_TYPE = IPIP (u8)
+          0600 0e00 0000 0000                    IPVS_DEST_ATTR_TUN_PORT = 0
+          0600 0f00 0000 0000                    IPVS_DEST_ATTR_TUN_FLAGS = 0
+          0800 0500 00000000                     IPVS_DEST_ATTR_U_THRESH = 0
+          0800 0600 00000000                     IPVS_DEST_ATTR_L_THRESH = 0";
+
+    /// ipvsadm's CTRL_CMD_GETFAMILY for "IPVS".
+    const CAPTURED_GET_FAMILY: &str = "
+        20000000 1000 0500 06a5016b d00040d3   nlmsghdr: len 32, GENL_ID_CTRL, REQUEST|ACK
+        03 01 0000                             CTRL_CMD_GETFAMILY, version 1
+        0900 0200 49505653 00000000            CTRL_ATTR_FAMILY_NAME = \"IPVS\"";
+
+    /// The start of the controller's answer (CTRL_CMD_NEWFAMILY); ops and groups cut off.
+    const CAPTURED_FAMILY_REPLY: &str = "
+        30000000 1000 0000 06a5016b d00040d3   nlmsghdr (length adjusted to the cut)
+        01 02 0000                             CTRL_CMD_NEWFAMILY, version 2
+        0900 0200 49505653 00000000            CTRL_ATTR_FAMILY_NAME = \"IPVS\"
+        0600 0100 2000 0000                    CTRL_ATTR_FAMILY_ID = 0x20
+        0800 0300 01000000                     CTRL_ATTR_VERSION = 1";
+
+    /// One datagram of the kernel's IPVS_CMD_GET_SERVICE dump (for `ipvsadm -Ln`) holding two
+    /// services: TCP 10.9.9.9:80 wrr, and UDP [2001:db8::1]:53 mh persistent 300.
+    const CAPTURED_SERVICE_DUMP: &str = "
+        40010000 2000 0200 26a5016b d3008021 01010000 2c010100
+          06000100 02000000 06000200 06000000 14000300 0a090909 00000000 00000000 00000000
+          06000400 00500000 08000600 77727200 0c000700 02000000 ffffffff 08000800 00000000
+          08000900 ffffffff
+          5c000a00 08000100 00000000 08000200 00000000 08000300 00000000 0c000400 00000000
+          00000000 0c000500 00000000 00000000 08000600 00000000 08000700 00000000 08000800
+          00000000 08000900 00000000 08000a00 00000000
+          7c000c00 0c000100 00000000 00000000 0c000200 00000000 00000000 0c000300 00000000
+          00000000 0c000400 00000000 00000000 0c000500 00000000 00000000 0c000600 00000000
+          00000000 0c000700 00000000 00000000 0c000800 00000000 00000000 0c000900 00000000
+          00000000 0c000a00 00000000 00000000
+        40010000 2000 0200 26a5016b d3008021 01010000 2c010100
+          06000100 0a000000 06000200 11000000 14000300 20010db8 00000000 00000000 00000001
+          06000400 00350000 07000600 6d680000 0c000700 03000000 ffffffff 08000800 2c010000
+          08000900 80000000
+          5c000a00 08000100 00000000 08000200 00000000 08000300 00000000 0c000400 00000000
+          00000000 0c000500 00000000 00000000 08000600 00000000 08000700 00000000 08000800
+          00000000 08000900 00000000 08000a00 00000000
+          7c000c00 0c000100 00000000 00000000 0c000200 00000000 00000000 0c000300 00000000
+          00000000 0c000400 00000000 00000000 0c000500 00000000 00000000 0c000600 00000000
+          00000000 0c000700 00000000 00000000 0c000800 00000000 00000000 0c000900 00000000
+          00000000 0c000a00 00000000 00000000";
+
+    /// The kernel's IPVS_CMD_GET_DEST dump answer for TCP 10.9.9.9:80: 127.0.0.1:8080 masq 5.
+    const CAPTURED_DEST_DUMP: &str = "
+        64010000 2000 0200 26a5016b d3004054 05010000 50010200
+          14000100 7f000001 00000000 00000000 00000000 06000200 1f900000 08000300 00000000
+          08000400 05000000 05000d00 00000000 06000e00 00000000 06000f00 00000000 08000500
+          00000000 08000600 00000000 08000700 00000000 08000800 00000000 08000900 00000000
+          06000b00 02000000
+          5c000a00 08000100 00000000 08000200 00000000 08000300 00000000 0c000400 00000000
+          00000000 0c000500 00000000 00000000 08000600 00000000 08000700 00000000 08000800
+          00000000 08000900 00000000 08000a00 00000000
+          7c000c00 0c000100 00000000 00000000 0c000200 00000000 00000000 0c000300 00000000
+          00000000 0c000400 00000000 00000000 0c000500 00000000 00000000 0c000600 00000000
+          00000000 0c000700 00000000 00000000 0c000800 00000000 00000000 0c000900 00000000
+          00000000 0c000a00 00000000 00000000";
+
+    /// Strips the annotations: keeps only the runs of hex digits before each comment.
+    fn fixture(annotated: &str) -> Vec<u8> {
+        let mut out = String::new();
+        for line in annotated.lines() {
+            for word in line.split_whitespace() {
+                if word.bytes().all(|b| b.is_ascii_hexdigit()) && word.len() % 2 == 0 {
+                    out.push_str(word);
+                } else {
+                    break;
+                }
+            }
+        }
+        hex(&out)
     }
 
     #[test]
     #[cfg(target_endian = "little")]
-    fn new_dest_carries_service_id_then_dest_with_port_in_network_order() {
+    fn new_service_is_byte_for_byte_what_ipvsadm_sends() {
+        let params = ServiceParams {
+            scheduler: "wrr".into(),
+            persistence: 0,
+        };
+        let ours = Request::NewService(&key(), &params).encode(0x20, 0x6b01_a507);
+        assert_eq!(ours, without_pid(fixture(CAPTURED_NEW_SERVICE)));
+    }
+
+    #[test]
+    #[cfg(target_endian = "little")]
+    fn new_dest_attribute_is_byte_for_byte_what_ipvsadm_sends() {
         let dest = DestKey {
             address: "127.0.0.1".parse().unwrap(),
             port: 8080,
@@ -589,51 +694,92 @@ mod tests {
             weight: 5,
             fwd_method: IP_VS_CONN_F_MASQ,
         };
-        let bytes = Request::NewDest(&key(), &dest, &params).encode(0x1c, 2);
-        #[rustfmt::skip]
-        let expected: Vec<u8> = vec![
-            // nlmsghdr: len 140, type 0x1c, REQUEST|ACK, seq 2, pid 0
-            0x8c, 0, 0, 0,  0x1c, 0,  0x05, 0,  2, 0, 0, 0,  0, 0, 0, 0,
-            // genlmsghdr: IPVS_CMD_NEW_DEST (5), version 1
-            5, 1, 0, 0,
-            // IPVS_CMD_ATTR_SERVICE (1): identity only, len 48
-            48, 0, 1, 0,
-            6, 0, 1, 0,  2, 0, 0, 0,
-            6, 0, 2, 0,  6, 0, 0, 0,
-            20, 0, 3, 0,  10, 9, 9, 9,  0, 0, 0, 0,  0, 0, 0, 0,  0, 0, 0, 0,
-            6, 0, 4, 0,  0, 80, 0, 0,
-            // IPVS_CMD_ATTR_DEST (2), len 72
-            72, 0, 2, 0,
-            //   IPVS_DEST_ATTR_ADDR (1) = 127.0.0.1
-            20, 0, 1, 0,  127, 0, 0, 1,  0, 0, 0, 0,  0, 0, 0, 0,  0, 0, 0, 0,
-            //   IPVS_DEST_ATTR_PORT (2) = 8080 = 0x1f90 in network order
-            6, 0, 2, 0,  0x1f, 0x90, 0, 0,
-            //   IPVS_DEST_ATTR_FWD_METHOD (3) = IP_VS_CONN_F_MASQ (0)
-            8, 0, 3, 0,  0, 0, 0, 0,
-            //   IPVS_DEST_ATTR_WEIGHT (4) = 5
-            8, 0, 4, 0,  5, 0, 0, 0,
-            //   IPVS_DEST_ATTR_U_THRESH (5), IPVS_DEST_ATTR_L_THRESH (6) = 0
-            8, 0, 5, 0,  0, 0, 0, 0,
-            8, 0, 6, 0,  0, 0, 0, 0,
-            //   IPVS_DEST_ATTR_ADDR_FAMILY (11) = AF_INET
-            6, 0, 11, 0,  2, 0, 0, 0,
-        ];
-        assert_eq!(bytes, expected);
+        let ours = Request::NewDest(&key(), &dest, &params).encode(0x20, 0x6b01_a508);
+        let theirs = fixture(CAPTURED_NEW_DEST);
+        // Same header fields and command.
+        assert_eq!(ours[4..12], theirs[4..12]);
+        assert_eq!(ours[16..20], theirs[16..20]);
+        // The same IPVS_CMD_ATTR_DEST, to the byte (the last 96 bytes of both).
+        assert_eq!(ours[ours.len() - 96..], theirs[theirs.len() - 96..]);
+        // Our service attribute is the identity part of theirs.
+        assert_eq!(ours[20..24], [48, 0, 1, 0x80]);
+        assert_eq!(ours[24..68], theirs[24..68]);
+        assert_eq!(ours.len(), 16 + 4 + 48 + 96);
     }
 
     #[test]
     #[cfg(target_endian = "little")]
-    fn get_family_asks_the_controller_for_ipvs() {
-        #[rustfmt::skip]
-        let expected: Vec<u8> = vec![
-            // nlmsghdr: len 32, GENL_ID_CTRL, REQUEST|ACK, seq 9
-            32, 0, 0, 0,  0x10, 0,  0x05, 0,  9, 0, 0, 0,  0, 0, 0, 0,
-            // CTRL_CMD_GETFAMILY (3), version 1
-            3, 1, 0, 0,
-            // CTRL_ATTR_FAMILY_NAME (2) = "IPVS\0" + 3 pad
-            9, 0, 2, 0,  b'I', b'P', b'V', b'S',  0, 0, 0, 0,
-        ];
-        assert_eq!(encode_get_family(9), expected);
+    fn get_family_is_byte_for_byte_what_ipvsadm_sends() {
+        assert_eq!(
+            encode_get_family(0x6b01_a506),
+            without_pid(fixture(CAPTURED_GET_FAMILY))
+        );
+    }
+
+    #[test]
+    #[cfg(target_endian = "little")]
+    fn family_id_is_read_from_the_controllers_answer() {
+        let bytes = fixture(CAPTURED_FAMILY_REPLY);
+        let msgs = split_messages(&bytes);
+        assert_eq!(msgs.len(), 1);
+        assert_eq!(msgs[0].seq, 0x6b01_a506);
+        assert_eq!(decode_family_id(&msgs[0]), Some(0x20));
+    }
+
+    #[test]
+    #[cfg(target_endian = "little")]
+    fn service_dump_from_the_kernel_decodes_v4_and_v6_with_persistence() {
+        let bytes = fixture(CAPTURED_SERVICE_DUMP);
+        let msgs = split_messages(&bytes);
+        assert_eq!(msgs.len(), 2);
+        assert!(msgs
+            .iter()
+            .all(|m| m.flags & NLM_F_MULTI != 0 && m.kind == 0x20));
+        assert_eq!(
+            decode_service(&msgs[0]),
+            Some((
+                key(),
+                ServiceParams {
+                    scheduler: "wrr".into(),
+                    persistence: 0
+                }
+            ))
+        );
+        assert_eq!(
+            decode_service(&msgs[1]),
+            Some((
+                ServiceKey {
+                    protocol: Protocol::Udp,
+                    address: "2001:db8::1".parse().unwrap(),
+                    port: 53,
+                },
+                ServiceParams {
+                    scheduler: "mh".into(),
+                    persistence: 300
+                }
+            ))
+        );
+    }
+
+    #[test]
+    #[cfg(target_endian = "little")]
+    fn dest_dump_from_the_kernel_decodes() {
+        let bytes = fixture(CAPTURED_DEST_DUMP);
+        let msgs = split_messages(&bytes);
+        assert_eq!(msgs.len(), 1);
+        assert_eq!(
+            decode_dest(&msgs[0], &key()),
+            Some((
+                DestKey {
+                    address: "127.0.0.1".parse().unwrap(),
+                    port: 8080
+                },
+                DestParams {
+                    weight: 5,
+                    fwd_method: IP_VS_CONN_F_MASQ
+                }
+            ))
+        );
     }
 
     #[test]
@@ -647,10 +793,23 @@ mod tests {
         assert_eq!(bytes[16], 4, "IPVS_CMD_GET_SERVICE");
     }
 
-    /// Turns a request into what the kernel would send back in a dump (same attributes,
-    /// NEW_* command), so encode and decode are checked against each other.
-    fn as_reply(req: Vec<u8>) -> Vec<u8> {
-        req
+    #[test]
+    fn commands_convert_both_ways() {
+        for cmd in [
+            IpvsCmd::NewService,
+            IpvsCmd::SetService,
+            IpvsCmd::DelService,
+            IpvsCmd::GetService,
+            IpvsCmd::NewDest,
+            IpvsCmd::SetDest,
+            IpvsCmd::DelDest,
+            IpvsCmd::GetDest,
+            IpvsCmd::GetInfo,
+            IpvsCmd::Flush,
+        ] {
+            assert_eq!(IpvsCmd::try_from(u8::from(cmd)), Ok(cmd));
+        }
+        assert_eq!(IpvsCmd::try_from(9), Err(9));
     }
 
     #[test]
@@ -668,7 +827,7 @@ mod tests {
                 scheduler: "mh".into(),
                 persistence,
             };
-            let bytes = as_reply(Request::NewService(&key, &params).encode(0x1c, 1));
+            let bytes = Request::NewService(&key, &params).encode(0x1c, 1);
             let msgs = split_messages(&bytes);
             assert_eq!(msgs.len(), 1);
             assert_eq!(decode_service(&msgs[0]), Some((key, params)));
@@ -722,24 +881,25 @@ mod tests {
 
     #[test]
     fn truncated_or_lying_lengths_never_panic() {
-        for len in 0..64 {
-            let mut buf = Request::NewService(
-                &key(),
-                &ServiceParams {
-                    scheduler: "rr".into(),
-                    persistence: 1,
-                },
-            )
-            .encode(0x1c, 1);
-            buf.truncate(len);
-            for m in split_messages(&buf) {
-                let _ = decode_service(&m);
-                let _ = decode_dest(&m, &key());
-                let _ = m.errno();
+        let dump = fixture(CAPTURED_SERVICE_DUMP);
+        let dests = fixture(CAPTURED_DEST_DUMP);
+        for len in 0..dump.len() {
+            for bytes in [&dump[..len], &dests[..len.min(dests.len())]] {
+                for m in split_messages(bytes) {
+                    let _ = decode_service(&m);
+                    let _ = decode_dest(&m, &key());
+                    let _ = decode_family_id(&m);
+                    let _ = m.errno();
+                }
             }
-            // Attribute lengths that point past the end.
-            let attrs = [0xff, 0xff, 1, 0, 1, 2];
-            let _ = (&Attrs(&attrs)).into_iter().count();
+            // Corrupt one byte at a time, too.
+            let mut bad = dump.clone();
+            bad[len] ^= 0xff;
+            for m in split_messages(&bad) {
+                let _ = decode_service(&m);
+            }
         }
+        let attrs = [0xff, 0xff, 1, 0, 1, 2];
+        assert_eq!((&Attrs(&attrs)).into_iter().count(), 0);
     }
 }
