@@ -9,7 +9,7 @@
 //! ```
 //!
 //! Inside the lab they must pass; where IPVS or dummy interfaces are missing they fail (never
-//! skip). Each test runs in its own network namespace (a thread unshared into a fresh netns,
+//! skip). The one test that needs neither (a VIP on `lo` with no services) runs everywhere. Each test runs in its own network namespace (a thread unshared into a fresh netns,
 //! which also holds the dataplane's thread and every command the test runs), so they run in
 //! parallel and everything they create disappears with the namespace, even on failure.
 
@@ -34,10 +34,21 @@ where
     F: FnOnce() -> Fut + Send + 'static,
     Fut: Future<Output = ()>,
 {
+    in_netns_with(true, body)
+}
+
+/// As [`in_netns`]; `lab` says whether the test needs IPVS and dummy interfaces.
+fn in_netns_with<F, Fut>(lab: bool, body: F)
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = ()>,
+{
     let t = std::thread::spawn(move || {
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
             .expect("unshare(CLONE_NEWNET): are we root?");
-        require_lab();
+        if lab {
+            require_lab();
+        }
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -435,5 +446,42 @@ fn drift_is_repaired_by_the_periodic_tick_without_being_asked() {
         assert_all_ok(&repaired);
         assert_eq!(ipvs_table(), three_by_four_table());
         dp.shutdown(false).await;
+    });
+}
+
+/// Needs neither IPVS nor dummy interfaces, so it runs on every kernel (root needed).
+#[test]
+fn a_vip_without_services_on_lo_needs_only_its_address() {
+    in_netns_with(false, || async {
+        sh("ip addr add 192.0.2.9/32 dev lo");
+        let dp = Dataplane::start();
+        let desired = DesiredState {
+            addresses: vec![vip("lo", "10.100.0.53"), vip("lo", "2001:db8::53")],
+            services: vec![],
+        };
+        let pass = dp.apply(desired.clone()).await;
+        assert_all_ok(&pass);
+        assert_eq!(pass.ops.len(), 2, "{:#?}", pass.ops);
+        let r = report(&dp);
+        assert_eq!(r.vips[&ip("10.100.0.53")], Ok(()));
+        assert_eq!(r.vips[&ip("2001:db8::53")], Ok(()));
+        let lo = sh("ip -o addr show dev lo");
+        assert!(
+            lo.contains("10.100.0.53/32") && lo.contains("2001:db8::53/128"),
+            "{lo}"
+        );
+        assert_eq!(dp.apply(desired).await.ops, vec![]);
+        // A restarted instance recognises its addresses by their IFA_PROTO marker.
+        drop(dp);
+        let dp = Dataplane::start();
+        assert_eq!(dp.apply(DesiredState::default()).await.ops.len(), 2);
+        let lo = sh("ip -o addr show dev lo");
+        assert!(
+            !lo.contains("10.100.0.53") && !lo.contains("2001:db8::53"),
+            "{lo}"
+        );
+        assert!(lo.contains("192.0.2.9/32"), "foreign address stays: {lo}");
+        assert!(sh_ok("ip link show lo"), "lo is never deleted");
+        dp.shutdown(true).await;
     });
 }
