@@ -70,6 +70,10 @@ pub struct DesiredState {
 }
 
 /// Per VIP: `Ok` when its address and services are in the kernel, or why not.
+///
+/// Every VIP of the desired state (an address, or the VIP of a service) has an entry after
+/// the first pass that saw it; a VIP missing from the map has not been programmed yet and
+/// should be treated as not ready.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct DataplaneReport {
     pub vips: BTreeMap<IpAddr, Result<(), String>>,
