@@ -15,14 +15,14 @@ use crate::config::{Forwarding, Protocol};
 /// made by the operator) are used as they are and never created, changed or deleted.
 pub const LINK_ALIAS: &str = "anycastd";
 
-/// `IFA_PROTO` value (the address protocol, kernel >= 6.0) set on every address anycastd adds.
+/// `IFA_PROTO` value (the address protocol, kernel >= 5.18, commit 47f0bd503210) set on every address anycastd adds.
 ///
 /// The kernel stores the byte and returns it in dumps without interpreting it (values 1..=3
 /// are its own: loopback, router advertisement, link local), so it survives a daemon restart
 /// and needs no state file. 0x41 ('A') is not used by the kernel or iproute2. An address
 /// without this marker is foreign and is never deleted, even when it equals a VIP.
 ///
-/// Kernels before 6.0 ignore the attribute: addresses are still added, but a restarted daemon
+/// Kernels before 5.18 ignore the attribute: addresses are still added, but a restarted daemon
 /// cannot tell them from foreign ones and so will not remove them (the safe direction).
 pub const ADDRESS_PROTO: u8 = 0x41;
 
