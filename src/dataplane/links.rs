@@ -5,9 +5,10 @@
 //! - an interface anycastd creates is a dummy with `ifalias` [`LINK_ALIAS`] ("anycastd");
 //!   `ip link show` prints it as `alias anycastd`. An interface without it (`lo`, an operator's
 //!   dummy) is used as is and never created, changed or deleted.
-//! - an address anycastd adds carries `IFA_PROTO` [`ADDRESS_PROTO`] (0x41, kernel >= 5.18, commit 47f0bd503210,
-//!   supported by netlink-packet-route's `AddressAttribute::Protocol`); `ip -d addr` shows it as
-//!   `proto 0x41`. Addresses without it are never deleted.
+//! - an address anycastd adds carries `IFA_PROTO` [`ADDRESS_PROTO`] (0x41; Linux >= 5.18,
+//!   supported by netlink-packet-route's `AddressAttribute::Protocol`), chosen over a state file
+//!   under /run because it lives and dies with the address itself. Addresses without it are
+//!   never deleted.
 
 use std::net::IpAddr;
 

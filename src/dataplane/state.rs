@@ -15,7 +15,8 @@ use crate::config::{Forwarding, Protocol};
 /// made by the operator) are used as they are and never created, changed or deleted.
 pub const LINK_ALIAS: &str = "anycastd";
 
-/// `IFA_PROTO` value (the address protocol, kernel >= 5.18, commit 47f0bd503210) set on every address anycastd adds.
+/// `IFA_PROTO` value (the address protocol; Linux >= 5.18, commit 47f0bd503210) set on every
+/// address anycastd adds.
 ///
 /// The kernel stores the byte and returns it in dumps without interpreting it (values 1..=3
 /// are its own: loopback, router advertisement, link local), so it survives a daemon restart
