@@ -1,0 +1,148 @@
+//! IPVS errors, and the text operators read in status for each refused change.
+
+use crate::dataplane::reconcile::{Op, IPVS_UNAVAILABLE};
+
+#[derive(Debug, thiserror::Error)]
+pub enum IpvsError {
+    /// The kernel has no generic netlink family "IPVS" (module not loaded or not built).
+    #[error("{}", IPVS_UNAVAILABLE)]
+    Unavailable,
+    /// The kernel refused a request with this (positive) errno.
+    #[error("{}", errno_text(*.0))]
+    Errno(i32),
+    #[error("netlink socket: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("unexpected netlink answer: {0}")]
+    Protocol(String),
+}
+
+/// Symbolic names of the errnos IPVS and rtnetlink return.
+pub fn errno_name(e: i32) -> Option<&'static str> {
+    Some(match e {
+        1 => "EPERM",
+        2 => "ENOENT",
+        3 => "ESRCH",
+        12 => "ENOMEM",
+        13 => "EACCES",
+        16 => "EBUSY",
+        17 => "EEXIST",
+        19 => "ENODEV",
+        22 => "EINVAL",
+        34 => "ERANGE",
+        71 => "EPROTO",
+        93 => "EPROTONOSUPPORT",
+        95 => "EOPNOTSUPP",
+        97 => "EAFNOSUPPORT",
+        99 => "EADDRNOTAVAIL",
+        105 => "ENOBUFS",
+        _ => return None,
+    })
+}
+
+/// "No such file or directory (ENOENT)".
+pub fn errno_text(e: i32) -> String {
+    let text = std::io::Error::from_raw_os_error(e).to_string();
+    let text = text.split(" (os error").next().unwrap_or(&text).to_string();
+    match errno_name(e) {
+        Some(name) => format!("{text} ({name})"),
+        None => format!("{text} (errno {e})"),
+    }
+}
+
+/// What went wrong with `op`, in the words an operator needs.
+pub fn describe(op: &Op, err: &IpvsError) -> String {
+    let IpvsError::Errno(e) = err else {
+        return match op {
+            Op::AddDest { service, dest, .. }
+            | Op::EditDest { service, dest, .. }
+            | Op::DelDest { service, dest } => {
+                format!("IPVS refused destination {dest} of service {service}: {err}")
+            }
+            Op::AddService { key, .. } | Op::EditService { key, .. } | Op::DelService { key } => {
+                format!("IPVS refused service {key}: {err}")
+            }
+            other => format!("{other}: {err}"),
+        };
+    };
+    let e = *e;
+    match op {
+        Op::AddService { key, params } | Op::EditService { key, params } => {
+            let reason = match e {
+                // ip_vs_add_service/ip_vs_edit_service: ip_vs_scheduler_get() found no scheduler.
+                2 => format!(
+                    "scheduler '{}' is not loaded in the kernel (ENOENT)",
+                    params.scheduler
+                ),
+                17 => "the service already exists (EEXIST)".to_string(),
+                3 => "no such service (ESRCH)".to_string(),
+                97 => "this address family is not supported by IPVS in this kernel (EAFNOSUPPORT)"
+                    .to_string(),
+                _ => errno_text(e),
+            };
+            format!("IPVS refused service {key}: {reason}")
+        }
+        Op::DelService { key } => {
+            let reason = if e == 3 {
+                "no such service (ESRCH)".to_string()
+            } else {
+                errno_text(e)
+            };
+            format!("IPVS refused to delete service {key}: {reason}")
+        }
+        Op::AddDest { service, dest, .. }
+        | Op::EditDest { service, dest, .. }
+        | Op::DelDest { service, dest } => {
+            let reason = match e {
+                3 => "no such service (ESRCH)".to_string(),
+                17 => "the destination already exists (EEXIST)".to_string(),
+                2 => "no such destination (ENOENT)".to_string(),
+                22 if dest.address.is_ipv4() != service.address.is_ipv4() => {
+                    "a destination of the other address family needs tunnel forwarding (EINVAL)"
+                        .to_string()
+                }
+                _ => errno_text(e),
+            };
+            format!("IPVS refused destination {dest} of service {service}: {reason}")
+        }
+        other => format!("{other}: {}", errno_text(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Protocol;
+    use crate::dataplane::state::{ServiceKey, ServiceParams};
+
+    #[test]
+    fn unknown_scheduler_names_the_scheduler() {
+        let op = Op::AddService {
+            key: ServiceKey {
+                protocol: Protocol::Tcp,
+                address: "10.100.0.1".parse().unwrap(),
+                port: 80,
+            },
+            params: ServiceParams {
+                scheduler: "mh".into(),
+                persistence: 0,
+            },
+        };
+        assert_eq!(
+            describe(&op, &IpvsError::Errno(2)),
+            "IPVS refused service 10.100.0.1:80/tcp: scheduler 'mh' is not loaded in the kernel (ENOENT)"
+        );
+    }
+
+    #[test]
+    fn missing_family_says_ipvs_is_unavailable() {
+        assert_eq!(
+            IpvsError::Unavailable.to_string(),
+            "IPVS is not available in this kernel: generic netlink family IPVS not found"
+        );
+    }
+
+    #[test]
+    fn other_errnos_get_text_and_name() {
+        assert_eq!(errno_text(22), "Invalid argument (EINVAL)");
+    }
+}

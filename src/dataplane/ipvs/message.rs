@@ -1,0 +1,905 @@
+//! The IPVS generic netlink family as bytes: pure encode and decode, no socket.
+//!
+//! Constants are from the kernel's `include/uapi/linux/ip_vs.h` (IPVS_GENL_NAME "IPVS",
+//! IPVS_GENL_VERSION 1, the `IPVS_CMD_*`, `IPVS_CMD_ATTR_*`, `IPVS_SVC_ATTR_*` and
+//! `IPVS_DEST_ATTR_*` enums, `struct ip_vs_flags`, `IP_VS_CONN_F_*`) and
+//! `include/uapi/linux/genetlink.h` (GENL_ID_CTRL, CTRL_CMD_GETFAMILY, CTRL_ATTR_*). The
+//! attribute order of a service follows ipvsadm's `libipvs.c` (`ipvs_nl_fill_service_attr`):
+//! AF, PROTOCOL, ADDR, PORT, SCHED_NAME, FLAGS, TIMEOUT, NETMASK.
+//!
+//! ```text
+//!  struct nlmsghdr (16)          struct genlmsghdr (4)    attributes (TLV, 4-byte aligned)
+//! +-------+------+-------+-----+-----+-------+---------+ +---------+---------+---------+
+//! | len32 | type | flags | seq | pid | cmd 8 | version | | len16   | type16  | value   |
+//! |       | =fam |       |     |     |       | 8, res16| |         |         | + pad   |
+//! +-------+------+-------+-----+-----+-------+---------+ +---------+---------+---------+
+//! ```
+//!
+//! Netlink integers are in host byte order, except the ports, which IPVS keeps in network
+//! order (`__be16`). Addresses are always 16 bytes (`union nf_inet_addr`), IPv4 in the first 4.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use crate::config::{Forwarding, Protocol};
+use crate::dataplane::state::{DestKey, DestParams, ServiceKey, ServiceParams};
+
+/// Generic netlink family name and version (ip_vs.h: IPVS_GENL_NAME, IPVS_GENL_VERSION).
+pub const IPVS_GENL_NAME: &str = "IPVS";
+pub const IPVS_GENL_VERSION: u8 = 1;
+
+/// netlink.h message flags and types.
+pub const NLM_F_REQUEST: u16 = 0x01;
+pub const NLM_F_MULTI: u16 = 0x02;
+pub const NLM_F_ACK: u16 = 0x04;
+/// NLM_F_ROOT | NLM_F_MATCH.
+pub const NLM_F_DUMP: u16 = 0x300;
+pub const NLMSG_NOOP: u16 = 1;
+pub const NLMSG_ERROR: u16 = 2;
+pub const NLMSG_DONE: u16 = 3;
+const NLMSG_HDRLEN: usize = 16;
+/// netlink.h: the top two bits of nla_type are NLA_F_NESTED and NLA_F_NET_BYTEORDER.
+const NLA_TYPE_MASK: u16 = 0x3fff;
+const NLA_F_NESTED: u16 = 0x8000;
+
+/// genetlink.h: the controller family and its GETFAMILY command.
+pub const GENL_ID_CTRL: u16 = 0x10;
+const CTRL_CMD_GETFAMILY: u8 = 3;
+const CTRL_ATTR_FAMILY_ID: u16 = 1;
+const CTRL_ATTR_FAMILY_NAME: u16 = 2;
+
+/// ip_vs.h `enum { IPVS_CMD_UNSPEC = 0, IPVS_CMD_NEW_SERVICE, ... }`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IpvsCmd {
+    NewService,
+    SetService,
+    DelService,
+    GetService,
+    NewDest,
+    SetDest,
+    DelDest,
+    GetDest,
+    GetInfo,
+    Flush,
+}
+
+impl From<IpvsCmd> for u8 {
+    fn from(cmd: IpvsCmd) -> u8 {
+        match cmd {
+            IpvsCmd::NewService => 1,
+            IpvsCmd::SetService => 2,
+            IpvsCmd::DelService => 3,
+            IpvsCmd::GetService => 4,
+            IpvsCmd::NewDest => 5,
+            IpvsCmd::SetDest => 6,
+            IpvsCmd::DelDest => 7,
+            IpvsCmd::GetDest => 8,
+            // 9..=14: DAEMON and CONFIG commands, SET_INFO.
+            IpvsCmd::GetInfo => 15,
+            // 16: ZERO.
+            IpvsCmd::Flush => 17,
+        }
+    }
+}
+
+impl TryFrom<u8> for IpvsCmd {
+    type Error = u8;
+    fn try_from(v: u8) -> Result<IpvsCmd, u8> {
+        Ok(match v {
+            1 => IpvsCmd::NewService,
+            2 => IpvsCmd::SetService,
+            3 => IpvsCmd::DelService,
+            4 => IpvsCmd::GetService,
+            5 => IpvsCmd::NewDest,
+            6 => IpvsCmd::SetDest,
+            7 => IpvsCmd::DelDest,
+            8 => IpvsCmd::GetDest,
+            15 => IpvsCmd::GetInfo,
+            17 => IpvsCmd::Flush,
+            other => return Err(other),
+        })
+    }
+}
+
+/// ip_vs.h: first-level attributes.
+const IPVS_CMD_ATTR_SERVICE: u16 = 1;
+const IPVS_CMD_ATTR_DEST: u16 = 2;
+
+/// ip_vs.h: `IPVS_SVC_ATTR_*`.
+const IPVS_SVC_ATTR_AF: u16 = 1;
+const IPVS_SVC_ATTR_PROTOCOL: u16 = 2;
+const IPVS_SVC_ATTR_ADDR: u16 = 3;
+const IPVS_SVC_ATTR_PORT: u16 = 4;
+const IPVS_SVC_ATTR_FWMARK: u16 = 5;
+const IPVS_SVC_ATTR_SCHED_NAME: u16 = 6;
+const IPVS_SVC_ATTR_FLAGS: u16 = 7;
+const IPVS_SVC_ATTR_TIMEOUT: u16 = 8;
+const IPVS_SVC_ATTR_NETMASK: u16 = 9;
+
+/// ip_vs.h: `IPVS_DEST_ATTR_*`.
+const IPVS_DEST_ATTR_ADDR: u16 = 1;
+const IPVS_DEST_ATTR_PORT: u16 = 2;
+const IPVS_DEST_ATTR_FWD_METHOD: u16 = 3;
+const IPVS_DEST_ATTR_WEIGHT: u16 = 4;
+const IPVS_DEST_ATTR_U_THRESH: u16 = 5;
+const IPVS_DEST_ATTR_L_THRESH: u16 = 6;
+const IPVS_DEST_ATTR_ADDR_FAMILY: u16 = 11;
+// 12: STATS64.
+const IPVS_DEST_ATTR_TUN_TYPE: u16 = 13;
+const IPVS_DEST_ATTR_TUN_PORT: u16 = 14;
+const IPVS_DEST_ATTR_TUN_FLAGS: u16 = 15;
+
+/// ip_vs.h: IP_VS_SVC_F_PERSISTENT.
+const IP_VS_SVC_F_PERSISTENT: u32 = 0x0001;
+/// ip_vs.h: IP_VS_CONN_F_FWD_MASK and the forwarding methods.
+const IP_VS_CONN_F_FWD_MASK: u32 = 0x0007;
+pub const IP_VS_CONN_F_MASQ: u32 = 0x0000;
+pub const IP_VS_CONN_F_TUNNEL: u32 = 0x0002;
+pub const IP_VS_CONN_F_DROUTE: u32 = 0x0003;
+
+/// socket.h / in.h.
+const AF_INET: u16 = 2;
+const AF_INET6: u16 = 10;
+const IPPROTO_TCP: u16 = 6;
+const IPPROTO_UDP: u16 = 17;
+const IPPROTO_SCTP: u16 = 132;
+
+/// The kernel encoding of a forwarding method (IPVS_DEST_ATTR_FWD_METHOD).
+pub fn fwd_method(f: Forwarding) -> u32 {
+    match f {
+        Forwarding::Masq => IP_VS_CONN_F_MASQ,
+        Forwarding::Tunnel => IP_VS_CONN_F_TUNNEL,
+        Forwarding::Route => IP_VS_CONN_F_DROUTE,
+    }
+}
+
+fn af(addr: &IpAddr) -> u16 {
+    match addr {
+        IpAddr::V4(_) => AF_INET,
+        IpAddr::V6(_) => AF_INET6,
+    }
+}
+
+fn proto_number(p: Protocol) -> u16 {
+    match p {
+        Protocol::Tcp => IPPROTO_TCP,
+        Protocol::Udp => IPPROTO_UDP,
+        Protocol::Sctp => IPPROTO_SCTP,
+    }
+}
+
+fn proto_from_number(n: u16) -> Option<Protocol> {
+    match n {
+        IPPROTO_TCP => Some(Protocol::Tcp),
+        IPPROTO_UDP => Some(Protocol::Udp),
+        IPPROTO_SCTP => Some(Protocol::Sctp),
+        _ => None,
+    }
+}
+
+/// `union nf_inet_addr`: 16 bytes, IPv4 in the first four.
+fn inet_addr(addr: &IpAddr) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    match addr {
+        IpAddr::V4(a) => out[..4].copy_from_slice(&a.octets()),
+        IpAddr::V6(a) => out.copy_from_slice(&a.octets()),
+    }
+    out
+}
+
+/// Appends one attribute (header, value, padding to 4 bytes).
+fn put_attr(buf: &mut Vec<u8>, kind: u16, value: &[u8]) {
+    let len = 4 + value.len();
+    buf.extend_from_slice(&(len as u16).to_ne_bytes());
+    buf.extend_from_slice(&kind.to_ne_bytes());
+    buf.extend_from_slice(value);
+    buf.resize(buf.len() + (4 - len % 4) % 4, 0);
+}
+
+/// Appends a nested attribute whose content `fill` writes, flagged NLA_F_NESTED as libnl 3
+/// (and so ipvsadm) sends it. The kernel's own dumps leave the flag off; the decoder masks it.
+fn put_nested(buf: &mut Vec<u8>, kind: u16, fill: impl FnOnce(&mut Vec<u8>)) {
+    let start = buf.len();
+    buf.extend_from_slice(&[0, 0]);
+    buf.extend_from_slice(&(kind | NLA_F_NESTED).to_ne_bytes());
+    fill(buf);
+    let len = (buf.len() - start) as u16;
+    buf[start..start + 2].copy_from_slice(&len.to_ne_bytes());
+}
+
+fn put_service_id(buf: &mut Vec<u8>, key: &ServiceKey) {
+    put_attr(buf, IPVS_SVC_ATTR_AF, &af(&key.address).to_ne_bytes());
+    put_attr(
+        buf,
+        IPVS_SVC_ATTR_PROTOCOL,
+        &proto_number(key.protocol).to_ne_bytes(),
+    );
+    put_attr(buf, IPVS_SVC_ATTR_ADDR, &inet_addr(&key.address));
+    put_attr(buf, IPVS_SVC_ATTR_PORT, &key.port.to_be_bytes());
+}
+
+/// IPVS_CMD_ATTR_SERVICE: the identity, plus the settings when given (NEW/SET_SERVICE).
+fn put_service(buf: &mut Vec<u8>, key: &ServiceKey, params: Option<&ServiceParams>) {
+    put_nested(buf, IPVS_CMD_ATTR_SERVICE, |b| {
+        put_service_id(b, key);
+        if let Some(p) = params {
+            let mut name = p.scheduler.as_bytes().to_vec();
+            name.push(0);
+            put_attr(b, IPVS_SVC_ATTR_SCHED_NAME, &name);
+            let flags = if p.persistence > 0 {
+                IP_VS_SVC_F_PERSISTENT
+            } else {
+                0
+            };
+            // struct ip_vs_flags { __u32 flags; __u32 mask; }: mask ~0 sets every flag, as
+            // libipvs does.
+            let mut f = flags.to_ne_bytes().to_vec();
+            f.extend_from_slice(&u32::MAX.to_ne_bytes());
+            put_attr(b, IPVS_SVC_ATTR_FLAGS, &f);
+            put_attr(b, IPVS_SVC_ATTR_TIMEOUT, &p.persistence.to_ne_bytes());
+            // Persistence granularity: per client address (/32, /128), ipvsadm's default.
+            let netmask: u32 = match key.address {
+                IpAddr::V4(_) => u32::MAX,
+                IpAddr::V6(_) => 128,
+            };
+            put_attr(b, IPVS_SVC_ATTR_NETMASK, &netmask.to_ne_bytes());
+        }
+    });
+}
+
+/// IPVS_CMD_ATTR_DEST: the identity, plus the settings when given (NEW/SET_DEST), in the
+/// order ipvsadm sends them (`ipvs_nl_fill_dest_attr`).
+fn put_dest(buf: &mut Vec<u8>, dest: &DestKey, params: Option<&DestParams>) {
+    put_nested(buf, IPVS_CMD_ATTR_DEST, |b| {
+        // The family first: lets an IPv4 service have IPv6 destinations and back (tunnel
+        // forwarding, Linux >= 4.1).
+        put_attr(
+            b,
+            IPVS_DEST_ATTR_ADDR_FAMILY,
+            &af(&dest.address).to_ne_bytes(),
+        );
+        put_attr(b, IPVS_DEST_ATTR_ADDR, &inet_addr(&dest.address));
+        put_attr(b, IPVS_DEST_ATTR_PORT, &dest.port.to_be_bytes());
+        if let Some(p) = params {
+            let fwd = p.fwd_method & IP_VS_CONN_F_FWD_MASK;
+            put_attr(b, IPVS_DEST_ATTR_FWD_METHOD, &fwd.to_ne_bytes());
+            put_attr(b, IPVS_DEST_ATTR_WEIGHT, &p.weight.to_ne_bytes());
+            // Tunnel encapsulation: plain IPIP (IP_VS_CONN_F_TUNNEL_TYPE_IPIP), no port, no
+            // checksum flags. Kernels before 5.2 ignore these.
+            put_attr(b, IPVS_DEST_ATTR_TUN_TYPE, &[0]);
+            put_attr(b, IPVS_DEST_ATTR_TUN_PORT, &0u16.to_be_bytes());
+            put_attr(b, IPVS_DEST_ATTR_TUN_FLAGS, &0u16.to_ne_bytes());
+            put_attr(b, IPVS_DEST_ATTR_U_THRESH, &0u32.to_ne_bytes());
+            put_attr(b, IPVS_DEST_ATTR_L_THRESH, &0u32.to_ne_bytes());
+        }
+    });
+}
+
+/// A whole netlink message: nlmsghdr (length filled in), genlmsghdr, attributes.
+fn message(family: u16, flags: u16, seq: u32, cmd: u8, version: u8, attrs: &[u8]) -> Vec<u8> {
+    let len = NLMSG_HDRLEN + 4 + attrs.len();
+    let mut buf = Vec::with_capacity(len);
+    buf.extend_from_slice(&(len as u32).to_ne_bytes());
+    buf.extend_from_slice(&family.to_ne_bytes());
+    buf.extend_from_slice(&flags.to_ne_bytes());
+    buf.extend_from_slice(&seq.to_ne_bytes());
+    // nlmsg_pid 0: the kernel fills in the sender's port.
+    buf.extend_from_slice(&0u32.to_ne_bytes());
+    buf.extend_from_slice(&[cmd, version, 0, 0]);
+    buf.extend_from_slice(attrs);
+    buf
+}
+
+/// A request of the IPVS family.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request<'a> {
+    NewService(&'a ServiceKey, &'a ServiceParams),
+    SetService(&'a ServiceKey, &'a ServiceParams),
+    DelService(&'a ServiceKey),
+    NewDest(&'a ServiceKey, &'a DestKey, &'a DestParams),
+    SetDest(&'a ServiceKey, &'a DestKey, &'a DestParams),
+    DelDest(&'a ServiceKey, &'a DestKey),
+    /// Dump all services.
+    GetServices,
+    /// Dump the destinations of one service.
+    GetDests(&'a ServiceKey),
+}
+
+impl Request<'_> {
+    pub fn cmd(&self) -> IpvsCmd {
+        match self {
+            Request::NewService(..) => IpvsCmd::NewService,
+            Request::SetService(..) => IpvsCmd::SetService,
+            Request::DelService(..) => IpvsCmd::DelService,
+            Request::NewDest(..) => IpvsCmd::NewDest,
+            Request::SetDest(..) => IpvsCmd::SetDest,
+            Request::DelDest(..) => IpvsCmd::DelDest,
+            Request::GetServices => IpvsCmd::GetService,
+            Request::GetDests(..) => IpvsCmd::GetDest,
+        }
+    }
+
+    fn is_dump(&self) -> bool {
+        matches!(self, Request::GetServices | Request::GetDests(_))
+    }
+
+    /// The message bytes, for the family id the controller gave us.
+    pub fn encode(&self, family: u16, seq: u32) -> Vec<u8> {
+        let mut attrs = Vec::new();
+        match self {
+            Request::NewService(k, p) | Request::SetService(k, p) => {
+                put_service(&mut attrs, k, Some(p))
+            }
+            Request::DelService(k) | Request::GetDests(k) => put_service(&mut attrs, k, None),
+            Request::NewDest(k, d, p) | Request::SetDest(k, d, p) => {
+                put_service(&mut attrs, k, None);
+                put_dest(&mut attrs, d, Some(p));
+            }
+            Request::DelDest(k, d) => {
+                put_service(&mut attrs, k, None);
+                put_dest(&mut attrs, d, None);
+            }
+            Request::GetServices => {}
+        }
+        let flags = if self.is_dump() {
+            NLM_F_REQUEST | NLM_F_DUMP
+        } else {
+            NLM_F_REQUEST | NLM_F_ACK
+        };
+        message(
+            family,
+            flags,
+            seq,
+            self.cmd().into(),
+            IPVS_GENL_VERSION,
+            &attrs,
+        )
+    }
+}
+
+/// CTRL_CMD_GETFAMILY for "IPVS" (answered with the family id, or ENOENT).
+pub fn encode_get_family(seq: u32) -> Vec<u8> {
+    let mut attrs = Vec::new();
+    let mut name = IPVS_GENL_NAME.as_bytes().to_vec();
+    name.push(0);
+    put_attr(&mut attrs, CTRL_ATTR_FAMILY_NAME, &name);
+    message(
+        GENL_ID_CTRL,
+        NLM_F_REQUEST | NLM_F_ACK,
+        seq,
+        CTRL_CMD_GETFAMILY,
+        1,
+        &attrs,
+    )
+}
+
+/// One netlink message out of a datagram.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Incoming<'a> {
+    pub kind: u16,
+    pub flags: u16,
+    pub seq: u32,
+    pub payload: &'a [u8],
+}
+
+impl Incoming<'_> {
+    /// For NLMSG_ERROR: 0 for an ack, else the (positive) errno.
+    pub fn errno(&self) -> Option<i32> {
+        if self.kind != NLMSG_ERROR {
+            return None;
+        }
+        let code = self
+            .payload
+            .get(..4)
+            .map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
+        // A truncated error message is an error too (EPROTO).
+        Some(code.map(|c| -c).unwrap_or(71))
+    }
+
+    /// The attributes after the genl header.
+    pub fn genl_attrs(&self) -> Attrs<'_> {
+        Attrs(self.payload.get(4..).unwrap_or(&[]))
+    }
+}
+
+/// Splits a received datagram into messages; stops at the first malformed header.
+pub fn split_messages(mut buf: &[u8]) -> Vec<Incoming<'_>> {
+    let mut out = Vec::new();
+    while buf.len() >= NLMSG_HDRLEN {
+        let len = u32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+        if len < NLMSG_HDRLEN || len > buf.len() {
+            break;
+        }
+        out.push(Incoming {
+            kind: u16::from_ne_bytes([buf[4], buf[5]]),
+            flags: u16::from_ne_bytes([buf[6], buf[7]]),
+            seq: u32::from_ne_bytes([buf[8], buf[9], buf[10], buf[11]]),
+            payload: &buf[NLMSG_HDRLEN..len],
+        });
+        let aligned = (len + 3) & !3;
+        buf = buf.get(aligned..).unwrap_or(&[]);
+    }
+    out
+}
+
+/// A run of attributes; iterating yields (type without flag bits, value).
+#[derive(Debug, Clone, Copy)]
+pub struct Attrs<'a>(pub &'a [u8]);
+
+impl<'a> Attrs<'a> {
+    pub fn get(&self, kind: u16) -> Option<&'a [u8]> {
+        self.into_iter().find(|(k, _)| *k == kind).map(|(_, v)| v)
+    }
+
+    fn u16(&self, kind: u16) -> Option<u16> {
+        self.get(kind)
+            .and_then(|v| Some(u16::from_ne_bytes(v.get(..2)?.try_into().ok()?)))
+    }
+
+    fn u16_be(&self, kind: u16) -> Option<u16> {
+        self.get(kind)
+            .and_then(|v| Some(u16::from_be_bytes(v.get(..2)?.try_into().ok()?)))
+    }
+
+    fn u32(&self, kind: u16) -> Option<u32> {
+        self.get(kind)
+            .and_then(|v| Some(u32::from_ne_bytes(v.get(..4)?.try_into().ok()?)))
+    }
+}
+
+impl<'a> IntoIterator for &Attrs<'a> {
+    type Item = (u16, &'a [u8]);
+    type IntoIter = AttrIter<'a>;
+    fn into_iter(self) -> AttrIter<'a> {
+        AttrIter(self.0)
+    }
+}
+
+pub struct AttrIter<'a>(&'a [u8]);
+
+impl<'a> Iterator for AttrIter<'a> {
+    type Item = (u16, &'a [u8]);
+    fn next(&mut self) -> Option<Self::Item> {
+        let b = self.0;
+        if b.len() < 4 {
+            return None;
+        }
+        let len = u16::from_ne_bytes([b[0], b[1]]) as usize;
+        let kind = u16::from_ne_bytes([b[2], b[3]]) & NLA_TYPE_MASK;
+        if len < 4 || len > b.len() {
+            return None;
+        }
+        let value = &b[4..len];
+        self.0 = b.get((len + 3) & !3..).unwrap_or(&[]);
+        Some((kind, value))
+    }
+}
+
+fn addr_from(af: u16, raw: &[u8]) -> Option<IpAddr> {
+    match af {
+        AF_INET => Some(IpAddr::V4(Ipv4Addr::from(
+            <[u8; 4]>::try_from(raw.get(..4)?).ok()?,
+        ))),
+        AF_INET6 => Some(IpAddr::V6(Ipv6Addr::from(
+            <[u8; 16]>::try_from(raw.get(..16)?).ok()?,
+        ))),
+        _ => None,
+    }
+}
+
+/// The family id in a CTRL_CMD_NEWFAMILY answer.
+pub fn decode_family_id(msg: &Incoming<'_>) -> Option<u16> {
+    msg.genl_attrs().u16(CTRL_ATTR_FAMILY_ID)
+}
+
+/// A service out of an IPVS_CMD_NEW_SERVICE dump message. `None` for what the model does not
+/// express (fwmark services, other protocols or families): those are left alone.
+pub fn decode_service(msg: &Incoming<'_>) -> Option<(ServiceKey, ServiceParams)> {
+    let svc = Attrs(msg.genl_attrs().get(IPVS_CMD_ATTR_SERVICE)?);
+    if svc.u32(IPVS_SVC_ATTR_FWMARK).unwrap_or(0) != 0 {
+        return None;
+    }
+    let af = svc.u16(IPVS_SVC_ATTR_AF)?;
+    let key = ServiceKey {
+        protocol: proto_from_number(svc.u16(IPVS_SVC_ATTR_PROTOCOL)?)?,
+        address: addr_from(af, svc.get(IPVS_SVC_ATTR_ADDR)?)?,
+        port: svc.u16_be(IPVS_SVC_ATTR_PORT)?,
+    };
+    let scheduler = svc.get(IPVS_SVC_ATTR_SCHED_NAME).unwrap_or(&[]);
+    let scheduler = scheduler.split(|b| *b == 0).next().unwrap_or(&[]);
+    let flags = svc.u32(IPVS_SVC_ATTR_FLAGS).unwrap_or(0);
+    let timeout = svc.u32(IPVS_SVC_ATTR_TIMEOUT).unwrap_or(0);
+    let params = ServiceParams {
+        scheduler: String::from_utf8_lossy(scheduler).into_owned(),
+        persistence: if flags & IP_VS_SVC_F_PERSISTENT != 0 {
+            timeout
+        } else {
+            0
+        },
+    };
+    Some((key, params))
+}
+
+/// A destination out of an IPVS_CMD_NEW_DEST dump message of a service of family `service_af`.
+pub fn decode_dest(msg: &Incoming<'_>, service: &ServiceKey) -> Option<(DestKey, DestParams)> {
+    let d = Attrs(msg.genl_attrs().get(IPVS_CMD_ATTR_DEST)?);
+    let af = d
+        .u16(IPVS_DEST_ATTR_ADDR_FAMILY)
+        .unwrap_or_else(|| af(&service.address));
+    let key = DestKey {
+        address: addr_from(af, d.get(IPVS_DEST_ATTR_ADDR)?)?,
+        port: d.u16_be(IPVS_DEST_ATTR_PORT)?,
+    };
+    let params = DestParams {
+        weight: d.u32(IPVS_DEST_ATTR_WEIGHT)?,
+        fwd_method: d.u32(IPVS_DEST_ATTR_FWD_METHOD)? & IP_VS_CONN_F_FWD_MASK,
+    };
+    Some((key, params))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Bytes from a hex string, whitespace ignored.
+    fn hex(s: &str) -> Vec<u8> {
+        let digits: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+        digits
+            .chunks(2)
+            .map(|p| u8::from_str_radix(std::str::from_utf8(p).unwrap(), 16).unwrap())
+            .collect()
+    }
+
+    /// Zeroes nlmsg_pid (bytes 12..16): libnl puts its port id there, we leave it to the kernel.
+    fn without_pid(mut b: Vec<u8>) -> Vec<u8> {
+        b[12..16].fill(0);
+        b
+    }
+
+    fn key() -> ServiceKey {
+        ServiceKey {
+            protocol: Protocol::Tcp,
+            address: "10.9.9.9".parse().unwrap(),
+            port: 80,
+        }
+    }
+
+    // Fixtures: captured with nlmon in the QEMU lab (Debian kernel 6.1.0-56, ipvsadm 1.31 with
+    // libnl 3.7), where the controller gave IPVS the family id 0x20. Sequence numbers are
+    // libnl's; the encoder is called with the same ones.
+
+    /// `ipvsadm -A -t 10.9.9.9:80 -s wrr`: IPVS_CMD_NEW_SERVICE.
+    const CAPTURED_NEW_SERVICE: &str = "
+        68000000 2000 0500 07a5016b d000c018   nlmsghdr: len 104, type 0x20, REQUEST|ACK, seq, pid
+        01 01 0000                             genlmsghdr: IPVS_CMD_NEW_SERVICE, version 1
+        5400 0180                              IPVS_CMD_ATTR_SERVICE | NLA_F_NESTED, len 84
+          0600 0100 0200 0000                    IPVS_SVC_ATTR_AF = AF_INET
+          0600 0200 0600 0000                    IPVS_SVC_ATTR_PROTOCOL = IPPROTO_TCP
+          1400 0300 0a090909 00000000 00000000 00000000   IPVS_SVC_ATTR_ADDR = 10.9.9.9
+          0600 0400 0050 0000                    IPVS_SVC_ATTR_PORT = 80, network order
+          0800 0600 77727200                     IPVS_SVC_ATTR_SCHED_NAME = \"wrr\"
+          0c00 0700 00000000 ffffffff            IPVS_SVC_ATTR_FLAGS = {flags 0, mask ~0}
+          0800 0800 00000000                     IPVS_SVC_ATTR_TIMEOUT = 0
+          0800 0900 ffffffff                     IPVS_SVC_ATTR_NETMASK = 255.255.255.255";
+
+    /// `ipvsadm -a -t 10.9.9.9:80 -r 127.0.0.1:8080 -m -w 5`: IPVS_CMD_NEW_DEST. ipvsadm
+    /// repeats every service attribute (with an empty scheduler); we send only the service's
+    /// identity, which is all the kernel reads for a destination command.
+    const CAPTURED_NEW_DEST: &str = "
+        c8000000 2000 0500 08a5016b d1000019   nlmsghdr: len 200
+        05 01 0000                             IPVS_CMD_NEW_DEST, version 1
+        5400 0180 06000100 02000000 06000200 06000000 14000300 0a090909 00000000 00000000
+          00000000 06000400 00500000 05000600 00000000 0c000700 00000000 ffffffff 08000800
+          00000000 08000900 ffffffff          IPVS_CMD_ATTR_SERVICE (as above, empty scheduler)
+        6000 0280                              IPVS_CMD_ATTR_DEST | NLA_F_NESTED, len 96
+          0600 0b00 0200 0000                    IPVS_DEST_ATTR_ADDR_FAMILY = AF_INET
+          1400 0100 7f000001 00000000 00000000 00000000   IPVS_DEST_ATTR_ADDR = 127.0.0.1
+          0600 0200 1f90 0000                    IPVS_DEST_ATTR_PORT = 8080, network order
+          0800 0300 00000000                     IPVS_DEST_ATTR_FWD_METHOD = IP_VS_CONN_F_MASQ
+          0800 0400 05000000                     IPVS_DEST_ATTR_WEIGHT = 5
+          0500 0d00 00 000000                    IPVS_DEST_ATTR_TUN_TYPE = IPIP (u8)
+          0600 0e00 0000 0000                    IPVS_DEST_ATTR_TUN_PORT = 0
+          0600 0f00 0000 0000                    IPVS_DEST_ATTR_TUN_FLAGS = 0
+          0800 0500 00000000                     IPVS_DEST_ATTR_U_THRESH = 0
+          0800 0600 00000000                     IPVS_DEST_ATTR_L_THRESH = 0";
+
+    /// ipvsadm's CTRL_CMD_GETFAMILY for "IPVS".
+    const CAPTURED_GET_FAMILY: &str = "
+        20000000 1000 0500 06a5016b d00040d3   nlmsghdr: len 32, GENL_ID_CTRL, REQUEST|ACK
+        03 01 0000                             CTRL_CMD_GETFAMILY, version 1
+        0900 0200 49505653 00000000            CTRL_ATTR_FAMILY_NAME = \"IPVS\"";
+
+    /// The start of the controller's answer (CTRL_CMD_NEWFAMILY); ops and groups cut off.
+    const CAPTURED_FAMILY_REPLY: &str = "
+        30000000 1000 0000 06a5016b d00040d3   nlmsghdr (length adjusted to the cut)
+        01 02 0000                             CTRL_CMD_NEWFAMILY, version 2
+        0900 0200 49505653 00000000            CTRL_ATTR_FAMILY_NAME = \"IPVS\"
+        0600 0100 2000 0000                    CTRL_ATTR_FAMILY_ID = 0x20
+        0800 0300 01000000                     CTRL_ATTR_VERSION = 1";
+
+    /// One datagram of the kernel's IPVS_CMD_GET_SERVICE dump (for `ipvsadm -Ln`) holding two
+    /// services: TCP 10.9.9.9:80 wrr, and UDP [2001:db8::1]:53 mh persistent 300.
+    const CAPTURED_SERVICE_DUMP: &str = "
+        40010000 2000 0200 26a5016b d3008021 01010000 2c010100
+          06000100 02000000 06000200 06000000 14000300 0a090909 00000000 00000000 00000000
+          06000400 00500000 08000600 77727200 0c000700 02000000 ffffffff 08000800 00000000
+          08000900 ffffffff
+          5c000a00 08000100 00000000 08000200 00000000 08000300 00000000 0c000400 00000000
+          00000000 0c000500 00000000 00000000 08000600 00000000 08000700 00000000 08000800
+          00000000 08000900 00000000 08000a00 00000000
+          7c000c00 0c000100 00000000 00000000 0c000200 00000000 00000000 0c000300 00000000
+          00000000 0c000400 00000000 00000000 0c000500 00000000 00000000 0c000600 00000000
+          00000000 0c000700 00000000 00000000 0c000800 00000000 00000000 0c000900 00000000
+          00000000 0c000a00 00000000 00000000
+        40010000 2000 0200 26a5016b d3008021 01010000 2c010100
+          06000100 0a000000 06000200 11000000 14000300 20010db8 00000000 00000000 00000001
+          06000400 00350000 07000600 6d680000 0c000700 03000000 ffffffff 08000800 2c010000
+          08000900 80000000
+          5c000a00 08000100 00000000 08000200 00000000 08000300 00000000 0c000400 00000000
+          00000000 0c000500 00000000 00000000 08000600 00000000 08000700 00000000 08000800
+          00000000 08000900 00000000 08000a00 00000000
+          7c000c00 0c000100 00000000 00000000 0c000200 00000000 00000000 0c000300 00000000
+          00000000 0c000400 00000000 00000000 0c000500 00000000 00000000 0c000600 00000000
+          00000000 0c000700 00000000 00000000 0c000800 00000000 00000000 0c000900 00000000
+          00000000 0c000a00 00000000 00000000";
+
+    /// The kernel's IPVS_CMD_GET_DEST dump answer for TCP 10.9.9.9:80: 127.0.0.1:8080 masq 5.
+    const CAPTURED_DEST_DUMP: &str = "
+        64010000 2000 0200 26a5016b d3004054 05010000 50010200
+          14000100 7f000001 00000000 00000000 00000000 06000200 1f900000 08000300 00000000
+          08000400 05000000 05000d00 00000000 06000e00 00000000 06000f00 00000000 08000500
+          00000000 08000600 00000000 08000700 00000000 08000800 00000000 08000900 00000000
+          06000b00 02000000
+          5c000a00 08000100 00000000 08000200 00000000 08000300 00000000 0c000400 00000000
+          00000000 0c000500 00000000 00000000 08000600 00000000 08000700 00000000 08000800
+          00000000 08000900 00000000 08000a00 00000000
+          7c000c00 0c000100 00000000 00000000 0c000200 00000000 00000000 0c000300 00000000
+          00000000 0c000400 00000000 00000000 0c000500 00000000 00000000 0c000600 00000000
+          00000000 0c000700 00000000 00000000 0c000800 00000000 00000000 0c000900 00000000
+          00000000 0c000a00 00000000 00000000";
+
+    /// Strips the annotations: keeps only the runs of hex digits before each comment.
+    fn fixture(annotated: &str) -> Vec<u8> {
+        let mut out = String::new();
+        for line in annotated.lines() {
+            for word in line.split_whitespace() {
+                if word.bytes().all(|b| b.is_ascii_hexdigit()) && word.len() % 2 == 0 {
+                    out.push_str(word);
+                } else {
+                    break;
+                }
+            }
+        }
+        hex(&out)
+    }
+
+    #[test]
+    #[cfg(target_endian = "little")]
+    fn new_service_is_byte_for_byte_what_ipvsadm_sends() {
+        let params = ServiceParams {
+            scheduler: "wrr".into(),
+            persistence: 0,
+        };
+        let ours = Request::NewService(&key(), &params).encode(0x20, 0x6b01_a507);
+        assert_eq!(ours, without_pid(fixture(CAPTURED_NEW_SERVICE)));
+    }
+
+    #[test]
+    #[cfg(target_endian = "little")]
+    fn new_dest_attribute_is_byte_for_byte_what_ipvsadm_sends() {
+        let dest = DestKey {
+            address: "127.0.0.1".parse().unwrap(),
+            port: 8080,
+        };
+        let params = DestParams {
+            weight: 5,
+            fwd_method: IP_VS_CONN_F_MASQ,
+        };
+        let ours = Request::NewDest(&key(), &dest, &params).encode(0x20, 0x6b01_a508);
+        let theirs = fixture(CAPTURED_NEW_DEST);
+        // Same header fields and command.
+        assert_eq!(ours[4..12], theirs[4..12]);
+        assert_eq!(ours[16..20], theirs[16..20]);
+        // The same IPVS_CMD_ATTR_DEST, to the byte (the last 96 bytes of both).
+        assert_eq!(ours[ours.len() - 96..], theirs[theirs.len() - 96..]);
+        // Our service attribute is the identity part of theirs.
+        assert_eq!(ours[20..24], [48, 0, 1, 0x80]);
+        assert_eq!(ours[24..68], theirs[24..68]);
+        assert_eq!(ours.len(), 16 + 4 + 48 + 96);
+    }
+
+    #[test]
+    #[cfg(target_endian = "little")]
+    fn get_family_is_byte_for_byte_what_ipvsadm_sends() {
+        assert_eq!(
+            encode_get_family(0x6b01_a506),
+            without_pid(fixture(CAPTURED_GET_FAMILY))
+        );
+    }
+
+    #[test]
+    #[cfg(target_endian = "little")]
+    fn family_id_is_read_from_the_controllers_answer() {
+        let bytes = fixture(CAPTURED_FAMILY_REPLY);
+        let msgs = split_messages(&bytes);
+        assert_eq!(msgs.len(), 1);
+        assert_eq!(msgs[0].seq, 0x6b01_a506);
+        assert_eq!(decode_family_id(&msgs[0]), Some(0x20));
+    }
+
+    #[test]
+    #[cfg(target_endian = "little")]
+    fn service_dump_from_the_kernel_decodes_v4_and_v6_with_persistence() {
+        let bytes = fixture(CAPTURED_SERVICE_DUMP);
+        let msgs = split_messages(&bytes);
+        assert_eq!(msgs.len(), 2);
+        assert!(msgs
+            .iter()
+            .all(|m| m.flags & NLM_F_MULTI != 0 && m.kind == 0x20));
+        assert_eq!(
+            decode_service(&msgs[0]),
+            Some((
+                key(),
+                ServiceParams {
+                    scheduler: "wrr".into(),
+                    persistence: 0
+                }
+            ))
+        );
+        assert_eq!(
+            decode_service(&msgs[1]),
+            Some((
+                ServiceKey {
+                    protocol: Protocol::Udp,
+                    address: "2001:db8::1".parse().unwrap(),
+                    port: 53,
+                },
+                ServiceParams {
+                    scheduler: "mh".into(),
+                    persistence: 300
+                }
+            ))
+        );
+    }
+
+    #[test]
+    #[cfg(target_endian = "little")]
+    fn dest_dump_from_the_kernel_decodes() {
+        let bytes = fixture(CAPTURED_DEST_DUMP);
+        let msgs = split_messages(&bytes);
+        assert_eq!(msgs.len(), 1);
+        assert_eq!(
+            decode_dest(&msgs[0], &key()),
+            Some((
+                DestKey {
+                    address: "127.0.0.1".parse().unwrap(),
+                    port: 8080
+                },
+                DestParams {
+                    weight: 5,
+                    fwd_method: IP_VS_CONN_F_MASQ
+                }
+            ))
+        );
+    }
+
+    #[test]
+    fn dump_requests_use_the_dump_flags_and_no_ack() {
+        let bytes = Request::GetServices.encode(0x1c, 3);
+        assert_eq!(
+            u16::from_ne_bytes([bytes[6], bytes[7]]),
+            NLM_F_REQUEST | NLM_F_DUMP
+        );
+        assert_eq!(bytes.len(), 20);
+        assert_eq!(bytes[16], 4, "IPVS_CMD_GET_SERVICE");
+    }
+
+    #[test]
+    fn commands_convert_both_ways() {
+        for cmd in [
+            IpvsCmd::NewService,
+            IpvsCmd::SetService,
+            IpvsCmd::DelService,
+            IpvsCmd::GetService,
+            IpvsCmd::NewDest,
+            IpvsCmd::SetDest,
+            IpvsCmd::DelDest,
+            IpvsCmd::GetDest,
+            IpvsCmd::GetInfo,
+            IpvsCmd::Flush,
+        ] {
+            assert_eq!(IpvsCmd::try_from(u8::from(cmd)), Ok(cmd));
+        }
+        assert_eq!(IpvsCmd::try_from(9), Err(9));
+    }
+
+    #[test]
+    fn service_round_trips_through_encode_and_decode_v4_and_v6() {
+        for (addr, proto, persistence) in [
+            ("10.100.0.1", Protocol::Udp, 0),
+            ("2001:db8::1", Protocol::Sctp, 300),
+        ] {
+            let key = ServiceKey {
+                protocol: proto,
+                address: addr.parse().unwrap(),
+                port: 443,
+            };
+            let params = ServiceParams {
+                scheduler: "mh".into(),
+                persistence,
+            };
+            let bytes = Request::NewService(&key, &params).encode(0x1c, 1);
+            let msgs = split_messages(&bytes);
+            assert_eq!(msgs.len(), 1);
+            assert_eq!(decode_service(&msgs[0]), Some((key, params)));
+        }
+    }
+
+    #[test]
+    fn dest_round_trips_including_a_v6_dest_of_a_v4_service() {
+        let dest = DestKey {
+            address: "2001:db8::10".parse().unwrap(),
+            port: 8443,
+        };
+        let params = DestParams {
+            weight: 65535,
+            fwd_method: IP_VS_CONN_F_TUNNEL,
+        };
+        let bytes = Request::NewDest(&key(), &dest, &params).encode(0x1c, 1);
+        let msgs = split_messages(&bytes);
+        assert_eq!(decode_dest(&msgs[0], &key()), Some((dest, params)));
+    }
+
+    #[test]
+    fn fwmark_services_are_not_decoded() {
+        let mut attrs = Vec::new();
+        put_nested(&mut attrs, IPVS_CMD_ATTR_SERVICE, |b| {
+            put_attr(b, IPVS_SVC_ATTR_AF, &AF_INET.to_ne_bytes());
+            put_attr(b, IPVS_SVC_ATTR_FWMARK, &7u32.to_ne_bytes());
+        });
+        let bytes = message(0x1c, 0, 1, 1, 1, &attrs);
+        assert_eq!(decode_service(&split_messages(&bytes)[0]), None);
+    }
+
+    #[test]
+    fn split_messages_reads_acks_errors_and_stops_at_garbage() {
+        let mut buf = Vec::new();
+        for (seq, code) in [(5u32, 0i32), (6, -2)] {
+            buf.extend_from_slice(&36u32.to_ne_bytes());
+            buf.extend_from_slice(&NLMSG_ERROR.to_ne_bytes());
+            buf.extend_from_slice(&0u16.to_ne_bytes());
+            buf.extend_from_slice(&seq.to_ne_bytes());
+            buf.extend_from_slice(&0u32.to_ne_bytes());
+            buf.extend_from_slice(&code.to_ne_bytes());
+            buf.extend_from_slice(&[0; 16]);
+        }
+        buf.extend_from_slice(&[0xff; 7]);
+        let msgs = split_messages(&buf);
+        assert_eq!(msgs.len(), 2);
+        assert_eq!((msgs[0].seq, msgs[0].errno()), (5, Some(0)));
+        assert_eq!((msgs[1].seq, msgs[1].errno()), (6, Some(2)));
+    }
+
+    #[test]
+    fn truncated_or_lying_lengths_never_panic() {
+        let dump = fixture(CAPTURED_SERVICE_DUMP);
+        let dests = fixture(CAPTURED_DEST_DUMP);
+        for len in 0..dump.len() {
+            for bytes in [&dump[..len], &dests[..len.min(dests.len())]] {
+                for m in split_messages(bytes) {
+                    let _ = decode_service(&m);
+                    let _ = decode_dest(&m, &key());
+                    let _ = decode_family_id(&m);
+                    let _ = m.errno();
+                }
+            }
+            // Corrupt one byte at a time, too.
+            let mut bad = dump.clone();
+            bad[len] ^= 0xff;
+            for m in split_messages(&bad) {
+                let _ = decode_service(&m);
+            }
+        }
+        let attrs = [0xff, 0xff, 1, 0, 1, 2];
+        assert_eq!((&Attrs(&attrs)).into_iter().count(), 0);
+    }
+}

@@ -1,0 +1,870 @@
+//! The pure planner: desired state + kernel state → the minimal list of kernel changes.
+//!
+//! No I/O here. [`plan`] is called on every reconcile pass with a fresh dump of the kernel, so
+//! it has to be minimal (a kernel already in the desired state yields no ops at all, which is
+//! also how a restarted daemon adopts what it finds instead of flushing) and safe (it removes
+//! only what anycastd owns, see [`Ownership`]).
+//!
+//! Order: on the way up links → addresses → services → destinations; on the way down the
+//! reverse: destinations → services → addresses → links.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use super::state::{ActualState, DestKey, DestParams, ServiceKey, ServiceParams};
+use super::{DataplaneReport, DesiredState, VirtualService};
+
+/// What anycastd may remove, beyond what the kernel marks for it.
+///
+/// Links carry [`super::state::LINK_ALIAS`] and addresses carry
+/// [`super::state::ADDRESS_PROTO`] in the kernel, so their ownership is read from the dump.
+/// IPVS has no place for such a marker, so a service is ours when its VIP is an address we own,
+/// or when this process created it (recorded here, e.g. a VIP on an address the operator added).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ownership {
+    pub created_services: BTreeSet<ServiceKey>,
+}
+
+impl Ownership {
+    /// Whether anycastd may delete this service.
+    pub fn owns_service(&self, key: &ServiceKey, actual: &ActualState) -> bool {
+        self.created_services.contains(key)
+            || actual
+                .addresses
+                .iter()
+                .any(|a| a.owned && a.address == key.address)
+    }
+}
+
+/// One kernel change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    /// Create a dummy interface marked as ours, and bring it up.
+    AddLink {
+        name: String,
+    },
+    /// Bring up an interface of ours found down.
+    SetLinkUp {
+        name: String,
+    },
+    /// Add a host address (/32 or /128) marked as ours.
+    AddAddress {
+        interface: String,
+        address: IpAddr,
+    },
+    AddService {
+        key: ServiceKey,
+        params: ServiceParams,
+    },
+    EditService {
+        key: ServiceKey,
+        params: ServiceParams,
+    },
+    AddDest {
+        service: ServiceKey,
+        dest: DestKey,
+        params: DestParams,
+    },
+    EditDest {
+        service: ServiceKey,
+        dest: DestKey,
+        params: DestParams,
+    },
+    DelDest {
+        service: ServiceKey,
+        dest: DestKey,
+    },
+    /// Deleting a service deletes its destinations with it.
+    DelService {
+        key: ServiceKey,
+    },
+    DelAddress {
+        interface: String,
+        address: IpAddr,
+        prefix_len: u8,
+    },
+    DelLink {
+        name: String,
+    },
+}
+
+impl Op {
+    /// Whether this op goes to IPVS (generic netlink) rather than rtnetlink.
+    pub fn is_ipvs(&self) -> bool {
+        matches!(
+            self,
+            Op::AddService { .. }
+                | Op::EditService { .. }
+                | Op::DelService { .. }
+                | Op::AddDest { .. }
+                | Op::EditDest { .. }
+                | Op::DelDest { .. }
+        )
+    }
+}
+
+impl std::fmt::Display for Op {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Op::AddLink { name } => write!(f, "add link {name}"),
+            Op::SetLinkUp { name } => write!(f, "set link {name} up"),
+            Op::AddAddress { interface, address } => {
+                write!(f, "add address {address} dev {interface}")
+            }
+            Op::AddService { key, params } => write!(
+                f,
+                "add service {key} scheduler {} persistence {}",
+                params.scheduler, params.persistence
+            ),
+            Op::EditService { key, params } => write!(
+                f,
+                "edit service {key} scheduler {} persistence {}",
+                params.scheduler, params.persistence
+            ),
+            Op::AddDest {
+                service,
+                dest,
+                params,
+            } => write!(
+                f,
+                "add dest {dest} to {service} weight {} fwd {}",
+                params.weight, params.fwd_method
+            ),
+            Op::EditDest {
+                service,
+                dest,
+                params,
+            } => write!(
+                f,
+                "edit dest {dest} of {service} weight {} fwd {}",
+                params.weight, params.fwd_method
+            ),
+            Op::DelDest { service, dest } => write!(f, "delete dest {dest} of {service}"),
+            Op::DelService { key } => write!(f, "delete service {key}"),
+            Op::DelAddress {
+                interface,
+                address,
+                prefix_len,
+            } => {
+                write!(f, "delete address {address}/{prefix_len} dev {interface}")
+            }
+            Op::DelLink { name } => write!(f, "delete link {name}"),
+        }
+    }
+}
+
+/// The desired services by identity; a later duplicate of the same identity wins.
+fn desired_services(desired: &DesiredState) -> BTreeMap<ServiceKey, &VirtualService> {
+    desired
+        .services
+        .iter()
+        .map(|s| (service_key(s), s))
+        .collect()
+}
+
+pub fn service_key(s: &VirtualService) -> ServiceKey {
+    ServiceKey {
+        protocol: s.protocol,
+        address: s.vip,
+        port: s.port,
+    }
+}
+
+fn service_params(s: &VirtualService) -> ServiceParams {
+    ServiceParams {
+        scheduler: s.scheduler.clone(),
+        persistence: s.persistence,
+    }
+}
+
+fn desired_dests(s: &VirtualService) -> BTreeMap<DestKey, DestParams> {
+    s.destinations
+        .iter()
+        .map(|d| {
+            (
+                DestKey {
+                    address: d.address,
+                    port: d.port,
+                },
+                DestParams::new(d.weight, d.forwarding),
+            )
+        })
+        .collect()
+}
+
+/// The minimal list of ops that turns `actual` into `desired`, touching nothing foreign.
+pub fn plan(desired: &DesiredState, actual: &ActualState, owned: &Ownership) -> Vec<Op> {
+    let mut links_up = Vec::new();
+    let mut addrs_up = Vec::new();
+    let mut services_up = Vec::new();
+    let mut dests_up = Vec::new();
+    let mut dests_down = Vec::new();
+    let mut services_down = Vec::new();
+    let mut addrs_down = Vec::new();
+    let mut links_down = Vec::new();
+
+    // Links: create the missing ones; an existing interface is used as it is, unless it is
+    // ours and was set down.
+    let wanted_links: BTreeSet<&str> = desired
+        .addresses
+        .iter()
+        .map(|a| a.interface.as_str())
+        .collect();
+    for name in &wanted_links {
+        match actual.links.iter().find(|l| l.name == *name) {
+            None => links_up.push(Op::AddLink {
+                name: name.to_string(),
+            }),
+            Some(l) if l.owned && !l.up => links_up.push(Op::SetLinkUp {
+                name: name.to_string(),
+            }),
+            Some(_) => {}
+        }
+    }
+
+    // Addresses: present on the named interface (with any prefix, marked or not) counts.
+    let wanted_addrs: BTreeSet<(&str, IpAddr)> = desired
+        .addresses
+        .iter()
+        .map(|a| (a.interface.as_str(), a.address))
+        .collect();
+    for (interface, address) in &wanted_addrs {
+        let present = actual
+            .addresses
+            .iter()
+            .any(|a| a.interface == *interface && a.address == *address);
+        if !present {
+            addrs_up.push(Op::AddAddress {
+                interface: interface.to_string(),
+                address: *address,
+            });
+        }
+    }
+    for a in &actual.addresses {
+        if a.owned && !wanted_addrs.contains(&(a.interface.as_str(), a.address)) {
+            addrs_down.push(Op::DelAddress {
+                interface: a.interface.clone(),
+                address: a.address,
+                prefix_len: a.prefix_len,
+            });
+        }
+    }
+    for l in &actual.links {
+        if l.owned && !wanted_links.contains(l.name.as_str()) {
+            links_down.push(Op::DelLink {
+                name: l.name.clone(),
+            });
+        }
+    }
+
+    // IPVS, when the kernel has it.
+    if let Some(ipvs) = &actual.ipvs {
+        let wanted = desired_services(desired);
+        for (key, vs) in &wanted {
+            let params = service_params(vs);
+            let dests = desired_dests(vs);
+            match ipvs.get(key) {
+                None => {
+                    services_up.push(Op::AddService { key: *key, params });
+                    for (dest, params) in dests {
+                        dests_up.push(Op::AddDest {
+                            service: *key,
+                            dest,
+                            params,
+                        });
+                    }
+                }
+                Some(current) => {
+                    if current.params != params {
+                        services_up.push(Op::EditService { key: *key, params });
+                    }
+                    for (dest, params) in &dests {
+                        match current.dests.get(dest) {
+                            None => dests_up.push(Op::AddDest {
+                                service: *key,
+                                dest: *dest,
+                                params: *params,
+                            }),
+                            Some(p) if p != params => dests_up.push(Op::EditDest {
+                                service: *key,
+                                dest: *dest,
+                                params: *params,
+                            }),
+                            Some(_) => {}
+                        }
+                    }
+                    // A service we manage carries exactly the desired destinations.
+                    for dest in current.dests.keys() {
+                        if !dests.contains_key(dest) {
+                            dests_down.push(Op::DelDest {
+                                service: *key,
+                                dest: *dest,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        for key in ipvs.keys() {
+            if !wanted.contains_key(key) && owned.owns_service(key, actual) {
+                services_down.push(Op::DelService { key: *key });
+            }
+        }
+    }
+
+    let mut ops = links_up;
+    ops.extend(addrs_up);
+    ops.extend(services_up);
+    ops.extend(dests_up);
+    ops.extend(dests_down);
+    ops.extend(services_down);
+    ops.extend(addrs_down);
+    ops.extend(links_down);
+    ops
+}
+
+/// Why a VIP with services cannot be served when the kernel has no IPVS.
+pub const IPVS_UNAVAILABLE: &str =
+    "IPVS is not available in this kernel: generic netlink family IPVS not found";
+
+/// The per-VIP outcome of one pass: `Ok` unless an op concerning the VIP failed (its first
+/// failure is the reason), or it has services and IPVS is missing (`ipvs_error`).
+pub fn report(
+    desired: &DesiredState,
+    outcomes: &[(Op, Result<(), String>)],
+    ipvs_error: Option<&str>,
+) -> DataplaneReport {
+    let mut vips: BTreeMap<IpAddr, Result<(), String>> = BTreeMap::new();
+    for a in &desired.addresses {
+        vips.insert(a.address, Ok(()));
+    }
+    for s in &desired.services {
+        vips.insert(s.vip, Ok(()));
+    }
+    for (vip, verdict) in vips.iter_mut() {
+        let interfaces: BTreeSet<&str> = desired
+            .addresses
+            .iter()
+            .filter(|a| a.address == *vip)
+            .map(|a| a.interface.as_str())
+            .collect();
+        let concerns = |op: &Op| match op {
+            Op::AddLink { name } | Op::SetLinkUp { name } => interfaces.contains(name.as_str()),
+            Op::AddAddress { address, .. } => address == vip,
+            Op::AddService { key, .. } | Op::EditService { key, .. } => key.address == *vip,
+            Op::AddDest { service, .. }
+            | Op::EditDest { service, .. }
+            | Op::DelDest { service, .. } => service.address == *vip,
+            // Removals concern what is no longer desired.
+            Op::DelService { .. } | Op::DelAddress { .. } | Op::DelLink { .. } => false,
+        };
+        let first_error = outcomes.iter().find_map(|(op, r)| match r {
+            Err(e) if concerns(op) => Some(e.clone()),
+            _ => None,
+        });
+        if let Some(e) = first_error {
+            *verdict = Err(e);
+        } else if let Some(e) = ipvs_error {
+            if desired.services.iter().any(|s| s.vip == *vip) {
+                *verdict = Err(e.to_string());
+            }
+        }
+    }
+    DataplaneReport { vips }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Forwarding, Protocol};
+    use crate::dataplane::state::{Address, Link, Service};
+    use crate::dataplane::{Destination, VipAddress};
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn dest(addr: &str, port: u16, weight: u32) -> Destination {
+        Destination {
+            address: ip(addr),
+            port,
+            weight,
+            forwarding: Forwarding::Masq,
+        }
+    }
+
+    fn service(vip: &str, port: u16, dests: Vec<Destination>) -> VirtualService {
+        VirtualService {
+            vip: ip(vip),
+            port,
+            protocol: Protocol::Tcp,
+            scheduler: "wrr".into(),
+            persistence: 0,
+            destinations: dests,
+        }
+    }
+
+    fn key(vip: &str, port: u16) -> ServiceKey {
+        ServiceKey {
+            protocol: Protocol::Tcp,
+            address: ip(vip),
+            port,
+        }
+    }
+
+    fn dkey(addr: &str, port: u16) -> DestKey {
+        DestKey {
+            address: ip(addr),
+            port,
+        }
+    }
+
+    /// Two VIPs on anycast0 (one v4, one v6), two services with two backends each.
+    fn full_desired() -> DesiredState {
+        DesiredState {
+            addresses: vec![
+                VipAddress {
+                    interface: "anycast0".into(),
+                    address: ip("10.100.0.1"),
+                },
+                VipAddress {
+                    interface: "anycast0".into(),
+                    address: ip("2001:db8::1"),
+                },
+            ],
+            services: vec![
+                service(
+                    "10.100.0.1",
+                    80,
+                    vec![dest("10.0.10.11", 8080, 100), dest("10.0.10.12", 8080, 50)],
+                ),
+                service(
+                    "2001:db8::1",
+                    443,
+                    vec![
+                        dest("2001:db8:10::11", 8443, 1),
+                        dest("2001:db8:10::12", 8443, 2),
+                    ],
+                ),
+            ],
+        }
+    }
+
+    /// The kernel as anycastd would leave it after programming `desired`.
+    fn programmed(desired: &DesiredState) -> ActualState {
+        let mut actual = ActualState {
+            links: vec![
+                Link {
+                    index: 1,
+                    name: "lo".into(),
+                    up: true,
+                    owned: false,
+                },
+                Link {
+                    index: 2,
+                    name: "anycast0".into(),
+                    up: true,
+                    owned: true,
+                },
+            ],
+            addresses: desired
+                .addresses
+                .iter()
+                .map(|a| Address {
+                    interface: a.interface.clone(),
+                    address: a.address,
+                    prefix_len: if a.address.is_ipv4() { 32 } else { 128 },
+                    owned: true,
+                })
+                .collect(),
+            ipvs: Some(BTreeMap::new()),
+        };
+        let ipvs = actual.ipvs.as_mut().unwrap();
+        for s in &desired.services {
+            ipvs.insert(
+                service_key(s),
+                Service {
+                    params: service_params(s),
+                    dests: desired_dests(s),
+                },
+            );
+        }
+        actual
+    }
+
+    fn empty_kernel() -> ActualState {
+        ActualState {
+            links: vec![Link {
+                index: 1,
+                name: "lo".into(),
+                up: true,
+                owned: false,
+            }],
+            addresses: vec![],
+            ipvs: Some(BTreeMap::new()),
+        }
+    }
+
+    #[test]
+    fn empty_kernel_gets_links_then_addresses_then_services_then_dests() {
+        let desired = full_desired();
+        let ops = plan(&desired, &empty_kernel(), &Ownership::default());
+        let names: Vec<String> = ops.iter().map(|o| o.to_string()).collect();
+        assert_eq!(
+            names,
+            vec![
+                "add link anycast0",
+                "add address 10.100.0.1 dev anycast0",
+                "add address 2001:db8::1 dev anycast0",
+                "add service 10.100.0.1:80/tcp scheduler wrr persistence 0",
+                "add service [2001:db8::1]:443/tcp scheduler wrr persistence 0",
+                "add dest 10.0.10.11:8080 to 10.100.0.1:80/tcp weight 100 fwd 0",
+                "add dest 10.0.10.12:8080 to 10.100.0.1:80/tcp weight 50 fwd 0",
+                "add dest [2001:db8:10::11]:8443 to [2001:db8::1]:443/tcp weight 1 fwd 0",
+                "add dest [2001:db8:10::12]:8443 to [2001:db8::1]:443/tcp weight 2 fwd 0",
+            ]
+        );
+    }
+
+    #[test]
+    fn kernel_already_in_desired_state_needs_no_ops() {
+        let desired = full_desired();
+        assert_eq!(
+            plan(&desired, &programmed(&desired), &Ownership::default()),
+            vec![]
+        );
+    }
+
+    #[test]
+    fn restarted_daemon_adopts_unmarked_matching_state_without_ops() {
+        // Same objects, but nothing carries our markers (e.g. made by a previous tool).
+        let desired = full_desired();
+        let mut actual = programmed(&desired);
+        actual.addresses.iter_mut().for_each(|a| a.owned = false);
+        actual.links.iter_mut().for_each(|l| l.owned = false);
+        assert_eq!(plan(&desired, &actual, &Ownership::default()), vec![]);
+    }
+
+    #[test]
+    fn weight_change_is_exactly_one_edit_dest() {
+        let desired = full_desired();
+        let actual = programmed(&desired);
+        let mut changed = desired.clone();
+        changed.services[0].destinations[1].weight = 0;
+        assert_eq!(
+            plan(&changed, &actual, &Ownership::default()),
+            vec![Op::EditDest {
+                service: key("10.100.0.1", 80),
+                dest: dkey("10.0.10.12", 8080),
+                params: DestParams::new(0, Forwarding::Masq),
+            }]
+        );
+    }
+
+    #[test]
+    fn forwarding_change_is_one_edit_dest() {
+        let desired = full_desired();
+        let actual = programmed(&desired);
+        let mut changed = desired.clone();
+        changed.services[0].destinations[0].forwarding = Forwarding::Route;
+        let ops = plan(&changed, &actual, &Ownership::default());
+        assert_eq!(ops.len(), 1);
+        assert!(matches!(
+            ops[0],
+            Op::EditDest {
+                params: DestParams { fwd_method: 3, .. },
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn scheduler_or_persistence_change_is_one_edit_service() {
+        let desired = full_desired();
+        let actual = programmed(&desired);
+        let mut changed = desired.clone();
+        changed.services[0].scheduler = "mh".into();
+        changed.services[0].persistence = 300;
+        assert_eq!(
+            plan(&changed, &actual, &Ownership::default()),
+            vec![Op::EditService {
+                key: key("10.100.0.1", 80),
+                params: ServiceParams {
+                    scheduler: "mh".into(),
+                    persistence: 300
+                },
+            }]
+        );
+    }
+
+    #[test]
+    fn service_deleted_by_hand_is_recreated_with_its_dests() {
+        let desired = full_desired();
+        let mut actual = programmed(&desired);
+        actual.ipvs.as_mut().unwrap().remove(&key("10.100.0.1", 80));
+        let ops = plan(&desired, &actual, &Ownership::default());
+        assert_eq!(ops.len(), 3);
+        assert!(matches!(&ops[0], Op::AddService { key: k, .. } if *k == key("10.100.0.1", 80)));
+        assert!(matches!(&ops[1], Op::AddDest { dest, .. } if *dest == dkey("10.0.10.11", 8080)));
+        assert!(matches!(&ops[2], Op::AddDest { dest, .. } if *dest == dkey("10.0.10.12", 8080)));
+    }
+
+    #[test]
+    fn dest_added_by_hand_to_a_managed_service_is_removed() {
+        let desired = full_desired();
+        let mut actual = programmed(&desired);
+        let svc = actual
+            .ipvs
+            .as_mut()
+            .unwrap()
+            .get_mut(&key("10.100.0.1", 80))
+            .unwrap();
+        svc.dests
+            .insert(dkey("10.0.10.99", 80), DestParams::new(1, Forwarding::Masq));
+        assert_eq!(
+            plan(&desired, &actual, &Ownership::default()),
+            vec![Op::DelDest {
+                service: key("10.100.0.1", 80),
+                dest: dkey("10.0.10.99", 80),
+            }]
+        );
+    }
+
+    #[test]
+    fn address_deleted_by_hand_is_added_back() {
+        let desired = full_desired();
+        let mut actual = programmed(&desired);
+        actual.addresses.retain(|a| a.address != ip("10.100.0.1"));
+        assert_eq!(
+            plan(&desired, &actual, &Ownership::default()),
+            vec![Op::AddAddress {
+                interface: "anycast0".into(),
+                address: ip("10.100.0.1"),
+            }]
+        );
+    }
+
+    #[test]
+    fn foreign_service_address_and_link_are_untouched() {
+        let desired = full_desired();
+        let mut actual = programmed(&desired);
+        actual.links.push(Link {
+            index: 7,
+            name: "foreign0".into(),
+            up: true,
+            owned: false,
+        });
+        actual.addresses.push(Address {
+            interface: "foreign0".into(),
+            address: ip("192.0.2.1"),
+            prefix_len: 32,
+            owned: false,
+        });
+        // An unmarked address on our own interface is foreign too.
+        actual.addresses.push(Address {
+            interface: "anycast0".into(),
+            address: ip("192.0.2.2"),
+            prefix_len: 32,
+            owned: false,
+        });
+        actual.ipvs.as_mut().unwrap().insert(
+            key("192.0.2.1", 80),
+            Service {
+                params: ServiceParams {
+                    scheduler: "rr".into(),
+                    persistence: 0,
+                },
+                dests: BTreeMap::new(),
+            },
+        );
+        assert_eq!(plan(&desired, &actual, &Ownership::default()), vec![]);
+        // Even with nothing desired, only our own objects go.
+        let ops = plan(&DesiredState::default(), &actual, &Ownership::default());
+        assert!(
+            ops.iter().all(|op| match op {
+                Op::DelService { key } => key.address != ip("192.0.2.1"),
+                Op::DelAddress { address, .. } => !address.to_string().starts_with("192.0.2."),
+                Op::DelLink { name } => name == "anycast0",
+                _ => false,
+            }),
+            "{ops:?}"
+        );
+    }
+
+    #[test]
+    fn removing_a_vip_deletes_its_services_then_its_address_but_keeps_the_link_in_use() {
+        let desired = full_desired();
+        let actual = programmed(&desired);
+        let mut smaller = desired.clone();
+        smaller.addresses.retain(|a| a.address != ip("10.100.0.1"));
+        smaller.services.retain(|s| s.vip != ip("10.100.0.1"));
+        assert_eq!(
+            plan(&smaller, &actual, &Ownership::default()),
+            vec![
+                Op::DelService {
+                    key: key("10.100.0.1", 80)
+                },
+                Op::DelAddress {
+                    interface: "anycast0".into(),
+                    address: ip("10.100.0.1"),
+                    prefix_len: 32,
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn cleanup_plan_removes_dests_services_addresses_then_links() {
+        let desired = full_desired();
+        let actual = programmed(&desired);
+        let ops = plan(&DesiredState::default(), &actual, &Ownership::default());
+        let names: Vec<String> = ops.iter().map(|o| o.to_string()).collect();
+        assert_eq!(
+            names,
+            vec![
+                "delete service 10.100.0.1:80/tcp",
+                "delete service [2001:db8::1]:443/tcp",
+                "delete address 10.100.0.1/32 dev anycast0",
+                "delete address 2001:db8::1/128 dev anycast0",
+                "delete link anycast0",
+            ]
+        );
+    }
+
+    #[test]
+    fn service_created_by_us_on_a_foreign_address_is_ours_to_remove() {
+        let desired = full_desired();
+        let mut actual = programmed(&desired);
+        actual.addresses.iter_mut().for_each(|a| a.owned = false);
+        let k = key("10.100.0.1", 80);
+        assert!(
+            !plan(&DesiredState::default(), &actual, &Ownership::default())
+                .contains(&Op::DelService { key: k })
+        );
+        let owned = Ownership {
+            created_services: [k].into(),
+        };
+        assert!(
+            plan(&DesiredState::default(), &actual, &owned).contains(&Op::DelService { key: k })
+        );
+    }
+
+    #[test]
+    fn vip_on_an_existing_foreign_interface_is_added_without_creating_it() {
+        let desired = DesiredState {
+            addresses: vec![VipAddress {
+                interface: "lo".into(),
+                address: ip("10.100.0.9"),
+            }],
+            services: vec![],
+        };
+        assert_eq!(
+            plan(&desired, &empty_kernel(), &Ownership::default()),
+            vec![Op::AddAddress {
+                interface: "lo".into(),
+                address: ip("10.100.0.9"),
+            }]
+        );
+    }
+
+    #[test]
+    fn our_link_found_down_is_brought_up() {
+        let desired = full_desired();
+        let mut actual = programmed(&desired);
+        actual.links[1].up = false;
+        assert_eq!(
+            plan(&desired, &actual, &Ownership::default()),
+            vec![Op::SetLinkUp {
+                name: "anycast0".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn ipv6_service_and_dest_changes_are_planned_like_ipv4() {
+        let desired = full_desired();
+        let actual = programmed(&desired);
+        let mut changed = desired.clone();
+        changed.services[1].destinations.remove(0);
+        changed.services[1]
+            .destinations
+            .push(dest("2001:db8:10::13", 8443, 7));
+        assert_eq!(
+            plan(&changed, &actual, &Ownership::default()),
+            vec![
+                Op::AddDest {
+                    service: key("2001:db8::1", 443),
+                    dest: dkey("2001:db8:10::13", 8443),
+                    params: DestParams::new(7, Forwarding::Masq),
+                },
+                Op::DelDest {
+                    service: key("2001:db8::1", 443),
+                    dest: dkey("2001:db8:10::11", 8443),
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn without_ipvs_only_links_and_addresses_are_planned() {
+        let desired = full_desired();
+        let mut actual = empty_kernel();
+        actual.ipvs = None;
+        let ops = plan(&desired, &actual, &Ownership::default());
+        assert_eq!(ops.len(), 3);
+        assert!(ops.iter().all(|o| !o.is_ipvs()));
+    }
+
+    #[test]
+    fn report_blames_a_vip_for_its_first_failed_op() {
+        let desired = full_desired();
+        let outcomes = vec![
+            (
+                Op::AddService {
+                    key: key("10.100.0.1", 80),
+                    params: ServiceParams {
+                        scheduler: "mh".into(),
+                        persistence: 0,
+                    },
+                },
+                Err("first".to_string()),
+            ),
+            (
+                Op::AddDest {
+                    service: key("10.100.0.1", 80),
+                    dest: dkey("10.0.10.11", 8080),
+                    params: DestParams::new(1, Forwarding::Masq),
+                },
+                Err("second".to_string()),
+            ),
+        ];
+        let r = report(&desired, &outcomes, None);
+        assert_eq!(r.vips[&ip("10.100.0.1")], Err("first".to_string()));
+        assert_eq!(r.vips[&ip("2001:db8::1")], Ok(()));
+    }
+
+    #[test]
+    fn report_blames_every_vip_on_an_interface_that_could_not_be_created() {
+        let desired = full_desired();
+        let outcomes = vec![(
+            Op::AddLink {
+                name: "anycast0".into(),
+            },
+            Err("no dummy".to_string()),
+        )];
+        let r = report(&desired, &outcomes, None);
+        assert!(r.vips.values().all(|v| v == &Err("no dummy".to_string())));
+    }
+
+    #[test]
+    fn report_without_ipvs_fails_vips_with_services_only() {
+        let mut desired = full_desired();
+        desired.addresses.push(VipAddress {
+            interface: "anycast0".into(),
+            address: ip("10.100.0.53"),
+        });
+        let r = report(&desired, &[], Some(IPVS_UNAVAILABLE));
+        assert_eq!(r.vips[&ip("10.100.0.1")], Err(IPVS_UNAVAILABLE.to_string()));
+        assert_eq!(r.vips[&ip("10.100.0.53")], Ok(()));
+    }
+}

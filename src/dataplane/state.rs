@@ -1,0 +1,127 @@
+//! What the kernel holds, as plain data: the input of the pure planner.
+//!
+//! The reconciler fills an [`ActualState`] from netlink dumps (links, addresses, IPVS services
+//! and their destinations); [`super::reconcile::plan`] compares it with the
+//! [`super::DesiredState`]. Nothing here talks to the kernel.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+
+use crate::config::{Forwarding, Protocol};
+
+/// `ifalias` set on every interface anycastd creates. An interface carrying it is ours: it may
+/// be deleted when no VIP needs it any more. Interfaces without it (including `lo` or a dummy
+/// made by the operator) are used as they are and never created, changed or deleted.
+pub const LINK_ALIAS: &str = "anycastd";
+
+/// `IFA_PROTO` value (the address protocol; Linux >= 5.18, commit 47f0bd503210) set on every
+/// address anycastd adds.
+///
+/// The kernel stores the byte and returns it in dumps without interpreting it (values 1..=3
+/// are its own: loopback, router advertisement, link local), so it survives a daemon restart
+/// and needs no state file. 0x41 ('A') is not used by the kernel or iproute2. An address
+/// without this marker is foreign and is never deleted, even when it equals a VIP.
+///
+/// Kernels before 5.18 ignore the attribute: addresses are still added, but a restarted daemon
+/// cannot tell them from foreign ones and so will not remove them (the safe direction).
+pub const ADDRESS_PROTO: u8 = 0x41;
+
+/// One network interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    pub index: u32,
+    pub name: String,
+    /// The administrative state (IFF_UP).
+    pub up: bool,
+    /// Carries [`LINK_ALIAS`]: created by anycastd.
+    pub owned: bool,
+}
+
+/// One address on an interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Address {
+    pub interface: String,
+    pub address: IpAddr,
+    pub prefix_len: u8,
+    /// Carries [`ADDRESS_PROTO`]: added by anycastd.
+    pub owned: bool,
+}
+
+/// Identity of an IPVS virtual service (the address family is the address's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ServiceKey {
+    pub protocol: Protocol,
+    pub address: IpAddr,
+    pub port: u16,
+}
+
+impl fmt::Display for ServiceKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.address {
+            IpAddr::V4(a) => write!(f, "{a}:{}/{}", self.port, self.protocol.as_str()),
+            IpAddr::V6(a) => write!(f, "[{a}]:{}/{}", self.port, self.protocol.as_str()),
+        }
+    }
+}
+
+/// Settings of a virtual service that can be changed in place (IPVS_CMD_SET_SERVICE).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceParams {
+    pub scheduler: String,
+    /// Persistence timeout in seconds; 0 = not persistent.
+    pub persistence: u32,
+}
+
+/// Identity of a destination inside a service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DestKey {
+    pub address: IpAddr,
+    pub port: u16,
+}
+
+impl fmt::Display for DestKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.address {
+            IpAddr::V4(a) => write!(f, "{a}:{}", self.port),
+            IpAddr::V6(a) => write!(f, "[{a}]:{}", self.port),
+        }
+    }
+}
+
+/// Settings of a destination that can be changed in place (IPVS_CMD_SET_DEST).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DestParams {
+    pub weight: u32,
+    /// Forwarding method as the kernel encodes it (`IP_VS_CONN_F_*`); see
+    /// [`super::ipvs::fwd_method`]. Kept raw so that a method anycastd never sets (local node,
+    /// bypass) still compares unequal instead of failing to parse.
+    pub fwd_method: u32,
+}
+
+impl DestParams {
+    pub fn new(weight: u32, forwarding: Forwarding) -> DestParams {
+        DestParams {
+            weight,
+            fwd_method: super::ipvs::fwd_method(forwarding),
+        }
+    }
+}
+
+/// A virtual service as dumped from the kernel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Service {
+    pub params: ServiceParams,
+    pub dests: BTreeMap<DestKey, DestParams>,
+}
+
+/// Everything the planner needs to know about the kernel.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ActualState {
+    pub links: Vec<Link>,
+    pub addresses: Vec<Address>,
+    /// `None` when IPVS is not available (no generic netlink family "IPVS"): the planner then
+    /// plans no IPVS work at all. Services the model cannot express (fwmark services, unknown
+    /// protocols) are left out of the dump: they are foreign by construction.
+    pub ipvs: Option<BTreeMap<ServiceKey, Service>>,
+}

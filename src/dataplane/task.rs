@@ -1,0 +1,354 @@
+//! The reconciler: one thread that owns the netlink sockets and the desired state.
+//!
+//! ```text
+//!  Dataplane (handle) ──Command (mpsc)──▶ reconciler thread (current-thread tokio runtime)
+//!                                          │  on SetDesired / Reconcile / every RECONCILE_INTERVAL:
+//!                                          │    dump (rtnetlink links+addresses, IPVS genl)
+//!                                          │    plan (pure, reconcile::plan)
+//!                                          │    execute (links/addresses one by one,
+//!                                          │             IPVS requests pipelined)
+//!  reports() ◀──watch<DataplaneReport>─────┤    report per VIP
+//!  passes()  ◀──watch<Pass>────────────────┘
+//! ```
+//!
+//! A dedicated thread, because network namespaces are per thread: the sockets are opened in
+//! the namespace of the thread that called `Dataplane::start()` (the thread inherits it), and
+//! the blocking IPVS socket never stalls the daemon's runtime.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::MissedTickBehavior;
+
+use super::ipvs::{self, IpvsError, IpvsSocket, Request};
+use super::reconcile::{self, Op, Ownership};
+use super::state::ActualState;
+use super::{links, DataplaneReport, DesiredState};
+
+/// How often the kernel is re-read and drift repaired without being asked.
+pub const RECONCILE_INTERVAL: Duration = Duration::from_secs(10);
+
+pub(super) enum Command {
+    SetDesired(DesiredState, Option<oneshot::Sender<Arc<Pass>>>),
+    Reconcile(oneshot::Sender<Arc<Pass>>),
+    Shutdown {
+        cleanup: bool,
+        done: oneshot::Sender<()>,
+    },
+}
+
+/// What one reconcile pass did: for tests, logs and debugging.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pass {
+    /// 1 for the first pass; 0 before any.
+    pub number: u64,
+    /// The planned ops, in execution order, with each one's outcome.
+    pub ops: Vec<(Op, Result<(), String>)>,
+    /// Why the kernel state could not be read, if it could not.
+    pub error: Option<String>,
+}
+
+struct Kernel {
+    rtnl: Result<rtnetlink::Handle, String>,
+    ipvs: Result<IpvsSocket, String>,
+}
+
+impl Kernel {
+    fn open() -> Kernel {
+        let rtnl = match rtnetlink::new_connection() {
+            Ok((conn, handle, _)) => {
+                tokio::spawn(conn);
+                Ok(handle)
+            }
+            Err(e) => Err(format!("rtnetlink socket could not be opened: {e}")),
+        };
+        let ipvs = IpvsSocket::open()
+            .map_err(|e| format!("generic netlink socket could not be opened: {e}"));
+        Kernel { rtnl, ipvs }
+    }
+}
+
+pub(super) struct Channels {
+    pub commands: mpsc::UnboundedReceiver<Command>,
+    pub reports: watch::Sender<Arc<DataplaneReport>>,
+    pub passes: watch::Sender<Arc<Pass>>,
+}
+
+/// The thread body.
+pub(super) fn run(channels: Channels) {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!("dataplane runtime could not be built: {e}");
+            return;
+        }
+    };
+    rt.block_on(reconciler(channels));
+}
+
+async fn reconciler(mut ch: Channels) {
+    let mut kernel = Kernel::open();
+    // Nothing is touched before the first desired state arrives: a restarted daemon must not
+    // remove what it owns just because it does not know yet that it still wants it.
+    let mut desired: Option<DesiredState> = None;
+    let mut owned = Ownership::default();
+    let mut number = 0u64;
+    let mut tick = tokio::time::interval(RECONCILE_INTERVAL);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+
+    loop {
+        let mut replies = Vec::new();
+        let mut shutdown = None;
+        tokio::select! {
+            cmd = ch.commands.recv() => {
+                let Some(cmd) = cmd else {
+                    tracing::debug!("dataplane handle dropped: leaving the kernel as it is");
+                    return;
+                };
+                // Coalesce whatever else is already queued into this one pass.
+                let mut next = Some(cmd);
+                while let Some(cmd) = next.take() {
+                    match cmd {
+                        Command::SetDesired(d, reply) => {
+                            desired = Some(d);
+                            replies.extend(reply);
+                        }
+                        Command::Reconcile(reply) => replies.push(reply),
+                        Command::Shutdown { cleanup, done } => {
+                            shutdown = Some((cleanup, done));
+                            break;
+                        }
+                    }
+                    next = ch.commands.try_recv().ok();
+                }
+            }
+            _ = tick.tick() => {}
+        }
+
+        if let Some((cleanup, done)) = shutdown {
+            if !replies.is_empty() {
+                if let Some(d) = &desired {
+                    number += 1;
+                    let pass = Arc::new(
+                        reconcile_once(&mut kernel, d, &mut owned, number, &ch.reports).await,
+                    );
+                    for r in replies {
+                        let _ = r.send(pass.clone());
+                    }
+                }
+            }
+            if cleanup {
+                tracing::info!("dataplane cleanup: removing what anycastd owns");
+                number += 1;
+                let pass = reconcile_once(
+                    &mut kernel,
+                    &DesiredState::default(),
+                    &mut owned,
+                    number,
+                    &ch.reports,
+                )
+                .await;
+                ch.passes.send_replace(Arc::new(pass));
+            }
+            let _ = done.send(());
+            return;
+        }
+
+        let Some(d) = &desired else {
+            // A reconcile asked before any desired state: answer with an empty pass.
+            for r in replies {
+                let _ = r.send(Arc::new(Pass::default()));
+            }
+            continue;
+        };
+        number += 1;
+        let pass = Arc::new(reconcile_once(&mut kernel, d, &mut owned, number, &ch.reports).await);
+        ch.passes.send_replace(pass.clone());
+        for r in replies {
+            let _ = r.send(pass.clone());
+        }
+        tick.reset();
+    }
+}
+
+/// Reads the kernel, or says why it could not.
+async fn read_kernel(
+    kernel: &mut Kernel,
+) -> Result<(ActualState, Option<u16>, Option<String>), String> {
+    let handle = kernel.rtnl.as_ref().map_err(|e| e.clone())?;
+    let links = links::dump_links(handle)
+        .await
+        .map_err(|e| format!("interfaces could not be read: {e}"))?;
+    let addresses = links::dump_addresses(handle, &links)
+        .await
+        .map_err(|e| format!("addresses could not be read: {e}"))?;
+    let (ipvs, family, ipvs_error) = match &mut kernel.ipvs {
+        Err(e) => (None, None, Some(e.clone())),
+        Ok(sock) => match sock.family().and_then(|f| Ok((f, sock.dump_services(f)?))) {
+            Ok((family, services)) => (Some(services), Some(family), None),
+            Err(IpvsError::Unavailable) => (None, None, Some(IpvsError::Unavailable.to_string())),
+            Err(e) => (
+                None,
+                None,
+                Some(format!("IPVS state could not be read: {e}")),
+            ),
+        },
+    };
+    Ok((
+        ActualState {
+            links,
+            addresses,
+            ipvs,
+        },
+        family,
+        ipvs_error,
+    ))
+}
+
+async fn reconcile_once(
+    kernel: &mut Kernel,
+    desired: &DesiredState,
+    owned: &mut Ownership,
+    number: u64,
+    reports: &watch::Sender<Arc<DataplaneReport>>,
+) -> Pass {
+    let (actual, family, ipvs_error) = match read_kernel(kernel).await {
+        Ok(x) => x,
+        Err(e) => {
+            tracing::warn!(pass = number, "dataplane: {e}");
+            let report = reconcile::report(desired, &[], None);
+            let report = DataplaneReport {
+                vips: report
+                    .vips
+                    .into_keys()
+                    .map(|vip| (vip, Err(e.clone())))
+                    .collect(),
+            };
+            publish(reports, report);
+            return Pass {
+                number,
+                ops: vec![],
+                error: Some(e),
+            };
+        }
+    };
+    let plan = reconcile::plan(desired, &actual, owned);
+    let outcomes = execute(kernel, family, plan).await;
+    for (op, result) in &outcomes {
+        match result {
+            Ok(()) => tracing::info!(pass = number, "dataplane: {op}"),
+            Err(e) => tracing::warn!(pass = number, "dataplane: {op} failed: {e}"),
+        }
+        match (op, result) {
+            (Op::AddService { key, .. }, Ok(())) => {
+                owned.created_services.insert(*key);
+            }
+            (Op::DelService { key }, Ok(())) => {
+                owned.created_services.remove(key);
+            }
+            _ => {}
+        }
+    }
+    publish(
+        reports,
+        reconcile::report(desired, &outcomes, ipvs_error.as_deref()),
+    );
+    Pass {
+        number,
+        ops: outcomes,
+        error: None,
+    }
+}
+
+fn publish(reports: &watch::Sender<Arc<DataplaneReport>>, report: DataplaneReport) {
+    reports.send_if_modified(|current| {
+        if **current == report {
+            false
+        } else {
+            *current = Arc::new(report);
+            true
+        }
+    });
+}
+
+fn ipvs_request(op: &Op) -> Option<Request<'_>> {
+    Some(match op {
+        Op::AddService { key, params } => Request::NewService(key, params),
+        Op::EditService { key, params } => Request::SetService(key, params),
+        Op::DelService { key } => Request::DelService(key),
+        Op::AddDest {
+            service,
+            dest,
+            params,
+        } => Request::NewDest(service, dest, params),
+        Op::EditDest {
+            service,
+            dest,
+            params,
+        } => Request::SetDest(service, dest, params),
+        Op::DelDest { service, dest } => Request::DelDest(service, dest),
+        _ => return None,
+    })
+}
+
+/// Applies the ops in order; consecutive IPVS ops go to the kernel as one pipelined batch.
+async fn execute(
+    kernel: &mut Kernel,
+    family: Option<u16>,
+    plan: Vec<Op>,
+) -> Vec<(Op, Result<(), String>)> {
+    let mut out: Vec<(Op, Result<(), String>)> = Vec::with_capacity(plan.len());
+    let mut i = 0;
+    while i < plan.len() {
+        if plan[i].is_ipvs() {
+            let end = plan[i..]
+                .iter()
+                .position(|o| !o.is_ipvs())
+                .map_or(plan.len(), |p| i + p);
+            let batch = &plan[i..end];
+            let results: Vec<Result<(), String>> = match (&mut kernel.ipvs, family) {
+                (Ok(sock), Some(family)) => {
+                    let requests: Vec<Request<'_>> =
+                        batch.iter().filter_map(ipvs_request).collect();
+                    sock.execute(family, &requests)
+                        .into_iter()
+                        .zip(batch)
+                        .map(|(r, op)| r.map_err(|e| ipvs::describe(op, &e)))
+                        .collect()
+                }
+                _ => batch
+                    .iter()
+                    .map(|op| Err(ipvs::describe(op, &IpvsError::Unavailable)))
+                    .collect(),
+            };
+            out.extend(batch.iter().cloned().zip(results));
+            i = end;
+            continue;
+        }
+        let op = &plan[i];
+        let result = match &kernel.rtnl {
+            Err(e) => Err(e.clone()),
+            Ok(h) => match op {
+                Op::AddLink { name } => links::add_link(h, name).await,
+                Op::SetLinkUp { name } => links::set_link_up(h, name).await,
+                Op::DelLink { name } => links::del_link(h, name).await,
+                Op::AddAddress { interface, address } => {
+                    links::add_address(h, interface, *address).await
+                }
+                Op::DelAddress {
+                    interface,
+                    address,
+                    prefix_len,
+                } => links::del_address(h, interface, *address, *prefix_len).await,
+                other => Err(format!("{other}: not a link or address op")),
+            },
+        };
+        out.push((op.clone(), result));
+        i += 1;
+    }
+    out
+}

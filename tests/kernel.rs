@@ -1,0 +1,487 @@
+//! Kernel tests of the dataplane: real dummy interfaces, real addresses, real IPVS.
+//!
+//! The build host's kernel has neither IPVS nor dummy interfaces, so every test here is
+//! ignored by a plain `cargo test`. Run them in the QEMU lab (a Debian kernel with the
+//! modules loaded):
+//!
+//! ```text
+//! labs/qemu/run -- cargo test --test kernel -- --ignored
+//! ```
+//!
+//! Inside the lab they must pass; where IPVS or dummy interfaces are missing they fail (never
+//! skip). The one test that needs neither (a VIP on `lo` with no services) runs everywhere. Each test runs in its own network namespace (a thread unshared into a fresh netns,
+//! which also holds the dataplane's thread and every command the test runs), so they run in
+//! parallel and everything they create disappears with the namespace, even on failure.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::net::IpAddr;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anycastd::config::{Forwarding, Protocol};
+use anycastd::dataplane::{
+    Dataplane, DataplaneReport, DesiredState, Destination, Op, Pass, VipAddress, VirtualService,
+};
+
+const LAB: &str = "needs IPVS and dummy interfaces: run with labs/qemu/run";
+
+/// Runs `body` on a thread of its own in a new network namespace, with a current-thread
+/// runtime, and fails the test if it panics or takes over a minute.
+fn in_netns<F, Fut>(body: F)
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = ()>,
+{
+    in_netns_with(true, body)
+}
+
+/// As [`in_netns`]; `lab` says whether the test needs IPVS and dummy interfaces.
+fn in_netns_with<F, Fut>(lab: bool, body: F)
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = ()>,
+{
+    let t = std::thread::spawn(move || {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
+            .expect("unshare(CLONE_NEWNET): are we root?");
+        if lab {
+            require_lab();
+        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            tokio::time::timeout(Duration::from_secs(60), body())
+                .await
+                .expect("test timed out")
+        });
+    });
+    if let Err(panic) = t.join() {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// Fails (never skips) when the kernel lacks what these tests exist to test.
+fn require_lab() {
+    let dummy = Command::new("ip")
+        .args(["link", "add", "probe0", "type", "dummy"])
+        .output()
+        .expect("ip");
+    assert!(
+        dummy.status.success(),
+        "this kernel cannot create dummy interfaces ({}): {LAB}",
+        String::from_utf8_lossy(&dummy.stderr).trim()
+    );
+    sh("ip link del probe0");
+    let ipvs = Command::new("ipvsadm")
+        .arg("-Ln")
+        .output()
+        .expect("ipvsadm");
+    assert!(
+        ipvs.status.success(),
+        "this kernel has no IPVS ({}): {LAB}",
+        String::from_utf8_lossy(&ipvs.stderr).trim()
+    );
+}
+
+/// Runs a shell command in the test's namespace; it must succeed.
+fn sh(cmd: &str) -> String {
+    let out = Command::new("sh").args(["-c", cmd]).output().expect("sh");
+    assert!(
+        out.status.success(),
+        "`{cmd}` failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Whether a shell command succeeds.
+fn sh_ok(cmd: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", cmd])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+/// `ipvsadm -Ln` as a set of "SERVICE | DEST FWD WEIGHT" lines ("SERVICE |" for a service
+/// without destinations), whitespace collapsed, so order does not matter.
+fn ipvs_table() -> BTreeSet<String> {
+    let text = sh("ipvsadm -Ln");
+    let mut out = BTreeSet::new();
+    let mut service: Option<String> = None;
+    let mut service_had_dest = false;
+    for line in text.lines().skip(3) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if words.is_empty() {
+            continue;
+        }
+        if words[0] == "->" {
+            if let Some(s) = &service {
+                out.insert(format!("{s} | {} {} {}", words[1], words[2], words[3]));
+                service_had_dest = true;
+            }
+        } else {
+            if let (Some(s), false) = (&service, service_had_dest) {
+                out.insert(format!("{s} |"));
+            }
+            service = Some(words.join(" "));
+            service_had_dest = false;
+        }
+    }
+    if let (Some(s), false) = (&service, service_had_dest) {
+        out.insert(format!("{s} |"));
+    }
+    out
+}
+
+fn set(lines: &[&str]) -> BTreeSet<String> {
+    lines.iter().map(|s| s.to_string()).collect()
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn vip(interface: &str, address: &str) -> VipAddress {
+    VipAddress {
+        interface: interface.into(),
+        address: ip(address),
+    }
+}
+
+fn svc(vip: &str, port: u16, scheduler: &str, dests: &[(&str, u16, u32)]) -> VirtualService {
+    VirtualService {
+        vip: ip(vip),
+        port,
+        protocol: Protocol::Tcp,
+        scheduler: scheduler.into(),
+        persistence: 0,
+        destinations: dests
+            .iter()
+            .map(|(a, p, w)| Destination {
+                address: ip(a),
+                port: *p,
+                weight: *w,
+                forwarding: Forwarding::Masq,
+            })
+            .collect(),
+    }
+}
+
+fn assert_all_ok(pass: &Arc<Pass>) {
+    let failed: Vec<_> = pass.ops.iter().filter(|(_, r)| r.is_err()).collect();
+    assert!(failed.is_empty(), "ops failed: {failed:#?}");
+    assert_eq!(pass.error, None);
+}
+
+fn report(dp: &Dataplane) -> Arc<DataplaneReport> {
+    dp.reports().borrow().clone()
+}
+
+/// Three VIPs with a service each, four backends per service.
+fn three_by_four() -> DesiredState {
+    let mut d = DesiredState::default();
+    for i in 1..=3 {
+        let v = format!("10.100.0.{i}");
+        d.addresses.push(vip("anycast0", &v));
+        let backends: Vec<(String, u16, u32)> = (1..=4)
+            .map(|b| (format!("10.0.{i}.{b}"), 8080, b * 10))
+            .collect();
+        let refs: Vec<(&str, u16, u32)> = backends
+            .iter()
+            .map(|(a, p, w)| (a.as_str(), *p, *w))
+            .collect();
+        d.services.push(svc(&v, 80, "wrr", &refs));
+    }
+    d
+}
+
+fn three_by_four_table() -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for i in 1..=3 {
+        for b in 1..=4 {
+            out.insert(format!(
+                "TCP 10.100.0.{i}:80 wrr | 10.0.{i}.{b}:8080 Masq {}",
+                b * 10
+            ));
+        }
+    }
+    out
+}
+
+#[test]
+#[ignore = "needs IPVS and dummy interfaces: run with labs/qemu/run"]
+fn n_services_with_m_backends_are_programmed_exactly() {
+    in_netns(|| async {
+        let dp = Dataplane::start();
+        let pass = dp.apply(three_by_four()).await;
+        assert_all_ok(&pass);
+        // 1 link + 3 addresses + 3 services + 12 dests.
+        assert_eq!(pass.ops.len(), 19, "{:#?}", pass.ops);
+        assert_eq!(ipvs_table(), three_by_four_table());
+        let link = sh("ip -d link show anycast0");
+        assert!(
+            link.contains("dummy") && link.contains("alias anycastd"),
+            "{link}"
+        );
+        assert!(link.contains(",UP"), "{link}");
+        let addrs = sh("ip -o -4 addr show dev anycast0");
+        for i in 1..=3 {
+            assert!(addrs.contains(&format!("10.100.0.{i}/32")), "{addrs}");
+        }
+        let r = report(&dp);
+        assert_eq!(r.vips.len(), 3);
+        assert!(r.vips.values().all(|v| v.is_ok()), "{r:?}");
+        // Stopping without cleanup leaves everything in place.
+        dp.shutdown(false).await;
+        assert_eq!(ipvs_table(), three_by_four_table());
+        assert!(sh("ip -o -4 addr show dev anycast0").contains("10.100.0.3/32"));
+    });
+}
+
+#[test]
+#[ignore = "needs IPVS and dummy interfaces: run with labs/qemu/run"]
+fn a_weight_change_reaches_the_kernel_with_one_op() {
+    in_netns(|| async {
+        let dp = Dataplane::start();
+        let mut desired = three_by_four();
+        assert_all_ok(&dp.apply(desired.clone()).await);
+        desired.services[1].destinations[2].weight = 0;
+        let pass = dp.apply(desired).await;
+        assert_all_ok(&pass);
+        assert_eq!(pass.ops.len(), 1, "{:#?}", pass.ops);
+        assert!(matches!(pass.ops[0].0, Op::EditDest { .. }));
+        let mut expected = three_by_four_table();
+        expected.remove("TCP 10.100.0.2:80 wrr | 10.0.2.3:8080 Masq 30");
+        expected.insert("TCP 10.100.0.2:80 wrr | 10.0.2.3:8080 Masq 0".into());
+        assert_eq!(ipvs_table(), expected);
+        dp.shutdown(false).await;
+    });
+}
+
+#[test]
+#[ignore = "needs IPVS and dummy interfaces: run with labs/qemu/run"]
+fn a_service_deleted_with_ipvsadm_is_repaired_by_the_next_pass() {
+    in_netns(|| async {
+        let dp = Dataplane::start();
+        assert_all_ok(&dp.apply(three_by_four()).await);
+        sh("ipvsadm -D -t 10.100.0.2:80");
+        sh("ipvsadm -e -t 10.100.0.3:80 -r 10.0.3.1:8080 -m -w 99");
+        sh("ip addr del 10.100.0.1/32 dev anycast0");
+        // What the periodic tick runs.
+        let pass = dp.reconcile().await;
+        assert_all_ok(&pass);
+        // The address, the service with its 4 dests, and the one weight.
+        assert_eq!(pass.ops.len(), 1 + 1 + 4 + 1, "{:#?}", pass.ops);
+        assert_eq!(ipvs_table(), three_by_four_table());
+        assert!(sh("ip -o -4 addr show dev anycast0").contains("10.100.0.1/32"));
+        // And a second pass has nothing left to do.
+        assert_eq!(dp.reconcile().await.ops, vec![]);
+        dp.shutdown(false).await;
+    });
+}
+
+#[test]
+#[ignore = "needs IPVS and dummy interfaces: run with labs/qemu/run"]
+fn a_restarted_dataplane_adopts_the_kernel_state_with_zero_ops() {
+    in_netns(|| async {
+        let dp = Dataplane::start();
+        assert_all_ok(&dp.apply(three_by_four()).await);
+        drop(dp);
+        let dp = Dataplane::start();
+        let pass = dp.apply(three_by_four()).await;
+        assert_eq!(pass.ops, vec![], "a restart must not flush or reprogram");
+        assert_eq!(ipvs_table(), three_by_four_table());
+        assert!(report(&dp).vips.values().all(|v| v.is_ok()));
+        // The restarted instance still knows what is its own (the markers are in the kernel:
+        // ifalias on the link, IFA_PROTO on the addresses, services on those addresses).
+        dp.shutdown(true).await;
+        assert_eq!(ipvs_table(), BTreeSet::new());
+        assert!(!sh_ok("ip link show anycast0"));
+    });
+}
+
+#[test]
+#[ignore = "needs IPVS and dummy interfaces: run with labs/qemu/run"]
+fn ipv6_vips_are_programmed_as_host_routes_with_ipvs_services() {
+    in_netns(|| async {
+        let dp = Dataplane::start();
+        let desired = DesiredState {
+            addresses: vec![vip("anycast6", "2001:db8::1")],
+            services: vec![svc(
+                "2001:db8::1",
+                443,
+                "rr",
+                &[("2001:db8:10::11", 8443, 5), ("2001:db8:10::12", 8443, 7)],
+            )],
+        };
+        let pass = dp.apply(desired.clone()).await;
+        assert_all_ok(&pass);
+        assert_eq!(
+            ipvs_table(),
+            set(&[
+                "TCP [2001:db8::1]:443 rr | [2001:db8:10::11]:8443 Masq 5",
+                "TCP [2001:db8::1]:443 rr | [2001:db8:10::12]:8443 Masq 7",
+            ])
+        );
+        let addrs = sh("ip -o -6 addr show dev anycast6");
+        assert!(addrs.contains("2001:db8::1/128"), "{addrs}");
+        assert!(!addrs.contains("tentative"), "added without DAD: {addrs}");
+        assert_eq!(report(&dp).vips[&ip("2001:db8::1")], Ok(()));
+        assert_eq!(dp.apply(desired).await.ops, vec![]);
+        dp.shutdown(true).await;
+        assert_eq!(ipvs_table(), BTreeSet::new());
+        assert!(!sh_ok("ip link show anycast6"));
+    });
+}
+
+#[test]
+#[ignore = "needs IPVS and dummy interfaces: run with labs/qemu/run"]
+fn cleanup_removes_only_what_anycastd_owns() {
+    in_netns(|| async {
+        // Foreign: a dummy with an address and an IPVS service, and an address on lo.
+        sh("ip link add foreign0 type dummy && ip addr add 192.0.2.1/32 dev foreign0");
+        sh("ip addr add 192.0.2.9/32 dev lo");
+        sh("ipvsadm -A -t 192.0.2.1:80 -s rr && ipvsadm -a -t 192.0.2.1:80 -r 10.0.0.5:80 -m -w 3");
+        let foreign = set(&["TCP 192.0.2.1:80 rr | 10.0.0.5:80 Masq 3"]);
+
+        let dp = Dataplane::start();
+        let mut desired = three_by_four();
+        // A VIP on an existing foreign interface: used, never created or deleted.
+        desired.addresses.push(vip("lo", "10.100.0.53"));
+        let pass = dp.apply(desired).await;
+        assert_all_ok(&pass);
+        let mut all = three_by_four_table();
+        all.extend(foreign.clone());
+        assert_eq!(ipvs_table(), all);
+
+        dp.shutdown(true).await;
+        assert_eq!(ipvs_table(), foreign);
+        assert!(!sh_ok("ip link show anycast0"), "our dummy is deleted");
+        let lo = sh("ip -o -4 addr show dev lo");
+        assert!(
+            !lo.contains("10.100.0.53"),
+            "our address on lo is removed: {lo}"
+        );
+        assert!(
+            lo.contains("192.0.2.9/32"),
+            "the foreign address on lo stays: {lo}"
+        );
+        let f = sh("ip -o -4 addr show dev foreign0");
+        assert!(f.contains("192.0.2.1/32"), "{f}");
+    });
+}
+
+#[test]
+#[ignore = "needs IPVS and dummy interfaces: run with labs/qemu/run"]
+fn removing_a_vip_removes_its_service_and_address_only() {
+    in_netns(|| async {
+        let dp = Dataplane::start();
+        let mut desired = three_by_four();
+        assert_all_ok(&dp.apply(desired.clone()).await);
+        desired.addresses.remove(0);
+        desired.services.remove(0);
+        let pass = dp.apply(desired).await;
+        assert_all_ok(&pass);
+        assert_eq!(pass.ops.len(), 2, "{:#?}", pass.ops);
+        let mut expected = three_by_four_table();
+        expected.retain(|l| !l.starts_with("TCP 10.100.0.1:80"));
+        assert_eq!(ipvs_table(), expected);
+        let addrs = sh("ip -o -4 addr show dev anycast0");
+        assert!(
+            !addrs.contains("10.100.0.1/32") && addrs.contains("10.100.0.2/32"),
+            "{addrs}"
+        );
+        assert!(!report(&dp).vips.contains_key(&ip("10.100.0.1")));
+        dp.shutdown(false).await;
+    });
+}
+
+#[test]
+#[ignore = "needs IPVS and dummy interfaces: run with labs/qemu/run"]
+fn a_scheduler_the_kernel_lacks_gives_a_clear_error_in_the_report() {
+    in_netns(|| async {
+        let dp = Dataplane::start();
+        let mut desired = three_by_four();
+        desired.services[0].scheduler = "nosuchsched".into();
+        let pass = dp.apply(desired).await;
+        let r = report(&dp);
+        assert_eq!(
+            r.vips[&ip("10.100.0.1")],
+            Err("IPVS refused service 10.100.0.1:80/tcp: scheduler 'nosuchsched' is not loaded in the kernel (ENOENT)".into()),
+            "{:#?}",
+            pass.ops
+        );
+        assert_eq!(r.vips[&ip("10.100.0.2")], Ok(()));
+        assert_eq!(r.vips[&ip("10.100.0.3")], Ok(()));
+        dp.shutdown(true).await;
+    });
+}
+
+#[test]
+#[ignore = "needs IPVS and dummy interfaces: run with labs/qemu/run"]
+fn drift_is_repaired_by_the_periodic_tick_without_being_asked() {
+    in_netns(|| async {
+        let dp = Dataplane::start();
+        let first = dp.apply(three_by_four()).await;
+        assert_all_ok(&first);
+        sh("ipvsadm -D -t 10.100.0.3:80");
+        let mut passes = dp.passes();
+        let deadline = anycastd::dataplane::RECONCILE_INTERVAL + Duration::from_secs(5);
+        let repaired = tokio::time::timeout(deadline, async {
+            loop {
+                passes.changed().await.expect("reconciler alive");
+                let pass = passes.borrow_and_update().clone();
+                if pass.number > first.number && !pass.ops.is_empty() {
+                    return pass;
+                }
+            }
+        })
+        .await
+        .expect("no pass repaired the service within the interval");
+        assert_all_ok(&repaired);
+        assert_eq!(ipvs_table(), three_by_four_table());
+        dp.shutdown(false).await;
+    });
+}
+
+/// Needs neither IPVS nor dummy interfaces, so it runs on every kernel (root needed).
+#[test]
+fn a_vip_without_services_on_lo_needs_only_its_address() {
+    in_netns_with(false, || async {
+        sh("ip addr add 192.0.2.9/32 dev lo");
+        let dp = Dataplane::start();
+        let desired = DesiredState {
+            addresses: vec![vip("lo", "10.100.0.53"), vip("lo", "2001:db8::53")],
+            services: vec![],
+        };
+        let pass = dp.apply(desired.clone()).await;
+        assert_all_ok(&pass);
+        assert_eq!(pass.ops.len(), 2, "{:#?}", pass.ops);
+        let r = report(&dp);
+        assert_eq!(r.vips[&ip("10.100.0.53")], Ok(()));
+        assert_eq!(r.vips[&ip("2001:db8::53")], Ok(()));
+        let lo = sh("ip -o addr show dev lo");
+        assert!(
+            lo.contains("10.100.0.53/32") && lo.contains("2001:db8::53/128"),
+            "{lo}"
+        );
+        assert_eq!(dp.apply(desired).await.ops, vec![]);
+        // A restarted instance recognises its addresses by their IFA_PROTO marker.
+        drop(dp);
+        let dp = Dataplane::start();
+        assert_eq!(dp.apply(DesiredState::default()).await.ops.len(), 2);
+        let lo = sh("ip -o addr show dev lo");
+        assert!(
+            !lo.contains("10.100.0.53") && !lo.contains("2001:db8::53"),
+            "{lo}"
+        );
+        assert!(lo.contains("192.0.2.9/32"), "foreign address stays: {lo}");
+        assert!(sh_ok("ip link show lo"), "lo is never deleted");
+        dp.shutdown(true).await;
+    });
+}
