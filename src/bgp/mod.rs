@@ -51,3 +51,5 @@ impl Speaker {
     /// Sends a Cease NOTIFICATION on every session and waits for the tasks to end.
     pub async fn shutdown(self) {}
 }
+
+pub mod message;
