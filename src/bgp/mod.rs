@@ -52,4 +52,5 @@ impl Speaker {
     pub async fn shutdown(self) {}
 }
 
+pub mod fsm;
 pub mod message;
