@@ -52,5 +52,6 @@ impl Speaker {
     pub async fn shutdown(self) {}
 }
 
+pub mod adj_rib_out;
 pub mod fsm;
 pub mod message;
