@@ -144,13 +144,18 @@ impl Speaker {
         }
         state.retired.retain(|t| !t.is_finished());
 
-        let mut directory = self.inner.directory.lock().unwrap_or_else(|e| e.into_inner());
+        let mut directory = self
+            .inner
+            .directory
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         directory.clear();
         for (addr, cfg) in wanted {
             let handle = state.peers.entry(addr).or_insert_with(|| {
                 let (tx, rx) = mpsc::unbounded_channel();
                 let shared = Arc::new(Shared::new(&cfg.peer));
-                let session = Session::new(cfg.clone(), shared.clone(), self.inner.routes.subscribe());
+                let session =
+                    Session::new(cfg.clone(), shared.clone(), self.inner.routes.subscribe());
                 let task = tokio::spawn(session.run(rx));
                 PeerHandle {
                     config: cfg,
@@ -173,7 +178,9 @@ impl Speaker {
                 let task = tokio::spawn(async move {
                     match listener::bind(addr).await {
                         Ok(l) => listener::run(l, directory).await,
-                        Err(e) => tracing::error!(listen = %addr, error = %e, "cannot listen for BGP"),
+                        Err(e) => {
+                            tracing::error!(listen = %addr, error = %e, "cannot listen for BGP")
+                        }
                     }
                 });
                 state.listener = Some((addr, task));
@@ -200,7 +207,11 @@ impl Speaker {
             }
             (tasks, state.listener.take())
         };
-        self.inner.directory.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.inner
+            .directory
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
         if let Some((_, task)) = listener {
             task.abort();
         }

@@ -451,7 +451,11 @@ impl Session {
         if updates.is_empty() {
             return None;
         }
-        debug!(updates = updates.len(), announced = self.rib.len(), "sending routes");
+        debug!(
+            updates = updates.len(),
+            announced = self.rib.len(),
+            "sending routes"
+        );
         // One write for the whole batch: 50k VIPs are ~60 UPDATEs, a few hundred KB.
         let mut bytes = Vec::with_capacity(updates.len() * message::MAX_MESSAGE_LEN);
         for u in &updates {
@@ -661,10 +665,7 @@ pub(crate) fn export_context(cfg: &SessionConfig, n: &Negotiated, local: IpAddr)
         Some(IpAddr::V6(a)) if a.to_ipv4_mapped().is_none() => Some(a),
         _ => None,
     };
-    let next_hop4 = peer
-        .next_hop
-        .or(v4(peer.local_address))
-        .or(v4(Some(local)));
+    let next_hop4 = peer.next_hop.or(v4(peer.local_address)).or(v4(Some(local)));
     let local6 = v6(peer.local_address).or(v6(Some(local)));
     let (next_hop6, next_hop6_link_local) = match local6 {
         Some(ll) if is_link_local(&ll) => (peer.next_hop6.or(Some(ll)), Some(ll)),
