@@ -4,8 +4,22 @@
 //! ([`RouteSet`]); every peer session diffs that against what it has sent (its Adj-RIB-Out)
 //! and sends the minimal UPDATEs. Received routes are parsed, counted and dropped.
 
+pub mod adj_rib_out;
+pub mod fsm;
+mod listener;
+pub mod message;
+mod session;
+
 use std::collections::BTreeMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use message::NotifCode;
+use session::{Command, Session, SessionConfig, Shared};
 
 use crate::config::{Bgp, Community, LargeCommunity, Node};
 use crate::status::PeerStatus;
@@ -26,28 +40,207 @@ pub struct RouteAttrs {
 pub type RouteSet = BTreeMap<IpAddr, RouteAttrs>;
 
 /// Handle to the running speaker.
+///
+/// ```text
+///   set_routes ──▶ watch<Arc<RouteSet>> ──▶ session task per peer ──▶ TCP to the peer
+///   reconfigure / shutdown ──▶ Command (mpsc) ─┘        │
+///   listener (bgp.listen) ──▶ Command::Inbound ────────┘
+///   peer_status ◀── Arc<Shared> written by each session
+/// ```
 pub struct Speaker {
-    _private: (),
+    inner: Inner,
 }
+
+struct Inner {
+    routes: watch::Sender<Arc<RouteSet>>,
+    state: Mutex<SpeakerState>,
+    directory: listener::Directory,
+}
+
+#[derive(Default)]
+struct SpeakerState {
+    peers: BTreeMap<IpAddr, PeerHandle>,
+    /// Tasks of removed or replaced peers, still sending their Cease.
+    retired: Vec<JoinHandle<()>>,
+    listener: Option<(SocketAddr, JoinHandle<()>)>,
+}
+
+struct PeerHandle {
+    config: SessionConfig,
+    commands: mpsc::UnboundedSender<Command>,
+    shared: Arc<Shared>,
+    task: JoinHandle<()>,
+}
+
+/// How long `shutdown` waits for sessions to send their Cease and close.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 impl Speaker {
     /// Starts one session task per configured peer (and the listener when `bgp.listen` is set).
-    pub fn start(_node: &Node, _bgp: &Bgp) -> Speaker {
-        tracing::warn!("BGP speaker not implemented yet: no sessions will be opened");
-        Speaker { _private: () }
+    ///
+    /// Must be called from within a tokio runtime: the sessions are spawned on it.
+    pub fn start(node: &Node, bgp: &Bgp) -> Speaker {
+        let (routes, _) = watch::channel(Arc::new(RouteSet::new()));
+        let speaker = Speaker {
+            inner: Inner {
+                routes,
+                state: Mutex::new(SpeakerState::default()),
+                directory: Default::default(),
+            },
+        };
+        speaker.reconfigure(node, bgp);
+        speaker
     }
 
     /// Replaces the set of routes to announce; sessions send the difference at once.
-    pub fn set_routes(&self, _routes: RouteSet) {}
+    pub fn set_routes(&self, routes: RouteSet) {
+        self.inner.routes.send_replace(Arc::new(routes));
+    }
 
-    /// A snapshot of every peer's state and counters.
+    /// The route set most recently given to [`Speaker::set_routes`].
+    pub fn routes(&self) -> Arc<RouteSet> {
+        self.inner.routes.borrow().clone()
+    }
+
+    /// A snapshot of every peer's state and counters, ordered by peer address.
     pub fn peer_status(&self) -> Vec<PeerStatus> {
-        Vec::new()
+        let state = self.inner.lock();
+        state.peers.values().map(|p| p.shared.snapshot()).collect()
     }
 
     /// Applies a reloaded config: adds and removes peers, resets only sessions whose settings changed.
-    pub fn reconfigure(&self, _node: &Node, _bgp: &Bgp) {}
+    pub fn reconfigure(&self, node: &Node, bgp: &Bgp) {
+        let mut state = self.inner.lock();
+        let wanted: BTreeMap<IpAddr, SessionConfig> = bgp
+            .peers
+            .iter()
+            .map(|p| {
+                let cfg = SessionConfig {
+                    peer: p.clone(),
+                    local_asn: node.asn,
+                    router_id: node.router_id,
+                    connect_retry: bgp.connect_retry,
+                };
+                (p.address, cfg)
+            })
+            .collect();
 
-    /// Sends a Cease NOTIFICATION on every session and waits for the tasks to end.
-    pub async fn shutdown(&self) {}
+        let existing: Vec<IpAddr> = state.peers.keys().copied().collect();
+        for addr in existing {
+            let subcode = match wanted.get(&addr) {
+                None => NotifCode::CEASE_PEER_DECONFIGURED,
+                Some(cfg) if *cfg != state.peers[&addr].config => {
+                    NotifCode::CEASE_OTHER_CONFIG_CHANGE
+                }
+                Some(_) => continue,
+            };
+            if let Some(old) = state.peers.remove(&addr) {
+                tracing::info!(peer = %addr, "stopping session (configuration changed)");
+                let _ = old.commands.send(Command::Stop {
+                    cease_subcode: subcode,
+                });
+                state.retired.push(old.task);
+            }
+        }
+        state.retired.retain(|t| !t.is_finished());
+
+        let mut directory = self
+            .inner
+            .directory
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        directory.clear();
+        for (addr, cfg) in wanted {
+            let handle = state.peers.entry(addr).or_insert_with(|| {
+                let (tx, rx) = mpsc::unbounded_channel();
+                let shared = Arc::new(Shared::new(&cfg.peer));
+                let session =
+                    Session::new(cfg.clone(), shared.clone(), self.inner.routes.subscribe());
+                let task = tokio::spawn(session.run(rx));
+                PeerHandle {
+                    config: cfg,
+                    commands: tx,
+                    shared,
+                    task,
+                }
+            });
+            directory.insert(addr, handle.commands.clone());
+        }
+        drop(directory);
+
+        let listen_changed = state.listener.as_ref().map(|(a, _)| *a) != bgp.listen;
+        if listen_changed {
+            if let Some((_, task)) = state.listener.take() {
+                task.abort();
+            }
+            if let Some(addr) = bgp.listen {
+                let directory = self.inner.directory.clone();
+                let task = tokio::spawn(async move {
+                    match listener::bind(addr).await {
+                        Ok(l) => listener::run(l, directory).await,
+                        Err(e) => {
+                            tracing::error!(listen = %addr, error = %e, "cannot listen for BGP")
+                        }
+                    }
+                });
+                state.listener = Some((addr, task));
+            }
+        }
+        for p in state.peers.values() {
+            if p.config.peer.passive && bgp.listen.is_none() {
+                tracing::warn!(peer = %p.config.peer.address, "passive peer but bgp.listen is not set: the session can never come up");
+            }
+        }
+    }
+
+    /// Sends a Cease NOTIFICATION on every session and waits for the tasks to end
+    /// (at most [`SHUTDOWN_GRACE`]; stragglers are aborted).
+    pub async fn shutdown(&self) {
+        let (tasks, listener) = {
+            let mut state = self.inner.lock();
+            let mut tasks = std::mem::take(&mut state.retired);
+            for (_, p) in std::mem::take(&mut state.peers) {
+                let _ = p.commands.send(Command::Stop {
+                    cease_subcode: NotifCode::CEASE_ADMIN_SHUTDOWN,
+                });
+                tasks.push(p.task);
+            }
+            (tasks, state.listener.take())
+        };
+        self.inner
+            .directory
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        if let Some((_, task)) = listener {
+            task.abort();
+        }
+        let aborts: Vec<_> = tasks.iter().map(|t| t.abort_handle()).collect();
+        if tokio::time::timeout(SHUTDOWN_GRACE, futures::future::join_all(tasks))
+            .await
+            .is_err()
+        {
+            tracing::warn!("BGP sessions did not close in time; aborting them");
+            for a in aborts {
+                a.abort();
+            }
+        }
+    }
+}
+
+impl Inner {
+    fn lock(&self) -> std::sync::MutexGuard<'_, SpeakerState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Without a shutdown, dropping the speaker still ends everything: the listener is
+        // aborted and the sessions see their command channel close (and send Cease).
+        let state = self.lock();
+        if let Some((_, task)) = &state.listener {
+            task.abort();
+        }
+    }
 }

@@ -1,0 +1,831 @@
+//! The BGP finite state machine of RFC 4271 §8, pure: [`Fsm::handle`] takes an [`Event`] and
+//! returns the [`Action`]s the session must carry out. No sockets, no clocks, no tokio: the
+//! session task (`session.rs`) turns I/O and timers into events and actions into I/O.
+//!
+//! Simplifications, all allowed by RFC 4271 §8: no DelayOpen, no IdleHoldTimer inside the FSM
+//! (the session applies its backoff before the next ManualStart), and every failure after a
+//! connection exists leads to Idle with [`Action::SessionDown`], so the session restarts it.
+
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use super::message::{
+    CodecContext, DecodeError, NotifCode, Notification, Open, AFI_IPV4, AFI_IPV6, AS_TRANS,
+    SAFI_UNICAST,
+};
+use crate::status::PeerState;
+
+/// Hold time used in OpenSent before the peer's OPEN arrives (RFC 4271 §8.2.2 suggests 4 min).
+pub const LARGE_HOLD_TIME: Duration = Duration::from_secs(240);
+
+/// What the FSM needs to know from the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FsmConfig {
+    pub local_asn: u32,
+    pub router_id: Ipv4Addr,
+    pub peer_asn: u32,
+    /// Proposed hold time: 0, or 3..=65535.
+    pub hold_time: u16,
+    pub connect_retry: Duration,
+    /// Never initiate connections; only accept (Event 4's "passive TCP establishment").
+    pub passive: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timer {
+    ConnectRetry,
+    Hold,
+    Keepalive,
+}
+
+/// RFC 4271 §8.1 events (numbers in comments), plus ROUTE-REFRESH (RFC 2918).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// 1
+    ManualStart,
+    /// 4: ManualStart_with_PassiveTcpEstablishment.
+    ManualStartPassive,
+    /// 2. Carries the Cease subcode to send (RFC 4486: Administrative Shutdown, Peer
+    /// De-configured, Other Configuration Change ...).
+    ManualStop { cease_subcode: u8 },
+    /// 9
+    ConnectRetryTimerExpires,
+    /// 10
+    HoldTimerExpires,
+    /// 11
+    KeepaliveTimerExpires,
+    /// 16: Tcp_CR_Acked, our outbound connection is up.
+    TcpCrAcked,
+    /// 17: an inbound connection was accepted for this peer.
+    TcpConnectionConfirmed,
+    /// 18: the connection failed or was closed by the peer.
+    TcpConnectionFails,
+    /// 19
+    BgpOpen(Open),
+    /// 21
+    BgpHeaderErr(DecodeError),
+    /// 22
+    BgpOpenMsgErr(DecodeError),
+    /// 25
+    NotifMsg(Notification),
+    /// 26
+    KeepAliveMsg,
+    /// 27
+    UpdateMsg,
+    /// 28
+    UpdateMsgErr(DecodeError),
+    /// RFC 2918
+    RouteRefreshMsg,
+}
+
+/// What was agreed with the peer in the OPEN exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Negotiated {
+    pub peer_id: Ipv4Addr,
+    pub peer_asn: u32,
+    /// 0 = no hold timer and no keepalives.
+    pub hold_time: u16,
+    pub keepalive: u16,
+    pub four_octet_as: bool,
+    pub ipv4: bool,
+    pub ipv6: bool,
+    pub route_refresh: bool,
+}
+
+impl Negotiated {
+    pub fn codec(&self) -> CodecContext {
+        CodecContext {
+            four_octet_as: self.four_octet_as,
+        }
+    }
+}
+
+/// Why a session left its state for Idle. Its text is the peer's `last_error`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DownReason {
+    Stopped,
+    HoldTimerExpired,
+    ConnectionFailed,
+    ConnectionClosed,
+    NotificationReceived(Notification),
+    NotificationSent(Notification),
+}
+
+impl fmt::Display for DownReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DownReason::Stopped => write!(f, "stopped"),
+            DownReason::HoldTimerExpired => write!(f, "hold timer expired"),
+            DownReason::ConnectionFailed => write!(f, "connection failed"),
+            DownReason::ConnectionClosed => write!(f, "connection closed"),
+            DownReason::NotificationReceived(n) => write!(f, "received NOTIFICATION {n}"),
+            DownReason::NotificationSent(n) => write!(f, "sent NOTIFICATION {n}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Open a TCP connection to the peer.
+    Connect,
+    /// Close the TCP connection (after sending anything queued before this action).
+    DropConnection,
+    SendOpen(Open),
+    SendKeepalive,
+    SendNotification(Notification),
+    /// Start or restart. The session adds backoff and jitter to ConnectRetry.
+    StartTimer(Timer, Duration),
+    StopTimer(Timer),
+    /// Entered Established: send the whole Adj-RIB-Out, then End-of-RIB.
+    SessionEstablished(Negotiated),
+    /// Back to Idle, for this reason.
+    SessionDown(DownReason),
+    /// ROUTE-REFRESH received: send everything again.
+    ResendAll,
+}
+
+#[derive(Debug, Clone)]
+pub struct Fsm {
+    config: FsmConfig,
+    state: PeerState,
+    negotiated: Option<Negotiated>,
+}
+
+impl Fsm {
+    pub fn new(config: FsmConfig) -> Self {
+        Fsm {
+            config,
+            state: PeerState::Idle,
+            negotiated: None,
+        }
+    }
+
+    pub fn state(&self) -> PeerState {
+        self.state
+    }
+
+    pub fn config(&self) -> &FsmConfig {
+        &self.config
+    }
+
+    /// Set once the peer's OPEN was accepted (OpenConfirm and Established).
+    pub fn negotiated(&self) -> Option<&Negotiated> {
+        self.negotiated.as_ref()
+    }
+
+    pub fn handle(&mut self, event: Event) -> Vec<Action> {
+        use Event as E;
+        use PeerState as S;
+        match (self.state, event) {
+            (S::Idle, E::ManualStart) if !self.config.passive => {
+                self.state = S::Connect;
+                vec![self.start_connect_retry(), Action::Connect]
+            }
+            (S::Idle, E::ManualStart | E::ManualStartPassive) => {
+                self.state = S::Active;
+                vec![self.start_connect_retry()]
+            }
+            (S::Idle, _) => Vec::new(),
+
+            (S::Connect | S::Active, E::ManualStop { .. }) => self.down(
+                vec![Action::StopTimer(Timer::ConnectRetry)],
+                DownReason::Stopped,
+            ),
+            (S::Connect | S::Active, E::ConnectRetryTimerExpires) => {
+                if self.config.passive {
+                    return vec![self.start_connect_retry()];
+                }
+                let mut a = Vec::new();
+                if self.state == S::Connect {
+                    a.push(Action::DropConnection);
+                }
+                self.state = S::Connect;
+                a.extend([self.start_connect_retry(), Action::Connect]);
+                a
+            }
+            (S::Connect | S::Active, E::TcpCrAcked | E::TcpConnectionConfirmed) => {
+                self.state = S::OpenSent;
+                vec![
+                    Action::StopTimer(Timer::ConnectRetry),
+                    Action::SendOpen(Open::ours(
+                        self.config.local_asn,
+                        self.config.hold_time,
+                        self.config.router_id,
+                    )),
+                    Action::StartTimer(Timer::Hold, LARGE_HOLD_TIME),
+                ]
+            }
+            (S::Connect, E::TcpConnectionFails) => {
+                self.state = S::Active;
+                vec![Action::DropConnection, self.start_connect_retry()]
+            }
+            (S::Active, E::TcpConnectionFails) => vec![Action::DropConnection],
+            // Timers that fired after they were stopped: nothing to do.
+            (S::Connect | S::Active, E::HoldTimerExpires | E::KeepaliveTimerExpires) => Vec::new(),
+            (S::Connect | S::Active, _) => self.down(
+                vec![
+                    Action::StopTimer(Timer::ConnectRetry),
+                    Action::DropConnection,
+                ],
+                DownReason::ConnectionFailed,
+            ),
+
+            (S::OpenSent, E::BgpOpen(open)) => match negotiate(&self.config, &open) {
+                Ok(n) => {
+                    self.state = S::OpenConfirm;
+                    self.negotiated = Some(n);
+                    let mut a = vec![
+                        Action::StopTimer(Timer::ConnectRetry),
+                        Action::SendKeepalive,
+                    ];
+                    a.extend(self.hold_and_keepalive_timers(&n));
+                    a
+                }
+                Err(e) => self.fail_with(e.notification()),
+            },
+            (S::OpenSent, E::ConnectRetryTimerExpires | E::KeepaliveTimerExpires) => Vec::new(),
+            (S::OpenConfirm, E::KeepAliveMsg) => {
+                // OpenConfirm is only entered with `negotiated` set; never panic if not.
+                let Some(n) = self.negotiated else {
+                    return self.fail_with(Notification::new(NotifCode::FSM, 2));
+                };
+                self.state = S::Established;
+                let mut a = self.restart_hold();
+                a.push(Action::SessionEstablished(n));
+                a
+            }
+            (S::OpenConfirm | S::Established, E::KeepaliveTimerExpires) => {
+                let ka = self.negotiated.map(|n| n.keepalive).unwrap_or(0);
+                if ka == 0 {
+                    return Vec::new();
+                }
+                vec![
+                    Action::SendKeepalive,
+                    Action::StartTimer(Timer::Keepalive, secs(ka)),
+                ]
+            }
+            (S::OpenConfirm, E::ConnectRetryTimerExpires) => Vec::new(),
+            (S::Established, E::KeepAliveMsg | E::UpdateMsg) => self.restart_hold(),
+            (S::Established, E::RouteRefreshMsg) => {
+                let mut a = self.restart_hold();
+                a.push(Action::ResendAll);
+                a
+            }
+            (S::Established, E::ConnectRetryTimerExpires) => Vec::new(),
+
+            // Shared by OpenSent, OpenConfirm and Established.
+            (_, E::ManualStop { cease_subcode }) => {
+                let n = Notification::cease(cease_subcode);
+                let mut a = vec![Action::SendNotification(n)];
+                a.extend(self.teardown());
+                self.down(a, DownReason::Stopped)
+            }
+            (_, E::HoldTimerExpires) => {
+                let n = Notification::new(NotifCode::HOLD_TIMER_EXPIRED, 0);
+                let mut a = vec![Action::SendNotification(n)];
+                a.extend(self.teardown());
+                self.down(a, DownReason::HoldTimerExpired)
+            }
+            (_, E::TcpConnectionFails) => {
+                let a = self.teardown();
+                self.down(a, DownReason::ConnectionClosed)
+            }
+            (_, E::NotifMsg(n)) => {
+                let a = self.teardown();
+                self.down(a, DownReason::NotificationReceived(n))
+            }
+            (_, E::BgpHeaderErr(e) | E::BgpOpenMsgErr(e) | E::UpdateMsgErr(e)) => {
+                self.fail_with(e.notification())
+            }
+            // Anything else is a message this state does not expect (RFC 6608 subcodes).
+            (state, _) => {
+                let sub = match state {
+                    S::OpenSent => 1,
+                    S::OpenConfirm => 2,
+                    _ => 3,
+                };
+                self.fail_with(Notification::new(NotifCode::FSM, sub))
+            }
+        }
+    }
+
+    fn start_connect_retry(&self) -> Action {
+        Action::StartTimer(Timer::ConnectRetry, self.config.connect_retry)
+    }
+
+    fn hold_and_keepalive_timers(&self, n: &Negotiated) -> Vec<Action> {
+        if n.hold_time == 0 {
+            vec![
+                Action::StopTimer(Timer::Hold),
+                Action::StopTimer(Timer::Keepalive),
+            ]
+        } else {
+            vec![
+                Action::StartTimer(Timer::Keepalive, secs(n.keepalive)),
+                Action::StartTimer(Timer::Hold, secs(n.hold_time)),
+            ]
+        }
+    }
+
+    fn restart_hold(&self) -> Vec<Action> {
+        match self.negotiated {
+            Some(n) if n.hold_time > 0 => vec![Action::StartTimer(Timer::Hold, secs(n.hold_time))],
+            _ => Vec::new(),
+        }
+    }
+
+    fn teardown(&self) -> Vec<Action> {
+        vec![
+            Action::StopTimer(Timer::ConnectRetry),
+            Action::StopTimer(Timer::Hold),
+            Action::StopTimer(Timer::Keepalive),
+            Action::DropConnection,
+        ]
+    }
+
+    fn fail_with(&mut self, n: Notification) -> Vec<Action> {
+        let mut a = vec![Action::SendNotification(n.clone())];
+        a.extend(self.teardown());
+        self.down(a, DownReason::NotificationSent(n))
+    }
+
+    fn down(&mut self, mut actions: Vec<Action>, reason: DownReason) -> Vec<Action> {
+        self.state = PeerState::Idle;
+        self.negotiated = None;
+        actions.push(Action::SessionDown(reason));
+        actions
+    }
+}
+
+fn secs(s: u16) -> Duration {
+    Duration::from_secs(s as u64)
+}
+
+/// Validates the peer's OPEN against the configuration and agrees on hold time and families.
+pub fn negotiate(config: &FsmConfig, open: &Open) -> Result<Negotiated, DecodeError> {
+    let four = open.four_octet_as();
+    let peer_asn = open.asn();
+    // With the capability, the 2-byte field must be the ASN itself or AS_TRANS (RFC 6793 §4.2).
+    let consistent = match four {
+        Some(a) => open.my_as == AS_TRANS || open.my_as as u32 == a,
+        None => true,
+    };
+    if !consistent || peer_asn != config.peer_asn {
+        return Err(DecodeError::BadPeerAs(peer_asn));
+    }
+    let ibgp = config.peer_asn == config.local_asn;
+    // RFC 6286: the identifier must be non-zero, and differ from ours within one AS.
+    if open.bgp_id.is_unspecified() || (ibgp && open.bgp_id == config.router_id) {
+        return Err(DecodeError::BadBgpIdentifier(open.bgp_id));
+    }
+    if open.hold_time == 1 || open.hold_time == 2 {
+        return Err(DecodeError::UnacceptableHoldTime(open.hold_time));
+    }
+    let hold_time = config.hold_time.min(open.hold_time);
+    let families: Vec<(u16, u8)> = open.multiprotocol().collect();
+    // No multiprotocol capability at all means IPv4 unicast only (RFC 4760 §8).
+    let ipv4 = families.is_empty() || families.contains(&(AFI_IPV4, SAFI_UNICAST));
+    let ipv6 = families.contains(&(AFI_IPV6, SAFI_UNICAST));
+    Ok(Negotiated {
+        peer_id: open.bgp_id,
+        peer_asn,
+        hold_time,
+        keepalive: hold_time / 3,
+        four_octet_as: four.is_some(),
+        ipv4,
+        ipv6,
+        route_refresh: open.route_refresh(),
+    })
+}
+
+/// Connection collision resolution (RFC 4271 §6.8): true when the connection initiated by the
+/// local system survives, i.e. when our BGP identifier is the higher one.
+pub fn keep_locally_initiated(local_id: Ipv4Addr, remote_id: Ipv4Addr) -> bool {
+    u32::from(local_id) > u32::from(remote_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::message::Capability;
+    use super::*;
+
+    const LOCAL_ID: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+    const PEER_ID: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+
+    fn config() -> FsmConfig {
+        FsmConfig {
+            local_asn: 65001,
+            router_id: LOCAL_ID,
+            peer_asn: 65000,
+            hold_time: 9,
+            connect_retry: Duration::from_secs(5),
+            passive: false,
+        }
+    }
+
+    fn peer_open(hold: u16) -> Open {
+        Open::ours(65000, hold, PEER_ID)
+    }
+
+    fn in_state(state: PeerState) -> Fsm {
+        let mut f = Fsm::new(config());
+        if state == PeerState::Idle {
+            return f;
+        }
+        f.handle(Event::ManualStart);
+        if state == PeerState::Connect {
+            return f;
+        }
+        if state == PeerState::Active {
+            f.handle(Event::TcpConnectionFails);
+            return f;
+        }
+        f.handle(Event::TcpCrAcked);
+        if state == PeerState::OpenSent {
+            return f;
+        }
+        f.handle(Event::BgpOpen(peer_open(90)));
+        if state == PeerState::OpenConfirm {
+            return f;
+        }
+        f.handle(Event::KeepAliveMsg);
+        assert_eq!(f.state(), PeerState::Established);
+        f
+    }
+
+    fn notification_sent(actions: &[Action]) -> Option<(u8, u8)> {
+        actions.iter().find_map(|a| match a {
+            Action::SendNotification(n) => Some((n.code, n.subcode)),
+            _ => None,
+        })
+    }
+
+    fn went_down(actions: &[Action]) -> Option<&DownReason> {
+        actions.iter().find_map(|a| match a {
+            Action::SessionDown(r) => Some(r),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn manual_start_connects_and_starts_the_connect_retry_timer() {
+        let mut f = Fsm::new(config());
+        let a = f.handle(Event::ManualStart);
+        assert_eq!(f.state(), PeerState::Connect);
+        assert_eq!(
+            a,
+            [
+                Action::StartTimer(Timer::ConnectRetry, Duration::from_secs(5)),
+                Action::Connect
+            ]
+        );
+    }
+
+    #[test]
+    fn a_passive_peer_waits_in_active_and_never_connects() {
+        let mut f = Fsm::new(FsmConfig {
+            passive: true,
+            ..config()
+        });
+        let a = f.handle(Event::ManualStart);
+        assert_eq!(f.state(), PeerState::Active);
+        assert!(!a.contains(&Action::Connect));
+        let a = f.handle(Event::ConnectRetryTimerExpires);
+        assert!(!a.contains(&Action::Connect));
+        assert_eq!(f.state(), PeerState::Active);
+    }
+
+    #[test]
+    fn idle_ignores_everything_but_start() {
+        let mut f = Fsm::new(config());
+        assert!(f.handle(Event::KeepAliveMsg).is_empty());
+        assert!(f.handle(Event::HoldTimerExpires).is_empty());
+        assert_eq!(f.state(), PeerState::Idle);
+    }
+
+    #[test]
+    fn a_failed_connect_moves_to_active_and_the_retry_timer_connects_again() {
+        let mut f = in_state(PeerState::Connect);
+        let a = f.handle(Event::TcpConnectionFails);
+        assert_eq!(f.state(), PeerState::Active);
+        assert!(a.contains(&Action::DropConnection));
+        let a = f.handle(Event::ConnectRetryTimerExpires);
+        assert_eq!(f.state(), PeerState::Connect);
+        assert!(a.contains(&Action::Connect));
+    }
+
+    #[test]
+    fn connect_retry_expiry_in_connect_drops_the_attempt_and_tries_again() {
+        let mut f = in_state(PeerState::Connect);
+        let a = f.handle(Event::ConnectRetryTimerExpires);
+        assert_eq!(a[0], Action::DropConnection);
+        assert!(a.contains(&Action::Connect));
+        assert_eq!(f.state(), PeerState::Connect);
+    }
+
+    #[test]
+    fn connection_up_sends_open_with_a_large_hold_timer() {
+        for how in [Event::TcpCrAcked, Event::TcpConnectionConfirmed] {
+            let mut f = in_state(PeerState::Connect);
+            let a = f.handle(how);
+            assert_eq!(f.state(), PeerState::OpenSent);
+            assert_eq!(a[1], Action::SendOpen(Open::ours(65001, 9, LOCAL_ID)));
+            assert_eq!(a[2], Action::StartTimer(Timer::Hold, LARGE_HOLD_TIME));
+        }
+    }
+
+    #[test]
+    fn an_inbound_connection_in_active_sends_open() {
+        let mut f = in_state(PeerState::Active);
+        f.handle(Event::TcpConnectionConfirmed);
+        assert_eq!(f.state(), PeerState::OpenSent);
+    }
+
+    #[test]
+    fn manual_stop_before_a_connection_goes_idle_without_notification() {
+        let mut f = in_state(PeerState::Connect);
+        let a = f.handle(Event::ManualStop { cease_subcode: 2 });
+        assert_eq!(f.state(), PeerState::Idle);
+        assert_eq!(notification_sent(&a), None);
+        assert_eq!(went_down(&a), Some(&DownReason::Stopped));
+    }
+
+    #[test]
+    fn a_valid_open_sends_keepalive_and_moves_to_open_confirm() {
+        let mut f = in_state(PeerState::OpenSent);
+        let a = f.handle(Event::BgpOpen(peer_open(90)));
+        assert_eq!(f.state(), PeerState::OpenConfirm);
+        assert!(a.contains(&Action::SendKeepalive));
+        assert!(a.contains(&Action::StartTimer(Timer::Hold, Duration::from_secs(9))));
+        assert!(a.contains(&Action::StartTimer(
+            Timer::Keepalive,
+            Duration::from_secs(3)
+        )));
+    }
+
+    #[test]
+    fn hold_time_negotiation_uses_minimum() {
+        let n = negotiate(&config(), &peer_open(6)).unwrap();
+        assert_eq!((n.hold_time, n.keepalive), (6, 2));
+        let n = negotiate(&config(), &peer_open(90)).unwrap();
+        assert_eq!((n.hold_time, n.keepalive), (9, 3));
+    }
+
+    #[test]
+    fn hold_time_zero_from_the_peer_disables_hold_and_keepalive_timers() {
+        let mut f = in_state(PeerState::OpenSent);
+        let a = f.handle(Event::BgpOpen(peer_open(0)));
+        assert!(a.contains(&Action::StopTimer(Timer::Hold)));
+        assert!(a.contains(&Action::StopTimer(Timer::Keepalive)));
+        assert!(f.handle(Event::KeepaliveTimerExpires).is_empty());
+    }
+
+    #[test]
+    fn hold_time_of_one_or_two_is_unacceptable() {
+        for hold in [1, 2] {
+            let mut f = in_state(PeerState::OpenSent);
+            let a = f.handle(Event::BgpOpen(peer_open(hold)));
+            assert_eq!(notification_sent(&a), Some((2, 6)));
+            assert_eq!(f.state(), PeerState::Idle);
+        }
+    }
+
+    #[test]
+    fn a_wrong_peer_as_is_refused_with_bad_peer_as() {
+        let mut f = in_state(PeerState::OpenSent);
+        let a = f.handle(Event::BgpOpen(Open::ours(65099, 90, PEER_ID)));
+        assert_eq!(notification_sent(&a), Some((2, 2)));
+        assert!(matches!(
+            went_down(&a),
+            Some(DownReason::NotificationSent(_))
+        ));
+    }
+
+    #[test]
+    fn a_four_byte_peer_as_is_matched_through_as_trans_and_the_capability() {
+        let cfg = FsmConfig {
+            peer_asn: 4_200_000_000,
+            ..config()
+        };
+        let open = Open::ours(4_200_000_000, 90, PEER_ID);
+        assert_eq!(open.my_as, AS_TRANS);
+        let n = negotiate(&cfg, &open).unwrap();
+        assert!(n.four_octet_as);
+        assert_eq!(n.peer_asn, 4_200_000_000);
+    }
+
+    #[test]
+    fn as_trans_without_the_capability_is_bad_peer_as() {
+        let cfg = FsmConfig {
+            peer_asn: 4_200_000_000,
+            ..config()
+        };
+        let mut open = Open::ours(4_200_000_000, 90, PEER_ID);
+        open.capabilities
+            .retain(|c| !matches!(c, Capability::FourOctetAs(_)));
+        assert_eq!(negotiate(&cfg, &open), Err(DecodeError::BadPeerAs(23456)));
+    }
+
+    #[test]
+    fn a_two_byte_field_that_contradicts_the_capability_is_bad_peer_as() {
+        let mut open = peer_open(90);
+        open.my_as = 65010;
+        assert!(matches!(
+            negotiate(&config(), &open),
+            Err(DecodeError::BadPeerAs(_))
+        ));
+    }
+
+    #[test]
+    fn a_zero_bgp_identifier_is_bad_bgp_identifier() {
+        let open = Open::ours(65000, 90, Ipv4Addr::UNSPECIFIED);
+        let e = negotiate(&config(), &open).unwrap_err();
+        assert_eq!(e.notification().subcode, 3);
+    }
+
+    #[test]
+    fn our_own_identifier_is_refused_on_ibgp_but_allowed_on_ebgp() {
+        let ibgp = FsmConfig {
+            peer_asn: 65001,
+            ..config()
+        };
+        let open = Open::ours(65001, 90, LOCAL_ID);
+        assert!(matches!(
+            negotiate(&ibgp, &open),
+            Err(DecodeError::BadBgpIdentifier(_))
+        ));
+        assert!(negotiate(&config(), &Open::ours(65000, 90, LOCAL_ID)).is_ok());
+    }
+
+    #[test]
+    fn families_are_the_intersection_and_default_to_ipv4() {
+        let mut open = peer_open(90);
+        open.capabilities
+            .retain(|c| !matches!(c, Capability::Multiprotocol { afi: 2, .. }));
+        let n = negotiate(&config(), &open).unwrap();
+        assert!(n.ipv4 && !n.ipv6);
+        open.capabilities
+            .retain(|c| !matches!(c, Capability::Multiprotocol { .. }));
+        let n = negotiate(&config(), &open).unwrap();
+        assert!(n.ipv4 && !n.ipv6);
+        let n = negotiate(&config(), &peer_open(90)).unwrap();
+        assert!(n.ipv4 && n.ipv6 && n.route_refresh);
+    }
+
+    #[test]
+    fn an_open_decode_error_sends_its_notification() {
+        let mut f = in_state(PeerState::OpenSent);
+        let a = f.handle(Event::BgpOpenMsgErr(DecodeError::UnsupportedVersion(3)));
+        assert_eq!(notification_sent(&a), Some((2, 1)));
+        assert_eq!(f.state(), PeerState::Idle);
+    }
+
+    #[test]
+    fn a_header_error_sends_its_notification_in_any_connected_state() {
+        for s in [
+            PeerState::OpenSent,
+            PeerState::OpenConfirm,
+            PeerState::Established,
+        ] {
+            let mut f = in_state(s);
+            let a = f.handle(Event::BgpHeaderErr(DecodeError::BadMessageLength(5000)));
+            assert_eq!(notification_sent(&a), Some((1, 2)), "{s:?}");
+            assert!(a.contains(&Action::DropConnection));
+        }
+    }
+
+    #[test]
+    fn keepalive_in_open_confirm_establishes_the_session() {
+        let mut f = in_state(PeerState::OpenConfirm);
+        let a = f.handle(Event::KeepAliveMsg);
+        assert_eq!(f.state(), PeerState::Established);
+        assert!(matches!(a.last(), Some(Action::SessionEstablished(n)) if n.hold_time == 9));
+    }
+
+    #[test]
+    fn an_update_in_open_sent_or_open_confirm_is_an_fsm_error() {
+        let mut f = in_state(PeerState::OpenSent);
+        assert_eq!(notification_sent(&f.handle(Event::UpdateMsg)), Some((5, 1)));
+        let mut f = in_state(PeerState::OpenConfirm);
+        assert_eq!(notification_sent(&f.handle(Event::UpdateMsg)), Some((5, 2)));
+    }
+
+    #[test]
+    fn a_second_open_when_established_is_an_fsm_error() {
+        let mut f = in_state(PeerState::Established);
+        let a = f.handle(Event::BgpOpen(peer_open(90)));
+        assert_eq!(notification_sent(&a), Some((5, 3)));
+    }
+
+    #[test]
+    fn hold_timer_expiry_sends_hold_timer_expired_and_says_so() {
+        for s in [
+            PeerState::OpenSent,
+            PeerState::OpenConfirm,
+            PeerState::Established,
+        ] {
+            let mut f = in_state(s);
+            let a = f.handle(Event::HoldTimerExpires);
+            assert_eq!(notification_sent(&a), Some((4, 0)));
+            assert_eq!(went_down(&a).unwrap().to_string(), "hold timer expired");
+            assert_eq!(f.state(), PeerState::Idle);
+        }
+    }
+
+    #[test]
+    fn keepalive_timer_sends_a_keepalive_and_restarts() {
+        let mut f = in_state(PeerState::Established);
+        let a = f.handle(Event::KeepaliveTimerExpires);
+        assert_eq!(
+            a,
+            [
+                Action::SendKeepalive,
+                Action::StartTimer(Timer::Keepalive, Duration::from_secs(3))
+            ]
+        );
+    }
+
+    #[test]
+    fn keepalives_and_updates_restart_the_hold_timer() {
+        let mut f = in_state(PeerState::Established);
+        let hold = Action::StartTimer(Timer::Hold, Duration::from_secs(9));
+        assert_eq!(f.handle(Event::KeepAliveMsg), [hold.clone()]);
+        assert_eq!(f.handle(Event::UpdateMsg), [hold]);
+        assert_eq!(f.state(), PeerState::Established);
+    }
+
+    #[test]
+    fn route_refresh_asks_for_everything_again() {
+        let mut f = in_state(PeerState::Established);
+        assert!(f
+            .handle(Event::RouteRefreshMsg)
+            .contains(&Action::ResendAll));
+    }
+
+    #[test]
+    fn an_update_error_sends_its_notification() {
+        let mut f = in_state(PeerState::Established);
+        let a = f.handle(Event::UpdateMsgErr(DecodeError::InvalidNetworkField));
+        assert_eq!(notification_sent(&a), Some((3, 10)));
+        assert_eq!(f.state(), PeerState::Idle);
+    }
+
+    #[test]
+    fn a_received_notification_closes_and_names_it() {
+        let mut f = in_state(PeerState::Established);
+        let a = f.handle(Event::NotifMsg(Notification::cease(4)));
+        assert_eq!(notification_sent(&a), None);
+        assert_eq!(
+            went_down(&a).unwrap().to_string(),
+            "received NOTIFICATION Cease/Administrative Reset"
+        );
+    }
+
+    #[test]
+    fn a_lost_connection_when_established_goes_idle() {
+        let mut f = in_state(PeerState::Established);
+        let a = f.handle(Event::TcpConnectionFails);
+        assert_eq!(went_down(&a), Some(&DownReason::ConnectionClosed));
+        assert!(f.negotiated().is_none());
+    }
+
+    #[test]
+    fn manual_stop_when_connected_sends_the_given_cease() {
+        for s in [
+            PeerState::OpenSent,
+            PeerState::OpenConfirm,
+            PeerState::Established,
+        ] {
+            let mut f = in_state(s);
+            let a = f.handle(Event::ManualStop { cease_subcode: 3 });
+            assert_eq!(notification_sent(&a), Some((6, 3)));
+            assert_eq!(went_down(&a), Some(&DownReason::Stopped));
+            assert_eq!(f.state(), PeerState::Idle);
+        }
+    }
+
+    #[test]
+    fn stale_connect_retry_expiry_after_connecting_is_ignored() {
+        for s in [
+            PeerState::OpenSent,
+            PeerState::OpenConfirm,
+            PeerState::Established,
+        ] {
+            let mut f = in_state(s);
+            assert!(f.handle(Event::ConnectRetryTimerExpires).is_empty());
+            assert_eq!(f.state(), s);
+        }
+    }
+
+    #[test]
+    fn collision_keeps_the_connection_of_the_higher_identifier() {
+        assert!(keep_locally_initiated(LOCAL_ID, PEER_ID));
+        assert!(!keep_locally_initiated(PEER_ID, LOCAL_ID));
+        // Compared as unsigned integers, not textually.
+        assert!(keep_locally_initiated(
+            Ipv4Addr::new(192, 0, 0, 1),
+            Ipv4Addr::new(10, 255, 255, 255)
+        ));
+    }
+}

@@ -1,0 +1,316 @@
+//! OPEN (RFC 4271 §4.2) with capabilities (RFC 5492).
+//!
+//! ```text
+//! +-+-+-+-+-+-+-+-+
+//! |    Version    |
+//! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//! |     My Autonomous System      |
+//! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//! |           Hold Time           |
+//! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//! |                         BGP Identifier                        |
+//! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//! | Opt Parm Len  |  Optional Parameters (type 2 = capabilities) ...
+//! +-+-+-+-+-+-+-+-+
+//! ```
+//!
+//! Validation against the configuration (peer AS, identifier, hold time) is the FSM's job;
+//! this module only checks that the bytes are well formed.
+
+use std::net::Ipv4Addr;
+
+use super::{DecodeError, Reader};
+
+/// The 2-byte placeholder for a 4-byte ASN (RFC 6793).
+pub const AS_TRANS: u16 = 23456;
+
+const PARAM_CAPABILITIES: u8 = 2;
+const CAP_MULTIPROTOCOL: u8 = 1;
+const CAP_ROUTE_REFRESH: u8 = 2;
+const CAP_FOUR_OCTET_AS: u8 = 65;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Capability {
+    /// RFC 4760.
+    Multiprotocol { afi: u16, safi: u8 },
+    /// RFC 2918.
+    RouteRefresh,
+    /// RFC 6793.
+    FourOctetAs(u32),
+    /// Anything else: kept so it can be logged, otherwise ignored.
+    Unknown { code: u8, data: Vec<u8> },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Open {
+    pub version: u8,
+    /// The 2-byte "My Autonomous System" field (AS_TRANS when the ASN needs 4 bytes).
+    pub my_as: u16,
+    pub hold_time: u16,
+    pub bgp_id: Ipv4Addr,
+    pub capabilities: Vec<Capability>,
+}
+
+impl Open {
+    /// The OPEN we send: version 4, the ASN (AS_TRANS if it needs 4 bytes), our capabilities.
+    pub fn ours(asn: u32, hold_time: u16, bgp_id: Ipv4Addr) -> Self {
+        Open {
+            version: 4,
+            my_as: u16::try_from(asn).unwrap_or(AS_TRANS),
+            hold_time,
+            bgp_id,
+            capabilities: vec![
+                Capability::Multiprotocol {
+                    afi: super::AFI_IPV4,
+                    safi: super::SAFI_UNICAST,
+                },
+                Capability::Multiprotocol {
+                    afi: super::AFI_IPV6,
+                    safi: super::SAFI_UNICAST,
+                },
+                Capability::RouteRefresh,
+                Capability::FourOctetAs(asn),
+            ],
+        }
+    }
+
+    /// The ASN from the 4-octet capability, if present.
+    pub fn four_octet_as(&self) -> Option<u32> {
+        self.capabilities.iter().find_map(|c| match c {
+            Capability::FourOctetAs(a) => Some(*a),
+            _ => None,
+        })
+    }
+
+    /// The peer's real ASN: from the capability when present, else the 2-byte field.
+    pub fn asn(&self) -> u32 {
+        self.four_octet_as().unwrap_or(self.my_as as u32)
+    }
+
+    /// AFI/SAFI pairs announced with the multiprotocol capability.
+    pub fn multiprotocol(&self) -> impl Iterator<Item = (u16, u8)> + '_ {
+        self.capabilities.iter().filter_map(|c| match c {
+            Capability::Multiprotocol { afi, safi } => Some((*afi, *safi)),
+            _ => None,
+        })
+    }
+
+    pub fn route_refresh(&self) -> bool {
+        self.capabilities.contains(&Capability::RouteRefresh)
+    }
+
+    pub(super) fn decode(body: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(body);
+        let short = DecodeError::MalformedOpen("message too short");
+        let version = r.u8().ok_or(short.clone())?;
+        if version != 4 {
+            return Err(DecodeError::UnsupportedVersion(version));
+        }
+        let my_as = r.u16().ok_or(short.clone())?;
+        let hold_time = r.u16().ok_or(short.clone())?;
+        let bgp_id = Ipv4Addr::from(r.u32().ok_or(short.clone())?);
+        let opt_len = r.u8().ok_or(short)? as usize;
+        if opt_len != r.remaining() {
+            return Err(DecodeError::MalformedOpen(
+                "optional parameters length disagrees with message length",
+            ));
+        }
+        let mut capabilities = Vec::new();
+        let mut params = Reader::new(r.rest());
+        while !params.is_empty() {
+            let bad = DecodeError::MalformedOpen("truncated optional parameter");
+            let kind = params.u8().ok_or(bad.clone())?;
+            let len = params.u8().ok_or(bad.clone())? as usize;
+            let value = params.take(len).ok_or(bad)?;
+            if kind != PARAM_CAPABILITIES {
+                return Err(DecodeError::UnsupportedOptionalParameter(kind));
+            }
+            decode_capabilities(value, &mut capabilities)?;
+        }
+        Ok(Open {
+            version,
+            my_as,
+            hold_time,
+            bgp_id,
+            capabilities,
+        })
+    }
+
+    pub(super) fn encode(&self, out: &mut Vec<u8>) {
+        out.push(self.version);
+        out.extend_from_slice(&self.my_as.to_be_bytes());
+        out.extend_from_slice(&self.hold_time.to_be_bytes());
+        out.extend_from_slice(&self.bgp_id.octets());
+        let opt_len_at = out.len();
+        out.push(0);
+        // One optional parameter holding all capabilities (RFC 5492 allows either form).
+        if !self.capabilities.is_empty() {
+            out.push(PARAM_CAPABILITIES);
+            let param_len_at = out.len();
+            out.push(0);
+            for cap in &self.capabilities {
+                encode_capability(cap, out);
+            }
+            out[param_len_at] = (out.len() - param_len_at - 1) as u8;
+        }
+        out[opt_len_at] = (out.len() - opt_len_at - 1) as u8;
+    }
+}
+
+fn decode_capabilities(bytes: &[u8], caps: &mut Vec<Capability>) -> Result<(), DecodeError> {
+    let mut r = Reader::new(bytes);
+    let bad = DecodeError::MalformedOpen("malformed capability");
+    while !r.is_empty() {
+        let code = r.u8().ok_or(bad.clone())?;
+        let len = r.u8().ok_or(bad.clone())? as usize;
+        let value = r.take(len).ok_or(bad.clone())?;
+        let cap = match (code, value) {
+            (CAP_MULTIPROTOCOL, [a1, a2, _, safi]) => Capability::Multiprotocol {
+                afi: u16::from_be_bytes([*a1, *a2]),
+                safi: *safi,
+            },
+            (CAP_ROUTE_REFRESH, []) => Capability::RouteRefresh,
+            (CAP_FOUR_OCTET_AS, [a, b, c, d]) => {
+                Capability::FourOctetAs(u32::from_be_bytes([*a, *b, *c, *d]))
+            }
+            (CAP_MULTIPROTOCOL | CAP_ROUTE_REFRESH | CAP_FOUR_OCTET_AS, _) => return Err(bad),
+            (code, data) => Capability::Unknown {
+                code,
+                data: data.to_vec(),
+            },
+        };
+        caps.push(cap);
+    }
+    Ok(())
+}
+
+fn encode_capability(cap: &Capability, out: &mut Vec<u8>) {
+    match cap {
+        Capability::Multiprotocol { afi, safi } => {
+            out.extend_from_slice(&[CAP_MULTIPROTOCOL, 4]);
+            out.extend_from_slice(&afi.to_be_bytes());
+            out.extend_from_slice(&[0, *safi]);
+        }
+        Capability::RouteRefresh => out.extend_from_slice(&[CAP_ROUTE_REFRESH, 0]),
+        Capability::FourOctetAs(asn) => {
+            out.extend_from_slice(&[CAP_FOUR_OCTET_AS, 4]);
+            out.extend_from_slice(&asn.to_be_bytes());
+        }
+        Capability::Unknown { code, data } => {
+            out.push(*code);
+            out.push(data.len().min(255) as u8);
+            out.extend_from_slice(&data[..data.len().min(255)]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{frame, CodecContext, Message};
+    use super::*;
+
+    /// An OPEN as FRR 8 sends it (AS 65000, hold 9, id 10.0.0.1), one capability per optional
+    /// parameter, including graceful restart (64) and FQDN (73) which we do not implement.
+    const FRR_OPEN: &[u8] = &[
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0x00, 0x4a, 0x01, // header: length 74, OPEN
+        0x04, 0xfd, 0xe8, 0x00, 0x09, 0x0a, 0x00, 0x00, 0x01, // v4, AS 65000, hold 9, id
+        0x2d, // optional parameters length 45
+        0x02, 0x06, 0x01, 0x04, 0x00, 0x01, 0x00, 0x01, // MP IPv4 unicast
+        0x02, 0x06, 0x01, 0x04, 0x00, 0x02, 0x00, 0x01, // MP IPv6 unicast
+        0x02, 0x02, 0x02, 0x00, // route refresh
+        0x02, 0x06, 0x41, 0x04, 0x00, 0x00, 0xfd, 0xe8, // 4-octet AS 65000
+        0x02, 0x04, 0x40, 0x02, 0x00, 0x78, // graceful restart, 120 s
+        0x02, 0x09, 0x49, 0x07, 0x02, b'r', b'1', 0x00, 0x00, 0x00,
+        0x00, // FQDN "r1" (padded)
+    ];
+
+    fn decode(bytes: &[u8]) -> Result<Open, DecodeError> {
+        let (kind, len) = frame(bytes)?.expect("complete");
+        match Message::decode(kind, &bytes[19..len], &CodecContext::default())? {
+            Message::Open(o) => Ok(o),
+            m => panic!("not an OPEN: {m:?}"),
+        }
+    }
+
+    #[test]
+    fn frr_open_decodes_with_known_and_unknown_capabilities() {
+        let o = decode(FRR_OPEN).unwrap();
+        assert_eq!(o.my_as, 65000);
+        assert_eq!(o.hold_time, 9);
+        assert_eq!(o.bgp_id, Ipv4Addr::new(10, 0, 0, 1));
+        assert_eq!(o.asn(), 65000);
+        assert!(o.route_refresh());
+        assert_eq!(o.multiprotocol().collect::<Vec<_>>(), [(1, 1), (2, 1)]);
+        assert_eq!(
+            o.capabilities[4],
+            Capability::Unknown {
+                code: 64,
+                data: vec![0x00, 0x78]
+            }
+        );
+    }
+
+    #[test]
+    fn our_open_encodes_byte_for_byte() {
+        let o = Open::ours(4_200_000_000, 90, Ipv4Addr::new(192, 0, 2, 1));
+        let bytes = Message::Open(o.clone()).to_bytes(&CodecContext::default());
+        let expected: &[u8] = &[
+            0x00, 0x33, 0x01, // length 51, OPEN
+            0x04, 0x5b, 0xa0, 0x00, 0x5a, 192, 0, 2, 1, // v4, AS_TRANS, hold 90, id
+            0x16, 0x02, 0x14, // opt len 22: one capabilities parameter of 20
+            0x01, 0x04, 0x00, 0x01, 0x00, 0x01, // MP IPv4 unicast
+            0x01, 0x04, 0x00, 0x02, 0x00, 0x01, // MP IPv6 unicast
+            0x02, 0x00, // route refresh
+            0x41, 0x04, 0xfa, 0x56, 0xea, 0x00, // 4-octet AS 4200000000
+        ];
+        assert_eq!(&bytes[16..], expected);
+        assert_eq!(decode(&bytes).unwrap(), o);
+    }
+
+    #[test]
+    fn version_3_is_unsupported_version_with_4_as_data() {
+        let mut m = FRR_OPEN.to_vec();
+        m[19] = 3;
+        let e = decode(&m).unwrap_err();
+        assert_eq!(e, DecodeError::UnsupportedVersion(3));
+        let n = e.notification();
+        assert_eq!(
+            (n.code, n.subcode, n.data.as_slice()),
+            (2, 1, &[0u8, 4][..])
+        );
+    }
+
+    #[test]
+    fn an_optional_parameter_other_than_capabilities_is_unsupported() {
+        let mut m = FRR_OPEN.to_vec();
+        m[29] = 1; // first parameter: type 1 (authentication, deprecated)
+        let e = decode(&m).unwrap_err();
+        assert_eq!(e.notification().subcode, 4);
+    }
+
+    #[test]
+    fn optional_parameter_length_beyond_the_message_is_malformed_not_a_panic() {
+        let mut m = FRR_OPEN.to_vec();
+        m[28] = 200;
+        assert!(matches!(decode(&m), Err(DecodeError::MalformedOpen(_))));
+        let mut m = FRR_OPEN.to_vec();
+        m[30] = 250; // first parameter claims 250 bytes
+        assert!(matches!(decode(&m), Err(DecodeError::MalformedOpen(_))));
+    }
+
+    #[test]
+    fn a_known_capability_with_a_wrong_length_is_malformed() {
+        let mut m = FRR_OPEN.to_vec();
+        m[32] = 3; // MP capability length 3 inside a parameter of 6
+        assert!(decode(&m).is_err());
+    }
+
+    #[test]
+    fn every_truncation_of_an_open_is_an_error_not_a_panic() {
+        for cut in 0..FRR_OPEN.len() - 19 {
+            let body = &FRR_OPEN[19..19 + cut];
+            let _ = Open::decode(body);
+        }
+    }
+}

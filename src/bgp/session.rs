@@ -1,0 +1,760 @@
+//! One BGP session: the I/O edge around the pure [`Fsm`] and [`AdjRibOut`].
+//!
+//! ```text
+//!   Speaker ──Command::Stop──────────┐
+//!   listener ──Command::Inbound(tcp)─┤ (mpsc, unbounded)
+//!                                    ▼
+//!   watch<Arc<RouteSet>> ───▶  session task (one per peer)  ───▶ Arc<Shared> (PeerStatus)
+//!                              │  owns: Fsm, AdjRibOut, timers, the TCP connection
+//!                              ▼
+//!                     socket reads → frame → decode → Event → Fsm::handle → Actions → writes
+//! ```
+//!
+//! Everything the peer sends goes through [`message::frame`] and [`Message::decode`], which
+//! never panic; errors become FSM events and so NOTIFICATIONs.
+
+use std::collections::{HashSet, VecDeque};
+use std::future::Future;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use tracing::{debug, info, warn, Instrument};
+
+use super::adj_rib_out::{AdjRibOut, ExportContext};
+use super::fsm::{
+    keep_locally_initiated, Action, DownReason, Event, Fsm, FsmConfig, Negotiated, Timer,
+};
+use super::message::{
+    self, CodecContext, Message, NotifCode, Notification, Prefix, Update, AFI_IPV4, AFI_IPV6,
+    TYPE_OPEN, TYPE_UPDATE,
+};
+use super::RouteSet;
+use crate::config::Peer;
+use crate::status::{PeerState, PeerStatus};
+
+/// Upper bound of the connect-retry backoff.
+pub const MAX_CONNECT_RETRY: Duration = Duration::from_secs(60);
+/// How long one write may block before the connection is considered dead.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Everything that defines a session; a change to any of it resets the session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SessionConfig {
+    pub peer: Peer,
+    pub local_asn: u32,
+    pub router_id: Ipv4Addr,
+    pub connect_retry: Duration,
+}
+
+#[derive(Debug)]
+pub(crate) enum Command {
+    /// Send Cease with this subcode (if connected) and end the task.
+    Stop { cease_subcode: u8 },
+    /// The listener accepted a connection from this peer.
+    Inbound(TcpStream),
+}
+
+/// What the session publishes for `Speaker::peer_status`.
+#[derive(Debug, Default)]
+pub(crate) struct Shared {
+    inner: Mutex<SharedInner>,
+}
+
+#[derive(Debug, Default)]
+struct SharedInner {
+    status: PeerStatus,
+    established_at: Option<Instant>,
+}
+
+impl Shared {
+    pub(crate) fn new(peer: &Peer) -> Self {
+        Shared {
+            inner: Mutex::new(SharedInner {
+                status: PeerStatus {
+                    address: peer.address.to_string(),
+                    asn: peer.asn,
+                    ..PeerStatus::default()
+                },
+                established_at: None,
+            }),
+        }
+    }
+
+    pub(crate) fn snapshot(&self) -> PeerStatus {
+        let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let mut s = g.status.clone();
+        s.uptime_seconds = g.established_at.map_or(0, |t| t.elapsed().as_secs());
+        s
+    }
+
+    fn update(&self, f: impl FnOnce(&mut SharedInner)) {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut g);
+    }
+}
+
+/// Opens the TCP connection to the peer, from `local_address` when set.
+async fn connect(peer: Peer) -> io::Result<TcpStream> {
+    let remote = SocketAddr::new(peer.address, peer.port);
+    let socket = match remote {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    // TCP MD5 (RFC 2385, `peer.password`) and GTSM (RFC 5082, `peer.ttl_security`) belong here,
+    // on the socket before connect (and on the listener for inbound sessions). Not yet done.
+    if let Some(local) = peer.local_address {
+        socket.bind(SocketAddr::new(local, 0))?;
+    }
+    let stream = socket.connect(remote).await?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+struct Conn {
+    reader: OwnedReadHalf,
+    writer: OwnedWriteHalf,
+    local: SocketAddr,
+    /// True when we initiated it (matters for collision resolution).
+    outbound: bool,
+}
+
+impl Conn {
+    fn new(stream: TcpStream, outbound: bool) -> io::Result<Self> {
+        let local = stream.local_addr()?;
+        let (reader, writer) = stream.into_split();
+        Ok(Conn {
+            reader,
+            writer,
+            local,
+            outbound,
+        })
+    }
+}
+
+type Connecting = Pin<Box<dyn Future<Output = io::Result<TcpStream>> + Send>>;
+
+pub(crate) struct Session {
+    cfg: SessionConfig,
+    fsm: Fsm,
+    shared: Arc<Shared>,
+    routes: watch::Receiver<Arc<RouteSet>>,
+    conn: Option<Conn>,
+    connecting: Option<Connecting>,
+    rbuf: Vec<u8>,
+    chunk: Box<[u8]>,
+    timers: [Option<Instant>; 3],
+    /// When to start again after going down.
+    restart_at: Option<Instant>,
+    backoff: Duration,
+    pending_inbound: Option<TcpStream>,
+    codec: CodecContext,
+    export: Option<ExportContext>,
+    rib: AdjRibOut,
+    received: HashSet<Prefix>,
+    stopped: bool,
+}
+
+fn timer_index(t: Timer) -> usize {
+    match t {
+        Timer::ConnectRetry => 0,
+        Timer::Hold => 1,
+        Timer::Keepalive => 2,
+    }
+}
+
+async fn sleep_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn read_opt(conn: &mut Option<Conn>, chunk: &mut [u8]) -> io::Result<usize> {
+    match conn {
+        Some(c) => c.reader.read(chunk).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn connect_opt(c: &mut Option<Connecting>) -> io::Result<TcpStream> {
+    match c {
+        Some(f) => f.as_mut().await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Session {
+    pub(crate) fn new(
+        cfg: SessionConfig,
+        shared: Arc<Shared>,
+        routes: watch::Receiver<Arc<RouteSet>>,
+    ) -> Self {
+        let fsm = Fsm::new(fsm_config(&cfg));
+        Session {
+            backoff: cfg.connect_retry,
+            cfg,
+            fsm,
+            shared,
+            routes,
+            conn: None,
+            connecting: None,
+            rbuf: Vec::new(),
+            chunk: vec![0u8; READ_CHUNK].into_boxed_slice(),
+            timers: [None; 3],
+            restart_at: None,
+            pending_inbound: None,
+            codec: CodecContext::default(),
+            export: None,
+            rib: AdjRibOut::default(),
+            received: HashSet::new(),
+            stopped: false,
+        }
+    }
+
+    /// Runs until stopped (or the command channel closes).
+    pub(crate) async fn run(self, cmds: mpsc::UnboundedReceiver<Command>) {
+        let span = tracing::info_span!("bgp", peer = %self.cfg.peer.address);
+        self.run_inner(cmds).instrument(span).await
+    }
+
+    async fn run_inner(mut self, mut cmds: mpsc::UnboundedReceiver<Command>) {
+        self.event(self.start_event()).await;
+        while !self.stopped {
+            let established = self.fsm.state() == PeerState::Established;
+            tokio::select! {
+                cmd = cmds.recv() => match cmd {
+                    Some(Command::Inbound(stream)) => self.inbound(stream).await,
+                    Some(Command::Stop { cease_subcode }) => {
+                        self.event(Event::ManualStop { cease_subcode }).await;
+                        self.stopped = true;
+                    }
+                    None => {
+                        self.event(Event::ManualStop {
+                            cease_subcode: NotifCode::CEASE_ADMIN_SHUTDOWN,
+                        })
+                        .await;
+                        self.stopped = true;
+                    }
+                },
+                res = connect_opt(&mut self.connecting) => {
+                    self.connecting = None;
+                    match res.and_then(|s| Conn::new(s, true)) {
+                        Ok(conn) => {
+                            debug!(local = %conn.local, "connected");
+                            self.conn = Some(conn);
+                            self.event(Event::TcpCrAcked).await;
+                        }
+                        Err(e) => {
+                            debug!(error = %e, "connect failed");
+                            self.set_error(format!("connect: {e}"));
+                            self.event(Event::TcpConnectionFails).await;
+                        }
+                    }
+                }
+                res = read_opt(&mut self.conn, &mut self.chunk) => match res {
+                    Ok(0) | Err(_) => {
+                        debug!("connection closed");
+                        self.event(Event::TcpConnectionFails).await;
+                    }
+                    Ok(n) => {
+                        self.rbuf.extend_from_slice(&self.chunk[..n]);
+                        self.process_input().await;
+                    }
+                },
+                _ = sleep_opt(self.timers[0]) => {
+                    self.timers[0] = None;
+                    self.event(Event::ConnectRetryTimerExpires).await;
+                }
+                _ = sleep_opt(self.timers[1]) => {
+                    self.timers[1] = None;
+                    self.event(Event::HoldTimerExpires).await;
+                }
+                _ = sleep_opt(self.timers[2]) => {
+                    self.timers[2] = None;
+                    self.event(Event::KeepaliveTimerExpires).await;
+                }
+                _ = sleep_opt(self.restart_at) => {
+                    self.restart_at = None;
+                    self.event(self.start_event()).await;
+                }
+                changed = self.routes.changed(), if established => {
+                    if changed.is_ok() {
+                        self.send_diff().await;
+                    } else {
+                        // The speaker is gone: behave as if told to stop.
+                        self.event(Event::ManualStop {
+                            cease_subcode: NotifCode::CEASE_ADMIN_SHUTDOWN,
+                        })
+                        .await;
+                        self.stopped = true;
+                    }
+                }
+            }
+        }
+        self.shared.update(|s| {
+            s.status.state = PeerState::Idle;
+            s.established_at = None;
+        });
+    }
+
+    fn start_event(&self) -> Event {
+        if self.cfg.peer.passive {
+            Event::ManualStartPassive
+        } else {
+            Event::ManualStart
+        }
+    }
+
+    /// Feeds one event (and any that its actions cause) through the FSM.
+    async fn event(&mut self, event: Event) {
+        let mut queue = VecDeque::from([event]);
+        while let Some(ev) = queue.pop_front() {
+            for action in self.fsm.handle(ev) {
+                if let Some(follow) = self.execute(action).await {
+                    queue.push_back(follow);
+                }
+            }
+        }
+        let state = self.fsm.state();
+        let (sent, received) = (self.rib.len() as u64, self.received.len() as u64);
+        let hold = self.fsm.negotiated().map_or(0, |n| n.hold_time);
+        self.shared.update(|s| {
+            s.status.state = state;
+            s.status.routes_sent = sent;
+            s.status.routes_received = received;
+            s.status.hold_time = hold;
+        });
+    }
+
+    async fn execute(&mut self, action: Action) -> Option<Event> {
+        match action {
+            Action::Connect => {
+                self.connecting = Some(Box::pin(connect(self.cfg.peer.clone())));
+                None
+            }
+            Action::DropConnection => {
+                self.conn = None;
+                self.connecting = None;
+                self.rbuf.clear();
+                None
+            }
+            Action::SendOpen(open) => self.send(&Message::Open(open)).await,
+            Action::SendKeepalive => self.send(&Message::Keepalive).await,
+            Action::SendNotification(n) => {
+                warn!(notification = %n, "sending NOTIFICATION");
+                self.send(&Message::Notification(n)).await
+            }
+            Action::StartTimer(t, d) => {
+                let d = if t == Timer::ConnectRetry {
+                    jitter(self.backoff)
+                } else {
+                    d
+                };
+                self.timers[timer_index(t)] = Some(Instant::now() + d);
+                None
+            }
+            Action::StopTimer(t) => {
+                self.timers[timer_index(t)] = None;
+                None
+            }
+            Action::SessionEstablished(n) => self.established(n).await,
+            Action::SessionDown(reason) => {
+                self.down(reason);
+                None
+            }
+            Action::ResendAll => {
+                self.rib.clear();
+                let routes = self.routes.borrow_and_update().clone();
+                self.send_routes(&routes).await
+            }
+        }
+    }
+
+    async fn send(&mut self, msg: &Message) -> Option<Event> {
+        self.conn.as_ref()?;
+        let bytes = msg.to_bytes(&self.codec);
+        self.write(bytes).await
+    }
+
+    async fn write(&mut self, bytes: Vec<u8>) -> Option<Event> {
+        let conn = self.conn.as_mut()?;
+        match tokio::time::timeout(WRITE_TIMEOUT, conn.writer.write_all(&bytes)).await {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => {
+                debug!(error = %e, "write failed");
+                Some(Event::TcpConnectionFails)
+            }
+            Err(_) => {
+                debug!("write timed out");
+                Some(Event::TcpConnectionFails)
+            }
+        }
+    }
+
+    async fn established(&mut self, n: Negotiated) -> Option<Event> {
+        let local = self.conn.as_ref()?.local;
+        self.codec = n.codec();
+        let export = export_context(&self.cfg, &n, local.ip());
+        let routes = self.routes.borrow_and_update().clone();
+        if routes.keys().any(|a| a.is_ipv6()) && n.ipv6 && export.next_hop6.is_none() {
+            warn!("IPv6 VIPs are not announced: no IPv6 next hop for this session (set next_hop6)");
+        }
+        if routes.keys().any(|a| a.is_ipv4()) && n.ipv4 && export.next_hop4.is_none() {
+            warn!("IPv4 VIPs are not announced: no IPv4 next hop for this session (set next_hop)");
+        }
+        info!(
+            peer_id = %n.peer_id, hold_time = n.hold_time, ipv4 = n.ipv4, ipv6 = n.ipv6,
+            "session established"
+        );
+        self.export = Some(export);
+        self.backoff = self.cfg.connect_retry;
+        self.shared.update(|s| {
+            s.established_at = Some(Instant::now());
+            s.status.last_error = None;
+        });
+        self.rib.clear();
+        if let Some(ev) = self.send_routes(&routes).await {
+            return Some(ev);
+        }
+        for (afi, on) in [(AFI_IPV4, n.ipv4), (AFI_IPV6, n.ipv6)] {
+            if on {
+                if let Some(ev) = self.send_update(Update::end_of_rib(afi)).await {
+                    return Some(ev);
+                }
+            }
+        }
+        None
+    }
+
+    /// Sends what changed in the route set since the last diff.
+    async fn send_diff(&mut self) {
+        let routes = self.routes.borrow_and_update().clone();
+        if let Some(ev) = self.send_routes(&routes).await {
+            self.event(ev).await;
+        }
+        let sent = self.rib.len() as u64;
+        self.shared.update(|s| s.status.routes_sent = sent);
+    }
+
+    async fn send_routes(&mut self, routes: &RouteSet) -> Option<Event> {
+        let export = self.export.as_ref()?;
+        let updates = self.rib.diff(routes, export);
+        if updates.is_empty() {
+            return None;
+        }
+        debug!(
+            updates = updates.len(),
+            announced = self.rib.len(),
+            "sending routes"
+        );
+        // One write for the whole batch: 50k VIPs are ~60 UPDATEs, a few hundred KB.
+        let mut bytes = Vec::with_capacity(updates.len() * message::MAX_MESSAGE_LEN);
+        for u in &updates {
+            Message::Update(u.clone()).encode(&self.codec, &mut bytes);
+        }
+        let n = updates.len() as u64;
+        self.shared.update(|s| s.status.updates_sent += n);
+        self.write(bytes).await
+    }
+
+    async fn send_update(&mut self, u: Update) -> Option<Event> {
+        self.shared.update(|s| s.status.updates_sent += 1);
+        self.send(&Message::Update(u)).await
+    }
+
+    fn down(&mut self, reason: DownReason) {
+        let was_established = self.export.is_some();
+        self.export = None;
+        self.codec = CodecContext::default();
+        self.rib.clear();
+        self.received.clear();
+        self.conn = None;
+        self.connecting = None;
+        self.rbuf.clear();
+        self.timers = [None; 3];
+        if reason == DownReason::Stopped {
+            info!("session stopped");
+        } else {
+            if was_established {
+                warn!(reason = %reason, "session down");
+            } else {
+                debug!(reason = %reason, "session attempt failed");
+            }
+            self.set_error(reason.to_string());
+            self.restart_at = Some(Instant::now() + jitter(self.backoff));
+            self.backoff = (self.backoff * 2).min(MAX_CONNECT_RETRY);
+        }
+        self.shared.update(|s| s.established_at = None);
+    }
+
+    fn set_error(&self, text: String) {
+        self.shared.update(|s| s.status.last_error = Some(text));
+    }
+
+    /// Frames, decodes and feeds every complete message in the read buffer.
+    async fn process_input(&mut self) {
+        while self.conn.is_some() {
+            let (kind, len) = match message::frame(&self.rbuf) {
+                Ok(Some(f)) => f,
+                Ok(None) => return,
+                Err(e) => {
+                    warn!(error = %e, "bad message header");
+                    self.event(Event::BgpHeaderErr(e)).await;
+                    return;
+                }
+            };
+            let decoded = Message::decode(kind, &self.rbuf[message::HEADER_LEN..len], &self.codec);
+            self.rbuf.drain(..len);
+            let event = match decoded {
+                Ok(Message::Open(o)) => Event::BgpOpen(o),
+                Ok(Message::Update(u)) => {
+                    self.shared.update(|s| s.status.updates_received += 1);
+                    if self.fsm.state() == PeerState::Established {
+                        self.count_received(&u);
+                    }
+                    Event::UpdateMsg
+                }
+                Ok(Message::Notification(n)) => Event::NotifMsg(n),
+                Ok(Message::Keepalive) => Event::KeepAliveMsg,
+                Ok(Message::RouteRefresh(_)) => Event::RouteRefreshMsg,
+                Err(e) => {
+                    warn!(error = %e, "malformed message");
+                    match kind {
+                        TYPE_OPEN => Event::BgpOpenMsgErr(e),
+                        TYPE_UPDATE => Event::UpdateMsgErr(e),
+                        _ => Event::BgpHeaderErr(e),
+                    }
+                }
+            };
+            let was_open_sent = self.fsm.state() == PeerState::OpenSent;
+            self.event(event).await;
+            if was_open_sent && self.fsm.state() == PeerState::OpenConfirm {
+                self.resolve_collision().await;
+            }
+        }
+    }
+
+    /// Received routes are only counted: the set of prefixes the peer currently announces.
+    fn count_received(&mut self, u: &Update) {
+        for p in u.withdrawals() {
+            self.received.remove(p);
+        }
+        if let Some(why) = u.treat_as_withdraw {
+            debug!(reason = why, "UPDATE treated as withdraw (RFC 7606)");
+            for p in u.announced() {
+                self.received.remove(p);
+            }
+        } else {
+            self.received.extend(u.announced().copied());
+        }
+    }
+
+    /// A connection from the peer arrived through the listener.
+    async fn inbound(&mut self, stream: TcpStream) {
+        match self.fsm.state() {
+            PeerState::Idle => {
+                self.restart_at = None;
+                self.adopt_inbound(stream).await;
+            }
+            PeerState::Connect | PeerState::Active => {
+                // No OPEN exchanged yet on an outbound attempt: take the inbound one.
+                self.connecting = None;
+                self.adopt_inbound(stream).await;
+            }
+            PeerState::OpenSent => {
+                // The peer's identifier is not known yet: decide once its OPEN arrives.
+                self.pending_inbound = Some(stream);
+            }
+            PeerState::OpenConfirm => {
+                self.pending_inbound = Some(stream);
+                self.resolve_collision().await;
+            }
+            PeerState::Established => {
+                debug!("inbound connection while established: closed (collision)");
+                reject(stream).await;
+            }
+        }
+    }
+
+    async fn adopt_inbound(&mut self, stream: TcpStream) {
+        match Conn::new(stream, false) {
+            Ok(conn) => {
+                debug!(local = %conn.local, "accepted inbound connection");
+                if self.fsm.state() == PeerState::Idle {
+                    self.event(Event::ManualStartPassive).await;
+                }
+                self.conn = Some(conn);
+                self.event(Event::TcpConnectionConfirmed).await;
+            }
+            Err(e) => debug!(error = %e, "inbound connection unusable"),
+        }
+    }
+
+    /// RFC 4271 §6.8: with two connections to the same peer, keep the one initiated by the
+    /// side with the higher BGP identifier.
+    async fn resolve_collision(&mut self) {
+        let Some(pending) = self.pending_inbound.take() else {
+            return;
+        };
+        let (Some(n), Some(conn)) = (self.fsm.negotiated().copied(), self.conn.as_ref()) else {
+            return;
+        };
+        let keep_current = conn.outbound == keep_locally_initiated(self.cfg.router_id, n.peer_id);
+        if keep_current {
+            debug!("connection collision: keeping the current connection");
+            reject(pending).await;
+            return;
+        }
+        debug!("connection collision: switching to the peer's connection");
+        let cease = Notification::cease(NotifCode::CEASE_CONNECTION_COLLISION);
+        let _ = self.send(&Message::Notification(cease)).await;
+        self.conn = None;
+        self.rbuf.clear();
+        self.timers = [None; 3];
+        self.fsm = Fsm::new(fsm_config(&self.cfg));
+        self.adopt_inbound(pending).await;
+    }
+}
+
+/// Closes a connection that lost a collision, telling the peer why.
+async fn reject(mut stream: TcpStream) {
+    let cease = Notification::cease(NotifCode::CEASE_CONNECTION_COLLISION);
+    let bytes = Message::Notification(cease).to_bytes(&CodecContext::default());
+    let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(&bytes)).await;
+}
+
+fn fsm_config(cfg: &SessionConfig) -> FsmConfig {
+    FsmConfig {
+        local_asn: cfg.local_asn,
+        router_id: cfg.router_id,
+        peer_asn: cfg.peer.asn,
+        hold_time: cfg.peer.hold_time,
+        connect_retry: cfg.connect_retry,
+        passive: cfg.peer.passive,
+    }
+}
+
+/// RFC 4271 §10: timers are jittered to 75–100% of their value.
+fn jitter(d: Duration) -> Duration {
+    d.mul_f64(rand::random_range(0.75..=1.0))
+}
+
+fn is_link_local(a: &Ipv6Addr) -> bool {
+    (a.segments()[0] & 0xffc0) == 0xfe80
+}
+
+/// Next hops for this session: the peer's overrides, else its `local_address`, else the
+/// socket's own address.
+pub(crate) fn export_context(cfg: &SessionConfig, n: &Negotiated, local: IpAddr) -> ExportContext {
+    let peer = &cfg.peer;
+    let v4 = |a: Option<IpAddr>| match a {
+        Some(IpAddr::V4(a)) => Some(a),
+        Some(IpAddr::V6(a)) => a.to_ipv4_mapped(),
+        None => None,
+    };
+    let v6 = |a: Option<IpAddr>| match a {
+        Some(IpAddr::V6(a)) if a.to_ipv4_mapped().is_none() => Some(a),
+        _ => None,
+    };
+    let next_hop4 = peer.next_hop.or(v4(peer.local_address)).or(v4(Some(local)));
+    let local6 = v6(peer.local_address).or(v6(Some(local)));
+    let (next_hop6, next_hop6_link_local) = match local6 {
+        Some(ll) if is_link_local(&ll) => (peer.next_hop6.or(Some(ll)), Some(ll)),
+        other => (peer.next_hop6.or(other), None),
+    };
+    ExportContext {
+        ibgp: peer.is_ibgp(cfg.local_asn),
+        local_asn: cfg.local_asn,
+        codec: n.codec(),
+        ipv4: n.ipv4,
+        ipv6: n.ipv6,
+        next_hop4,
+        next_hop6,
+        next_hop6_link_local,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(local_address: Option<IpAddr>) -> SessionConfig {
+        SessionConfig {
+            peer: Peer {
+                address: "10.0.1.1".parse().unwrap(),
+                asn: 65000,
+                port: 179,
+                local_address,
+                next_hop: None,
+                next_hop6: None,
+                passive: false,
+                hold_time: 9,
+                password: None,
+                ttl_security: false,
+            },
+            local_asn: 65001,
+            router_id: Ipv4Addr::new(10, 0, 1, 2),
+            connect_retry: Duration::from_secs(1),
+        }
+    }
+
+    fn negotiated() -> Negotiated {
+        Negotiated {
+            peer_id: Ipv4Addr::new(10, 0, 1, 1),
+            peer_asn: 65000,
+            hold_time: 9,
+            keepalive: 3,
+            four_octet_as: true,
+            ipv4: true,
+            ipv6: true,
+            route_refresh: true,
+        }
+    }
+
+    #[test]
+    fn next_hop_defaults_to_the_socket_address_and_ipv6_needs_next_hop6_on_ipv4_sessions() {
+        let e = export_context(&cfg(None), &negotiated(), "10.0.1.2".parse().unwrap());
+        assert_eq!(e.next_hop4, Some(Ipv4Addr::new(10, 0, 1, 2)));
+        assert_eq!(e.next_hop6, None);
+        assert!(!e.ibgp);
+    }
+
+    #[test]
+    fn overrides_win_over_local_address_and_socket() {
+        let mut c = cfg(Some("10.0.1.3".parse().unwrap()));
+        let e = export_context(&c, &negotiated(), "10.0.1.2".parse().unwrap());
+        assert_eq!(e.next_hop4, Some(Ipv4Addr::new(10, 0, 1, 3)));
+        c.peer.next_hop = Some(Ipv4Addr::new(10, 9, 9, 9));
+        c.peer.next_hop6 = Some("2001:db8::9".parse().unwrap());
+        let e = export_context(&c, &negotiated(), "10.0.1.2".parse().unwrap());
+        assert_eq!(e.next_hop4, Some(Ipv4Addr::new(10, 9, 9, 9)));
+        assert_eq!(e.next_hop6, Some("2001:db8::9".parse().unwrap()));
+    }
+
+    #[test]
+    fn a_link_local_session_sends_the_link_local_next_hop_too() {
+        let e = export_context(&cfg(None), &negotiated(), "fe80::2".parse().unwrap());
+        assert_eq!(e.next_hop6_link_local, Some("fe80::2".parse().unwrap()));
+        assert_eq!(e.next_hop4, None);
+        let e = export_context(&cfg(None), &negotiated(), "2001:db8::2".parse().unwrap());
+        assert_eq!(e.next_hop6, Some("2001:db8::2".parse().unwrap()));
+        assert_eq!(e.next_hop6_link_local, None);
+    }
+
+    #[test]
+    fn jitter_stays_between_75_and_100_percent() {
+        for _ in 0..100 {
+            let j = jitter(Duration::from_secs(4));
+            assert!(j >= Duration::from_secs(3) && j <= Duration::from_secs(4));
+        }
+    }
+}

@@ -1,0 +1,371 @@
+//! The embedded BGP speaker against real FRR 8 routers in network namespaces.
+//!
+//! Topology (per test; every name carries the test's pid, so tests run in parallel):
+//!
+//! ```text
+//!   n1 (speaker, AS 65001) eth0 ── r eth1   10.0.1.0/24, 2001:db8:1::/64
+//!   n2 (speaker, AS 65001) eth0 ── r eth2   10.0.2.0/24, 2001:db8:2::/64
+//!   n3 (speaker, AS 65001) eth0 ── r eth3   10.0.3.0/24, 2001:db8:3::/64
+//!                                  r: FRR zebra + bgpd, AS 65000, ECMP (maximum-paths 16)
+//! ```
+//!
+//! The speaker runs in-process: a thread enters the node's namespace (setns) and drives a
+//! current-thread tokio runtime, so its sockets live there. Checks: RFC 4271 sessions come up,
+//! host routes (RFC 4760 for IPv6) reach the router's kernel as ECMP routes, withdrawals,
+//! Cease on shutdown (RFC 4486), recovery after the router's bgpd restarts, iBGP LOCAL_PREF,
+//! eBGP AS_PATH prepends, RFC 1997 and RFC 8092 communities, inbound sessions and collisions
+//! (RFC 4271 §6.8).
+
+mod support;
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use anycastd::bgp::{RouteAttrs, RouteSet, Speaker};
+use anycastd::config::{Bgp, Community, LargeCommunity, Node, Peer};
+use anycastd::status::{PeerState, PeerStatus};
+use support::{kernel_next_hops, link, wait_for, Frr, Netns, NsRuntime};
+
+const TIMEOUT: Duration = Duration::from_secs(40);
+const VIP4: &str = "10.100.0.1";
+const VIP6: &str = "2001:db8:100::1";
+
+/// A speaker running inside a namespace.
+struct NsSpeaker {
+    // Dropped before the runtime it runs on.
+    speaker: Option<Speaker>,
+    rt: NsRuntime,
+}
+
+impl NsSpeaker {
+    fn start(ns: &Netns, node: Node, bgp: Bgp) -> NsSpeaker {
+        let rt = NsRuntime::new(ns);
+        let speaker = {
+            // Tasks are spawned onto the namespace's runtime; they open their sockets there.
+            let _guard = rt.handle().enter();
+            Speaker::start(&node, &bgp)
+        };
+        NsSpeaker {
+            speaker: Some(speaker),
+            rt,
+        }
+    }
+
+    fn speaker(&self) -> &Speaker {
+        self.speaker.as_ref().expect("running")
+    }
+
+    fn set_routes(&self, routes: RouteSet) {
+        self.speaker().set_routes(routes);
+    }
+
+    fn status(&self) -> Vec<PeerStatus> {
+        self.speaker().peer_status()
+    }
+
+    fn wait_established(&self, peers: usize) -> Vec<PeerStatus> {
+        wait_for(
+            TIMEOUT,
+            "all sessions established",
+            || self.status(),
+            |s| s.len() == peers && s.iter().all(|p| p.state == PeerState::Established),
+        )
+    }
+
+    fn shutdown(mut self) {
+        let speaker = self.speaker.take().expect("running");
+        self.rt.run(Duration::from_secs(10), speaker.shutdown());
+    }
+}
+
+fn node(router_id: &str, asn: u32) -> Node {
+    Node {
+        router_id: router_id.parse().unwrap(),
+        asn,
+    }
+}
+
+fn peer(address: &str, asn: u32) -> Peer {
+    Peer {
+        address: address.parse().unwrap(),
+        asn,
+        port: 179,
+        local_address: None,
+        next_hop: None,
+        next_hop6: None,
+        passive: false,
+        hold_time: 9,
+        password: None,
+        ttl_security: false,
+    }
+}
+
+fn bgp(peers: Vec<Peer>) -> Bgp {
+    Bgp {
+        hold_time: 9,
+        connect_retry: Duration::from_secs(1),
+        listen: None,
+        shutdown_delay: Duration::ZERO,
+        peers,
+    }
+}
+
+fn routes(vips: &[&str]) -> RouteSet {
+    vips.iter()
+        .map(|v| (v.parse::<IpAddr>().unwrap(), RouteAttrs::default()))
+        .collect()
+}
+
+/// FRR config for a router in AS `asn` with the given (address, AS) neighbors, each active
+/// for IPv4 and IPv6 unicast, ECMP over up to 16 paths.
+fn router_conf(router_id: &str, asn: u32, neighbors: &[(&str, u32)]) -> String {
+    let mut c = format!(
+        "frr defaults datacenter\n!\nrouter bgp {asn}\n bgp router-id {router_id}\n \
+         no bgp ebgp-requires-policy\n bgp bestpath as-path multipath-relax\n"
+    );
+    for (addr, nasn) in neighbors {
+        c += &format!(" neighbor {addr} remote-as {nasn}\n neighbor {addr} timers connect 1\n");
+    }
+    for af in ["ipv4", "ipv6"] {
+        c +=
+            &format!(" address-family {af} unicast\n  maximum-paths 16\n  maximum-paths ibgp 16\n");
+        for (addr, _) in neighbors {
+            c += &format!("  neighbor {addr} activate\n");
+        }
+        c += " exit-address-family\n";
+    }
+    c + "!\n"
+}
+
+/// Router `r` and `n` speaker namespaces; node i (1-based) is linked as r:eth{i} ↔ n_i:eth0.
+struct Lab {
+    router: Netns,
+    nodes: Vec<Netns>,
+}
+
+impl Lab {
+    fn new(nodes: usize) -> Lab {
+        let router = Netns::new("r");
+        let nodes: Vec<Netns> = (1..=nodes)
+            .map(|i| {
+                let n = Netns::new("n");
+                link(&router, &format!("eth{i}"), &n, "eth0");
+                router.addr(&format!("eth{i}"), &format!("10.0.{i}.1/24"));
+                router.addr(&format!("eth{i}"), &format!("2001:db8:{i}::1/64"));
+                n.addr("eth0", &format!("10.0.{i}.2/24"));
+                n.addr("eth0", &format!("2001:db8:{i}::2/64"));
+                n
+            })
+            .collect();
+        Lab { router, nodes }
+    }
+
+    /// Speaker on node i: AS 65001, peering with the router over IPv4, IPv6 next hop set.
+    fn speaker(&self, i: usize) -> NsSpeaker {
+        let mut p = peer(&format!("10.0.{i}.1"), 65000);
+        p.next_hop6 = Some(format!("2001:db8:{i}::2").parse().unwrap());
+        NsSpeaker::start(
+            &self.nodes[i - 1],
+            node(&format!("10.0.{i}.2"), 65001),
+            bgp(vec![p]),
+        )
+    }
+
+    fn router_neighbors(&self) -> Vec<(String, u32)> {
+        (1..=self.nodes.len())
+            .map(|i| (format!("10.0.{i}.2"), 65001))
+            .collect()
+    }
+
+    fn start_frr(&self) -> Frr {
+        let n = self.router_neighbors();
+        let refs: Vec<(&str, u32)> = n.iter().map(|(a, s)| (a.as_str(), *s)).collect();
+        Frr::start(&self.router, &router_conf("10.0.0.1", 65000, &refs))
+    }
+}
+
+fn wait_next_hops(ns: &Netns, dst: &str, expected: &[&str]) {
+    let mut expected: Vec<String> = expected.iter().map(|s| s.to_string()).collect();
+    expected.sort();
+    wait_for(
+        TIMEOUT,
+        &format!("kernel route {dst} via {expected:?}"),
+        || kernel_next_hops(ns, dst),
+        |hops| *hops == expected,
+    );
+}
+
+#[test]
+fn three_speakers_make_one_ecmp_route_and_a_shutdown_removes_one_next_hop() {
+    let lab = Lab::new(3);
+    let _frr = lab.start_frr();
+    let speakers: Vec<NsSpeaker> = (1..=3).map(|i| lab.speaker(i)).collect();
+    for s in &speakers {
+        s.set_routes(routes(&[VIP4, VIP6]));
+    }
+    wait_next_hops(&lab.router, VIP4, &["10.0.1.2", "10.0.2.2", "10.0.3.2"]);
+    wait_next_hops(
+        &lab.router,
+        VIP6,
+        &["2001:db8:1::2", "2001:db8:2::2", "2001:db8:3::2"],
+    );
+    let st = speakers[0].wait_established(1);
+    assert_eq!(st[0].routes_sent, 2, "{st:?}");
+    assert_eq!(st[0].hold_time, 9);
+    assert!(st[0].updates_sent >= 2);
+
+    let mut speakers = speakers;
+    let third = speakers.pop().unwrap();
+    third.shutdown();
+    wait_next_hops(&lab.router, VIP4, &["10.0.1.2", "10.0.2.2"]);
+    wait_next_hops(&lab.router, VIP6, &["2001:db8:1::2", "2001:db8:2::2"]);
+    // The router saw a Cease/Administrative Shutdown, not a dropped connection.
+    let v = _frr.vtysh_json("show bgp neighbors 10.0.3.2 json");
+    let last = v["10.0.3.2"]["lastNotificationReason"].to_string();
+    assert!(last.contains("Cease/Administrative Shutdown"), "{v}");
+    for s in speakers {
+        s.shutdown();
+    }
+}
+
+#[test]
+fn withdrawing_a_vip_removes_it_at_the_router_and_received_routes_are_counted() {
+    let lab = Lab::new(1);
+    let frr = lab.start_frr();
+    // Give the router something to announce to us, so routes_received is exercised.
+    frr.vtysh("configure terminal\nip route 192.0.2.0/24 blackhole\nrouter bgp 65000\naddress-family ipv4 unicast\nredistribute static\n");
+    let s = lab.speaker(1);
+    s.set_routes(routes(&[VIP4, "10.100.0.2"]));
+    wait_next_hops(&lab.router, VIP4, &["10.0.1.2"]);
+    wait_next_hops(&lab.router, "10.100.0.2", &["10.0.1.2"]);
+    s.set_routes(routes(&["10.100.0.2"]));
+    wait_next_hops(&lab.router, VIP4, &[]);
+    assert_eq!(kernel_next_hops(&lab.router, "10.100.0.2"), ["10.0.1.2"]);
+    let st = wait_for(
+        TIMEOUT,
+        "routes_received counts the router's prefix",
+        || s.status(),
+        |st| st.len() == 1 && st[0].routes_received >= 1 && st[0].routes_sent == 1,
+    );
+    assert_eq!(st[0].state, PeerState::Established);
+    s.set_routes(RouteSet::new());
+    wait_next_hops(&lab.router, "10.100.0.2", &[]);
+    s.shutdown();
+}
+
+#[test]
+fn after_the_routers_bgpd_restarts_the_session_and_route_come_back() {
+    let lab = Lab::new(1);
+    let frr = lab.start_frr();
+    let s = lab.speaker(1);
+    s.set_routes(routes(&[VIP4]));
+    wait_next_hops(&lab.router, VIP4, &["10.0.1.2"]);
+
+    frr.kill_bgpd();
+    wait_for(
+        TIMEOUT,
+        "speaker notices the lost session",
+        || s.status(),
+        |st| st[0].state != PeerState::Established,
+    );
+    frr.start_bgpd();
+    let st = s.wait_established(1);
+    assert_eq!(st[0].last_error, None, "cleared once established again");
+    wait_next_hops(&lab.router, VIP4, &["10.0.1.2"]);
+    s.shutdown();
+}
+
+#[test]
+fn ibgp_gets_local_pref_and_ebgp_gets_prepends_and_communities() {
+    // One node, two routers: r1 in the node's own AS (iBGP), r2 in AS 65000 (eBGP).
+    let r1 = Netns::new("r");
+    let r2 = Netns::new("r");
+    let n = Netns::new("n");
+    link(&r1, "eth1", &n, "eth0");
+    link(&r2, "eth1", &n, "eth1");
+    r1.addr("eth1", "10.0.1.1/24");
+    n.addr("eth0", "10.0.1.2/24");
+    r2.addr("eth1", "10.0.2.1/24");
+    n.addr("eth1", "10.0.2.2/24");
+    let f1 = Frr::start(&r1, &router_conf("10.0.1.1", 65001, &[("10.0.1.2", 65001)]));
+    let f2 = Frr::start(&r2, &router_conf("10.0.2.1", 65000, &[("10.0.2.2", 65001)]));
+    let s = NsSpeaker::start(
+        &n,
+        node("10.0.0.2", 65001),
+        bgp(vec![peer("10.0.1.1", 65001), peer("10.0.2.1", 65000)]),
+    );
+    let attrs = RouteAttrs {
+        communities: vec![Community((65000 << 16) | 100)],
+        large_communities: vec![LargeCommunity {
+            global: 65000,
+            local1: 1,
+            local2: 2,
+        }],
+        med: Some(10),
+        local_pref: Some(200),
+        as_path_prepend: 2,
+    };
+    s.set_routes(RouteSet::from([(VIP4.parse().unwrap(), attrs)]));
+    wait_next_hops(&r1, VIP4, &["10.0.1.2"]);
+    wait_next_hops(&r2, VIP4, &["10.0.2.2"]);
+
+    let show = format!("show bgp ipv4 unicast {VIP4}/32 json");
+    let ibgp = f1.vtysh_json(&show);
+    let p = &ibgp["paths"][0];
+    assert_eq!(p["locPrf"], 200, "{ibgp}");
+    assert_eq!(p["aspath"]["length"], 0, "{ibgp}");
+    assert_eq!(p["metric"], 10, "{ibgp}");
+
+    let ebgp = f2.vtysh_json(&show);
+    let p = &ebgp["paths"][0];
+    assert_eq!(p["aspath"]["string"], "65001 65001 65001", "{ebgp}");
+    assert_eq!(p["community"]["string"], "65000:100", "{ebgp}");
+    assert_eq!(p["largeCommunity"]["string"], "65000:1:2", "{ebgp}");
+    assert_eq!(p["metric"], 10, "{ebgp}");
+    // LOCAL_PREF is not sent over eBGP: r2 shows its default for the path.
+    assert_ne!(p["locPrf"], 200, "{ebgp}");
+    s.shutdown();
+}
+
+#[test]
+fn two_routers_see_the_route_over_inbound_passive_and_colliding_sessions() {
+    // The node listens; r1's session may collide (both sides connect), r2's peer is passive
+    // on our side, so only r2 can open it.
+    let r1 = Netns::new("r");
+    let r2 = Netns::new("r");
+    let n = Netns::new("n");
+    link(&r1, "eth1", &n, "eth0");
+    link(&r2, "eth1", &n, "eth1");
+    r1.addr("eth1", "10.0.1.1/24");
+    n.addr("eth0", "10.0.1.2/24");
+    r2.addr("eth1", "10.0.2.1/24");
+    n.addr("eth1", "10.0.2.2/24");
+    let _f1 = Frr::start(&r1, &router_conf("10.0.1.1", 65000, &[("10.0.1.2", 65001)]));
+    let _f2 = Frr::start(&r2, &router_conf("10.0.2.1", 65000, &[("10.0.2.2", 65001)]));
+    let mut passive = peer("10.0.2.1", 65000);
+    passive.passive = true;
+    let mut cfg = bgp(vec![peer("10.0.1.1", 65000), passive]);
+    cfg.listen = Some("0.0.0.0:179".parse().unwrap());
+    let s = NsSpeaker::start(&n, node("10.0.0.2", 65001), cfg.clone());
+    s.set_routes(routes(&[VIP4]));
+    wait_next_hops(&r1, VIP4, &["10.0.1.2"]);
+    wait_next_hops(&r2, VIP4, &["10.0.2.2"]);
+    s.wait_established(2);
+
+    // Reconfigure: drop r1, keep r2 untouched (its session must not reset).
+    let uptime_before = s.status()[1].uptime_seconds;
+    let mut only_r2 = cfg.clone();
+    only_r2.peers.remove(0);
+    {
+        let _g = s.rt.handle().enter();
+        s.speaker().reconfigure(&node("10.0.0.2", 65001), &only_r2);
+    }
+    wait_next_hops(&r1, VIP4, &[]);
+    let st = s.status();
+    assert_eq!(st.len(), 1);
+    assert_eq!(st[0].address, "10.0.2.1");
+    assert_eq!(st[0].state, PeerState::Established);
+    assert!(st[0].uptime_seconds >= uptime_before);
+    assert_eq!(kernel_next_hops(&r2, VIP4), ["10.0.2.2"]);
+    s.shutdown();
+}

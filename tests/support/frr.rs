@@ -1,0 +1,145 @@
+//! FRR instances (zebra + bgpd) inside a namespace, each with its own pathspace (`-N name`):
+//! config in /etc/frr/<name>/frr.conf, sockets and pid files in /var/run/frr/<name>.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use super::{wait_until, Netns};
+
+pub struct Frr {
+    name: String,
+    netns: String,
+    conf_dir: PathBuf,
+    run_dir: PathBuf,
+}
+
+impl Frr {
+    /// Writes `config` and starts zebra and bgpd in `ns`. The instance is named after the
+    /// namespace (unique per test).
+    pub fn start(ns: &Netns, config: &str) -> Frr {
+        let name = ns.name().to_string();
+        let conf_dir = PathBuf::from(format!("/etc/frr/{name}"));
+        let run_dir = PathBuf::from(format!("/var/run/frr/{name}"));
+        let frr = Frr {
+            name,
+            netns: ns.name().to_string(),
+            conf_dir,
+            run_dir,
+        };
+        std::fs::create_dir_all(&frr.conf_dir).expect("create FRR config dir");
+        std::fs::create_dir_all(&frr.run_dir).expect("create FRR run dir");
+        std::fs::write(frr.conf_dir.join("frr.conf"), config).expect("write frr.conf");
+        std::fs::write(frr.conf_dir.join("vtysh.conf"), "").expect("write vtysh.conf");
+        for d in [&frr.conf_dir, &frr.run_dir] {
+            super::run("chown", &["-R", "frr:frr", &d.to_string_lossy()]);
+        }
+        frr.start_daemon("zebra");
+        wait_until(Duration::from_secs(10), "zebra socket", || {
+            frr.run_dir.join("zserv.api").exists()
+        });
+        frr.start_daemon("bgpd");
+        frr
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn pid_file(&self, daemon: &str) -> PathBuf {
+        self.run_dir.join(format!("{daemon}.pid"))
+    }
+
+    fn start_daemon(&self, daemon: &str) {
+        let conf = self.conf_dir.join("frr.conf");
+        let status = Command::new("ip")
+            .args(["netns", "exec", &self.netns])
+            .arg(format!("/usr/lib/frr/{daemon}"))
+            .args(["-d", "-N", &self.name, "-f"])
+            .arg(&conf)
+            .arg("-i")
+            .arg(self.pid_file(daemon))
+            .args([
+                "--log",
+                &format!("file:{}/{daemon}.log", self.run_dir.display()),
+            ])
+            .status()
+            .expect("run FRR daemon");
+        assert!(status.success(), "{daemon} did not start");
+        wait_until(
+            Duration::from_secs(10),
+            &format!("{daemon} pid file"),
+            || self.pid(daemon).is_some(),
+        );
+    }
+
+    fn pid(&self, daemon: &str) -> Option<i32> {
+        std::fs::read_to_string(self.pid_file(daemon))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    fn alive(pid: i32) -> bool {
+        std::path::Path::new(&format!("/proc/{pid}")).exists()
+            && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map(|s| s.contains(") Z "))
+                .unwrap_or(true)
+    }
+
+    fn kill(&self, daemon: &str, signal: &str) {
+        if let Some(pid) = self.pid(daemon) {
+            let _ = Command::new("kill")
+                .args([signal, &pid.to_string()])
+                .status();
+            wait_until(
+                Duration::from_secs(10),
+                &format!("{daemon} to exit"),
+                || !Self::alive(pid),
+            );
+            let _ = std::fs::remove_file(self.pid_file(daemon));
+        }
+    }
+
+    /// Kills bgpd abruptly (SIGKILL): sessions drop without a NOTIFICATION.
+    pub fn kill_bgpd(&self) {
+        self.kill("bgpd", "-9");
+    }
+
+    pub fn start_bgpd(&self) {
+        self.start_daemon("bgpd");
+    }
+
+    /// `vtysh -N <name> -c CMD`.
+    pub fn vtysh(&self, cmd: &str) -> String {
+        let out = Command::new("vtysh")
+            .args(["-N", &self.name, "-c", cmd])
+            .output()
+            .expect("run vtysh");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `vtysh … json`, parsed; `Null` when the output is not JSON (daemon restarting).
+    pub fn vtysh_json(&self, cmd: &str) -> serde_json::Value {
+        serde_json::from_str(&self.vtysh(cmd)).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// The state of the BGP neighbor `addr` ("Established", "Active", …), if bgpd answers.
+    pub fn neighbor_state(&self, addr: &str) -> Option<String> {
+        let v = self.vtysh_json(&format!("show bgp neighbors {addr} json"));
+        v.get(addr)?.get("bgpState")?.as_str().map(String::from)
+    }
+}
+
+impl Drop for Frr {
+    fn drop(&mut self) {
+        for d in ["bgpd", "zebra"] {
+            if let Some(pid) = self.pid(d) {
+                let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.conf_dir);
+        let _ = std::fs::remove_dir_all(&self.run_dir);
+    }
+}
