@@ -649,3 +649,180 @@ fn daemon_check_rejects_bad_config() {
     let lo = run("ip", &["-n", ns.name(), "addr", "show", "dev", "lo"]);
     assert!(!lo.contains(VIP4), "the VIP was added: {lo}");
 }
+
+/// CONTRACT: `shutdown_delay` applies "on SIGTERM/drain": a drain first announces the routes
+/// with GRACEFUL_SHUTDOWN (RFC 8326), waits, then withdraws.
+#[test]
+fn daemon_drain_with_shutdown_delay_announces_graceful_shutdown_first() {
+    let lab = Lab::new(1, 1);
+    let frr = lab.start_router(0, None);
+    let cfg = lab.node_config(1, "shutdown_delay = \"2s\"") + &vip(VIP4, "", None);
+    let d = Daemon::start(lab.node(1), "node1", &cfg);
+    let n1 = node_addr(0, 1);
+    wait_next_hops(lab.router(0), VIP4, &[n1.as_str()]);
+
+    let t0 = Instant::now();
+    d.cli_ok(&["drain"]);
+    let gshut = wait_for(
+        Duration::from_secs(5),
+        "drained route carries GRACEFUL_SHUTDOWN before it is withdrawn",
+        || community_from(&frr, &format!("{VIP4}/32"), &n1),
+        |c| c.as_deref() != Some(""),
+    );
+    assert!(
+        gshut
+            .as_deref()
+            .is_some_and(|c| c.contains("graceful-shutdown")),
+        "drain withdrew at once instead of announcing GRACEFUL_SHUTDOWN first: {gshut:?}"
+    );
+    wait_next_hops(lab.router(0), VIP4, NONE);
+    let took = t0.elapsed();
+    println!("drain with shutdown_delay 2s → withdrawn after {took:?}");
+    assert!(took >= Duration::from_millis(1800), "{took:?}");
+}
+
+/// A reload that leaves a checked VIP's check alone keeps its health: the route is not
+/// withdrawn while the new checker starts, and the new checker runs.
+#[test]
+fn daemon_reload_keeps_a_checked_vip_announced() {
+    let lab = Lab::new(1, 1);
+    let frr = lab.start_router(0, None);
+    let backend = Backend::start(lab.node(1), 8080);
+    let check = "type = \"http\"\nport = 8080\npath = \"/healthz\"\ninterval = \"1s\"\n\
+                 timeout = \"500ms\"\nrise = 2\nfall = 2\n";
+    let with = |c: &str| {
+        lab.node_config(1, "") + &vip(VIP4, &format!("communities = [\"{c}\"]"), Some(check))
+    };
+    let d = Daemon::start(lab.node(1), "node1", &with("65000:100"));
+    let n1 = node_addr(0, 1);
+    wait_next_hops(lab.router(0), VIP4, &[n1.as_str()]);
+
+    // Watch the router's table from before the reload until the new checker has run a few
+    // times; any gap is a flap caused by the reload.
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let gaps = std::thread::scope(|s| {
+        let watcher = s.spawn(|| {
+            let mut gaps = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                if kernel_next_hops(lab.router(0), VIP4).is_empty() {
+                    gaps += 1;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            gaps
+        });
+        d.reload(&with("65000:200"));
+        wait_for(
+            TIMEOUT,
+            "community 65000:200 at the router",
+            || community_from(&frr, &format!("{VIP4}/32"), &n1),
+            |c| c.as_deref() == Some("65000:200"),
+        );
+        let served = backend.served();
+        wait_for(
+            TIMEOUT,
+            "three more checks by the new checker",
+            || backend.served(),
+            |n| *n >= served + 3,
+        );
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        watcher.join().unwrap()
+    });
+    assert_eq!(gaps, 0, "the VIP was withdrawn during the reload");
+    let st = d.status();
+    assert_eq!(vip_status(&st, VIP4)["announced"], true, "{st}");
+}
+
+/// Never announce before knowing: a VIP whose check fails from the start is never announced,
+/// and status says why.
+#[test]
+fn daemon_never_announces_before_a_passing_check() {
+    let lab = Lab::new(1, 1);
+    let frr = lab.start_router(0, None);
+    let backend = Backend::start(lab.node(1), 8080);
+    backend.set(Mode::Unhealthy);
+    let cfg = lab.node_config(1, "")
+        + &vip(
+            VIP4,
+            "",
+            Some(
+                "type = \"http\"\nport = 8080\npath = \"/healthz\"\ninterval = \"1s\"\n\
+                 timeout = \"500ms\"\nrise = 2\nfall = 2\n",
+            ),
+        );
+    let d = Daemon::start(lab.node(1), "node1", &cfg);
+    let n1 = node_addr(0, 1);
+    // From start-up until the session is up and three checks have failed, the router never
+    // sees the prefix.
+    let mut seen = false;
+    wait_for(
+        TIMEOUT,
+        "session established and three failed checks",
+        || {
+            seen |= !bgp_paths(&frr, &format!("{VIP4}/32")).is_empty();
+            (frr.neighbor_state(&n1), backend.served())
+        },
+        |(state, served)| state.as_deref() == Some("Established") && *served >= 3,
+    );
+    seen |= !bgp_paths(&frr, &format!("{VIP4}/32")).is_empty();
+    assert!(!seen, "the VIP was announced before any check passed");
+    let st = d.status();
+    let v = vip_status(&st, VIP4);
+    assert_eq!(v["announced"], false, "{st}");
+    assert!(
+        v["reason"].as_str().is_some_and(|r| r.contains("503")),
+        "{st}"
+    );
+    backend.set(Mode::Healthy);
+    wait_next_hops(lab.router(0), VIP4, &[n1.as_str()]);
+}
+
+/// SIGTERM leaves the VIP's address in place; `--cleanup` (here with SIGINT) removes the
+/// addresses anycastd owns, including one a previous run left, and nothing else. Once the
+/// daemon is gone, `anycastd status` exits 1.
+#[test]
+fn daemon_exit_keeps_addresses_unless_cleanup() {
+    let ns = Netns::new("n");
+    ns.addr("lo", "10.100.0.9/32"); // not anycastd's: must survive the cleanup
+    let cfg = "[node]\nrouter_id = \"10.0.1.2\"\nasn = 65001\n\n".to_string()
+        + &vip(VIP4, "", None)
+        + &vip(VIP6, "", None);
+    let lo = || run("ip", &["-n", ns.name(), "addr", "show", "dev", "lo"]);
+    let has = |a: &str| lo().contains(&format!("{a}/"));
+
+    let mut first = Daemon::start(&ns, "first", &cfg);
+    wait_until_addr(&has, VIP4);
+    wait_until_addr(&has, VIP6);
+    first.signal(Signal::SIGTERM);
+    assert_eq!(first.wait_exit(Duration::from_secs(10)).code(), Some(0));
+    assert!(
+        has(VIP4) && has(VIP6),
+        "addresses removed without --cleanup:\n{}",
+        lo()
+    );
+    let out = first.cli(&["status"]);
+    assert_eq!(out.status.code(), Some(1), "status with no daemon: {out:?}");
+
+    let mut second = Daemon::start_with_args(&ns, "second", &cfg, &["--cleanup"]);
+    wait_for(
+        TIMEOUT,
+        "second run serves status",
+        || second.status(),
+        |s| s["vips"].as_array().is_some_and(|v| v.len() == 2),
+    );
+    second.signal(Signal::SIGINT);
+    assert_eq!(second.wait_exit(Duration::from_secs(10)).code(), Some(0));
+    let after = lo();
+    assert!(
+        !has(VIP4) && !has(VIP6),
+        "--cleanup left the VIPs:\n{after}"
+    );
+    assert!(
+        has("10.100.0.9"),
+        "--cleanup removed a foreign address:\n{after}"
+    );
+}
+
+fn wait_until_addr(has: &impl Fn(&str) -> bool, a: &str) {
+    support::wait_until(TIMEOUT, &format!("{a} on lo"), || has(a));
+}

@@ -27,6 +27,11 @@ impl Daemon {
     /// Writes `config` to a fresh file and starts the daemon on it in `ns`. `label` names it
     /// in failure output.
     pub fn start(ns: &Netns, label: &str, config: &str) -> Daemon {
+        Daemon::start_with_args(ns, label, config, &[])
+    }
+
+    /// Like [`Daemon::start`], with extra arguments after `run -c FILE` (e.g. `--cleanup`).
+    pub fn start_with_args(ns: &Netns, label: &str, config: &str, args: &[&str]) -> Daemon {
         let dir = tempfile::Builder::new()
             .prefix(&format!("anycastd-{label}-"))
             .tempdir()
@@ -41,6 +46,7 @@ impl Daemon {
             .args(["netns", "exec", ns.name(), BIN, "run", "-c"])
             .arg(&config_path)
             .args(["--log-level", "debug"])
+            .args(args)
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
