@@ -826,3 +826,251 @@ fn daemon_exit_keeps_addresses_unless_cleanup() {
 fn wait_until_addr(has: &impl Fn(&str) -> bool, a: &str) {
     support::wait_until(TIMEOUT, &format!("{a} on lo"), || has(a));
 }
+
+/// `show bgp AF unicast summary json`: prefixes received from `peer` (None if not listed).
+fn pfx_rcvd(frr: &Frr, af: &str, peer: &str) -> Option<u64> {
+    frr.vtysh_json(&format!("show bgp {af} unicast summary json"))["peers"][peer]["pfxRcd"].as_u64()
+}
+
+/// Many VIPs: 150 IPv4 and 150 IPv6 host routes reach the router over one session, and a
+/// drain withdraws every one of them (UPDATE packing, MP_REACH/MP_UNREACH across messages).
+#[test]
+fn daemon_many_vips() {
+    const N: usize = 150;
+    let lab = Lab::new(1, 1);
+    let frr = lab.start_router(0, None);
+    let mut cfg = lab.node_config(1, "");
+    for k in 0..N {
+        cfg += &vip(&format!("10.100.{}.{}", k / 200, k % 200 + 1), "", None);
+        cfg += &vip(&format!("2001:db8:100::{:x}", k + 1), "", None);
+    }
+    let d = Daemon::start(lab.node(1), "node1", &cfg);
+    let n1 = node_addr(0, 1);
+    let counts = || (pfx_rcvd(&frr, "ipv4", &n1), pfx_rcvd(&frr, "ipv6", &n1));
+    let all = (Some(N as u64), Some(N as u64));
+    wait_for(TIMEOUT, "all VIPs at the router", counts, |c| *c == all);
+    let st = d.status();
+    assert_eq!(st["peers"][0]["routes_sent"], 2 * N, "{}", st["peers"]);
+
+    d.cli_ok(&["drain"]);
+    wait_for(TIMEOUT, "every VIP withdrawn", counts, |c| {
+        *c == (Some(0), Some(0))
+    });
+    d.cli_ok(&["undrain"]);
+    wait_for(TIMEOUT, "all VIPs back", counts, |c| *c == all);
+    assert_eq!(
+        kernel_next_hops(lab.router(0), &format!("2001:db8:100::{N:x}")),
+        [node_addr6(0, 1)]
+    );
+}
+
+/// The VIP's route attributes from the config reach the routers: communities, large
+/// communities, MED and AS_PATH prepends to an eBGP router; LOCAL_PREF to an iBGP router.
+#[test]
+fn daemon_route_attributes() {
+    let lab = Lab::new(2, 1);
+    let ebgp = lab.start_router(0, None);
+    let ibgp_conf = format!(
+        "frr defaults datacenter\n!\nrouter bgp 65001\n bgp router-id 10.255.255.2\n \
+         no bgp ebgp-requires-policy\n neighbor {n} remote-as 65001\n neighbor {n} timers connect 1\n!\n",
+        n = node_addr(1, 1)
+    );
+    let ibgp = Frr::start(lab.router(1), &ibgp_conf);
+    let cfg = lab.node_config_with_routers(1, "", &[0])
+        + &format!(
+            "[[bgp.peer]]\naddress = \"{}\"\nasn = 65001\n\n",
+            router_addr(1, 1)
+        )
+        + &vip(
+            VIP4,
+            "communities = [\"65000:100\", \"65000:200\"]\nlarge_communities = [\"65000:1:2\"]\n\
+             med = 10\nlocal_pref = 200\nas_path_prepend = 2",
+            None,
+        );
+    let _d = Daemon::start(lab.node(1), "node1", &cfg);
+    wait_next_hops(lab.router(0), VIP4, &[node_addr(0, 1)]);
+    let show = format!("show bgp ipv4 unicast {VIP4}/32 json");
+    let ibgp_path = wait_for(
+        TIMEOUT,
+        "the iBGP router has the route",
+        || ibgp.vtysh_json(&show)["paths"][0].clone(),
+        |p| !p.is_null(),
+    );
+    assert_eq!(ibgp_path["locPrf"], 200, "{ibgp_path}");
+    assert_eq!(ibgp_path["aspath"]["length"], 0, "{ibgp_path}");
+    assert_eq!(ibgp_path["metric"], 10, "{ibgp_path}");
+
+    let p = ebgp.vtysh_json(&show)["paths"][0].clone();
+    assert_eq!(p["aspath"]["string"], "65001 65001 65001", "{p}");
+    assert_eq!(p["community"]["string"], "65000:100 65000:200", "{p}");
+    assert_eq!(p["largeCommunity"]["string"], "65000:1:2", "{p}");
+    assert_eq!(p["metric"], 10, "{p}");
+    assert_ne!(p["locPrf"], 200, "LOCAL_PREF sent over eBGP: {p}");
+}
+
+/// An IPv6 session carries the IPv6 VIP (next hop: the session's address) and the IPv4 VIP
+/// (next hop from `next_hop`).
+#[test]
+fn daemon_ipv6_session() {
+    let lab = Lab::new(1, 1);
+    let (r6, n6) = ("2001:db8:0:1::1", node_addr6(0, 1));
+    let conf = format!(
+        "frr defaults datacenter\n!\nrouter bgp 65000\n bgp router-id 10.255.255.1\n \
+         no bgp ebgp-requires-policy\n neighbor {n6} remote-as 65001\n neighbor {n6} timers connect 1\n \
+         address-family ipv4 unicast\n  neighbor {n6} activate\n exit-address-family\n \
+         address-family ipv6 unicast\n  neighbor {n6} activate\n exit-address-family\n!\n"
+    );
+    let frr = Frr::start(lab.router(0), &conf);
+    let cfg = format!(
+        "[node]\nrouter_id = \"10.0.1.2\"\nasn = 65001\n\n[bgp]\nhold_time = 9\nconnect_retry = 1\n\n\
+         [[bgp.peer]]\naddress = \"{r6}\"\nasn = 65000\nnext_hop = \"{}\"\n\n",
+        node_addr(0, 1)
+    ) + &vip(VIP4, "", None)
+        + &vip(VIP6, "", None);
+    let d = Daemon::start(lab.node(1), "node1", &cfg);
+    wait_next_hops(lab.router(0), VIP6, &[n6.as_str()]);
+    wait_next_hops(lab.router(0), VIP4, &[node_addr(0, 1)]);
+    assert_eq!(frr.neighbor_state(&n6).as_deref(), Some("Established"));
+    let st = d.status();
+    assert_eq!(st["peers"][0]["address"], r6, "{st}");
+    assert_eq!(st["peers"][0]["routes_sent"], 2, "{st}");
+}
+
+/// A router that requires `frr_neighbor_extra` for node 1, and the node configured with
+/// `peer_extra`: the session must come up and carry the VIP.
+fn session_with_options(frr_neighbor_extra: &str, peer_extra: &str) {
+    let lab = Lab::new(1, 1);
+    let n1 = node_addr(0, 1);
+    let conf = format!(
+        "frr defaults datacenter\n!\nrouter bgp 65000\n bgp router-id 10.255.255.1\n \
+         no bgp ebgp-requires-policy\n neighbor {n1} remote-as 65001\n neighbor {n1} timers connect 1\n \
+         neighbor {n1} {frr_neighbor_extra}\n!\n"
+    );
+    let frr = Frr::start(lab.router(0), &conf);
+    let cfg = lab
+        .node_config(1, "")
+        .replace("next_hop6", &format!("{peer_extra}\nnext_hop6"))
+        + &vip(VIP4, "", None);
+    let d = Daemon::start(lab.node(1), "node1", &cfg);
+    let st = wait_for(
+        Duration::from_secs(20),
+        "session established",
+        || d.status()["peers"][0].clone(),
+        |p| p["state"] == "established",
+    );
+    assert_eq!(st["routes_sent"], 1, "{st}");
+    wait_for(
+        Duration::from_secs(20),
+        "the router installs the VIP",
+        || kernel_next_hops(lab.router(0), VIP4),
+        |h| *h == [n1.as_str()],
+    );
+    assert_eq!(frr.neighbor_state(&n1).as_deref(), Some("Established"));
+}
+
+/// TCP MD5 signatures (RFC 2385): `password` against FRR's `neighbor … password`.
+#[test]
+fn daemon_tcp_md5() {
+    session_with_options("password s3cret-md5", "password = \"s3cret-md5\"");
+}
+
+/// GTSM (RFC 5082): `ttl_security = true` against FRR's `neighbor … ttl-security hops 1`.
+#[test]
+fn daemon_ttl_security() {
+    session_with_options("ttl-security hops 1", "ttl_security = true");
+}
+
+/// A 4-byte AS number (RFC 6793), written in asdot in the config.
+#[test]
+fn daemon_four_byte_asn() {
+    let lab = Lab::new(1, 1);
+    let n1 = node_addr(0, 1);
+    let conf = format!(
+        "frr defaults datacenter\n!\nrouter bgp 4200000000\n bgp router-id 10.255.255.1\n \
+         no bgp ebgp-requires-policy\n neighbor {n1} remote-as 4200000001\n neighbor {n1} timers connect 1\n!\n"
+    );
+    let frr = Frr::start(lab.router(0), &conf);
+    // 4200000001 = 64086.59905 in asdot.
+    let cfg = lab
+        .node_config(1, "")
+        .replace("asn = 65001", "asn = \"64086.59905\"")
+        .replace("asn = 65000", "asn = 4200000000")
+        + &vip(VIP4, "", None);
+    let d = Daemon::start(lab.node(1), "node1", &cfg);
+    wait_next_hops(lab.router(0), VIP4, &[n1.as_str()]);
+    let p = frr.vtysh_json(&format!("show bgp ipv4 unicast {VIP4}/32 json"))["paths"][0].clone();
+    assert_eq!(p["aspath"]["string"], "4200000001", "{p}");
+    assert_eq!(d.status()["node"]["asn"], 4200000001u64);
+}
+
+/// A drained node stays drained across a reload.
+#[test]
+fn daemon_drain_survives_reload() {
+    let lab = Lab::new(1, 1);
+    let _frr = lab.start_router(0, None);
+    let cfg = lab.node_config(1, "") + &vip(VIP4, "", None) + &vip(VIP4B, "", None);
+    let d = Daemon::start(lab.node(1), "node1", &cfg);
+    let nh = [node_addr(0, 1)];
+    wait_next_hops(lab.router(0), VIP4, &nh);
+    wait_next_hops(lab.router(0), VIP4B, &nh);
+    d.cli_ok(&["drain"]);
+    wait_next_hops(lab.router(0), VIP4, NONE);
+    wait_next_hops(lab.router(0), VIP4B, NONE);
+    d.reload(&(cfg.clone() + &vip(VIP4C, "", None)));
+    d.wait_log(TIMEOUT, "reload: new configuration applied");
+    let st = d.status();
+    for v in [VIP4, VIP4B, VIP4C] {
+        assert_eq!(vip_status(&st, v)["drained"], true, "{st}");
+        assert_eq!(vip_status(&st, v)["announced"], false, "{st}");
+    }
+    for v in [VIP4, VIP4B, VIP4C] {
+        assert!(
+            kernel_next_hops(lab.router(0), v).is_empty(),
+            "{v} announced"
+        );
+    }
+    d.cli_ok(&["undrain"]);
+    for v in [VIP4, VIP4B, VIP4C] {
+        wait_next_hops(lab.router(0), v, &nh);
+    }
+}
+
+/// A reload that changes one peer's settings resets that session only (so the new settings
+/// take effect) and leaves the other one alone.
+#[test]
+fn daemon_reload_resets_only_the_changed_peer() {
+    let lab = Lab::new(2, 1);
+    let r0 = lab.start_router(0, None);
+    let r1 = lab.start_router(1, None);
+    let (p0, p1) = (node_addr(0, 1), node_addr(1, 1));
+    let cfg = lab.node_config(1, "") + &vip(VIP4, "", None);
+    let d = Daemon::start(lab.node(1), "node1", &cfg);
+    wait_next_hops(lab.router(0), VIP4, &[p0.as_str()]);
+    wait_next_hops(lab.router(1), VIP4, &[p1.as_str()]);
+    let before = (session_identity(&r0, &p0), session_identity(&r1, &p1));
+    // Per-peer hold time 30 for the r1 peer only (its block is the second one).
+    let at = cfg.rfind("[[bgp.peer]]").unwrap();
+    let changed = format!(
+        "{}[[bgp.peer]]\nhold_time = 6\n{}",
+        &cfg[..at],
+        &cfg[at + 13..]
+    );
+    d.reload(&changed);
+    wait_for(
+        TIMEOUT,
+        "r1's session re-established with hold time 6",
+        || neighbor(&r1, &p1),
+        |n| n["bgpState"] == "Established" && n["bgpTimerHoldTimeMsecs"] == 6000,
+    );
+    assert_eq!(
+        session_identity(&r1, &p1).0,
+        before.1 .0 + 1,
+        "r1 not reset once"
+    );
+    assert_eq!(
+        session_identity(&r0, &p0),
+        before.0,
+        "r0's session was reset"
+    );
+    wait_next_hops(lab.router(1), VIP4, &[p1.as_str()]);
+}
