@@ -74,7 +74,7 @@ impl NsSpeaker {
 
     fn shutdown(mut self) {
         let speaker = self.speaker.take().expect("running");
-        self.rt.run(Duration::from_secs(10), speaker.shutdown());
+        self.rt.run(Duration::from_secs(10), async move { speaker.shutdown().await });
     }
 }
 
