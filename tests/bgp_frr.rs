@@ -74,7 +74,10 @@ impl NsSpeaker {
 
     fn shutdown(mut self) {
         let speaker = self.speaker.take().expect("running");
-        self.rt.run(Duration::from_secs(10), async move { speaker.shutdown().await });
+        self.rt.run(
+            Duration::from_secs(10),
+            async move { speaker.shutdown().await },
+        );
     }
 }
 
