@@ -31,6 +31,7 @@ use tracing::{debug, info, warn, Instrument};
 use super::adj_rib_out::{AdjRibOut, ExportContext};
 use super::fsm::{
     keep_locally_initiated, Action, DownReason, Event, Fsm, FsmConfig, Negotiated, Timer,
+    LARGE_HOLD_TIME,
 };
 use super::message::{
     self, CodecContext, Message, NotifCode, Notification, Prefix, Update, AFI_IPV4, AFI_IPV6,
@@ -45,6 +46,8 @@ pub const MAX_CONNECT_RETRY: Duration = Duration::from_secs(60);
 /// How long one write may block before the connection is considered dead.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 const READ_CHUNK: usize = 16 * 1024;
+/// How long a racing inbound connection may take to send its OPEN.
+const PENDING_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Everything that defines a session; a change to any of it resets the session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,7 +158,8 @@ pub(crate) struct Session {
     /// When to start again after going down.
     restart_at: Option<Instant>,
     backoff: Duration,
-    pending_inbound: Option<TcpStream>,
+    /// An inbound connection racing the current one (RFC 4271 §6.8), until its OPEN arrives.
+    pending: Option<Pending>,
     codec: CodecContext,
     export: Option<ExportContext>,
     rib: AdjRibOut,
@@ -211,7 +215,7 @@ impl Session {
             chunk: vec![0u8; READ_CHUNK].into_boxed_slice(),
             timers: [None; 3],
             restart_at: None,
-            pending_inbound: None,
+            pending: None,
             codec: CodecContext::default(),
             export: None,
             rib: AdjRibOut::default(),
@@ -230,6 +234,7 @@ impl Session {
         self.event(self.start_event()).await;
         while !self.stopped {
             let established = self.fsm.state() == PeerState::Established;
+            let pending_deadline = self.pending.as_ref().map(|p| p.deadline);
             tokio::select! {
                 cmd = cmds.recv() => match cmd {
                     Some(Command::Inbound(stream)) => self.inbound(stream).await,
@@ -270,6 +275,19 @@ impl Session {
                         self.process_input().await;
                     }
                 },
+                res = read_pending(&mut self.pending) => match res {
+                    Ok(0) | Err(_) => self.pending = None,
+                    Ok(n) => {
+                        if let Some(p) = self.pending.as_mut() {
+                            p.rbuf.extend_from_slice(&p.chunk[..n]);
+                        }
+                        self.process_pending().await;
+                    }
+                },
+                _ = sleep_opt(pending_deadline) => {
+                    debug!("racing inbound connection sent no OPEN in time: closed");
+                    self.pending = None;
+                }
                 _ = sleep_opt(self.timers[0]) => {
                     self.timers[0] = None;
                     self.event(Event::ConnectRetryTimerExpires).await;
@@ -535,11 +553,7 @@ impl Session {
                     }
                 }
             };
-            let was_open_sent = self.fsm.state() == PeerState::OpenSent;
             self.event(event).await;
-            if was_open_sent && self.fsm.state() == PeerState::OpenConfirm {
-                self.resolve_collision().await;
-            }
         }
     }
 
@@ -561,26 +575,20 @@ impl Session {
     /// A connection from the peer arrived through the listener.
     async fn inbound(&mut self, stream: TcpStream) {
         match self.fsm.state() {
-            PeerState::Idle => {
+            // No connection and no attempt in flight: take it.
+            PeerState::Idle | PeerState::Active => {
                 self.restart_at = None;
                 self.adopt_inbound(stream).await;
             }
-            PeerState::Connect | PeerState::Active => {
-                // No OPEN exchanged yet on an outbound attempt: take the inbound one.
-                self.connecting = None;
-                self.adopt_inbound(stream).await;
-            }
-            PeerState::OpenSent => {
-                // The peer's identifier is not known yet: decide once its OPEN arrives.
-                self.pending_inbound = Some(stream);
-            }
-            PeerState::OpenConfirm => {
-                self.pending_inbound = Some(stream);
-                self.resolve_collision().await;
-            }
+            // RFC 4271 §6.8: a collision with an established session keeps the session.
             PeerState::Established => {
                 debug!("inbound connection while established: closed (collision)");
                 reject(stream).await;
+            }
+            // Our own connection is in flight or exchanging OPENs: run the inbound one up to
+            // the peer's OPEN, whose BGP identifier decides which connection survives.
+            PeerState::Connect | PeerState::OpenSent | PeerState::OpenConfirm => {
+                self.start_pending(stream).await;
             }
         }
     }
@@ -599,30 +607,122 @@ impl Session {
         }
     }
 
-    /// RFC 4271 §6.8: with two connections to the same peer, keep the one initiated by the
-    /// side with the higher BGP identifier.
-    async fn resolve_collision(&mut self) {
-        let Some(pending) = self.pending_inbound.take() else {
+    /// Starts a second FSM on a racing inbound connection: it sends our OPEN (so the peer can
+    /// resolve the collision on its side too) and waits for the peer's.
+    async fn start_pending(&mut self, stream: TcpStream) {
+        let Ok(mut conn) = Conn::new(stream, false) else {
             return;
         };
-        let (Some(n), Some(conn)) = (self.fsm.negotiated().copied(), self.conn.as_ref()) else {
+        debug!("inbound connection races ours: sending OPEN on both");
+        let mut fsm = Fsm::new(FsmConfig {
+            passive: true,
+            ..fsm_config(&self.cfg)
+        });
+        fsm.handle(Event::ManualStartPassive);
+        for action in fsm.handle(Event::TcpConnectionConfirmed) {
+            if let Action::SendOpen(open) = action {
+                let bytes = Message::Open(open).to_bytes(&CodecContext::default());
+                let write = conn.writer.write_all(&bytes);
+                if !matches!(tokio::time::timeout(WRITE_TIMEOUT, write).await, Ok(Ok(()))) {
+                    return;
+                }
+            }
+        }
+        self.pending = Some(Pending {
+            conn,
+            fsm,
+            rbuf: Vec::new(),
+            chunk: vec![0u8; message::MAX_MESSAGE_LEN].into_boxed_slice(),
+            deadline: Instant::now() + PENDING_TIMEOUT,
+        });
+    }
+
+    /// Waits for the first message on the racing connection: only an OPEN is acceptable.
+    async fn process_pending(&mut self) {
+        let Some(p) = self.pending.as_mut() else {
             return;
         };
-        let keep_current = conn.outbound == keep_locally_initiated(self.cfg.router_id, n.peer_id);
+        let (kind, len) = match message::frame(&p.rbuf) {
+            Ok(Some(f)) => f,
+            Ok(None) => return,
+            Err(_) => {
+                self.pending = None;
+                return;
+            }
+        };
+        let decoded = Message::decode(
+            kind,
+            &p.rbuf[message::HEADER_LEN..len],
+            &CodecContext::default(),
+        );
+        p.rbuf.drain(..len);
+        match decoded {
+            Ok(Message::Open(open)) => self.resolve_collision(open).await,
+            _ => {
+                debug!("racing inbound connection did not start with an OPEN: closed");
+                self.pending = None;
+            }
+        }
+    }
+
+    /// RFC 4271 §6.8: of two connections to one peer, keep the one initiated by the side with
+    /// the higher BGP identifier. Both sides apply the same rule, so they agree.
+    async fn resolve_collision(&mut self, open: message::Open) {
+        let Some(p) = self.pending.take() else {
+            return;
+        };
+        let local_wins = keep_locally_initiated(self.cfg.router_id, open.bgp_id);
+        let keep_current = match self.fsm.state() {
+            PeerState::Established => true,
+            PeerState::Connect => local_wins,
+            PeerState::OpenSent | PeerState::OpenConfirm => {
+                self.conn.as_ref().is_some_and(|c| c.outbound) && local_wins
+            }
+            PeerState::Idle | PeerState::Active => false,
+        };
         if keep_current {
-            debug!("connection collision: keeping the current connection");
-            reject(pending).await;
+            debug!("connection collision: keeping our connection, closing the peer's");
+            reject_conn(p.conn).await;
             return;
         }
-        debug!("connection collision: switching to the peer's connection");
-        let cease = Notification::cease(NotifCode::CEASE_CONNECTION_COLLISION);
-        let _ = self.send(&Message::Notification(cease)).await;
-        self.conn = None;
-        self.rbuf.clear();
+        debug!("connection collision: keeping the peer's connection");
+        if self.conn.is_some() {
+            let cease = Notification::cease(NotifCode::CEASE_CONNECTION_COLLISION);
+            let _ = self.send(&Message::Notification(cease)).await;
+        }
+        self.connecting = None;
+        self.restart_at = None;
         self.timers = [None; 3];
-        self.fsm = Fsm::new(fsm_config(&self.cfg));
-        self.adopt_inbound(pending).await;
+        self.fsm = p.fsm;
+        self.conn = Some(p.conn);
+        self.rbuf = p.rbuf;
+        self.timers[timer_index(Timer::Hold)] = Some(Instant::now() + LARGE_HOLD_TIME);
+        self.event(Event::BgpOpen(open)).await;
+        // The peer may have sent more (its KEEPALIVE) right behind the OPEN.
+        self.process_input().await;
     }
+}
+
+/// A racing inbound connection with its own FSM, before collision resolution.
+struct Pending {
+    conn: Conn,
+    fsm: Fsm,
+    rbuf: Vec<u8>,
+    chunk: Box<[u8]>,
+    deadline: Instant,
+}
+
+async fn read_pending(p: &mut Option<Pending>) -> io::Result<usize> {
+    match p {
+        Some(p) => p.conn.reader.read(&mut p.chunk).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn reject_conn(mut conn: Conn) {
+    let cease = Notification::cease(NotifCode::CEASE_CONNECTION_COLLISION);
+    let bytes = Message::Notification(cease).to_bytes(&CodecContext::default());
+    let _ = tokio::time::timeout(Duration::from_secs(1), conn.writer.write_all(&bytes)).await;
 }
 
 /// Closes a connection that lost a collision, telling the peer why.
