@@ -244,3 +244,105 @@ impl Drop for Inner {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Peer;
+
+    fn node() -> Node {
+        Node {
+            router_id: "192.0.2.1".parse().unwrap(),
+            asn: 65001,
+        }
+    }
+
+    /// A peer nobody listens for (a closed loopback port): the session just retries.
+    fn peer(last_octet: u8) -> Peer {
+        Peer {
+            address: IpAddr::from([127, 0, 0, last_octet]),
+            asn: 65000,
+            port: 9,
+            local_address: None,
+            next_hop: None,
+            next_hop6: None,
+            passive: false,
+            hold_time: 9,
+            password: None,
+            ttl_security: false,
+        }
+    }
+
+    fn bgp(peers: Vec<Peer>) -> Bgp {
+        Bgp {
+            hold_time: 9,
+            connect_retry: Duration::from_secs(1),
+            listen: None,
+            shutdown_delay: Duration::ZERO,
+            peers,
+        }
+    }
+
+    fn task_ids(s: &Speaker) -> BTreeMap<IpAddr, tokio::task::Id> {
+        let state = s.inner.lock();
+        state.peers.iter().map(|(a, p)| (*a, p.task.id())).collect()
+    }
+
+    #[test]
+    fn the_speaker_handle_can_be_shared_between_tasks() {
+        fn check<T: Send + Sync>() {}
+        check::<Speaker>();
+    }
+
+    #[tokio::test]
+    async fn reconfigure_keeps_unchanged_sessions_and_replaces_changed_ones() {
+        let s = Speaker::start(&node(), &bgp(vec![peer(1), peer(2)]));
+        let before = task_ids(&s);
+        assert_eq!(s.peer_status().len(), 2);
+
+        let mut changed = peer(2);
+        changed.hold_time = 30;
+        s.reconfigure(&node(), &bgp(vec![peer(1), changed, peer(3)]));
+        let after = task_ids(&s);
+        let (a1, a2, a3) = (peer(1).address, peer(2).address, peer(3).address);
+        assert_eq!(after[&a1], before[&a1], "unchanged peer keeps its session");
+        assert_ne!(after[&a2], before[&a2], "changed peer gets a new session");
+        assert!(after.contains_key(&a3));
+
+        s.reconfigure(&node(), &bgp(vec![peer(3)]));
+        assert_eq!(task_ids(&s).keys().collect::<Vec<_>>(), [&a3]);
+        let status = s.peer_status();
+        assert_eq!(status[0].address, "127.0.0.3");
+        assert_eq!(status[0].asn, 65000);
+        tokio::time::timeout(Duration::from_secs(10), s.shutdown())
+            .await
+            .expect("shutdown is bounded");
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_reported_in_last_error() {
+        let s = Speaker::start(&node(), &bgp(vec![peer(1)]));
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let st = s.peer_status();
+            if let Some(e) = &st[0].last_error {
+                assert!(e.starts_with("connect: "), "{e}");
+                assert_ne!(st[0].state, crate::status::PeerState::Established);
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "no error reported");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        s.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn set_routes_replaces_the_announced_set() {
+        let s = Speaker::start(&node(), &bgp(vec![]));
+        let mut routes = RouteSet::new();
+        routes.insert("10.100.0.1".parse().unwrap(), RouteAttrs::default());
+        s.set_routes(routes.clone());
+        assert_eq!(*s.routes(), routes);
+        s.shutdown().await;
+    }
+}

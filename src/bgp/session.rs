@@ -261,7 +261,10 @@ impl Session {
                         Err(e) => {
                             debug!(error = %e, "connect failed");
                             self.set_error(format!("connect: {e}"));
+                            // The retry timer this starts uses the current backoff; the next
+                            // failure waits twice as long (up to MAX_CONNECT_RETRY).
                             self.event(Event::TcpConnectionFails).await;
+                            self.backoff = (self.backoff * 2).min(MAX_CONNECT_RETRY);
                         }
                     }
                 }
@@ -475,11 +478,11 @@ impl Session {
             "sending routes"
         );
         // One write for the whole batch: 50k VIPs are ~60 UPDATEs, a few hundred KB.
-        let mut bytes = Vec::with_capacity(updates.len() * message::MAX_MESSAGE_LEN);
-        for u in &updates {
-            Message::Update(u.clone()).encode(&self.codec, &mut bytes);
-        }
         let n = updates.len() as u64;
+        let mut bytes = Vec::with_capacity(updates.len() * message::MAX_MESSAGE_LEN);
+        for u in updates {
+            Message::Update(u).encode(&self.codec, &mut bytes);
+        }
         self.shared.update(|s| s.status.updates_sent += n);
         self.write(bytes).await
     }
