@@ -569,3 +569,21 @@ fn two_speakers_connecting_to_each_other_settle_on_one_session() {
     );
     sb.shutdown();
 }
+
+#[test]
+fn ttl_security_gets_through_a_router_that_enforces_gtsm() {
+    support::init_tracing();
+    let lab = Lab::new(1);
+    let mut conf = router_conf("10.0.0.1", 65000, &[("10.0.1.2", 65001)]);
+    conf = conf.replace(
+        " neighbor 10.0.1.2 timers connect 1\n",
+        " neighbor 10.0.1.2 timers connect 1\n neighbor 10.0.1.2 ttl-security hops 1\n",
+    );
+    let _frr = Frr::start(&lab.router, &conf);
+    let mut p = peer("10.0.1.1", 65000);
+    p.ttl_security = true;
+    let s = NsSpeaker::start(&lab.nodes[0], node("10.0.1.2", 65001), bgp(vec![p]));
+    s.set_routes(routes(&[VIP4]));
+    wait_next_hops(&lab.router, VIP4, &["10.0.1.2"]);
+    s.shutdown();
+}

@@ -112,14 +112,30 @@ async fn connect(peer: Peer) -> io::Result<TcpStream> {
         SocketAddr::V4(_) => TcpSocket::new_v4()?,
         SocketAddr::V6(_) => TcpSocket::new_v6()?,
     };
-    // TCP MD5 (RFC 2385, `peer.password`) and GTSM (RFC 5082, `peer.ttl_security`) belong here,
-    // on the socket before connect (and on the listener for inbound sessions). Not yet done.
+    secure_socket(&socket, &peer)?;
     if let Some(local) = peer.local_address {
         socket.bind(SocketAddr::new(local, 0))?;
     }
     let stream = socket.connect(remote).await?;
     stream.set_nodelay(true)?;
     Ok(stream)
+}
+
+/// Per-socket protection, applied before connecting (and to accepted sockets).
+///
+/// GTSM (RFC 5082): we send with TTL/hop limit 255, so a router that enforces GTSM accepts
+/// us. Checking the peer's TTL (IP_MINTTL) and TCP MD5 (RFC 2385, TCP_MD5SIG) need socket
+/// options that nix does not wrap and the crate forbids `unsafe`: they would go here too.
+pub(crate) fn secure_socket<S: std::os::fd::AsFd>(socket: &S, peer: &Peer) -> io::Result<()> {
+    use nix::sys::socket::{setsockopt, sockopt};
+    if peer.ttl_security {
+        let r = match peer.address {
+            IpAddr::V4(_) => setsockopt(socket, sockopt::Ipv4Ttl, &255),
+            IpAddr::V6(_) => setsockopt(socket, sockopt::Ipv6Ttl, &255),
+        };
+        r.map_err(io::Error::from)?;
+    }
+    Ok(())
 }
 
 struct Conn {
@@ -597,6 +613,10 @@ impl Session {
     }
 
     async fn adopt_inbound(&mut self, stream: TcpStream) {
+        if let Err(e) = secure_socket(&stream, &self.cfg.peer) {
+            debug!(error = %e, "cannot secure inbound connection");
+            return;
+        }
         match Conn::new(stream, false) {
             Ok(conn) => {
                 debug!(local = %conn.local, "accepted inbound connection");
@@ -613,6 +633,9 @@ impl Session {
     /// Starts a second FSM on a racing inbound connection: it sends our OPEN (so the peer can
     /// resolve the collision on its side too) and waits for the peer's.
     async fn start_pending(&mut self, stream: TcpStream) {
+        if secure_socket(&stream, &self.cfg.peer).is_err() {
+            return;
+        }
         let Ok(mut conn) = Conn::new(stream, false) else {
             return;
         };
