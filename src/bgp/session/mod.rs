@@ -16,7 +16,7 @@
 use std::collections::{HashSet, VecDeque};
 use std::future::Future;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -28,18 +28,20 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tracing::{debug, info, warn, Instrument};
 
+mod collision;
+mod next_hop;
+
 use super::adj_rib_out::{AdjRibOut, ExportContext};
-use super::fsm::{
-    keep_locally_initiated, Action, DownReason, Event, Fsm, FsmConfig, Negotiated, Timer,
-    LARGE_HOLD_TIME,
-};
+use super::fsm::{Action, DownReason, Event, Fsm, FsmConfig, Negotiated, Timer};
 use super::message::{
-    self, CodecContext, Message, NotifCode, Notification, Prefix, Update, AFI_IPV4, AFI_IPV6,
-    TYPE_OPEN, TYPE_UPDATE,
+    self, CodecContext, Message, NotifCode, Prefix, Update, AFI_IPV4, AFI_IPV6, TYPE_OPEN,
+    TYPE_UPDATE,
 };
 use super::RouteSet;
 use crate::config::Peer;
 use crate::status::{PeerState, PeerStatus};
+use collision::{read_pending, Pending};
+use next_hop::export_context;
 
 /// Upper bound of the connect-retry backoff.
 pub const MAX_CONNECT_RETRY: Duration = Duration::from_secs(60);
@@ -590,172 +592,6 @@ impl Session {
             self.received.extend(u.announced().copied());
         }
     }
-
-    /// A connection from the peer arrived through the listener.
-    async fn inbound(&mut self, stream: TcpStream) {
-        match self.fsm.state() {
-            // No connection and no attempt in flight: take it.
-            PeerState::Idle | PeerState::Active => {
-                self.restart_at = None;
-                self.adopt_inbound(stream).await;
-            }
-            // RFC 4271 §6.8: a collision with an established session keeps the session.
-            PeerState::Established => {
-                debug!("inbound connection while established: closed (collision)");
-                reject(stream).await;
-            }
-            // Our own connection is in flight or exchanging OPENs: run the inbound one up to
-            // the peer's OPEN, whose BGP identifier decides which connection survives.
-            PeerState::Connect | PeerState::OpenSent | PeerState::OpenConfirm => {
-                self.start_pending(stream).await;
-            }
-        }
-    }
-
-    async fn adopt_inbound(&mut self, stream: TcpStream) {
-        if let Err(e) = secure_socket(&stream, &self.cfg.peer) {
-            debug!(error = %e, "cannot secure inbound connection");
-            return;
-        }
-        match Conn::new(stream, false) {
-            Ok(conn) => {
-                debug!(local = %conn.local, "accepted inbound connection");
-                if self.fsm.state() == PeerState::Idle {
-                    self.event(Event::ManualStartPassive).await;
-                }
-                self.conn = Some(conn);
-                self.event(Event::TcpConnectionConfirmed).await;
-            }
-            Err(e) => debug!(error = %e, "inbound connection unusable"),
-        }
-    }
-
-    /// Starts a second FSM on a racing inbound connection: it sends our OPEN (so the peer can
-    /// resolve the collision on its side too) and waits for the peer's.
-    async fn start_pending(&mut self, stream: TcpStream) {
-        if secure_socket(&stream, &self.cfg.peer).is_err() {
-            return;
-        }
-        let Ok(mut conn) = Conn::new(stream, false) else {
-            return;
-        };
-        debug!("inbound connection races ours: sending OPEN on both");
-        let mut fsm = Fsm::new(FsmConfig {
-            passive: true,
-            ..fsm_config(&self.cfg)
-        });
-        fsm.handle(Event::ManualStartPassive);
-        for action in fsm.handle(Event::TcpConnectionConfirmed) {
-            if let Action::SendOpen(open) = action {
-                let bytes = Message::Open(open).to_bytes(&CodecContext::default());
-                let write = conn.writer.write_all(&bytes);
-                if !matches!(tokio::time::timeout(WRITE_TIMEOUT, write).await, Ok(Ok(()))) {
-                    return;
-                }
-            }
-        }
-        self.pending = Some(Pending {
-            conn,
-            fsm,
-            rbuf: Vec::new(),
-            chunk: vec![0u8; message::MAX_MESSAGE_LEN].into_boxed_slice(),
-            deadline: Instant::now() + PENDING_TIMEOUT,
-        });
-    }
-
-    /// Waits for the first message on the racing connection: only an OPEN is acceptable.
-    async fn process_pending(&mut self) {
-        let Some(p) = self.pending.as_mut() else {
-            return;
-        };
-        let (kind, len) = match message::frame(&p.rbuf) {
-            Ok(Some(f)) => f,
-            Ok(None) => return,
-            Err(_) => {
-                self.pending = None;
-                return;
-            }
-        };
-        let decoded = Message::decode(
-            kind,
-            &p.rbuf[message::HEADER_LEN..len],
-            &CodecContext::default(),
-        );
-        p.rbuf.drain(..len);
-        match decoded {
-            Ok(Message::Open(open)) => self.resolve_collision(open).await,
-            _ => {
-                debug!("racing inbound connection did not start with an OPEN: closed");
-                self.pending = None;
-            }
-        }
-    }
-
-    /// RFC 4271 §6.8: of two connections to one peer, keep the one initiated by the side with
-    /// the higher BGP identifier. Both sides apply the same rule, so they agree.
-    async fn resolve_collision(&mut self, open: message::Open) {
-        let Some(p) = self.pending.take() else {
-            return;
-        };
-        let local_wins = keep_locally_initiated(self.cfg.router_id, open.bgp_id);
-        let keep_current = match self.fsm.state() {
-            PeerState::Established => true,
-            PeerState::Connect => local_wins,
-            PeerState::OpenSent | PeerState::OpenConfirm => {
-                self.conn.as_ref().is_some_and(|c| c.outbound) && local_wins
-            }
-            PeerState::Idle | PeerState::Active => false,
-        };
-        if keep_current {
-            debug!("connection collision: keeping our connection, closing the peer's");
-            reject_conn(p.conn).await;
-            return;
-        }
-        debug!("connection collision: keeping the peer's connection");
-        if self.conn.is_some() {
-            let cease = Notification::cease(NotifCode::CEASE_CONNECTION_COLLISION);
-            let _ = self.send(&Message::Notification(cease)).await;
-        }
-        self.connecting = None;
-        self.restart_at = None;
-        self.timers = [None; 3];
-        self.fsm = p.fsm;
-        self.conn = Some(p.conn);
-        self.rbuf = p.rbuf;
-        self.timers[timer_index(Timer::Hold)] = Some(Instant::now() + LARGE_HOLD_TIME);
-        self.event(Event::BgpOpen(open)).await;
-        // The peer may have sent more (its KEEPALIVE) right behind the OPEN.
-        self.process_input().await;
-    }
-}
-
-/// A racing inbound connection with its own FSM, before collision resolution.
-struct Pending {
-    conn: Conn,
-    fsm: Fsm,
-    rbuf: Vec<u8>,
-    chunk: Box<[u8]>,
-    deadline: Instant,
-}
-
-async fn read_pending(p: &mut Option<Pending>) -> io::Result<usize> {
-    match p {
-        Some(p) => p.conn.reader.read(&mut p.chunk).await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn reject_conn(mut conn: Conn) {
-    let cease = Notification::cease(NotifCode::CEASE_CONNECTION_COLLISION);
-    let bytes = Message::Notification(cease).to_bytes(&CodecContext::default());
-    let _ = tokio::time::timeout(Duration::from_secs(1), conn.writer.write_all(&bytes)).await;
-}
-
-/// Closes a connection that lost a collision, telling the peer why.
-async fn reject(mut stream: TcpStream) {
-    let cease = Notification::cease(NotifCode::CEASE_CONNECTION_COLLISION);
-    let bytes = Message::Notification(cease).to_bytes(&CodecContext::default());
-    let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(&bytes)).await;
 }
 
 fn fsm_config(cfg: &SessionConfig) -> FsmConfig {
@@ -774,107 +610,9 @@ fn jitter(d: Duration) -> Duration {
     d.mul_f64(rand::random_range(0.75..=1.0))
 }
 
-fn is_link_local(a: &Ipv6Addr) -> bool {
-    (a.segments()[0] & 0xffc0) == 0xfe80
-}
-
-/// Next hops for this session: the peer's overrides, else its `local_address`, else the
-/// socket's own address.
-pub(crate) fn export_context(cfg: &SessionConfig, n: &Negotiated, local: IpAddr) -> ExportContext {
-    let peer = &cfg.peer;
-    let v4 = |a: Option<IpAddr>| match a {
-        Some(IpAddr::V4(a)) => Some(a),
-        Some(IpAddr::V6(a)) => a.to_ipv4_mapped(),
-        None => None,
-    };
-    let v6 = |a: Option<IpAddr>| match a {
-        Some(IpAddr::V6(a)) if a.to_ipv4_mapped().is_none() => Some(a),
-        _ => None,
-    };
-    let next_hop4 = peer.next_hop.or(v4(peer.local_address)).or(v4(Some(local)));
-    let local6 = v6(peer.local_address).or(v6(Some(local)));
-    let (next_hop6, next_hop6_link_local) = match local6 {
-        Some(ll) if is_link_local(&ll) => (peer.next_hop6.or(Some(ll)), Some(ll)),
-        other => (peer.next_hop6.or(other), None),
-    };
-    ExportContext {
-        ibgp: peer.is_ibgp(cfg.local_asn),
-        local_asn: cfg.local_asn,
-        codec: n.codec(),
-        ipv4: n.ipv4,
-        ipv6: n.ipv6,
-        next_hop4,
-        next_hop6,
-        next_hop6_link_local,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn cfg(local_address: Option<IpAddr>) -> SessionConfig {
-        SessionConfig {
-            peer: Peer {
-                address: "10.0.1.1".parse().unwrap(),
-                asn: 65000,
-                port: 179,
-                local_address,
-                next_hop: None,
-                next_hop6: None,
-                passive: false,
-                hold_time: 9,
-                password: None,
-                ttl_security: false,
-            },
-            local_asn: 65001,
-            router_id: Ipv4Addr::new(10, 0, 1, 2),
-            connect_retry: Duration::from_secs(1),
-        }
-    }
-
-    fn negotiated() -> Negotiated {
-        Negotiated {
-            peer_id: Ipv4Addr::new(10, 0, 1, 1),
-            peer_asn: 65000,
-            hold_time: 9,
-            keepalive: 3,
-            four_octet_as: true,
-            ipv4: true,
-            ipv6: true,
-            route_refresh: true,
-        }
-    }
-
-    #[test]
-    fn next_hop_defaults_to_the_socket_address_and_ipv6_needs_next_hop6_on_ipv4_sessions() {
-        let e = export_context(&cfg(None), &negotiated(), "10.0.1.2".parse().unwrap());
-        assert_eq!(e.next_hop4, Some(Ipv4Addr::new(10, 0, 1, 2)));
-        assert_eq!(e.next_hop6, None);
-        assert!(!e.ibgp);
-    }
-
-    #[test]
-    fn overrides_win_over_local_address_and_socket() {
-        let mut c = cfg(Some("10.0.1.3".parse().unwrap()));
-        let e = export_context(&c, &negotiated(), "10.0.1.2".parse().unwrap());
-        assert_eq!(e.next_hop4, Some(Ipv4Addr::new(10, 0, 1, 3)));
-        c.peer.next_hop = Some(Ipv4Addr::new(10, 9, 9, 9));
-        c.peer.next_hop6 = Some("2001:db8::9".parse().unwrap());
-        let e = export_context(&c, &negotiated(), "10.0.1.2".parse().unwrap());
-        assert_eq!(e.next_hop4, Some(Ipv4Addr::new(10, 9, 9, 9)));
-        assert_eq!(e.next_hop6, Some("2001:db8::9".parse().unwrap()));
-    }
-
-    #[test]
-    fn a_link_local_session_sends_the_link_local_next_hop_too() {
-        let e = export_context(&cfg(None), &negotiated(), "fe80::2".parse().unwrap());
-        assert_eq!(e.next_hop6_link_local, Some("fe80::2".parse().unwrap()));
-        assert_eq!(e.next_hop4, None);
-        let e = export_context(&cfg(None), &negotiated(), "2001:db8::2".parse().unwrap());
-        assert_eq!(e.next_hop6, Some("2001:db8::2".parse().unwrap()));
-        assert_eq!(e.next_hop6_link_local, None);
-    }
 
     #[test]
     fn jitter_stays_between_75_and_100_percent() {
