@@ -26,7 +26,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
-use tracing::{debug, info, warn, Instrument};
+use tracing::{debug, error, info, warn, Instrument};
 
 mod collision;
 mod next_hop;
@@ -183,6 +183,8 @@ pub(crate) struct Session {
     rib: AdjRibOut,
     received: HashSet<Prefix>,
     stopped: bool,
+    /// Whether the missing IPv4/IPv6 next hop was already logged for this session.
+    warned_next_hop: [bool; 2],
 }
 
 fn timer_index(t: Timer) -> usize {
@@ -239,6 +241,7 @@ impl Session {
             rib: AdjRibOut::default(),
             received: HashSet::new(),
             stopped: false,
+            warned_next_hop: [false; 2],
         }
     }
 
@@ -444,12 +447,7 @@ impl Session {
         self.codec = n.codec();
         let export = export_context(&self.cfg, &n, local.ip());
         let routes = self.routes.borrow_and_update().clone();
-        if routes.keys().any(|a| a.is_ipv6()) && n.ipv6 && export.next_hop6.is_none() {
-            warn!("IPv6 VIPs are not announced: no IPv6 next hop for this session (set next_hop6)");
-        }
-        if routes.keys().any(|a| a.is_ipv4()) && n.ipv4 && export.next_hop4.is_none() {
-            warn!("IPv4 VIPs are not announced: no IPv4 next hop for this session (set next_hop)");
-        }
+        self.warned_next_hop = [false; 2];
         info!(
             peer_id = %n.peer_id, hold_time = n.hold_time, ipv4 = n.ipv4, ipv6 = n.ipv6,
             "session established"
@@ -485,6 +483,7 @@ impl Session {
     }
 
     async fn send_routes(&mut self, routes: &RouteSet) -> Option<Event> {
+        self.warn_unexportable(routes);
         let export = self.export.as_ref()?;
         let updates = self.rib.diff(routes, export);
         if updates.is_empty() {
@@ -503,6 +502,27 @@ impl Session {
         }
         self.shared.update(|s| s.status.updates_sent += n);
         self.write(bytes).await
+    }
+
+    /// Says once per session (and family) why VIPs of a negotiated family are not sent.
+    fn warn_unexportable(&mut self, routes: &RouteSet) {
+        let Some(e) = &self.export else {
+            return;
+        };
+        let missing = [
+            e.ipv4 && e.next_hop4.is_none() && routes.keys().any(|a| a.is_ipv4()),
+            e.ipv6 && e.next_hop6.is_none() && routes.keys().any(|a| a.is_ipv6()),
+        ];
+        for (i, missing) in missing.into_iter().enumerate() {
+            if missing && !self.warned_next_hop[i] {
+                self.warned_next_hop[i] = true;
+                if i == 0 {
+                    error!("IPv4 VIPs are not announced: this session has no IPv4 next hop (set next_hop)");
+                } else {
+                    error!("IPv6 VIPs are not announced: this session has no IPv6 next hop (set next_hop6)");
+                }
+            }
+        }
     }
 
     async fn send_update(&mut self, u: Update) -> Option<Event> {
