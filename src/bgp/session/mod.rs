@@ -48,6 +48,8 @@ pub const MAX_CONNECT_RETRY: Duration = Duration::from_secs(60);
 /// How long one write may block before the connection is considered dead.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 const READ_CHUNK: usize = 16 * 1024;
+/// Received prefixes tracked per peer (for routes_received); beyond this the count saturates.
+const MAX_RECEIVED_PREFIXES: usize = 1_000_000;
 /// How long a racing inbound connection may take to send its OPEN.
 const PENDING_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -609,7 +611,21 @@ impl Session {
                 self.received.remove(p);
             }
         } else {
-            self.received.extend(u.announced().copied());
+            // Received routes are never used, only counted: a peer that sends a huge table
+            // must not be able to grow our memory without bound.
+            let before = self.received.len();
+            for p in u.announced() {
+                if self.received.len() >= MAX_RECEIVED_PREFIXES {
+                    break;
+                }
+                self.received.insert(*p);
+            }
+            if before < MAX_RECEIVED_PREFIXES && self.received.len() >= MAX_RECEIVED_PREFIXES {
+                warn!(
+                    limit = MAX_RECEIVED_PREFIXES,
+                    "peer announces more prefixes than we track; routes_received saturates"
+                );
+            }
         }
     }
 }
