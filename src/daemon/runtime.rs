@@ -260,7 +260,6 @@ impl Daemon {
                     .set_drained(vip, drain)
                     .map_err(ApiError::NotFound)?;
                 let verb = if drain { "drained" } else { "undrained" };
-                tracing::info!("{verb} {what}");
                 self.apply(changes);
                 self.push(true, false);
                 Ok(format!("{verb} {what}"))
@@ -277,13 +276,7 @@ impl Daemon {
         self.pending_drains = pending;
         for (_, vip) in due {
             match self.state.set_drained(vip, true) {
-                Ok(changes) => {
-                    tracing::info!(
-                        "drained {}",
-                        vip.map_or_else(|| "all VIPs".to_string(), |v| v.to_string())
-                    );
-                    self.apply(changes);
-                }
+                Ok(changes) => self.apply(changes),
                 // The VIP left the configuration by a reload in the meantime.
                 Err(e) => tracing::info!("drain: {e}"),
             }

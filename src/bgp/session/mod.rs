@@ -262,6 +262,11 @@ impl Session {
                 cmd = cmds.recv() => match cmd {
                     Some(Command::Inbound(stream)) => self.inbound(stream).await,
                     Some(Command::Stop { cease_subcode }) => {
+                        // Withdrawals queued just before the stop leave before the Cease, so
+                        // routers drop our routes at once even if they keep the session state.
+                        if established && self.routes.has_changed().unwrap_or(false) {
+                            self.send_diff().await;
+                        }
                         self.event(Event::ManualStop { cease_subcode }).await;
                         self.stopped = true;
                     }
