@@ -20,15 +20,20 @@ chown frr:frr /run/frr 2>/dev/null
 mount -t tmpfs -o mode=0755 netns /run/netns 2>/dev/null
 
 echo started >$L/stage
-exec /bin/bash -c '
+# bash reads the NUL-separated environment and argv the host wrote, then
+# becomes COMMAND; this shell only collects its status. It runs it as a
+# background job so a shell's "Killed" notice lands on the console, not in
+# COMMAND's stderr.
+/bin/bash -c '
 	L=/run/anycastd-lab
 	while IFS= read -r -d "" kv; do export "$kv"; done <$L/env
 	args=()
 	while IFS= read -r -d "" a; do args+=("$a"); done <$L/argv
 	cd "$(cat $L/cwd)" || { echo "lab: cannot cd to $(cat $L/cwd) in the guest" >&2; exit 125; }
-	"${args[@]}" </dev/null
-	rc=$?
-	echo "$rc" >$L/status.tmp && mv $L/status.tmp $L/status
-	sync
-	exit $rc
-' >"$out" 2>"$err"
+	exec "${args[@]}" </dev/null
+' >"$out" 2>"$err" &
+wait $!
+rc=$?
+echo "$rc" >$L/status.tmp && mv $L/status.tmp $L/status
+sync
+exit $rc
