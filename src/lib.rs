@@ -21,3 +21,4 @@ pub mod health;
 pub mod logging;
 pub mod metrics;
 pub mod status;
+pub mod systemd;

@@ -72,9 +72,17 @@ impl NsSpeaker {
         )
     }
 
+    fn reconfigure(&self, node: &Node, bgp: &Bgp) {
+        let _guard = self.rt.handle().enter();
+        self.speaker().reconfigure(node, bgp);
+    }
+
     fn shutdown(mut self) {
         let speaker = self.speaker.take().expect("running");
-        self.rt.run(Duration::from_secs(10), speaker.shutdown());
+        self.rt.run(
+            Duration::from_secs(10),
+            async move { speaker.shutdown().await },
+        );
     }
 }
 
@@ -197,6 +205,7 @@ fn wait_next_hops(ns: &Netns, dst: &str, expected: &[&str]) {
 
 #[test]
 fn three_speakers_make_one_ecmp_route_and_a_shutdown_removes_one_next_hop() {
+    support::init_tracing();
     let lab = Lab::new(3);
     let _frr = lab.start_frr();
     let speakers: Vec<NsSpeaker> = (1..=3).map(|i| lab.speaker(i)).collect();
@@ -230,6 +239,7 @@ fn three_speakers_make_one_ecmp_route_and_a_shutdown_removes_one_next_hop() {
 
 #[test]
 fn withdrawing_a_vip_removes_it_at_the_router_and_received_routes_are_counted() {
+    support::init_tracing();
     let lab = Lab::new(1);
     let frr = lab.start_frr();
     // Give the router something to announce to us, so routes_received is exercised.
@@ -255,6 +265,7 @@ fn withdrawing_a_vip_removes_it_at_the_router_and_received_routes_are_counted() 
 
 #[test]
 fn after_the_routers_bgpd_restarts_the_session_and_route_come_back() {
+    support::init_tracing();
     let lab = Lab::new(1);
     let frr = lab.start_frr();
     let s = lab.speaker(1);
@@ -277,6 +288,7 @@ fn after_the_routers_bgpd_restarts_the_session_and_route_come_back() {
 
 #[test]
 fn ibgp_gets_local_pref_and_ebgp_gets_prepends_and_communities() {
+    support::init_tracing();
     // One node, two routers: r1 in the node's own AS (iBGP), r2 in AS 65000 (eBGP).
     let r1 = Netns::new("r");
     let r2 = Netns::new("r");
@@ -329,6 +341,7 @@ fn ibgp_gets_local_pref_and_ebgp_gets_prepends_and_communities() {
 
 #[test]
 fn two_routers_see_the_route_over_inbound_passive_and_colliding_sessions() {
+    support::init_tracing();
     // The node listens; r1's session may collide (both sides connect), r2's peer is passive
     // on our side, so only r2 can open it.
     let r1 = Netns::new("r");
@@ -356,10 +369,7 @@ fn two_routers_see_the_route_over_inbound_passive_and_colliding_sessions() {
     let uptime_before = s.status()[1].uptime_seconds;
     let mut only_r2 = cfg.clone();
     only_r2.peers.remove(0);
-    {
-        let _g = s.rt.handle().enter();
-        s.speaker().reconfigure(&node("10.0.0.2", 65001), &only_r2);
-    }
+    s.reconfigure(&node("10.0.0.2", 65001), &only_r2);
     wait_next_hops(&r1, VIP4, &[]);
     let st = s.status();
     assert_eq!(st.len(), 1);
@@ -367,5 +377,216 @@ fn two_routers_see_the_route_over_inbound_passive_and_colliding_sessions() {
     assert_eq!(st[0].state, PeerState::Established);
     assert!(st[0].uptime_seconds >= uptime_before);
     assert_eq!(kernel_next_hops(&r2, VIP4), ["10.0.2.2"]);
+    s.shutdown();
+}
+
+#[test]
+fn route_refresh_from_the_router_resends_everything() {
+    support::init_tracing();
+    let lab = Lab::new(1);
+    let frr = lab.start_frr();
+    let s = lab.speaker(1);
+    s.set_routes(routes(&[VIP4, VIP6]));
+    wait_next_hops(&lab.router, VIP4, &["10.0.1.2"]);
+    let before = s.wait_established(1)[0].updates_sent;
+    // Soft inbound reset makes FRR send ROUTE-REFRESH (RFC 2918) for each family.
+    frr.vtysh("clear bgp ipv4 unicast 10.0.1.2 soft in");
+    frr.vtysh("clear bgp ipv6 unicast 10.0.1.2 soft in");
+    wait_for(
+        TIMEOUT,
+        "the speaker resent its routes",
+        || s.status()[0].updates_sent,
+        |n| *n >= before + 2,
+    );
+    assert_eq!(s.status()[0].state, PeerState::Established);
+    assert_eq!(kernel_next_hops(&lab.router, VIP4), ["10.0.1.2"]);
+    s.shutdown();
+}
+
+#[test]
+fn a_frozen_router_trips_the_hold_timer_and_the_session_recovers() {
+    support::init_tracing();
+    let lab = Lab::new(1);
+    let frr = lab.start_frr();
+    let s = lab.speaker(1);
+    s.set_routes(routes(&[VIP4]));
+    s.wait_established(1);
+    frr.pause_bgpd();
+    let st = wait_for(
+        Duration::from_secs(20),
+        "hold timer expiry (9 s)",
+        || s.status(),
+        |st| st[0].state != PeerState::Established,
+    );
+    frr.resume_bgpd();
+    assert_eq!(
+        st[0].last_error.as_deref(),
+        Some("hold timer expired"),
+        "{st:?}"
+    );
+    s.wait_established(1);
+    wait_next_hops(&lab.router, VIP4, &["10.0.1.2"]);
+    s.shutdown();
+}
+
+#[test]
+fn an_ipv6_session_carries_both_families() {
+    support::init_tracing();
+    let lab = Lab::new(1);
+    let _frr = Frr::start(
+        &lab.router,
+        &router_conf("10.0.0.1", 65000, &[("2001:db8:1::2", 65001)]),
+    );
+    // IPv6 next hop: the session's own address; IPv4 next hop: the override.
+    let mut p = peer("2001:db8:1::1", 65000);
+    p.next_hop = Some("10.0.1.2".parse().unwrap());
+    let s = NsSpeaker::start(&lab.nodes[0], node("10.0.1.2", 65001), bgp(vec![p]));
+    s.set_routes(routes(&[VIP4, VIP6]));
+    wait_next_hops(&lab.router, VIP6, &["2001:db8:1::2"]);
+    wait_next_hops(&lab.router, VIP4, &["10.0.1.2"]);
+    assert_eq!(s.status()[0].routes_sent, 2);
+    s.shutdown();
+}
+
+#[test]
+fn ten_thousand_vips_reach_the_router_and_leave_it_again() {
+    support::init_tracing();
+    let lab = Lab::new(1);
+    let frr = lab.start_frr();
+    let s = lab.speaker(1);
+    s.wait_established(1);
+    let many: RouteSet = (0..10_000u32)
+        .map(|i| IpAddr::V4((0x0a64_0000 + i).into()))
+        .chain(
+            (0..2_000u128)
+                .map(|i| IpAddr::V6((0x2001_0db8_0100_0000_0000_0000_0000_0000u128 + i).into())),
+        )
+        .map(|a| (a, RouteAttrs::default()))
+        .collect();
+    let started = std::time::Instant::now();
+    s.set_routes(many);
+    wait_for(
+        Duration::from_secs(60),
+        "FRR accepted 10000 IPv4 and 2000 IPv6 prefixes",
+        || {
+            (
+                frr.prefixes_received("ipv4", "10.0.1.2"),
+                frr.prefixes_received("ipv6", "10.0.1.2"),
+            )
+        },
+        |n| *n == (Some(10_000), Some(2_000)),
+    );
+    let st = s.status();
+    assert_eq!(st[0].routes_sent, 12_000);
+    // 13 IPv4 + 9 IPv6 UPDATEs (dense packing) + 2 End-of-RIB.
+    assert!(st[0].updates_sent <= 13 + 9 + 2, "{st:?}");
+    eprintln!(
+        "12000 prefixes accepted by FRR after {:?}",
+        started.elapsed()
+    );
+    s.set_routes(RouteSet::new());
+    wait_for(
+        Duration::from_secs(60),
+        "FRR saw every prefix withdrawn",
+        || {
+            (
+                frr.prefixes_received("ipv4", "10.0.1.2"),
+                frr.prefixes_received("ipv6", "10.0.1.2"),
+            )
+        },
+        |n| *n == (Some(0), Some(0)),
+    );
+    s.shutdown();
+}
+
+/// Not FRR: two of our own speakers, each listening and each connecting to the other, so both
+/// connections are opened at once and RFC 4271 §6.8 collision resolution has to pick one.
+/// Each receives the other's VIP, which exercises the receive path (routes_received).
+#[test]
+fn two_speakers_connecting_to_each_other_settle_on_one_session() {
+    support::init_tracing();
+    let a = Netns::new("n");
+    let b = Netns::new("n");
+    link(&a, "eth0", &b, "eth0");
+    a.addr("eth0", "10.0.1.1/24");
+    b.addr("eth0", "10.0.1.2/24");
+    // Listeners first, without peers; then both peers are configured at the same moment, so
+    // each side's SYN crosses the other's.
+    let mut idle = bgp(vec![]);
+    idle.listen = Some("0.0.0.0:179".parse().unwrap());
+    let (node_a, node_b) = (node("10.0.1.1", 65001), node("10.0.1.2", 65002));
+    let sa = NsSpeaker::start(&a, node_a.clone(), idle.clone());
+    let sb = NsSpeaker::start(&b, node_b.clone(), idle.clone());
+    for ns in [&a, &b] {
+        support::wait_until(TIMEOUT, "listener bound", || {
+            let out = ns.command("ss").args(["-Hltn", "sport = :179"]).output();
+            out.is_ok_and(|o| !o.stdout.is_empty())
+        });
+    }
+    let (cfg_a, cfg_b) = (
+        Bgp {
+            peers: vec![peer("10.0.1.2", 65002)],
+            ..idle.clone()
+        },
+        Bgp {
+            peers: vec![peer("10.0.1.1", 65001)],
+            ..idle
+        },
+    );
+    sa.reconfigure(&node_a, &cfg_a);
+    sb.reconfigure(&node_b, &cfg_b);
+    sa.set_routes(routes(&["10.100.0.1"]));
+    sb.set_routes(routes(&["10.100.0.2", "10.100.0.3"]));
+    for (s, n) in [(&sa, 2), (&sb, 1)] {
+        wait_for(
+            TIMEOUT,
+            "established with the other's routes counted",
+            || s.status(),
+            |st| st[0].state == PeerState::Established && st[0].routes_received == n,
+        );
+    }
+    // The surviving session stays up (no flapping between the two connections).
+    wait_for(
+        TIMEOUT,
+        "three seconds of uninterrupted session",
+        || (sa.status()[0].clone(), sb.status()[0].clone()),
+        |(x, y)| {
+            assert_eq!(x.state, PeerState::Established, "{x:?}");
+            assert_eq!(y.state, PeerState::Established, "{y:?}");
+            x.uptime_seconds >= 3 && y.uptime_seconds >= 3
+        },
+    );
+    sb.set_routes(routes(&["10.100.0.3"]));
+    wait_for(
+        TIMEOUT,
+        "a withdrawal is counted",
+        || sa.status()[0].routes_received,
+        |n| *n == 1,
+    );
+    sa.shutdown();
+    wait_for(
+        TIMEOUT,
+        "the other side saw the Cease",
+        || sb.status()[0].last_error.clone(),
+        |e| e.as_deref() == Some("received NOTIFICATION Cease/Administrative Shutdown"),
+    );
+    sb.shutdown();
+}
+
+#[test]
+fn ttl_security_gets_through_a_router_that_enforces_gtsm() {
+    support::init_tracing();
+    let lab = Lab::new(1);
+    let mut conf = router_conf("10.0.0.1", 65000, &[("10.0.1.2", 65001)]);
+    conf = conf.replace(
+        " neighbor 10.0.1.2 timers connect 1\n",
+        " neighbor 10.0.1.2 timers connect 1\n neighbor 10.0.1.2 ttl-security hops 1\n",
+    );
+    let _frr = Frr::start(&lab.router, &conf);
+    let mut p = peer("10.0.1.1", 65000);
+    p.ttl_security = true;
+    let s = NsSpeaker::start(&lab.nodes[0], node("10.0.1.2", 65001), bgp(vec![p]));
+    s.set_routes(routes(&[VIP4]));
+    wait_next_hops(&lab.router, VIP4, &["10.0.1.2"]);
     s.shutdown();
 }

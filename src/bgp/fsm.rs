@@ -46,8 +46,8 @@ pub enum Event {
     ManualStart,
     /// 4: ManualStart_with_PassiveTcpEstablishment.
     ManualStartPassive,
-    /// 2. Carries the Cease subcode to send (RFC 4486: Administrative Shutdown, Peer
-    /// De-configured, Other Configuration Change ...).
+    /// Event 2. Carries the Cease subcode to send (RFC 4486: Administrative Shutdown,
+    /// Peer De-configured, Other Configuration Change, …).
     ManualStop { cease_subcode: u8 },
     /// 9
     ConnectRetryTimerExpires,
@@ -750,7 +750,7 @@ mod tests {
     fn keepalives_and_updates_restart_the_hold_timer() {
         let mut f = in_state(PeerState::Established);
         let hold = Action::StartTimer(Timer::Hold, Duration::from_secs(9));
-        assert_eq!(f.handle(Event::KeepAliveMsg), [hold.clone()]);
+        assert_eq!(f.handle(Event::KeepAliveMsg), std::slice::from_ref(&hold));
         assert_eq!(f.handle(Event::UpdateMsg), [hold]);
         assert_eq!(f.state(), PeerState::Established);
     }

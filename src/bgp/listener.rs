@@ -42,9 +42,21 @@ pub(crate) async fn run(listener: TcpListener, directory: Directory) {
     }
 }
 
-/// Binds the listening socket (SO_REUSEADDR is set by tokio's `TcpListener::bind`).
+/// Binds the listening socket. On reload the previous listener (same port) is aborted just
+/// before, and may not have closed yet: retry briefly on "address in use".
 pub(crate) async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    let l = TcpListener::bind(addr).await?;
-    info!(listen = %addr, "accepting BGP connections");
-    Ok(l)
+    let mut tries = 0;
+    loop {
+        match TcpListener::bind(addr).await {
+            Ok(l) => {
+                info!(listen = %addr, "accepting BGP connections");
+                return Ok(l);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && tries < 20 => {
+                tries += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }

@@ -187,6 +187,12 @@ impl Speaker {
             }
         }
         for p in state.peers.values() {
+            if p.config.peer.password.is_some() {
+                tracing::error!(peer = %p.config.peer.address, "TCP MD5 (password) is not implemented yet: the session runs without it");
+            }
+            if p.config.peer.ttl_security {
+                tracing::warn!(peer = %p.config.peer.address, "ttl_security: we send with TTL 255, but the peer's TTL is not checked yet");
+            }
             if p.config.peer.passive && bgp.listen.is_none() {
                 tracing::warn!(peer = %p.config.peer.address, "passive peer but bgp.listen is not set: the session can never come up");
             }
@@ -244,3 +250,6 @@ impl Drop for Inner {
         }
     }
 }
+
+#[cfg(test)]
+mod speaker_tests;

@@ -94,9 +94,23 @@ fn vip(
         check::vip_check(ctx, &layer, address)
     });
     let mut services = Some(Vec::new());
+    // One IPVS virtual service per (VIP, protocol, port): a second one would silently replace
+    // the first in the kernel.
+    let mut seen_ports = FirstSeen::new();
     for (i, table) in v.service.as_deref().unwrap_or_default().iter().enumerate() {
         let here = format!("{here}.service[{i}]");
-        let service = service(ctx, &here, table, address, names);
+        let mut service = service(ctx, &here, table, address, names);
+        if let (Some(s), Some(leaf)) = (&service, table.get_ref().port.as_ref()) {
+            let line = ctx.line(&leaf.span());
+            if let Some(first) = seen_ports.earlier((s.port, s.protocol), line) {
+                let (port, proto) = (s.port, s.protocol.as_str());
+                let msg = format_args!(
+                    "duplicate service {port}/{proto} on this VIP (first defined at line {first})"
+                );
+                ctx.at(&path(&here, "port"), &leaf.span(), msg);
+                service = None;
+            }
+        }
         match (service, services.as_mut()) {
             (Some(s), Some(list)) => list.push(s),
             _ => services = None,

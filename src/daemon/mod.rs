@@ -21,7 +21,6 @@
 mod runtime;
 pub mod state;
 
-
 use std::path::Path;
 
 use crate::config;
@@ -35,7 +34,10 @@ pub fn run(config_path: &Path, cleanup: bool) -> i32 {
             return 1;
         }
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("anycastd: cannot start the async runtime: {e}");

@@ -1,6 +1,7 @@
 //! The owner loop: receives observations, commands, reports and signals; asks the pure
 //! `NodeState` what follows; hands the results to the speaker, the dataplane and the API.
 
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,6 +17,7 @@ use crate::dataplane::Dataplane;
 use crate::health::{Checker, Observation};
 use crate::metrics::{self, CheckMetrics};
 use crate::status::Status;
+use crate::systemd;
 
 /// How often slow-start ramps advance and the liveness heartbeat beats.
 const TICK: Duration = Duration::from_secs(1);
@@ -29,7 +31,10 @@ pub enum RuntimeError {
     #[error("cannot install signal handler: {0}")]
     Signals(std::io::Error),
     #[error("cannot listen on {addr} for the HTTP endpoint: {source}")]
-    ApiListen { addr: std::net::SocketAddr, source: std::io::Error },
+    ApiListen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// Everything the loop owns besides the pure state.
@@ -47,6 +52,9 @@ struct Daemon {
     sent_routes: RouteSet,
     /// RFC 8326: while shutting down, every route carries GRACEFUL_SHUTDOWN.
     graceful_shutdown: bool,
+    /// Drains waiting out `bgp.shutdown_delay`: their routes carry GRACEFUL_SHUTDOWN until the
+    /// deadline, then the VIP is drained (withdrawn). `None` is "all VIPs".
+    pending_drains: Vec<(Instant, Option<IpAddr>)>,
 }
 
 pub async fn run(config_path: PathBuf, cfg: Config, cleanup: bool) -> Result<(), RuntimeError> {
@@ -55,7 +63,10 @@ pub async fn run(config_path: PathBuf, cfg: Config, cleanup: bool) -> Result<(),
     let mut sighup = signal(SignalKind::hangup()).map_err(RuntimeError::Signals)?;
     let api_listener = tokio::net::TcpListener::bind(cfg.api.listen)
         .await
-        .map_err(|source| RuntimeError::ApiListen { addr: cfg.api.listen, source })?;
+        .map_err(|source| RuntimeError::ApiListen {
+            addr: cfg.api.listen,
+            source,
+        })?;
 
     tracing::info!(router_id = %cfg.node.router_id, asn = cfg.node.asn, vips = cfg.vips.len(),
         peers = cfg.bgp.peers.len(), api = %cfg.api.listen, "anycastd {} starting", env!("CARGO_PKG_VERSION"));
@@ -73,6 +84,7 @@ pub async fn run(config_path: PathBuf, cfg: Config, cleanup: bool) -> Result<(),
         status: status_tx,
         sent_routes: RouteSet::new(),
         graceful_shutdown: false,
+        pending_drains: Vec::new(),
         dataplane,
         state,
         config_path,
@@ -91,10 +103,15 @@ pub async fn run(config_path: PathBuf, cfg: Config, cleanup: bool) -> Result<(),
     ));
 
     d.push(true, true);
+    systemd::notify_ready();
+    let mut watchdog = systemd::watchdog_interval().map(tokio::time::interval);
     let mut tick = tokio::time::interval(TICK);
     loop {
         alive.beat();
+        let next_drain = d.pending_drains.iter().map(|(at, _)| *at).min();
         tokio::select! {
+            _ = sleep_until(next_drain) => d.complete_drains(Instant::now()),
+            _ = tick_opt(watchdog.as_mut()) => systemd::notify_watchdog(),
             Some(obs) = obs_rx.recv() => {
                 if let Some(label) = d.state.check_label(obs.id) {
                     d.check_metrics.record(&label, obs.ok, obs.duration);
@@ -127,6 +144,7 @@ pub async fn run(config_path: PathBuf, cfg: Config, cleanup: bool) -> Result<(),
 
     // Shutdown: tell routers to prefer other nodes (RFC 8326), give them time, withdraw, Cease.
     tracing::info!("shutting down");
+    systemd::notify_stopping();
     let delay = d.cfg.bgp.shutdown_delay;
     if !delay.is_zero() && !d.sent_routes.is_empty() {
         tracing::info!(delay = ?delay, "announcing GRACEFUL_SHUTDOWN before withdrawing");
@@ -186,11 +204,15 @@ impl Daemon {
     fn push(&mut self, announcements: bool, dataplane: bool) {
         if announcements {
             let mut routes = self.state.route_set();
-            if self.graceful_shutdown {
-                for attrs in routes.values_mut() {
-                    if !attrs.communities.contains(&Community::GRACEFUL_SHUTDOWN) {
-                        attrs.communities.push(Community::GRACEFUL_SHUTDOWN);
-                    }
+            for (vip, attrs) in routes.iter_mut() {
+                let draining = self
+                    .pending_drains
+                    .iter()
+                    .any(|(_, p)| p.is_none_or(|p| p == *vip));
+                if (self.graceful_shutdown || draining)
+                    && !attrs.communities.contains(&Community::GRACEFUL_SHUTDOWN)
+                {
+                    attrs.communities.push(Community::GRACEFUL_SHUTDOWN);
                 }
             }
             if routes != self.sent_routes {
@@ -201,23 +223,65 @@ impl Daemon {
         if dataplane {
             self.dataplane.set_desired(self.state.desired_dataplane());
         }
-        self.status.send_replace(Arc::new(self.state.status(Vec::new())));
+        self.status
+            .send_replace(Arc::new(self.state.status(Vec::new())));
     }
 
     /// Drain, undrain or reload, from the API (the CLI goes through the API too).
-    fn command(&mut self, action: Action, vip: Option<std::net::IpAddr>) -> Result<String, ApiError> {
+    fn command(
+        &mut self,
+        action: Action,
+        vip: Option<std::net::IpAddr>,
+    ) -> Result<String, ApiError> {
         match action {
             Action::Drain | Action::Undrain => {
                 let drain = action == Action::Drain;
-                let changes = self.state.set_drained(vip, drain).map_err(ApiError::NotFound)?;
                 let what = vip.map_or_else(|| "all VIPs".to_string(), |v| v.to_string());
+                if let Some(v) = vip.filter(|v| !self.state.has_vip(*v)) {
+                    return Err(ApiError::NotFound(format!(
+                        "no VIP {v} in the configuration"
+                    )));
+                }
+                // A new drain or undrain replaces pending drains it covers.
+                self.pending_drains
+                    .retain(|(_, p)| vip.is_some() && *p != vip);
+                let delay = self.cfg.bgp.shutdown_delay;
+                if drain && !delay.is_zero() {
+                    self.pending_drains.push((Instant::now() + delay, vip));
+                    self.push(true, false);
+                    tracing::info!(delay = ?delay, "draining {what}: GRACEFUL_SHUTDOWN now, withdraw after the delay");
+                    return Ok(format!(
+                        "draining {what}: withdraw in {}",
+                        crate::health::fmt_duration(delay)
+                    ));
+                }
+                let changes = self
+                    .state
+                    .set_drained(vip, drain)
+                    .map_err(ApiError::NotFound)?;
                 let verb = if drain { "drained" } else { "undrained" };
-                tracing::info!("{verb} {what}");
                 self.apply(changes);
+                self.push(true, false);
                 Ok(format!("{verb} {what}"))
             }
             Action::Reload => self.reload().map_err(ApiError::Rejected),
         }
+    }
+
+    /// Drains whose `shutdown_delay` has passed are carried out: their VIPs are withdrawn.
+    fn complete_drains(&mut self, now: Instant) {
+        let (due, pending): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending_drains)
+            .into_iter()
+            .partition(|(at, _)| *at <= now);
+        self.pending_drains = pending;
+        for (_, vip) in due {
+            match self.state.set_drained(vip, true) {
+                Ok(changes) => self.apply(changes),
+                // The VIP left the configuration by a reload in the meantime.
+                Err(e) => tracing::info!("drain: {e}"),
+            }
+        }
+        self.push(true, false);
     }
 
     /// Re-reads the config; an invalid one is rejected and the running one stays in force.
@@ -243,5 +307,24 @@ impl Daemon {
 
 /// Loads and validates the config for a reload, with the same errors as `anycastd check`.
 fn load_for_reload(path: &Path) -> Result<Config, String> {
-    config::load(path).map_err(|e| format!("reload rejected, keeping the running configuration:\n{e}"))
+    config::load(path)
+        .map_err(|e| format!("reload rejected, keeping the running configuration:\n{e}"))
+}
+
+/// Sleeps until `at`, or forever when there is nothing to wait for.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Ticks an optional interval; never completes when there is none.
+async fn tick_opt(interval: Option<&mut tokio::time::Interval>) {
+    match interval {
+        Some(i) => {
+            i.tick().await;
+        }
+        None => std::future::pending().await,
+    }
 }

@@ -381,6 +381,11 @@ impl NodeState {
     }
 
     /// Whether this VIP (or the whole node) is drained.
+    /// Whether `vip` is in the configuration.
+    pub fn has_vip(&self, vip: IpAddr) -> bool {
+        self.vips.iter().any(|v| v.cfg.address == vip)
+    }
+
     pub fn is_drained(&self, vip: IpAddr) -> bool {
         self.drain_all || self.drained.contains(&vip)
     }

@@ -107,6 +107,25 @@ impl Frr {
         self.kill("bgpd", "-9");
     }
 
+    /// Freezes bgpd (SIGSTOP): the TCP session stays open but nothing is sent on it.
+    pub fn pause_bgpd(&self) {
+        if let Some(pid) = self.pid("bgpd") {
+            super::run("kill", &["-STOP", &pid.to_string()]);
+        }
+    }
+
+    pub fn resume_bgpd(&self) {
+        if let Some(pid) = self.pid("bgpd") {
+            super::run("kill", &["-CONT", &pid.to_string()]);
+        }
+    }
+
+    /// Prefixes bgpd has accepted from `neighbor` in `afi` ("ipv4"/"ipv6"), if it answers.
+    pub fn prefixes_received(&self, afi: &str, neighbor: &str) -> Option<u64> {
+        let v = self.vtysh_json(&format!("show bgp {afi} unicast summary json"));
+        v.get("peers")?.get(neighbor)?.get("pfxRcd")?.as_u64()
+    }
+
     pub fn start_bgpd(&self) {
         self.start_daemon("bgpd");
     }

@@ -106,3 +106,12 @@ pub fn unique_name(tag: &str) -> String {
         N.fetch_add(1, Ordering::Relaxed)
     )
 }
+
+/// Sends the daemon's tracing output to the test's captured output, filtered by `RUST_LOG`
+/// (nothing when unset). Safe to call from every test.
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}

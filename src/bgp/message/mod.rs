@@ -279,6 +279,39 @@ mod tests {
         assert_eq!((n.code, n.subcode, n.data.as_slice()), (1, 3, &[9u8][..]));
     }
 
+    /// A poor man's fuzzer: random bodies of every type, random lengths, both contexts.
+    /// The property is only that nothing panics (real fuzzing: see the report).
+    #[test]
+    fn random_bytes_never_panic_the_decoder() {
+        let contexts = [
+            CodecContext::default(),
+            CodecContext {
+                four_octet_as: true,
+            },
+        ];
+        for i in 0..50_000u32 {
+            let len = rand::random_range(0..200usize);
+            let mut body: Vec<u8> = (0..len).map(|_| rand::random::<u8>()).collect();
+            // Bias towards plausible structure: small length fields decode further.
+            if i % 2 == 0 && body.len() >= 4 {
+                body[0] = 0;
+                body[1] = rand::random_range(0..8);
+                body[2] = 0;
+            }
+            let kind = rand::random_range(1..=5u8);
+            for ctx in &contexts {
+                let _ = Message::decode(kind, &body, ctx);
+            }
+            let mut framed = vec![0xff; 16];
+            framed.extend_from_slice(&((len + 19) as u16).to_be_bytes());
+            framed.push(kind);
+            framed.extend_from_slice(&body);
+            if let Ok(Some((k, l))) = frame(&framed) {
+                let _ = Message::decode(k, &framed[HEADER_LEN..l], &contexts[1]);
+            }
+        }
+    }
+
     #[test]
     fn route_refresh_round_trips() {
         let m = Message::RouteRefresh(RouteRefresh {

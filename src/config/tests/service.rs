@@ -233,6 +233,34 @@ fn duplicate_backends_share_address_and_port() {
 }
 
 #[test]
+fn two_services_on_one_vip_cannot_share_protocol_and_port() {
+    let mut lines = service(&[]); // service[0] "web" tcp/80 at lines 6-8
+    lines.extend([
+        "[[vip.service]]",  // 11
+        r#"name = "web2""#, // 12
+        "port = 80",        // 13
+        "[[vip.service.backend]]",
+        r#"address = "10.0.10.11""#,
+    ]);
+    assert_one(
+        &lines,
+        13,
+        8,
+        "vip[0].service[1].port: duplicate service 80/tcp on this VIP (first defined at line 8)",
+    );
+    let mut lines = service(&[]);
+    lines.extend([
+        "[[vip.service]]",
+        r#"name = "dns""#,
+        "port = 80",
+        r#"protocol = "udp""#,
+        "[[vip.service.backend]]",
+        r#"address = "10.0.10.11""#,
+    ]);
+    assert_eq!(parse_ok(&lines).vips[0].services.len(), 2);
+}
+
+#[test]
 fn backend_weight_is_0_to_65535() {
     let mut lines = service(&[]);
     lines.push("weight = 65536");

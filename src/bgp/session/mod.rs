@@ -16,7 +16,7 @@
 use std::collections::{HashSet, VecDeque};
 use std::future::Future;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -26,25 +26,32 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
-use tracing::{debug, info, warn, Instrument};
+use tracing::{debug, error, info, warn, Instrument};
+
+mod collision;
+mod next_hop;
 
 use super::adj_rib_out::{AdjRibOut, ExportContext};
-use super::fsm::{
-    keep_locally_initiated, Action, DownReason, Event, Fsm, FsmConfig, Negotiated, Timer,
-};
+use super::fsm::{Action, DownReason, Event, Fsm, FsmConfig, Negotiated, Timer};
 use super::message::{
-    self, CodecContext, Message, NotifCode, Notification, Prefix, Update, AFI_IPV4, AFI_IPV6,
-    TYPE_OPEN, TYPE_UPDATE,
+    self, CodecContext, Message, NotifCode, Prefix, Update, AFI_IPV4, AFI_IPV6, TYPE_OPEN,
+    TYPE_UPDATE,
 };
 use super::RouteSet;
 use crate::config::Peer;
 use crate::status::{PeerState, PeerStatus};
+use collision::{read_pending, Pending};
+use next_hop::export_context;
 
 /// Upper bound of the connect-retry backoff.
 pub const MAX_CONNECT_RETRY: Duration = Duration::from_secs(60);
 /// How long one write may block before the connection is considered dead.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 const READ_CHUNK: usize = 16 * 1024;
+/// Received prefixes tracked per peer (for routes_received); beyond this the count saturates.
+const MAX_RECEIVED_PREFIXES: usize = 1_000_000;
+/// How long a racing inbound connection may take to send its OPEN.
+const PENDING_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Everything that defines a session; a change to any of it resets the session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,14 +116,30 @@ async fn connect(peer: Peer) -> io::Result<TcpStream> {
         SocketAddr::V4(_) => TcpSocket::new_v4()?,
         SocketAddr::V6(_) => TcpSocket::new_v6()?,
     };
-    // TCP MD5 (RFC 2385, `peer.password`) and GTSM (RFC 5082, `peer.ttl_security`) belong here,
-    // on the socket before connect (and on the listener for inbound sessions). Not yet done.
+    secure_socket(&socket, &peer)?;
     if let Some(local) = peer.local_address {
         socket.bind(SocketAddr::new(local, 0))?;
     }
     let stream = socket.connect(remote).await?;
     stream.set_nodelay(true)?;
     Ok(stream)
+}
+
+/// Per-socket protection, applied before connecting (and to accepted sockets).
+///
+/// GTSM (RFC 5082): we send with TTL/hop limit 255, so a router that enforces GTSM accepts
+/// us. Checking the peer's TTL (IP_MINTTL) and TCP MD5 (RFC 2385, TCP_MD5SIG) need socket
+/// options that nix does not wrap and the crate forbids `unsafe`: they would go here too.
+pub(crate) fn secure_socket<S: std::os::fd::AsFd>(socket: &S, peer: &Peer) -> io::Result<()> {
+    use nix::sys::socket::{setsockopt, sockopt};
+    if peer.ttl_security {
+        let r = match peer.address {
+            IpAddr::V4(_) => setsockopt(socket, sockopt::Ipv4Ttl, &255),
+            IpAddr::V6(_) => setsockopt(socket, sockopt::Ipv6Ttl, &255),
+        };
+        r.map_err(io::Error::from)?;
+    }
+    Ok(())
 }
 
 struct Conn {
@@ -155,12 +178,15 @@ pub(crate) struct Session {
     /// When to start again after going down.
     restart_at: Option<Instant>,
     backoff: Duration,
-    pending_inbound: Option<TcpStream>,
+    /// An inbound connection racing the current one (RFC 4271 §6.8), until its OPEN arrives.
+    pending: Option<Pending>,
     codec: CodecContext,
     export: Option<ExportContext>,
     rib: AdjRibOut,
     received: HashSet<Prefix>,
     stopped: bool,
+    /// Whether the missing IPv4/IPv6 next hop was already logged for this session.
+    warned_next_hop: [bool; 2],
 }
 
 fn timer_index(t: Timer) -> usize {
@@ -211,12 +237,13 @@ impl Session {
             chunk: vec![0u8; READ_CHUNK].into_boxed_slice(),
             timers: [None; 3],
             restart_at: None,
-            pending_inbound: None,
+            pending: None,
             codec: CodecContext::default(),
             export: None,
             rib: AdjRibOut::default(),
             received: HashSet::new(),
             stopped: false,
+            warned_next_hop: [false; 2],
         }
     }
 
@@ -230,10 +257,16 @@ impl Session {
         self.event(self.start_event()).await;
         while !self.stopped {
             let established = self.fsm.state() == PeerState::Established;
+            let pending_deadline = self.pending.as_ref().map(|p| p.deadline);
             tokio::select! {
                 cmd = cmds.recv() => match cmd {
                     Some(Command::Inbound(stream)) => self.inbound(stream).await,
                     Some(Command::Stop { cease_subcode }) => {
+                        // Withdrawals queued just before the stop leave before the Cease, so
+                        // routers drop our routes at once even if they keep the session state.
+                        if established && self.routes.has_changed().unwrap_or(false) {
+                            self.send_diff().await;
+                        }
                         self.event(Event::ManualStop { cease_subcode }).await;
                         self.stopped = true;
                     }
@@ -256,7 +289,10 @@ impl Session {
                         Err(e) => {
                             debug!(error = %e, "connect failed");
                             self.set_error(format!("connect: {e}"));
+                            // The retry timer this starts uses the current backoff; the next
+                            // failure waits twice as long (up to MAX_CONNECT_RETRY).
                             self.event(Event::TcpConnectionFails).await;
+                            self.backoff = (self.backoff * 2).min(MAX_CONNECT_RETRY);
                         }
                     }
                 }
@@ -270,6 +306,19 @@ impl Session {
                         self.process_input().await;
                     }
                 },
+                res = read_pending(&mut self.pending) => match res {
+                    Ok(0) | Err(_) => self.pending = None,
+                    Ok(n) => {
+                        if let Some(p) = self.pending.as_mut() {
+                            p.rbuf.extend_from_slice(&p.chunk[..n]);
+                        }
+                        self.process_pending().await;
+                    }
+                },
+                _ = sleep_opt(pending_deadline) => {
+                    debug!("racing inbound connection sent no OPEN in time: closed");
+                    self.pending = None;
+                }
                 _ = sleep_opt(self.timers[0]) => {
                     self.timers[0] = None;
                     self.event(Event::ConnectRetryTimerExpires).await;
@@ -405,12 +454,7 @@ impl Session {
         self.codec = n.codec();
         let export = export_context(&self.cfg, &n, local.ip());
         let routes = self.routes.borrow_and_update().clone();
-        if routes.keys().any(|a| a.is_ipv6()) && n.ipv6 && export.next_hop6.is_none() {
-            warn!("IPv6 VIPs are not announced: no IPv6 next hop for this session (set next_hop6)");
-        }
-        if routes.keys().any(|a| a.is_ipv4()) && n.ipv4 && export.next_hop4.is_none() {
-            warn!("IPv4 VIPs are not announced: no IPv4 next hop for this session (set next_hop)");
-        }
+        self.warned_next_hop = [false; 2];
         info!(
             peer_id = %n.peer_id, hold_time = n.hold_time, ipv4 = n.ipv4, ipv6 = n.ipv6,
             "session established"
@@ -446,6 +490,7 @@ impl Session {
     }
 
     async fn send_routes(&mut self, routes: &RouteSet) -> Option<Event> {
+        self.warn_unexportable(routes);
         let export = self.export.as_ref()?;
         let updates = self.rib.diff(routes, export);
         if updates.is_empty() {
@@ -457,13 +502,34 @@ impl Session {
             "sending routes"
         );
         // One write for the whole batch: 50k VIPs are ~60 UPDATEs, a few hundred KB.
-        let mut bytes = Vec::with_capacity(updates.len() * message::MAX_MESSAGE_LEN);
-        for u in &updates {
-            Message::Update(u.clone()).encode(&self.codec, &mut bytes);
-        }
         let n = updates.len() as u64;
+        let mut bytes = Vec::with_capacity(updates.len() * message::MAX_MESSAGE_LEN);
+        for u in updates {
+            Message::Update(u).encode(&self.codec, &mut bytes);
+        }
         self.shared.update(|s| s.status.updates_sent += n);
         self.write(bytes).await
+    }
+
+    /// Says once per session (and family) why VIPs of a negotiated family are not sent.
+    fn warn_unexportable(&mut self, routes: &RouteSet) {
+        let Some(e) = &self.export else {
+            return;
+        };
+        let missing = [
+            e.ipv4 && e.next_hop4.is_none() && routes.keys().any(|a| a.is_ipv4()),
+            e.ipv6 && e.next_hop6.is_none() && routes.keys().any(|a| a.is_ipv6()),
+        ];
+        for (i, missing) in missing.into_iter().enumerate() {
+            if missing && !self.warned_next_hop[i] {
+                self.warned_next_hop[i] = true;
+                if i == 0 {
+                    error!("IPv4 VIPs are not announced: this session has no IPv4 next hop (set next_hop)");
+                } else {
+                    error!("IPv6 VIPs are not announced: this session has no IPv6 next hop (set next_hop6)");
+                }
+            }
+        }
     }
 
     async fn send_update(&mut self, u: Update) -> Option<Event> {
@@ -535,11 +601,7 @@ impl Session {
                     }
                 }
             };
-            let was_open_sent = self.fsm.state() == PeerState::OpenSent;
             self.event(event).await;
-            if was_open_sent && self.fsm.state() == PeerState::OpenConfirm {
-                self.resolve_collision().await;
-            }
         }
     }
 
@@ -554,82 +616,23 @@ impl Session {
                 self.received.remove(p);
             }
         } else {
-            self.received.extend(u.announced().copied());
-        }
-    }
-
-    /// A connection from the peer arrived through the listener.
-    async fn inbound(&mut self, stream: TcpStream) {
-        match self.fsm.state() {
-            PeerState::Idle => {
-                self.restart_at = None;
-                self.adopt_inbound(stream).await;
-            }
-            PeerState::Connect | PeerState::Active => {
-                // No OPEN exchanged yet on an outbound attempt: take the inbound one.
-                self.connecting = None;
-                self.adopt_inbound(stream).await;
-            }
-            PeerState::OpenSent => {
-                // The peer's identifier is not known yet: decide once its OPEN arrives.
-                self.pending_inbound = Some(stream);
-            }
-            PeerState::OpenConfirm => {
-                self.pending_inbound = Some(stream);
-                self.resolve_collision().await;
-            }
-            PeerState::Established => {
-                debug!("inbound connection while established: closed (collision)");
-                reject(stream).await;
-            }
-        }
-    }
-
-    async fn adopt_inbound(&mut self, stream: TcpStream) {
-        match Conn::new(stream, false) {
-            Ok(conn) => {
-                debug!(local = %conn.local, "accepted inbound connection");
-                if self.fsm.state() == PeerState::Idle {
-                    self.event(Event::ManualStartPassive).await;
+            // Received routes are never used, only counted: a peer that sends a huge table
+            // must not be able to grow our memory without bound.
+            let before = self.received.len();
+            for p in u.announced() {
+                if self.received.len() >= MAX_RECEIVED_PREFIXES {
+                    break;
                 }
-                self.conn = Some(conn);
-                self.event(Event::TcpConnectionConfirmed).await;
+                self.received.insert(*p);
             }
-            Err(e) => debug!(error = %e, "inbound connection unusable"),
+            if before < MAX_RECEIVED_PREFIXES && self.received.len() >= MAX_RECEIVED_PREFIXES {
+                warn!(
+                    limit = MAX_RECEIVED_PREFIXES,
+                    "peer announces more prefixes than we track; routes_received saturates"
+                );
+            }
         }
     }
-
-    /// RFC 4271 §6.8: with two connections to the same peer, keep the one initiated by the
-    /// side with the higher BGP identifier.
-    async fn resolve_collision(&mut self) {
-        let Some(pending) = self.pending_inbound.take() else {
-            return;
-        };
-        let (Some(n), Some(conn)) = (self.fsm.negotiated().copied(), self.conn.as_ref()) else {
-            return;
-        };
-        let keep_current = conn.outbound == keep_locally_initiated(self.cfg.router_id, n.peer_id);
-        if keep_current {
-            debug!("connection collision: keeping the current connection");
-            reject(pending).await;
-            return;
-        }
-        debug!("connection collision: switching to the peer's connection");
-        let cease = Notification::cease(NotifCode::CEASE_CONNECTION_COLLISION);
-        let _ = self.send(&Message::Notification(cease)).await;
-        self.conn = None;
-        self.rbuf.clear();
-        self.timers = [None; 3];
-        self.fsm = Fsm::new(fsm_config(&self.cfg));
-        self.adopt_inbound(pending).await;
-    }
-}
-
-/// Closes a connection that lost a collision, telling the peer why.
-async fn reject(mut stream: TcpStream) {
-    let cease = Notification::cease(NotifCode::CEASE_CONNECTION_COLLISION);
-    let bytes = Message::Notification(cease).to_bytes(&CodecContext::default());
-    let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(&bytes)).await;
 }
 
 fn fsm_config(cfg: &SessionConfig) -> FsmConfig {
@@ -648,107 +651,9 @@ fn jitter(d: Duration) -> Duration {
     d.mul_f64(rand::random_range(0.75..=1.0))
 }
 
-fn is_link_local(a: &Ipv6Addr) -> bool {
-    (a.segments()[0] & 0xffc0) == 0xfe80
-}
-
-/// Next hops for this session: the peer's overrides, else its `local_address`, else the
-/// socket's own address.
-pub(crate) fn export_context(cfg: &SessionConfig, n: &Negotiated, local: IpAddr) -> ExportContext {
-    let peer = &cfg.peer;
-    let v4 = |a: Option<IpAddr>| match a {
-        Some(IpAddr::V4(a)) => Some(a),
-        Some(IpAddr::V6(a)) => a.to_ipv4_mapped(),
-        None => None,
-    };
-    let v6 = |a: Option<IpAddr>| match a {
-        Some(IpAddr::V6(a)) if a.to_ipv4_mapped().is_none() => Some(a),
-        _ => None,
-    };
-    let next_hop4 = peer.next_hop.or(v4(peer.local_address)).or(v4(Some(local)));
-    let local6 = v6(peer.local_address).or(v6(Some(local)));
-    let (next_hop6, next_hop6_link_local) = match local6 {
-        Some(ll) if is_link_local(&ll) => (peer.next_hop6.or(Some(ll)), Some(ll)),
-        other => (peer.next_hop6.or(other), None),
-    };
-    ExportContext {
-        ibgp: peer.is_ibgp(cfg.local_asn),
-        local_asn: cfg.local_asn,
-        codec: n.codec(),
-        ipv4: n.ipv4,
-        ipv6: n.ipv6,
-        next_hop4,
-        next_hop6,
-        next_hop6_link_local,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn cfg(local_address: Option<IpAddr>) -> SessionConfig {
-        SessionConfig {
-            peer: Peer {
-                address: "10.0.1.1".parse().unwrap(),
-                asn: 65000,
-                port: 179,
-                local_address,
-                next_hop: None,
-                next_hop6: None,
-                passive: false,
-                hold_time: 9,
-                password: None,
-                ttl_security: false,
-            },
-            local_asn: 65001,
-            router_id: Ipv4Addr::new(10, 0, 1, 2),
-            connect_retry: Duration::from_secs(1),
-        }
-    }
-
-    fn negotiated() -> Negotiated {
-        Negotiated {
-            peer_id: Ipv4Addr::new(10, 0, 1, 1),
-            peer_asn: 65000,
-            hold_time: 9,
-            keepalive: 3,
-            four_octet_as: true,
-            ipv4: true,
-            ipv6: true,
-            route_refresh: true,
-        }
-    }
-
-    #[test]
-    fn next_hop_defaults_to_the_socket_address_and_ipv6_needs_next_hop6_on_ipv4_sessions() {
-        let e = export_context(&cfg(None), &negotiated(), "10.0.1.2".parse().unwrap());
-        assert_eq!(e.next_hop4, Some(Ipv4Addr::new(10, 0, 1, 2)));
-        assert_eq!(e.next_hop6, None);
-        assert!(!e.ibgp);
-    }
-
-    #[test]
-    fn overrides_win_over_local_address_and_socket() {
-        let mut c = cfg(Some("10.0.1.3".parse().unwrap()));
-        let e = export_context(&c, &negotiated(), "10.0.1.2".parse().unwrap());
-        assert_eq!(e.next_hop4, Some(Ipv4Addr::new(10, 0, 1, 3)));
-        c.peer.next_hop = Some(Ipv4Addr::new(10, 9, 9, 9));
-        c.peer.next_hop6 = Some("2001:db8::9".parse().unwrap());
-        let e = export_context(&c, &negotiated(), "10.0.1.2".parse().unwrap());
-        assert_eq!(e.next_hop4, Some(Ipv4Addr::new(10, 9, 9, 9)));
-        assert_eq!(e.next_hop6, Some("2001:db8::9".parse().unwrap()));
-    }
-
-    #[test]
-    fn a_link_local_session_sends_the_link_local_next_hop_too() {
-        let e = export_context(&cfg(None), &negotiated(), "fe80::2".parse().unwrap());
-        assert_eq!(e.next_hop6_link_local, Some("fe80::2".parse().unwrap()));
-        assert_eq!(e.next_hop4, None);
-        let e = export_context(&cfg(None), &negotiated(), "2001:db8::2".parse().unwrap());
-        assert_eq!(e.next_hop6, Some("2001:db8::2".parse().unwrap()));
-        assert_eq!(e.next_hop6_link_local, None);
-    }
 
     #[test]
     fn jitter_stays_between_75_and_100_percent() {
