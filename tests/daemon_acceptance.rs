@@ -952,13 +952,12 @@ fn session_with_options(frr_neighbor_extra: &str, peer_extra: &str) {
         .replace("next_hop6", &format!("{peer_extra}\nnext_hop6"))
         + &vip(VIP4, "", None);
     let d = Daemon::start(lab.node(1), "node1", &cfg);
-    let st = wait_for(
+    wait_for(
         Duration::from_secs(20),
-        "session established",
+        "session established with the VIP sent",
         || d.status()["peers"][0].clone(),
-        |p| p["state"] == "established",
+        |p| p["state"] == "established" && p["routes_sent"] == 1,
     );
-    assert_eq!(st["routes_sent"], 1, "{st}");
     wait_for(
         Duration::from_secs(20),
         "the router installs the VIP",
@@ -1073,4 +1072,31 @@ fn daemon_reload_resets_only_the_changed_peer() {
         "r0's session was reset"
     );
     wait_next_hops(lab.router(1), VIP4, &[p1.as_str()]);
+}
+
+/// GTSM's receive side (RFC 5082 §3): with `ttl_security = true`, a directly connected peer
+/// whose packets arrive with a TTL below 255 (FRR's eBGP default sends TTL 1) is not accepted.
+/// Watched over several connect-retry and keepalive cycles.
+#[test]
+fn daemon_ttl_security_refuses_a_peer_that_does_not_send_ttl_255() {
+    let lab = Lab::new(1, 1);
+    let _frr = lab.start_router(0, None);
+    let cfg = lab
+        .node_config(1, "")
+        .replace("next_hop6", "ttl_security = true\nnext_hop6")
+        + &vip(VIP4, "", None);
+    let d = Daemon::start(lab.node(1), "node1", &cfg);
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(6) {
+        let st = d.status();
+        assert_ne!(
+            st["peers"][0]["state"], "established",
+            "session accepted from a peer sending TTL < 255: {st}"
+        );
+        assert!(
+            kernel_next_hops(lab.router(0), VIP4).is_empty(),
+            "route announced over a session GTSM should refuse"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
