@@ -130,6 +130,15 @@ impl Daemon {
         c.output().expect("run anycastd CLI")
     }
 
+    /// Runs `anycastd ARGS…` inside another namespace `ns`, as given (no `-c` added).
+    pub fn cli_in(ns: &Netns, args: &[&str]) -> Output {
+        Command::new("ip")
+            .args(["netns", "exec", ns.name(), BIN])
+            .args(args)
+            .output()
+            .expect("run anycastd CLI")
+    }
+
     /// Like [`Daemon::cli`], panicking unless it exits 0; returns stdout.
     pub fn cli_ok(&self, args: &[&str]) -> String {
         let out = self.cli(args);
