@@ -1136,3 +1136,189 @@ fn daemon_api_token_guards_remote_drain() {
     assert!(out.status.success(), "{out:?}");
     wait_next_hops(lab.router(0), VIP4, NONE);
 }
+
+/// A reload that drops a VIP withdraws it and removes the address anycastd added; one that
+/// points a check at a dead port withdraws that VIP once the new check fails.
+#[test]
+fn daemon_reload_removes_a_vip_and_applies_a_changed_check() {
+    let lab = Lab::new(1, 1);
+    let _frr = lab.start_router(0, None);
+    let _backend = Backend::start(lab.node(1), 8080);
+    let check = |port: u16| {
+        format!("type = \"tcp\"\nport = {port}\ninterval = \"1s\"\ntimeout = \"500ms\"\nrise = 2\nfall = 2\n")
+    };
+    let base = lab.node_config(1, "");
+    let cfg = base.clone() + &vip(VIP4, "", Some(&check(8080))) + &vip(VIP4B, "", None);
+    let d = Daemon::start(lab.node(1), "node1", &cfg);
+    let nh = [node_addr(0, 1)];
+    wait_next_hops(lab.router(0), VIP4, &nh);
+    wait_next_hops(lab.router(0), VIP4B, &nh);
+    let lo = || lab.node(1).ip(&["addr", "show", "dev", "lo"]);
+    assert!(lo().contains(&format!("{VIP4B}/32")), "{}", lo());
+
+    d.reload(&(base.clone() + &vip(VIP4, "", Some(&check(8080)))));
+    wait_next_hops(lab.router(0), VIP4B, NONE);
+    wait_for(
+        TIMEOUT,
+        "the dropped VIP's address removed from lo",
+        lo,
+        |l| !l.contains(&format!("{VIP4B}/32")),
+    );
+    assert_eq!(
+        kernel_next_hops(lab.router(0), VIP4),
+        nh,
+        "the kept VIP stays"
+    );
+
+    d.reload(&(base + &vip(VIP4, "", Some(&check(8099)))));
+    let t = time_until(
+        TIMEOUT,
+        "VIP withdrawn after its check moved to a dead port",
+        || kernel_next_hops(lab.router(0), VIP4).is_empty(),
+    );
+    println!("check moved to a dead port → withdrawn in {t:?}");
+    let st = d.status();
+    assert_eq!(vip_status(&st, VIP4)["announced"], false, "{st}");
+}
+
+/// The kernel drifts (someone deletes the VIP's address): the daemon puts it back.
+#[test]
+fn daemon_repairs_a_deleted_vip_address() {
+    let ns = Netns::new("n");
+    let cfg =
+        "[node]\nrouter_id = \"10.0.1.2\"\nasn = 65001\n\n".to_string() + &vip(VIP4, "", None);
+    let _d = Daemon::start(&ns, "node", &cfg);
+    let has = || {
+        ns.ip(&["addr", "show", "dev", "lo"])
+            .contains(&format!("{VIP4}/32"))
+    };
+    support::wait_until(TIMEOUT, "VIP on lo", has);
+    ns.ip(&["addr", "del", &format!("{VIP4}/32"), "dev", "lo"]);
+    let t = time_until(Duration::from_secs(20), "VIP address put back", has);
+    println!("deleted VIP address restored after {t:?}");
+}
+
+/// A `[vip.check]` on an IPv6 VIP (tcp to [VIP]:port) drives its announcement.
+#[test]
+fn daemon_ipv6_vip_check() {
+    let lab = Lab::new(1, 1);
+    let _frr = lab.start_router(0, None);
+    let backend = Backend::start(lab.node(1), 8080);
+    let cfg = lab.node_config(1, "")
+        + &vip(
+            VIP6,
+            "",
+            Some("type = \"tcp\"\nport = 8080\ninterval = \"1s\"\ntimeout = \"500ms\"\nrise = 2\nfall = 2\n"),
+        );
+    let _d = Daemon::start(lab.node(1), "node1", &cfg);
+    let nh = [node_addr6(0, 1)];
+    wait_next_hops(lab.router(0), VIP6, &nh);
+    backend.set(Mode::Dead);
+    wait_next_hops(lab.router(0), VIP6, NONE);
+    backend.set(Mode::Healthy);
+    wait_next_hops(lab.router(0), VIP6, &nh);
+}
+
+/// A second SIGTERM during `shutdown_delay` skips the rest of the delay.
+#[test]
+fn daemon_second_sigterm_skips_the_shutdown_delay() {
+    let lab = Lab::new(1, 1);
+    let frr = lab.start_router(0, None);
+    let cfg = lab.node_config(1, "shutdown_delay = \"60s\"") + &vip(VIP4, "", None);
+    let mut d = Daemon::start(lab.node(1), "node1", &cfg);
+    let n1 = node_addr(0, 1);
+    wait_next_hops(lab.router(0), VIP4, &[n1.as_str()]);
+    d.signal(Signal::SIGTERM);
+    wait_for(
+        Duration::from_secs(5),
+        "GRACEFUL_SHUTDOWN at the router",
+        || community_from(&frr, &format!("{VIP4}/32"), &n1),
+        |c| {
+            c.as_deref()
+                .is_some_and(|c| c.contains("graceful-shutdown"))
+        },
+    );
+    let t0 = Instant::now();
+    d.signal(Signal::SIGTERM);
+    assert_eq!(d.wait_exit(Duration::from_secs(10)).code(), Some(0));
+    println!("second SIGTERM → exit in {:?}", t0.elapsed());
+    wait_next_hops(lab.router(0), VIP4, NONE);
+}
+
+/// The API port is taken: `anycastd run` exits 1 saying so, before touching anything.
+#[test]
+fn daemon_refuses_to_start_when_the_api_port_is_taken() {
+    let ns = Netns::new("n");
+    let _squatter = Backend::start(&ns, 9180);
+    let cfg =
+        "[node]\nrouter_id = \"10.0.1.2\"\nasn = 65001\n\n".to_string() + &vip(VIP4, "", None);
+    let mut d = Daemon::start(&ns, "node", &cfg);
+    assert_eq!(d.wait_exit(Duration::from_secs(10)).code(), Some(1));
+    let log = d.log();
+    assert!(log.contains("9180"), "no word about the API port: {log}");
+    let lo = ns.ip(&["addr", "show", "dev", "lo"]);
+    assert!(
+        !lo.contains(VIP4),
+        "VIP added by a daemon that could not start: {lo}"
+    );
+}
+
+/// An exec check that hangs past its timeout fails (the VIP is never announced), and its
+/// processes are killed rather than piling up.
+#[test]
+fn daemon_exec_check_timeout_kills_the_command() {
+    let lab = Lab::new(1, 1);
+    let _frr = lab.start_router(0, None);
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("runs");
+    // Each run appends a line, then hangs far past the 500 ms timeout.
+    let cmd = format!("echo x >> {}; exec sleep 30", marker.display());
+    let cfg = lab.node_config(1, "")
+        + &vip(
+            VIP4,
+            "",
+            Some(&format!(
+                "type = \"exec\"\nport = 1\ncommand = [\"/bin/sh\", \"-c\", \"{cmd}\"]\n\
+                 interval = \"1s\"\ntimeout = \"500ms\"\nrise = 2\nfall = 2\n"
+            )),
+        );
+    let d = Daemon::start(lab.node(1), "node1", &cfg);
+    let runs = || {
+        std::fs::read_to_string(&marker)
+            .map(|s| s.lines().count())
+            .unwrap_or(0)
+    };
+    wait_for(TIMEOUT, "four runs of the check", runs, |n| *n >= 4);
+    let sleeps = run("ip", &["netns", "pids", lab.node(1).name()])
+        .split_whitespace()
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "sleep")
+        })
+        .count();
+    assert!(sleeps <= 1, "{sleeps} hung check processes left running");
+    assert!(kernel_next_hops(lab.router(0), VIP4).is_empty());
+    let st = d.status();
+    let v = vip_status(&st, VIP4);
+    assert_eq!(v["announced"], false, "{st}");
+    println!("reason: {}", v["reason"]);
+}
+
+/// The node starts before its router: once the router comes up, the session and the route
+/// follow without touching the daemon (connect retries back off from `connect_retry`, 1 s).
+#[test]
+fn daemon_starts_before_the_router() {
+    let lab = Lab::new(1, 1);
+    let cfg = lab.node_config(1, "") + &vip(VIP4, "", None);
+    let d = Daemon::start(lab.node(1), "node1", &cfg);
+    wait_for(
+        TIMEOUT,
+        "the daemon has tried and failed to connect a few times",
+        || d.log().matches("refused").count(),
+        |n| *n >= 2,
+    );
+    let _frr = lab.start_router(0, None);
+    let t = time_until(TIMEOUT, "route at the router", || {
+        kernel_next_hops(lab.router(0), VIP4) == [node_addr(0, 1)]
+    });
+    println!("router up → route installed in {t:?}");
+}

@@ -34,7 +34,7 @@ impl Mode {
     }
 }
 
-/// An HTTP/TCP server on `0.0.0.0:port` inside a namespace; stopped on drop.
+/// An HTTP/TCP server on `[::]:port` (IPv4 and IPv6) inside a namespace; stopped on drop.
 pub struct Backend {
     mode: Arc<AtomicU8>,
     stop: Arc<AtomicBool>,
@@ -100,7 +100,10 @@ impl Drop for Backend {
 
 fn listen(port: u16) -> TcpListener {
     // std sets SO_REUSEADDR on Unix, so re-binding after "dead" works at once.
-    let l = TcpListener::bind(SocketAddr::from(([0, 0, 0, 0], port))).expect("backend bind");
+    // [::] takes IPv4 (mapped) as well as IPv6 connections: bindv6only is 0 in a new
+    // namespace.
+    let l = TcpListener::bind(SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, port)))
+        .expect("backend bind");
     l.set_nonblocking(true).expect("nonblocking");
     l
 }
