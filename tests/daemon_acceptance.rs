@@ -1322,3 +1322,97 @@ fn daemon_starts_before_the_router() {
     });
     println!("router up → route installed in {t:?}");
 }
+
+/// Graceful drain of one VIP: only that VIP carries GRACEFUL_SHUTDOWN and is withdrawn.
+#[test]
+fn daemon_graceful_drain_of_one_vip_leaves_the_other_alone() {
+    let lab = Lab::new(1, 1);
+    let frr = lab.start_router(0, None);
+    let cfg = lab.node_config(1, "shutdown_delay = \"2s\"")
+        + &vip(VIP4, "", None)
+        + &vip(VIP4B, "", None);
+    let d = Daemon::start(lab.node(1), "node1", &cfg);
+    let n1 = node_addr(0, 1);
+    wait_next_hops(lab.router(0), VIP4, &[n1.as_str()]);
+    wait_next_hops(lab.router(0), VIP4B, &[n1.as_str()]);
+    d.cli_ok(&["drain", VIP4]);
+    let mut other_gshut = false;
+    wait_for(
+        Duration::from_secs(10),
+        "the drained VIP withdrawn after its delay",
+        || {
+            other_gshut |= community_from(&frr, &format!("{VIP4B}/32"), &n1)
+                .is_some_and(|c| c.contains("graceful-shutdown"));
+            kernel_next_hops(lab.router(0), VIP4)
+        },
+        |h| h.is_empty(),
+    );
+    assert!(!other_gshut, "the VIP not drained got GRACEFUL_SHUTDOWN");
+    assert_eq!(kernel_next_hops(lab.router(0), VIP4B), [n1.as_str()]);
+}
+
+/// `undrain` during a graceful drain's delay cancels it: the route stays, without
+/// GRACEFUL_SHUTDOWN.
+#[test]
+fn daemon_undrain_during_the_shutdown_delay_cancels_the_drain() {
+    let lab = Lab::new(1, 1);
+    let frr = lab.start_router(0, None);
+    let cfg = lab.node_config(1, "shutdown_delay = \"2s\"") + &vip(VIP4, "", None);
+    let d = Daemon::start(lab.node(1), "node1", &cfg);
+    let n1 = node_addr(0, 1);
+    wait_next_hops(lab.router(0), VIP4, &[n1.as_str()]);
+    d.cli_ok(&["drain"]);
+    wait_for(
+        Duration::from_secs(5),
+        "GRACEFUL_SHUTDOWN at the router",
+        || community_from(&frr, &format!("{VIP4}/32"), &n1),
+        |c| {
+            c.as_deref()
+                .is_some_and(|c| c.contains("graceful-shutdown"))
+        },
+    );
+    d.cli_ok(&["undrain"]);
+    wait_for(
+        Duration::from_secs(5),
+        "GRACEFUL_SHUTDOWN removed",
+        || community_from(&frr, &format!("{VIP4}/32"), &n1),
+        |c| c.as_deref() == Some(""),
+    );
+    // Past the original delay, the route must still be there.
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(3) {
+        assert_eq!(
+            kernel_next_hops(lab.router(0), VIP4),
+            [n1.as_str()],
+            "the cancelled drain withdrew the VIP"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let st = d.status();
+    assert_eq!(vip_status(&st, VIP4)["drained"], false, "{st}");
+}
+
+/// `drain` (all, graceful) then `undrain VIP` before the delay ends: the named VIP stays
+/// announced when the drain of the others completes, as it would without a delay.
+#[test]
+fn daemon_undrain_of_one_vip_survives_a_pending_drain_of_all() {
+    let lab = Lab::new(1, 1);
+    let _frr = lab.start_router(0, None);
+    let cfg = lab.node_config(1, "shutdown_delay = \"2s\"")
+        + &vip(VIP4, "", None)
+        + &vip(VIP4B, "", None);
+    let d = Daemon::start(lab.node(1), "node1", &cfg);
+    let n1 = node_addr(0, 1);
+    wait_next_hops(lab.router(0), VIP4, &[n1.as_str()]);
+    wait_next_hops(lab.router(0), VIP4B, &[n1.as_str()]);
+    d.cli_ok(&["drain"]);
+    d.cli_ok(&["undrain", VIP4]);
+    wait_next_hops(lab.router(0), VIP4B, NONE);
+    let st = d.status();
+    assert_eq!(
+        kernel_next_hops(lab.router(0), VIP4),
+        [n1.as_str()],
+        "the undrained VIP was withdrawn by the earlier drain: {st}"
+    );
+    assert_eq!(vip_status(&st, VIP4)["drained"], false, "{st}");
+}
