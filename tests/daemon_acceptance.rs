@@ -1416,3 +1416,114 @@ fn daemon_undrain_of_one_vip_survives_a_pending_drain_of_all() {
     );
     assert_eq!(vip_status(&st, VIP4)["drained"], false, "{st}");
 }
+
+/// An HTTP backend that accepts but never answers fails its check by timeout; /metrics and
+/// status follow the withdrawal.
+#[test]
+fn daemon_http_check_times_out_on_a_silent_backend() {
+    let lab = Lab::new(1, 1);
+    let _frr = lab.start_router(0, None);
+    let backend = Backend::start(lab.node(1), 8080);
+    let cfg = lab.node_config(1, "")
+        + &vip(
+            VIP4,
+            "",
+            Some(
+                "type = \"http\"\nport = 8080\npath = \"/healthz\"\ninterval = \"1s\"\n\
+                 timeout = \"500ms\"\nrise = 2\nfall = 2\n",
+            ),
+        );
+    let d = Daemon::start(lab.node(1), "node1", &cfg);
+    let nh = [node_addr(0, 1)];
+    wait_next_hops(lab.router(0), VIP4, &nh);
+    backend.set(Mode::Hang);
+    let t = time_until(TIMEOUT, "withdrawn after timeouts", || {
+        kernel_next_hops(lab.router(0), VIP4).is_empty()
+    });
+    println!("silent backend → withdrawn in {t:?}");
+    assert!(t <= Duration::from_secs(3), "{t:?}");
+    let st = d.status();
+    let reason = vip_status(&st, VIP4)["reason"].to_string();
+    assert!(reason.contains("timed out"), "{st}");
+    let api: SocketAddr = "127.0.0.1:9180".parse().unwrap();
+    let (_, metrics) = http_get(lab.node(1), api, "/metrics").unwrap();
+    let line = format!("anycastd_vip_announced{{vip=\"{VIP4}\"}} 0");
+    assert!(
+        metrics.lines().any(|l| l == line),
+        "no {line:?} in:\n{metrics}"
+    );
+    backend.set(Mode::Healthy);
+    wait_next_hops(lab.router(0), VIP4, &nh);
+}
+
+/// The router asks for our routes again (ROUTE-REFRESH, `clear bgp … soft in`) and shuts the
+/// neighbor down administratively and back up: the session and the route recover each time.
+#[test]
+fn daemon_route_refresh_and_router_side_neighbor_shutdown() {
+    let lab = Lab::new(1, 1);
+    let frr = lab.start_router(0, None);
+    let cfg = lab.node_config(1, "") + &vip(VIP4, "", None);
+    let d = Daemon::start(lab.node(1), "node1", &cfg);
+    let n1 = node_addr(0, 1);
+    wait_next_hops(lab.router(0), VIP4, &[n1.as_str()]);
+    let updates = |d: &Daemon| d.status()["peers"][0]["updates_sent"].as_u64().unwrap_or(0);
+    let before = wait_for(TIMEOUT, "an update sent", || updates(&d), |n| *n >= 1);
+    let established = session_identity(&frr, &n1);
+
+    frr.vtysh(&format!("clear bgp ipv4 unicast {n1} soft in"));
+    wait_for(
+        TIMEOUT,
+        "routes resent after ROUTE-REFRESH",
+        || updates(&d),
+        |n| *n > before,
+    );
+    assert_eq!(
+        session_identity(&frr, &n1),
+        established,
+        "the session was reset"
+    );
+    assert_eq!(kernel_next_hops(lab.router(0), VIP4), [n1.as_str()]);
+
+    frr.vtysh(&format!(
+        "configure terminal\nrouter bgp 65000\nneighbor {n1} shutdown"
+    ));
+    wait_next_hops(lab.router(0), VIP4, NONE);
+    wait_for(
+        TIMEOUT,
+        "the daemon sees the session down",
+        || d.status()["peers"][0]["state"].clone(),
+        |s| *s != "established",
+    );
+    frr.vtysh(&format!(
+        "configure terminal\nrouter bgp 65000\nno neighbor {n1} shutdown"
+    ));
+    let t = time_until(
+        TIMEOUT,
+        "route back after the neighbor is re-enabled",
+        || kernel_next_hops(lab.router(0), VIP4) == [n1.as_str()],
+    );
+    println!("neighbor re-enabled on the router → route back in {t:?}");
+}
+
+/// `anycastd drain VIP VIP` drains the named VIPs and no other.
+#[test]
+fn daemon_drain_several_named_vips() {
+    let lab = Lab::new(1, 1);
+    let _frr = lab.start_router(0, None);
+    let cfg = lab.node_config(1, "")
+        + &vip(VIP4, "", None)
+        + &vip(VIP4B, "", None)
+        + &vip(VIP4C, "", None);
+    let d = Daemon::start(lab.node(1), "node1", &cfg);
+    let nh = [node_addr(0, 1)];
+    for v in [VIP4, VIP4B, VIP4C] {
+        wait_next_hops(lab.router(0), v, &nh);
+    }
+    d.cli_ok(&["drain", VIP4, VIP4C]);
+    wait_next_hops(lab.router(0), VIP4, NONE);
+    wait_next_hops(lab.router(0), VIP4C, NONE);
+    assert_eq!(kernel_next_hops(lab.router(0), VIP4B), nh);
+    d.cli_ok(&["undrain", VIP4, VIP4C]);
+    wait_next_hops(lab.router(0), VIP4, &nh);
+    wait_next_hops(lab.router(0), VIP4C, &nh);
+}

@@ -22,6 +22,8 @@ pub enum Mode {
     Unhealthy = 1,
     /// Not listening: connection refused.
     Dead = 2,
+    /// Accepts and reads, never answers (the connection is held until the client gives up).
+    Hang = 3,
 }
 
 impl Mode {
@@ -29,6 +31,7 @@ impl Mode {
         match v {
             0 => Mode::Healthy,
             1 => Mode::Unhealthy,
+            3 => Mode::Hang,
             _ => Mode::Dead,
         }
     }
@@ -130,6 +133,17 @@ fn serve(
             continue;
         };
         match l.accept() {
+            Ok((conn, _)) if m == Mode::Hang => {
+                served.fetch_add(1, Ordering::SeqCst);
+                // Held by its own thread until the client closes it (or 60 s).
+                std::thread::spawn(move || {
+                    let mut conn = conn;
+                    let _ = conn.set_nonblocking(false);
+                    let _ = conn.set_read_timeout(Some(Duration::from_secs(60)));
+                    let mut sink = [0u8; 1024];
+                    while matches!(conn.read(&mut sink), Ok(n) if n > 0) {}
+                });
+            }
             Ok((conn, _)) => {
                 answer(conn, m);
                 served.fetch_add(1, Ordering::SeqCst);
