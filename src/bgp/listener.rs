@@ -1,15 +1,16 @@
 //! Accepts inbound BGP connections (when `bgp.listen` is set) and hands each to its peer's
 //! session task. Connections from addresses that are not configured peers are closed at once.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use super::session::Command;
+use super::sockopt;
 
 /// Peer address → that peer's session command channel.
 pub(crate) type Directory = Arc<Mutex<HashMap<IpAddr, mpsc::UnboundedSender<Command>>>>;
@@ -42,14 +43,20 @@ pub(crate) async fn run(listener: TcpListener, directory: Directory) {
     }
 }
 
-/// Binds the listening socket. On reload the previous listener (same port) is aborted just
-/// before, and may not have closed yet: retry briefly on "address in use".
-pub(crate) async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+/// TCP MD5 keys (RFC 2385) the listening socket carries: peer address → password. The kernel
+/// then verifies the SYN of each such peer (an unsigned or wrongly signed one is dropped) and
+/// the accepted socket inherits the key.
+pub(crate) type ListenKeys = BTreeMap<IpAddr, String>;
+
+/// Binds the listening socket with the peers' MD5 keys installed before `listen`. On reload
+/// the previous listener (same port) is aborted just before, and may not have closed yet:
+/// retry briefly on "address in use".
+pub(crate) async fn bind(addr: SocketAddr, keys: &ListenKeys) -> std::io::Result<TcpListener> {
     let mut tries = 0;
     loop {
-        match TcpListener::bind(addr).await {
+        match bind_once(addr, keys) {
             Ok(l) => {
-                info!(listen = %addr, "accepting BGP connections");
+                info!(listen = %addr, md5_peers = keys.len(), "accepting BGP connections");
                 return Ok(l);
             }
             Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && tries < 20 => {
@@ -59,4 +66,24 @@ pub(crate) async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
             Err(e) => return Err(e),
         }
     }
+}
+
+fn bind_once(addr: SocketAddr, keys: &ListenKeys) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv6() {
+        TcpSocket::new_v6()?
+    } else {
+        TcpSocket::new_v4()?
+    };
+    socket.set_reuseaddr(true)?;
+    for (peer, password) in keys {
+        if addr.is_ipv4() && peer.is_ipv6() {
+            // Such a peer cannot reach an IPv4 listener anyway.
+            continue;
+        }
+        sockopt::set_tcp_md5(&socket, addr.is_ipv6(), *peer, password.as_bytes()).map_err(|e| {
+            std::io::Error::new(e.kind(), format!("TCP MD5 key for peer {peer}: {e}"))
+        })?;
+    }
+    socket.bind(addr)?;
+    socket.listen(1024)
 }

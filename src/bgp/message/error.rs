@@ -17,6 +17,7 @@ impl NotifCode {
     pub const ROUTE_REFRESH: u8 = 7;
 
     // Cease subcodes (RFC 4486).
+    pub const CEASE_MAX_PREFIXES: u8 = 1;
     pub const CEASE_ADMIN_SHUTDOWN: u8 = 2;
     pub const CEASE_PEER_DECONFIGURED: u8 = 3;
     pub const CEASE_ADMIN_RESET: u8 = 4;

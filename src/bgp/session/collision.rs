@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use tracing::debug;
 
 use super::{
-    fsm_config, secure_socket, timer_index, Conn, Session, PENDING_TIMEOUT, WRITE_TIMEOUT,
+    fsm_config, secure_accepted, timer_index, Conn, Session, PENDING_TIMEOUT, WRITE_TIMEOUT,
 };
 use crate::bgp::fsm::{
     keep_locally_initiated, Action, Event, Fsm, FsmConfig, Timer, LARGE_HOLD_TIME,
@@ -46,7 +46,7 @@ impl Session {
     }
 
     async fn adopt_inbound(&mut self, stream: TcpStream) {
-        if let Err(e) = secure_socket(&stream, &self.cfg.peer) {
+        if let Err(e) = secure_accepted(&stream, &self.cfg.peer) {
             debug!(error = %e, "cannot secure inbound connection");
             return;
         }
@@ -66,7 +66,7 @@ impl Session {
     /// Starts a second FSM on a racing inbound connection: it sends our OPEN (so the peer can
     /// resolve the collision on its side too) and waits for the peer's.
     async fn start_pending(&mut self, stream: TcpStream) {
-        if secure_socket(&stream, &self.cfg.peer).is_err() {
+        if secure_accepted(&stream, &self.cfg.peer).is_err() {
             return;
         }
         let Ok(mut conn) = Conn::new(stream, false) else {
@@ -76,7 +76,8 @@ impl Session {
         let mut fsm = Fsm::new(FsmConfig {
             passive: true,
             ..fsm_config(&self.cfg)
-        });
+        })
+        .with_restarting(self.fsm.restarting());
         fsm.handle(Event::ManualStartPassive);
         for action in fsm.handle(Event::TcpConnectionConfirmed) {
             if let Action::SendOpen(open) = action {
