@@ -6,6 +6,8 @@
 
 pub mod adj_rib_out;
 pub mod fsm;
+#[doc(hidden)]
+pub mod fuzzing;
 mod listener;
 pub mod message;
 mod session;

@@ -47,8 +47,10 @@ pub enum DecodeError {
     MalformedOpen(&'static str),
     #[error("malformed attribute list: {0}")]
     MalformedAttributeList(&'static str),
-    #[error("unrecognized well-known attribute {0}")]
-    UnrecognizedWellKnownAttribute(u8),
+    /// `attribute`: the whole attribute as received (flags, type, length, value), which
+    /// RFC 4271 §6.3 puts in the NOTIFICATION's data.
+    #[error("unrecognized well-known attribute {code}")]
+    UnrecognizedWellKnownAttribute { code: u8, attribute: Vec<u8> },
     #[error("invalid network field")]
     InvalidNetworkField,
     #[error("optional attribute error: {0}")]
@@ -73,7 +75,7 @@ impl DecodeError {
             UnacceptableHoldTime(_) => (2, 6, vec![]),
             MalformedOpen(_) => (2, 0, vec![]),
             MalformedAttributeList(_) => (3, 1, vec![]),
-            UnrecognizedWellKnownAttribute(t) => (3, 2, vec![*t]),
+            UnrecognizedWellKnownAttribute { attribute, .. } => (3, 2, attribute.clone()),
             InvalidNetworkField => (3, 10, vec![]),
             OptionalAttributeError(_) => (3, 9, vec![]),
             RouteRefreshLength(len) => (7, 1, len.to_be_bytes().to_vec()),

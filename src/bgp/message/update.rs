@@ -228,6 +228,7 @@ fn decode_attributes(
     let mut r = Reader::new(bytes);
     let mut seen = [false; 256];
     while !r.is_empty() {
+        let start = bytes.len() - r.remaining();
         let (Some(flags), Some(code)) = (r.u8(), r.u8()) else {
             update.taw("truncated attribute header");
             return Ok(());
@@ -268,7 +269,11 @@ fn decode_attributes(
             );
         if !known {
             if flags & FLAG_OPTIONAL == 0 {
-                return Err(DecodeError::UnrecognizedWellKnownAttribute(code));
+                let end = bytes.len() - r.remaining();
+                return Err(DecodeError::UnrecognizedWellKnownAttribute {
+                    code,
+                    attribute: bytes[start..end].to_vec(),
+                });
             }
             update.attributes.push(PathAttribute::Unknown {
                 flags,
@@ -829,7 +834,15 @@ mod tests {
     fn an_unrecognized_well_known_attribute_is_an_error() {
         let body = [0, 0, 0, 3, 0x40, 99, 0];
         let e = decode(&with_header(&body), &FOUR).unwrap_err();
-        assert_eq!(e, DecodeError::UnrecognizedWellKnownAttribute(99));
+        assert_eq!(
+            e,
+            DecodeError::UnrecognizedWellKnownAttribute {
+                code: 99,
+                attribute: vec![0x40, 99, 0]
+            }
+        );
+        // RFC 4271 §6.3: the data is the attribute itself (type, length, value).
+        assert_eq!(e.notification().data, [0x40, 99, 0]);
     }
 
     #[test]
