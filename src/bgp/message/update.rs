@@ -522,7 +522,9 @@ impl PathAttribute {
             | PathAttribute::As4Path(_) => FLAG_OPTIONAL | FLAG_TRANSITIVE,
             PathAttribute::Unknown { flags, .. } => {
                 // Passing on an optional transitive attribute we did not interpret sets Partial.
-                let f = flags & !FLAG_EXTENDED;
+                // The low four bits MUST be sent as zero (RFC 4271 §4.3), whatever we received;
+                // Extended Length is decided by `encode`. (Found by fuzzing the round trip.)
+                let f = flags & (FLAG_OPTIONAL | FLAG_TRANSITIVE | FLAG_PARTIAL);
                 if f & FLAG_TRANSITIVE != 0 {
                     f | FLAG_PARTIAL
                 } else {
@@ -857,6 +859,21 @@ mod tests {
                 data: vec![0xab, 0xcd]
             }]
         );
+    }
+
+    #[test]
+    fn an_unknown_attribute_is_re_encoded_partial_without_its_unused_low_bits() {
+        let u = Update {
+            attributes: vec![PathAttribute::Unknown {
+                flags: 0xcf, // optional transitive + four unused bits
+                code: 99,
+                data: vec![1],
+            }],
+            ..Update::default()
+        };
+        let mut out = Vec::new();
+        u.encode(&FOUR, &mut out);
+        assert_eq!(out, [0, 0, 0, 4, 0xe0, 99, 1, 1]);
     }
 
     #[test]
