@@ -648,3 +648,186 @@ async fn a_peer_that_stops_reading_is_dropped_by_the_write_timeout_with_bounded_
     keepalives.abort();
     s.shutdown().await;
 }
+
+// ---------------------------------------------------------------------------------------
+// The real daemon against a hostile peer.
+
+/// Kills the daemon when the test ends, however it ends.
+struct Daemon(std::process::Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `GET path` over HTTP/1.0 on `addr`: the status code, or None when unreachable.
+async fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
+    let mut s = tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(addr))
+        .await
+        .ok()?
+        .ok()?;
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes())
+        .await
+        .ok()?;
+    let mut body = Vec::new();
+    tokio::time::timeout(Duration::from_secs(2), s.read_to_end(&mut body))
+        .await
+        .ok()?
+        .ok()?;
+    let text = String::from_utf8_lossy(&body).into_owned();
+    let code = text.split_whitespace().nth(1)?.parse().ok()?;
+    Some((code, text))
+}
+
+/// Serves every connection of the daemon with the next misbehaviour, round robin: garbage
+/// before OPEN, a broken marker, an oversized length, a flood of random bytes, and an UPDATE
+/// flood of unparseable attributes after a proper OPEN exchange.
+async fn hostile_server(listener: TcpListener, served: Arc<Mutex<u32>>) {
+    let mut round = 0u32;
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            return;
+        };
+        round += 1;
+        *served.lock().unwrap() += 1;
+        let mut w = Wire {
+            stream,
+            buf: Vec::new(),
+        };
+        let junk: Vec<u8> = (0..1_000_000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        let _ = tokio::time::timeout(Duration::from_secs(5), async {
+            match round % 5 {
+                0 => w.send(&junk[..10_000]).await,
+                1 => {
+                    w.their_open().await;
+                    let mut m = raw(4, &[]);
+                    m[0] = 0;
+                    w.send(&m).await;
+                }
+                2 => {
+                    w.their_open().await;
+                    w.send(&Message::Open(Open::ours(65000, 9, PEER_ID)).to_bytes(&CTX))
+                        .await;
+                    w.send(&Message::Keepalive.to_bytes(&CTX)).await;
+                    let mut m = raw(TYPE_UPDATE, &[]);
+                    m[16..18].copy_from_slice(&u16::MAX.to_be_bytes());
+                    w.send(&m).await;
+                }
+                3 => {
+                    w.their_open().await;
+                    w.send(&Message::Open(Open::ours(65000, 9, PEER_ID)).to_bytes(&CTX))
+                        .await;
+                    w.send(&Message::Keepalive.to_bytes(&CTX)).await;
+                    let _ = w.stream.write_all(&junk).await;
+                }
+                _ => {
+                    w.their_open().await;
+                    w.send(&Message::Open(Open::ours(65000, 9, PEER_ID)).to_bytes(&CTX))
+                        .await;
+                    w.send(&Message::Keepalive.to_bytes(&CTX)).await;
+                    let taw =
+                        update_with_attrs(&[&[0xc0, 1, 1, 0][..], &AS_PATH, &NEXT_HOP].concat());
+                    for _ in 0..20_000 {
+                        if w.stream.write_all(&taw).await.is_err() {
+                            break;
+                        }
+                    }
+                    // Then a fatal one, so the next round starts.
+                    let _ = w.stream.write_all(&raw(9, &[])).await;
+                }
+            }
+            // Drain whatever the daemon says until it closes.
+            while w.next_raw().await {}
+        })
+        .await;
+    }
+}
+
+impl Wire {
+    /// Reads and discards one chunk; false once the connection is closed.
+    async fn next_raw(&mut self) -> bool {
+        let mut chunk = [0u8; 4096];
+        matches!(self.stream.read(&mut chunk).await, Ok(n) if n > 0)
+    }
+}
+
+#[test]
+fn the_daemons_healthz_stays_200_while_a_hostile_peer_hammers_it() {
+    support::init_tracing();
+    // Everything in a namespace of its own: the daemon touches nothing on the host.
+    let ns = support::Netns::new("h");
+    let rt = support::NsRuntime::new(&ns);
+    let served = Arc::new(Mutex::new(0u32));
+    let bgp_port = {
+        let served = served.clone();
+        rt.run(Duration::from_secs(5), async move {
+            let l = TcpListener::bind("127.0.0.2:0").await.unwrap();
+            let port = l.local_addr().unwrap().port();
+            tokio::spawn(hostile_server(l, served));
+            port
+        })
+    };
+    let api_port = rt.run(Duration::from_secs(5), async {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("anycastd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[node]\nrouter_id = \"192.0.2.1\"\nasn = 65001\n\n[api]\nlisten = \"127.0.0.1:{api_port}\"\n\n\
+             [bgp]\nhold_time = 9\nconnect_retry = 1\n\n\
+             [[bgp.peer]]\naddress = \"127.0.0.2\"\nport = {bgp_port}\nasn = 65000\n"
+        ),
+    )
+    .unwrap();
+    let child = ns
+        .command(env!("CARGO_BIN_EXE_anycastd"))
+        .args(["run", "-c"])
+        .arg(&config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let _daemon = Daemon(child);
+    let api: SocketAddr = format!("127.0.0.1:{api_port}").parse().unwrap();
+
+    // Up first.
+    support::wait_until(Duration::from_secs(15), "the API answers", || {
+        rt.run(Duration::from_secs(5), http_get(api, "/healthz"))
+            .is_some_and(|(c, _)| c == 200)
+    });
+    let started = Instant::now();
+    let (mut polls, mut worst) = (0u32, Duration::ZERO);
+    while started.elapsed() < Duration::from_secs(15) {
+        let t = Instant::now();
+        let r = rt.run(Duration::from_secs(5), http_get(api, "/healthz"));
+        worst = worst.max(t.elapsed());
+        assert_eq!(
+            r.as_ref().map(|(c, _)| *c),
+            Some(200),
+            "/healthz after {:?} of hostility: {r:?}",
+            started.elapsed()
+        );
+        polls += 1;
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let sessions = *served.lock().unwrap();
+    let (_, status) = rt
+        .run(Duration::from_secs(5), http_get(api, "/status"))
+        .expect("/status");
+    eprintln!(
+        "/healthz 200 on all {polls} polls over 15 s (slowest {worst:?}); the hostile peer \
+         served {sessions} sessions"
+    );
+    assert!(sessions >= 4, "the hostile peer was exercised: {sessions}");
+    assert!(
+        status.contains("NOTIFICATION"),
+        "last_error shows the fight: {status}"
+    );
+}
