@@ -633,8 +633,9 @@ fn never_established(
 #[test]
 fn tcp_md5_with_the_routers_password_comes_up_both_ways_and_a_wrong_one_stays_down() {
     support::init_tracing();
-    // n1 connects with the right password; n2 is passive and listens (the router connects,
-    // our listening socket must verify its signed SYN); n3 connects with a wrong password.
+    // n1 connects with the right password; n2 is passive and listens on [::]:179 (the router
+    // connects, our listening socket must verify its signed SYN); n3 connects with a wrong
+    // password.
     let lab = Lab::new(3);
     let mut conf = router_conf(
         "10.0.0.1",
@@ -655,7 +656,8 @@ fn tcp_md5_with_the_routers_password_comes_up_both_ways_and_a_wrong_one_stays_do
         p.passive = passive;
         let mut cfg = bgp(vec![p]);
         if passive {
-            cfg.listen = Some("0.0.0.0:179".parse().unwrap());
+            // An IPv6 socket: the IPv4 router's key is installed as an IPv4-mapped address.
+            cfg.listen = Some("[::]:179".parse().unwrap());
         }
         let s = NsSpeaker::start(&lab.nodes[i - 1], node(&format!("10.0.{i}.2"), 65001), cfg);
         s.set_routes(routes(&[VIP4]));
