@@ -21,6 +21,7 @@ impl NotifCode {
     pub const CEASE_ADMIN_SHUTDOWN: u8 = 2;
     pub const CEASE_PEER_DECONFIGURED: u8 = 3;
     pub const CEASE_ADMIN_RESET: u8 = 4;
+    pub const CEASE_CONNECTION_REJECTED: u8 = 5;
     pub const CEASE_OTHER_CONFIG_CHANGE: u8 = 6;
     pub const CEASE_CONNECTION_COLLISION: u8 = 7;
 }

@@ -27,6 +27,15 @@ impl Session {
     /// A connection from the peer arrived through the listener.
     pub(super) async fn inbound(&mut self, stream: TcpStream) {
         match self.fsm.state() {
+            // Still serving a max-prefix penalty (RFC 4486 Connection Rejected).
+            PeerState::Idle if self.penalty_until.is_some_and(|t| Instant::now() < t) => {
+                debug!("inbound connection during the max-prefix restart delay: rejected");
+                let cease = Notification::cease(NotifCode::CEASE_CONNECTION_REJECTED);
+                let bytes = Message::Notification(cease).to_bytes(&CodecContext::default());
+                let mut stream = stream;
+                let _ =
+                    tokio::time::timeout(Duration::from_secs(1), stream.write_all(&bytes)).await;
+            }
             // No connection and no attempt in flight: take it.
             PeerState::Idle | PeerState::Active => {
                 self.restart_at = None;

@@ -208,6 +208,8 @@ pub(crate) struct Session {
     timers: [Option<Instant>; 3],
     /// When to start again after going down.
     restart_at: Option<Instant>,
+    /// After a max-prefix Cease: until then, inbound connections are refused too.
+    penalty_until: Option<Instant>,
     backoff: Duration,
     /// An inbound connection racing the current one (RFC 4271 §6.8), until its OPEN arrives.
     pending: Option<Pending>,
@@ -268,6 +270,7 @@ impl Session {
             chunk: vec![0u8; READ_CHUNK].into_boxed_slice(),
             timers: [None; 3],
             restart_at: None,
+            penalty_until: None,
             pending: None,
             codec: CodecContext::default(),
             export: None,
@@ -605,8 +608,10 @@ impl Session {
             let mut wait = jitter(self.backoff);
             if let DownReason::NotificationSent(n) = &reason {
                 if n.code == NotifCode::CEASE && n.subcode == NotifCode::CEASE_MAX_PREFIXES {
-                    // The peer will most likely send the same table again: stay away longer.
+                    // The peer will most likely send the same table again: stay away longer,
+                    // and do not let it straight back in through the listener either.
                     wait = wait.max(self.cfg.limits.max_prefix_restart);
+                    self.penalty_until = Some(Instant::now() + wait);
                 }
             }
             self.restart_at = Some(Instant::now() + wait);
