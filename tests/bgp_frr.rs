@@ -687,48 +687,82 @@ fn tcp_md5_with_the_routers_password_comes_up_both_ways_and_a_wrong_one_stays_do
 #[test]
 fn gtsm_drops_a_router_two_hops_away_and_accepts_it_without_ttl_security() {
     support::init_tracing();
-    // r ── mid ── n: the router is two hops away, so its packets reach n with TTL 254 even
-    // when sent with 255 (ebgp-multihop 255). GTSM on n must make the kernel drop them.
+    // r ── mid ── n: the router is two hops away, so its packets reach n with TTL (hop limit)
+    // 254 even when sent with 255 (ebgp-multihop 255). GTSM on n must make the kernel drop
+    // them: IP_MINTTL for the IPv4 session, IPV6_MINHOPCOUNT for the IPv6 one.
     let r = Netns::new("r");
     let mid = Netns::new("m");
     let n = Netns::new("n");
     link(&r, "eth1", &mid, "eth0");
     link(&mid, "eth1", &n, "eth0");
     r.addr("eth1", "10.0.8.2/24");
+    r.addr("eth1", "2001:db8:8::2/64");
     mid.addr("eth0", "10.0.8.1/24");
+    mid.addr("eth0", "2001:db8:8::1/64");
     mid.addr("eth1", "10.0.9.1/24");
+    mid.addr("eth1", "2001:db8:9::1/64");
     n.addr("eth0", "10.0.9.2/24");
+    n.addr("eth0", "2001:db8:9::2/64");
     r.ip(&["route", "add", "10.0.9.0/24", "via", "10.0.8.1"]);
+    r.ip(&[
+        "-6",
+        "route",
+        "add",
+        "2001:db8:9::/64",
+        "via",
+        "2001:db8:8::1",
+    ]);
     n.ip(&["route", "add", "default", "via", "10.0.9.1"]);
-    support::run(
-        "ip",
-        &[
-            "netns",
-            "exec",
-            mid.name(),
-            "sysctl",
-            "-qw",
-            "net.ipv4.ip_forward=1",
-        ],
+    n.ip(&["-6", "route", "add", "default", "via", "2001:db8:9::1"]);
+    for key in ["net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"] {
+        support::run("ip", &["netns", "exec", mid.name(), "sysctl", "-qw", key]);
+    }
+    let mut conf = router_conf(
+        "10.0.8.2",
+        65000,
+        &[("10.0.9.2", 65001), ("2001:db8:9::2", 65001)],
     );
-    let conf = with_neighbor_lines(
-        router_conf("10.0.8.2", 65000, &[("10.0.9.2", 65001)]),
-        "10.0.9.2",
-        &["ebgp-multihop 255"],
-    );
+    for a in ["10.0.9.2", "2001:db8:9::2"] {
+        conf = with_neighbor_lines(conf, a, &["ebgp-multihop 255"]);
+    }
     let frr = Frr::start(&r, &conf);
-    let mut p = peer("10.0.8.2", 65000);
-    p.ttl_security = true;
-    let (nd, mut cfg) = (node("10.0.9.2", 65001), bgp(vec![p]));
+    let mut p4 = peer("10.0.8.2", 65000);
+    let mut p6 = peer("2001:db8:8::2", 65000);
+    p4.ttl_security = true;
+    p6.ttl_security = true;
+    let (nd, mut cfg) = (node("10.0.9.2", 65001), bgp(vec![p4, p6]));
     let s = NsSpeaker::start(&n, nd.clone(), cfg.clone());
     s.set_routes(routes(&[VIP4]));
-    never_established("GTSM against a router two hops away", STAYS_DOWN, || {
-        (s.status()[0].state, frr.neighbor_state("10.0.9.2"))
-    });
-    // Same path, GTSM off: the session comes up, so it was the TTL check that kept it down.
-    cfg.peers[0].ttl_security = false;
+    never_established(
+        "GTSM against a router two hops away (IPv4)",
+        STAYS_DOWN,
+        || {
+            let st = s.status();
+            let up = st.iter().find(|p| p.state == PeerState::Established);
+            let frr4 = frr.neighbor_state("10.0.9.2");
+            let frr6 = frr.neighbor_state("2001:db8:9::2");
+            let frr_up = [frr4, frr6]
+                .into_iter()
+                .flatten()
+                .find(|x| x == "Established");
+            (up.map_or(PeerState::Idle, |p| p.state), frr_up)
+        },
+    );
+    // Same paths, GTSM off: both sessions come up, so it was the TTL check that kept them
+    // down.
+    for p in &mut cfg.peers {
+        p.ttl_security = false;
+    }
     s.reconfigure(&nd, &cfg);
-    s.wait_established(1);
+    s.wait_established(2);
+    for a in ["10.0.9.2", "2001:db8:9::2"] {
+        wait_for(
+            TIMEOUT,
+            "the router has both sessions up",
+            || frr.neighbor_state(a),
+            |st| st.as_deref() == Some("Established"),
+        );
+    }
     wait_for(
         TIMEOUT,
         "the router accepted the VIP",
