@@ -242,9 +242,19 @@ impl Daemon {
                         "no VIP {v} in the configuration"
                     )));
                 }
-                // A new drain or undrain replaces pending drains it covers.
-                self.pending_drains
-                    .retain(|(_, p)| vip.is_some() && *p != vip);
+                // A new drain or undrain replaces pending drains it covers. Undraining one VIP
+                // while a drain of all is pending narrows that drain to the other VIPs.
+                let mut narrowed = Vec::new();
+                self.pending_drains.retain(|&(at, p)| match (vip, p) {
+                    (None, _) => false,
+                    (Some(v), None) if !drain => {
+                        let others = self.cfg.vips.iter().map(|c| c.address).filter(|a| *a != v);
+                        narrowed.extend(others.map(|a| (at, Some(a))));
+                        false
+                    }
+                    (Some(_), p) => p != vip,
+                });
+                self.pending_drains.extend(narrowed);
                 let delay = self.cfg.bgp.shutdown_delay;
                 if drain && !delay.is_zero() {
                     self.pending_drains.push((Instant::now() + delay, vip));

@@ -8,10 +8,14 @@
 //! Not every test binary uses every helper.
 #![allow(dead_code, unused_imports)]
 
+pub mod backend;
+pub mod daemon;
 pub mod frr;
+pub mod lab;
 pub mod netns;
 
 pub use frr::Frr;
+#[allow(unused_imports)] // not every test binary uses every re-export
 pub use netns::{link, Netns, NsRuntime};
 
 use std::time::{Duration, Instant};
