@@ -590,3 +590,277 @@ fn ttl_security_gets_through_a_router_that_enforces_gtsm() {
     wait_next_hops(&lab.router, VIP4, &["10.0.1.2"]);
     s.shutdown();
 }
+
+impl NsSpeaker {
+    /// Ends the speaker the way SIGKILL would: the runtime (and every socket on it) goes
+    /// away, the kernel closes the TCP connections, and no NOTIFICATION is sent.
+    fn crash(mut self) {
+        let speaker = self.speaker.take().expect("running");
+        let NsSpeaker { rt, .. } = self;
+        drop(rt);
+        drop(speaker);
+    }
+}
+
+/// `router_conf` with extra lines for one neighbor.
+fn with_neighbor_lines(conf: String, addr: &str, lines: &[&str]) -> String {
+    let anchor = format!(" neighbor {addr} timers connect 1\n");
+    let mut extra = anchor.clone();
+    for l in lines {
+        extra += &format!(" neighbor {addr} {l}\n");
+    }
+    conf.replace(&anchor, &extra)
+}
+
+/// How long a session must stay down to count as "does not come up": FRR retries its
+/// connect every second and we retry with backoff from 1 s, so several attempts each way.
+const STAYS_DOWN: Duration = Duration::from_secs(6);
+
+fn never_established(
+    what: &str,
+    for_: Duration,
+    mut probe: impl FnMut() -> (PeerState, Option<String>),
+) {
+    let deadline = std::time::Instant::now() + for_;
+    while std::time::Instant::now() < deadline {
+        let (state, frr_state) = probe();
+        assert_ne!(state, PeerState::Established, "{what}");
+        assert_ne!(frr_state.as_deref(), Some("Established"), "{what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn tcp_md5_with_the_routers_password_comes_up_both_ways_and_a_wrong_one_stays_down() {
+    support::init_tracing();
+    // n1 connects with the right password; n2 is passive and listens on [::]:179 (the router
+    // connects, our listening socket must verify its signed SYN); n3 connects with a wrong
+    // password.
+    let lab = Lab::new(3);
+    let mut conf = router_conf(
+        "10.0.0.1",
+        65000,
+        &[
+            ("10.0.1.2", 65001),
+            ("10.0.2.2", 65001),
+            ("10.0.3.2", 65001),
+        ],
+    );
+    for i in 1..=3 {
+        conf = with_neighbor_lines(conf, &format!("10.0.{i}.2"), &["password s3cret-pw"]);
+    }
+    let frr = Frr::start(&lab.router, &conf);
+    let start = |i: usize, password: &str, passive: bool| {
+        let mut p = peer(&format!("10.0.{i}.1"), 65000);
+        p.password = Some(password.to_string());
+        p.passive = passive;
+        let mut cfg = bgp(vec![p]);
+        if passive {
+            // An IPv6 socket: the IPv4 router's key is installed as an IPv4-mapped address.
+            cfg.listen = Some("[::]:179".parse().unwrap());
+        }
+        let s = NsSpeaker::start(&lab.nodes[i - 1], node(&format!("10.0.{i}.2"), 65001), cfg);
+        s.set_routes(routes(&[VIP4]));
+        s
+    };
+    let s1 = start(1, "s3cret-pw", false);
+    let s2 = start(2, "s3cret-pw", true);
+    let s3 = start(3, "wrong-pw", false);
+    wait_next_hops(&lab.router, VIP4, &["10.0.1.2", "10.0.2.2"]);
+    s1.wait_established(1);
+    s2.wait_established(1);
+    never_established("a wrong MD5 password", STAYS_DOWN, || {
+        (s3.status()[0].state, frr.neighbor_state("10.0.3.2"))
+    });
+    assert_eq!(
+        kernel_next_hops(&lab.router, VIP4),
+        ["10.0.1.2", "10.0.2.2"]
+    );
+    // The kernel, not BGP, refused it: the router never saw a single message from n3.
+    let v = frr.vtysh_json("show bgp neighbors 10.0.3.2 json");
+    assert_eq!(v["10.0.3.2"]["messageStats"]["opensRecv"], 0, "{v}");
+    for s in [s1, s2, s3] {
+        s.shutdown();
+    }
+}
+
+#[test]
+fn gtsm_drops_a_router_two_hops_away_and_accepts_it_without_ttl_security() {
+    support::init_tracing();
+    // r ── mid ── n: the router is two hops away, so its packets reach n with TTL (hop limit)
+    // 254 even when sent with 255 (ebgp-multihop 255). GTSM on n must make the kernel drop
+    // them: IP_MINTTL for the IPv4 session, IPV6_MINHOPCOUNT for the IPv6 one.
+    let r = Netns::new("r");
+    let mid = Netns::new("m");
+    let n = Netns::new("n");
+    link(&r, "eth1", &mid, "eth0");
+    link(&mid, "eth1", &n, "eth0");
+    r.addr("eth1", "10.0.8.2/24");
+    r.addr("eth1", "2001:db8:8::2/64");
+    mid.addr("eth0", "10.0.8.1/24");
+    mid.addr("eth0", "2001:db8:8::1/64");
+    mid.addr("eth1", "10.0.9.1/24");
+    mid.addr("eth1", "2001:db8:9::1/64");
+    n.addr("eth0", "10.0.9.2/24");
+    n.addr("eth0", "2001:db8:9::2/64");
+    r.ip(&["route", "add", "10.0.9.0/24", "via", "10.0.8.1"]);
+    r.ip(&[
+        "-6",
+        "route",
+        "add",
+        "2001:db8:9::/64",
+        "via",
+        "2001:db8:8::1",
+    ]);
+    n.ip(&["route", "add", "default", "via", "10.0.9.1"]);
+    n.ip(&["-6", "route", "add", "default", "via", "2001:db8:9::1"]);
+    for key in ["net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"] {
+        support::run("ip", &["netns", "exec", mid.name(), "sysctl", "-qw", key]);
+    }
+    let mut conf = router_conf(
+        "10.0.8.2",
+        65000,
+        &[("10.0.9.2", 65001), ("2001:db8:9::2", 65001)],
+    );
+    for a in ["10.0.9.2", "2001:db8:9::2"] {
+        conf = with_neighbor_lines(conf, a, &["ebgp-multihop 255"]);
+    }
+    let frr = Frr::start(&r, &conf);
+    let mut p4 = peer("10.0.8.2", 65000);
+    let mut p6 = peer("2001:db8:8::2", 65000);
+    p4.ttl_security = true;
+    p6.ttl_security = true;
+    let (nd, mut cfg) = (node("10.0.9.2", 65001), bgp(vec![p4, p6]));
+    let s = NsSpeaker::start(&n, nd.clone(), cfg.clone());
+    s.set_routes(routes(&[VIP4]));
+    never_established(
+        "GTSM against a router two hops away (IPv4)",
+        STAYS_DOWN,
+        || {
+            let st = s.status();
+            let up = st.iter().find(|p| p.state == PeerState::Established);
+            let frr4 = frr.neighbor_state("10.0.9.2");
+            let frr6 = frr.neighbor_state("2001:db8:9::2");
+            let frr_up = [frr4, frr6]
+                .into_iter()
+                .flatten()
+                .find(|x| x == "Established");
+            (up.map_or(PeerState::Idle, |p| p.state), frr_up)
+        },
+    );
+    // Same paths, GTSM off: both sessions come up, so it was the TTL check that kept them
+    // down.
+    for p in &mut cfg.peers {
+        p.ttl_security = false;
+    }
+    s.reconfigure(&nd, &cfg);
+    s.wait_established(2);
+    for a in ["10.0.9.2", "2001:db8:9::2"] {
+        wait_for(
+            TIMEOUT,
+            "the router has both sessions up",
+            || frr.neighbor_state(a),
+            |st| st.as_deref() == Some("Established"),
+        );
+    }
+    wait_for(
+        TIMEOUT,
+        "the router accepted the VIP",
+        || frr.prefixes_received("ipv4", "10.0.9.2"),
+        |n| *n == Some(1),
+    );
+    s.shutdown();
+}
+
+/// Whether the router's best path for `prefix` is marked stale (graceful restart).
+fn stale(frr: &Frr, prefix: &str) -> Option<bool> {
+    let v = frr.vtysh_json(&format!("show bgp ipv4 unicast {prefix} json"));
+    let p = v.get("paths")?.get(0)?;
+    Some(p.get("stale").and_then(|s| s.as_bool()).unwrap_or(false))
+}
+
+#[test]
+fn graceful_restart_keeps_the_route_through_a_crash_and_a_cease_still_withdraws_at_once() {
+    support::init_tracing();
+    let lab = Lab::new(1);
+    let conf = router_conf("10.0.0.1", 65000, &[("10.0.1.2", 65001)]).replace(
+        " no bgp ebgp-requires-policy\n",
+        " no bgp ebgp-requires-policy\n bgp graceful-restart\n",
+    );
+    let frr = Frr::start(&lab.router, &conf);
+    let first = lab.speaker(1);
+    first.set_routes(routes(&[VIP4]));
+    wait_next_hops(&lab.router, VIP4, &["10.0.1.2"]);
+    first.wait_established(1);
+    let v = frr.vtysh_json("show bgp neighbors 10.0.1.2 json");
+    assert_eq!(
+        v["10.0.1.2"]["gracefulRestartInfo"]["remoteGrMode"], "Restart",
+        "the router saw our Graceful Restart capability: {v}"
+    );
+
+    // Watch the router's kernel route continuously from here on.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let router = lab.router.name().to_string();
+    let watcher = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let (mut polls, mut gaps) = (0u32, Vec::new());
+            let started = std::time::Instant::now();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let out = std::process::Command::new("ip")
+                    .args(["-n", &router, "route", "show", "exact", VIP4])
+                    .output()
+                    .expect("ip route");
+                if !String::from_utf8_lossy(&out.stdout).contains("via 10.0.1.2") {
+                    gaps.push(started.elapsed());
+                }
+                polls += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            (polls, gaps)
+        })
+    };
+
+    first.crash();
+    wait_for(
+        TIMEOUT,
+        "the router notices the lost session and marks the route stale",
+        || {
+            (
+                frr.neighbor_state("10.0.1.2"),
+                stale(&frr, &format!("{VIP4}/32")),
+            )
+        },
+        |(st, stale)| st.as_deref() != Some("Established") && *stale == Some(true),
+    );
+    // Well inside the 120 s restart time, a while without us: the route stays.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(kernel_next_hops(&lab.router, VIP4), ["10.0.1.2"]);
+
+    let second = lab.speaker(1);
+    second.set_routes(routes(&[VIP4]));
+    second.wait_established(1);
+    wait_for(
+        TIMEOUT,
+        "the restarted speaker's End-of-RIB refreshes the route",
+        || stale(&frr, &format!("{VIP4}/32")),
+        |s| *s == Some(false),
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (polls, gaps) = watcher.join().unwrap();
+    eprintln!("kernel route polled {polls} times across crash and restart; gaps: {gaps:?}");
+    assert!(polls > 50, "the watcher ran");
+    assert!(gaps.is_empty(), "the kernel route disappeared at {gaps:?}");
+
+    // A Cease is not a crash: the route goes at once, not after the restart time.
+    let t = std::time::Instant::now();
+    second.shutdown();
+    wait_for(
+        Duration::from_secs(10),
+        "the Cease withdraws the route",
+        || kernel_next_hops(&lab.router, VIP4),
+        |h| h.is_empty(),
+    );
+    eprintln!("route gone {:?} after the Cease", t.elapsed());
+}

@@ -30,6 +30,8 @@ pub struct FsmConfig {
     pub connect_retry: Duration,
     /// Never initiate connections; only accept (Event 4's "passive TCP establishment").
     pub passive: bool,
+    /// Advertise Graceful Restart (RFC 4724) with this restart time, in seconds.
+    pub graceful_restart: Option<u16>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +79,11 @@ pub enum Event {
     UpdateMsgErr(DecodeError),
     /// RFC 2918
     RouteRefreshMsg,
+    /// The peer announced more prefixes than we accept (RFC 4486 Cease subcode 1). Carries
+    /// the NOTIFICATION data: AFI, SAFI and the limit.
+    MaxPrefixExceeded { afi: u16, safi: u8, limit: u32 },
+    /// A write to the peer did not complete in time: it stopped reading.
+    WriteTimedOut,
 }
 
 /// What was agreed with the peer in the OPEN exchange.
@@ -110,6 +117,8 @@ pub enum DownReason {
     ConnectionClosed,
     NotificationReceived(Notification),
     NotificationSent(Notification),
+    /// Our writes stalled (the peer stopped reading); no NOTIFICATION could be sent.
+    WriteTimedOut,
 }
 
 impl fmt::Display for DownReason {
@@ -121,6 +130,9 @@ impl fmt::Display for DownReason {
             DownReason::ConnectionClosed => write!(f, "connection closed"),
             DownReason::NotificationReceived(n) => write!(f, "received NOTIFICATION {n}"),
             DownReason::NotificationSent(n) => write!(f, "sent NOTIFICATION {n}"),
+            DownReason::WriteTimedOut => {
+                write!(f, "write timed out: the peer stopped reading")
+            }
         }
     }
 }
@@ -150,6 +162,11 @@ pub struct Fsm {
     config: FsmConfig,
     state: PeerState,
     negotiated: Option<Negotiated>,
+    /// RFC 4724 §3 Restart State (R bit): set in our OPENs until the first session after this
+    /// process started is established. A restarted process cannot tell a first start from a
+    /// restart, and R only tells the peer not to wait for our End-of-RIB before sending its
+    /// own routes, which is harmless on a first start.
+    restarting: bool,
 }
 
 impl Fsm {
@@ -158,6 +175,28 @@ impl Fsm {
             config,
             state: PeerState::Idle,
             negotiated: None,
+            restarting: true,
+        }
+    }
+
+    /// True until a session was established: our OPEN carries the Restart State bit.
+    pub fn restarting(&self) -> bool {
+        self.restarting
+    }
+
+    /// Carries the Restart State over to an FSM for a racing connection of the same peer.
+    pub fn with_restarting(mut self, restarting: bool) -> Self {
+        self.restarting = restarting;
+        self
+    }
+
+    /// The OPEN we send now.
+    fn our_open(&self) -> Open {
+        let c = &self.config;
+        let open = Open::ours(c.local_asn, c.hold_time, c.router_id);
+        match c.graceful_restart {
+            Some(time) => open.with_graceful_restart(time, self.restarting),
+            None => open,
         }
     }
 
@@ -208,11 +247,7 @@ impl Fsm {
                 self.state = S::OpenSent;
                 vec![
                     Action::StopTimer(Timer::ConnectRetry),
-                    Action::SendOpen(Open::ours(
-                        self.config.local_asn,
-                        self.config.hold_time,
-                        self.config.router_id,
-                    )),
+                    Action::SendOpen(self.our_open()),
                     Action::StartTimer(Timer::Hold, LARGE_HOLD_TIME),
                 ]
             }
@@ -251,6 +286,7 @@ impl Fsm {
                     return self.fail_with(Notification::new(NotifCode::FSM, 2));
                 };
                 self.state = S::Established;
+                self.restarting = false;
                 let mut a = self.restart_hold();
                 a.push(Action::SessionEstablished(n));
                 a
@@ -291,6 +327,22 @@ impl Fsm {
                 let a = self.teardown();
                 self.down(a, DownReason::ConnectionClosed)
             }
+            (_, E::WriteTimedOut) => {
+                let a = self.teardown();
+                self.down(a, DownReason::WriteTimedOut)
+            }
+            (S::Established, E::MaxPrefixExceeded { afi, safi, limit }) => {
+                // RFC 4486 §4: AFI (2), SAFI (1), the upper bound (4).
+                let mut data = afi.to_be_bytes().to_vec();
+                data.push(safi);
+                data.extend_from_slice(&limit.to_be_bytes());
+                self.fail_with(Notification {
+                    data,
+                    ..Notification::cease(NotifCode::CEASE_MAX_PREFIXES)
+                })
+            }
+            // Only the session's counting in Established raises it.
+            (_, E::MaxPrefixExceeded { .. }) => Vec::new(),
             (_, E::NotifMsg(n)) => {
                 let a = self.teardown();
                 self.down(a, DownReason::NotificationReceived(n))
@@ -421,6 +473,7 @@ mod tests {
             hold_time: 9,
             connect_retry: Duration::from_secs(5),
             passive: false,
+            graceful_restart: None,
         }
     }
 
@@ -827,5 +880,106 @@ mod tests {
             Ipv4Addr::new(192, 0, 0, 1),
             Ipv4Addr::new(10, 255, 255, 255)
         ));
+    }
+
+    fn sent_open(actions: &[Action]) -> Option<&Open> {
+        actions.iter().find_map(|a| match a {
+            Action::SendOpen(o) => Some(o),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn the_first_open_after_start_carries_graceful_restart_with_the_restart_bit() {
+        let mut f = Fsm::new(FsmConfig {
+            graceful_restart: Some(120),
+            ..config()
+        });
+        f.handle(Event::ManualStart);
+        let a = f.handle(Event::TcpCrAcked);
+        let gr = sent_open(&a).and_then(|o| o.graceful_restart()).cloned();
+        let gr = gr.expect("graceful restart capability");
+        assert!(gr.restart_state);
+        assert_eq!(gr.restart_time, 120);
+        assert_eq!(
+            gr.families,
+            [
+                (AFI_IPV4, SAFI_UNICAST, true),
+                (AFI_IPV6, SAFI_UNICAST, true)
+            ]
+        );
+        assert!(f.restarting());
+    }
+
+    #[test]
+    fn once_a_session_was_established_later_opens_clear_the_restart_bit() {
+        let mut f = Fsm::new(FsmConfig {
+            graceful_restart: Some(120),
+            ..config()
+        });
+        f.handle(Event::ManualStart);
+        f.handle(Event::TcpCrAcked);
+        f.handle(Event::BgpOpen(peer_open(90)));
+        f.handle(Event::KeepAliveMsg);
+        assert!(!f.restarting());
+        f.handle(Event::TcpConnectionFails);
+        f.handle(Event::ManualStart);
+        let a = f.handle(Event::TcpCrAcked);
+        let gr = sent_open(&a).and_then(|o| o.graceful_restart()).cloned();
+        assert!(!gr.expect("still advertised").restart_state);
+    }
+
+    #[test]
+    fn a_failed_open_exchange_keeps_the_restart_bit_for_the_next_attempt() {
+        let mut f = Fsm::new(FsmConfig {
+            graceful_restart: Some(120),
+            ..config()
+        });
+        f.handle(Event::ManualStart);
+        f.handle(Event::TcpCrAcked);
+        f.handle(Event::TcpConnectionFails);
+        assert!(f.restarting());
+    }
+
+    #[test]
+    fn without_graceful_restart_configured_the_open_has_no_such_capability() {
+        let mut f = in_state(PeerState::Connect);
+        let a = f.handle(Event::TcpCrAcked);
+        assert_eq!(sent_open(&a).unwrap().graceful_restart(), None);
+    }
+
+    #[test]
+    fn too_many_prefixes_send_cease_maximum_prefixes_with_afi_safi_and_limit() {
+        let mut f = in_state(PeerState::Established);
+        let a = f.handle(Event::MaxPrefixExceeded {
+            afi: AFI_IPV6,
+            safi: SAFI_UNICAST,
+            limit: 1000,
+        });
+        let n = a
+            .iter()
+            .find_map(|a| match a {
+                Action::SendNotification(n) => Some(n.clone()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!((n.code, n.subcode), (6, 1));
+        assert_eq!(n.data, [0, 2, 1, 0, 0, 0x03, 0xe8]);
+        assert!(a.contains(&Action::DropConnection));
+        assert_eq!(went_down(&a), Some(&DownReason::NotificationSent(n)));
+        assert_eq!(f.state(), PeerState::Idle);
+    }
+
+    #[test]
+    fn a_stalled_write_drops_the_session_without_a_notification() {
+        let mut f = in_state(PeerState::Established);
+        let a = f.handle(Event::WriteTimedOut);
+        assert_eq!(notification_sent(&a), None);
+        assert!(a.contains(&Action::DropConnection));
+        assert_eq!(went_down(&a), Some(&DownReason::WriteTimedOut));
+        assert_eq!(
+            DownReason::WriteTimedOut.to_string(),
+            "write timed out: the peer stopped reading"
+        );
     }
 }

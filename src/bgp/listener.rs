@@ -1,20 +1,29 @@
 //! Accepts inbound BGP connections (when `bgp.listen` is set) and hands each to its peer's
 //! session task. Connections from addresses that are not configured peers are closed at once.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use super::session::Command;
+use super::sockopt;
 
 /// Peer address → that peer's session command channel.
 pub(crate) type Directory = Arc<Mutex<HashMap<IpAddr, mpsc::UnboundedSender<Command>>>>;
 
-pub(crate) async fn run(listener: TcpListener, directory: Directory) {
+/// A bound listener and the peers whose MD5 key could not be installed on it: their
+/// connections are closed, never run unsigned.
+pub(crate) struct Bound {
+    listener: TcpListener,
+    unkeyed: BTreeSet<IpAddr>,
+}
+
+pub(crate) async fn run(bound: Bound, directory: Directory) {
+    let Bound { listener, unkeyed } = bound;
     loop {
         let (stream, remote) = match listener.accept().await {
             Ok(x) => x,
@@ -26,6 +35,10 @@ pub(crate) async fn run(listener: TcpListener, directory: Directory) {
             }
         };
         let addr = remote.ip().to_canonical();
+        if unkeyed.contains(&addr) {
+            warn!(peer = %addr, "inbound connection closed: this peer's TCP MD5 key is not installed");
+            continue;
+        }
         let tx = directory
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -42,14 +55,20 @@ pub(crate) async fn run(listener: TcpListener, directory: Directory) {
     }
 }
 
-/// Binds the listening socket. On reload the previous listener (same port) is aborted just
-/// before, and may not have closed yet: retry briefly on "address in use".
-pub(crate) async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+/// TCP MD5 keys (RFC 2385) the listening socket carries: peer address → password. The kernel
+/// then verifies the SYN of each such peer (an unsigned or wrongly signed one is dropped) and
+/// the accepted socket inherits the key.
+pub(crate) type ListenKeys = BTreeMap<IpAddr, String>;
+
+/// Binds the listening socket with the peers' MD5 keys installed before `listen`. On reload
+/// the previous listener (same port) is aborted just before, and may not have closed yet:
+/// retry briefly on "address in use".
+pub(crate) async fn bind(addr: SocketAddr, keys: &ListenKeys) -> std::io::Result<Bound> {
     let mut tries = 0;
     loop {
-        match TcpListener::bind(addr).await {
+        match bind_once(addr, keys) {
             Ok(l) => {
-                info!(listen = %addr, "accepting BGP connections");
+                info!(listen = %addr, md5_peers = keys.len(), "accepting BGP connections");
                 return Ok(l);
             }
             Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && tries < 20 => {
@@ -59,4 +78,30 @@ pub(crate) async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
             Err(e) => return Err(e),
         }
     }
+}
+
+fn bind_once(addr: SocketAddr, keys: &ListenKeys) -> std::io::Result<Bound> {
+    let socket = if addr.is_ipv6() {
+        TcpSocket::new_v6()?
+    } else {
+        TcpSocket::new_v4()?
+    };
+    socket.set_reuseaddr(true)?;
+    let mut unkeyed = BTreeSet::new();
+    for (peer, password) in keys {
+        if addr.is_ipv4() && peer.is_ipv6() {
+            // Such a peer cannot reach an IPv4 listener anyway.
+            continue;
+        }
+        // One unusable key (e.g. longer than the kernel's 80 bytes) must not take the
+        // listener away from every other peer; that peer's connections are refused instead
+        // (its outbound connects fail with the same error, which shows in its last_error).
+        if let Err(e) = sockopt::set_tcp_md5(&socket, addr.is_ipv6(), *peer, password.as_bytes()) {
+            warn!(peer = %peer, error = %e, "cannot install the TCP MD5 key on the listener");
+            unkeyed.insert(*peer);
+        }
+    }
+    socket.bind(addr)?;
+    let listener = socket.listen(1024)?;
+    Ok(Bound { listener, unkeyed })
 }

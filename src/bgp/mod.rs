@@ -6,9 +6,12 @@
 
 pub mod adj_rib_out;
 pub mod fsm;
+#[doc(hidden)]
+pub mod fuzzing;
 mod listener;
 pub mod message;
 mod session;
+mod sockopt;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -53,6 +56,7 @@ pub struct Speaker {
 
 struct Inner {
     routes: watch::Sender<Arc<RouteSet>>,
+    limits: Limits,
     state: Mutex<SpeakerState>,
     directory: listener::Directory,
 }
@@ -62,7 +66,8 @@ struct SpeakerState {
     peers: BTreeMap<IpAddr, PeerHandle>,
     /// Tasks of removed or replaced peers, still sending their Cease.
     retired: Vec<JoinHandle<()>>,
-    listener: Option<(SocketAddr, JoinHandle<()>)>,
+    /// The listening address and the MD5 keys it carries (a change to either rebinds it).
+    listener: Option<(SocketAddr, listener::ListenKeys, JoinHandle<()>)>,
 }
 
 struct PeerHandle {
@@ -70,6 +75,34 @@ struct PeerHandle {
     commands: mpsc::UnboundedSender<Command>,
     shared: Arc<Shared>,
     task: JoinHandle<()>,
+}
+
+/// Protective limits of every session. [`Limits::default`] is what the daemon runs with;
+/// tests shrink them with [`Speaker::start_with_limits`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Prefixes a peer may announce to us (we only count them). Beyond it: Cease/Maximum
+    /// Number of Prefixes Reached (RFC 4486 subcode 1).
+    pub max_received_prefixes: usize,
+    /// How long a session closed for too many prefixes waits before reconnecting (at least;
+    /// the usual backoff applies when it is longer).
+    pub max_prefix_restart: Duration,
+    /// How long a write may block when no hold time is negotiated (with one, the hold time).
+    pub write_timeout: Duration,
+    /// Restart Time advertised in the Graceful Restart capability (RFC 4724), seconds: how
+    /// long a router keeps our routes when this process dies without a NOTIFICATION.
+    pub graceful_restart_time: u16,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_received_prefixes: 1_000_000,
+            max_prefix_restart: Duration::from_secs(60),
+            write_timeout: Duration::from_secs(30),
+            graceful_restart_time: 120,
+        }
+    }
 }
 
 /// How long `shutdown` waits for sessions to send their Cease and close.
@@ -80,10 +113,16 @@ impl Speaker {
     ///
     /// Must be called from within a tokio runtime: the sessions are spawned on it.
     pub fn start(node: &Node, bgp: &Bgp) -> Speaker {
+        Self::start_with_limits(node, bgp, Limits::default())
+    }
+
+    /// [`Speaker::start`] with other protective limits (tests use small ones).
+    pub fn start_with_limits(node: &Node, bgp: &Bgp, limits: Limits) -> Speaker {
         let (routes, _) = watch::channel(Arc::new(RouteSet::new()));
         let speaker = Speaker {
             inner: Inner {
                 routes,
+                limits,
                 state: Mutex::new(SpeakerState::default()),
                 directory: Default::default(),
             },
@@ -120,6 +159,7 @@ impl Speaker {
                     local_asn: node.asn,
                     router_id: node.router_id,
                     connect_retry: bgp.connect_retry,
+                    limits: self.inner.limits,
                 };
                 (p.address, cfg)
             })
@@ -168,31 +208,32 @@ impl Speaker {
         }
         drop(directory);
 
-        let listen_changed = state.listener.as_ref().map(|(a, _)| *a) != bgp.listen;
+        let keys: listener::ListenKeys = bgp
+            .peers
+            .iter()
+            .filter_map(|p| Some((p.address, p.password.clone()?)))
+            .collect();
+        let listen_changed =
+            state.listener.as_ref().map(|(a, k, _)| (*a, k)) != bgp.listen.map(|a| (a, &keys));
         if listen_changed {
-            if let Some((_, task)) = state.listener.take() {
+            if let Some((_, _, task)) = state.listener.take() {
                 task.abort();
             }
             if let Some(addr) = bgp.listen {
                 let directory = self.inner.directory.clone();
+                let task_keys = keys.clone();
                 let task = tokio::spawn(async move {
-                    match listener::bind(addr).await {
+                    match listener::bind(addr, &task_keys).await {
                         Ok(l) => listener::run(l, directory).await,
                         Err(e) => {
                             tracing::error!(listen = %addr, error = %e, "cannot listen for BGP")
                         }
                     }
                 });
-                state.listener = Some((addr, task));
+                state.listener = Some((addr, keys, task));
             }
         }
         for p in state.peers.values() {
-            if p.config.peer.password.is_some() {
-                tracing::error!(peer = %p.config.peer.address, "TCP MD5 (password) is not implemented yet: the session runs without it");
-            }
-            if p.config.peer.ttl_security {
-                tracing::warn!(peer = %p.config.peer.address, "ttl_security: we send with TTL 255, but the peer's TTL is not checked yet");
-            }
             if p.config.peer.passive && bgp.listen.is_none() {
                 tracing::warn!(peer = %p.config.peer.address, "passive peer but bgp.listen is not set: the session can never come up");
             }
@@ -218,7 +259,7 @@ impl Speaker {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
-        if let Some((_, task)) = listener {
+        if let Some((_, _, task)) = listener {
             task.abort();
         }
         let aborts: Vec<_> = tasks.iter().map(|t| t.abort_handle()).collect();
@@ -245,7 +286,7 @@ impl Drop for Inner {
         // Without a shutdown, dropping the speaker still ends everything: the listener is
         // aborted and the sessions see their command channel close (and send Cease).
         let state = self.lock();
-        if let Some((_, task)) = &state.listener {
+        if let Some((_, _, task)) = &state.listener {
             task.abort();
         }
     }

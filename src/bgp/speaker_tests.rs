@@ -275,3 +275,54 @@ async fn set_routes_replaces_the_announced_set() {
     assert_eq!(*s.routes(), routes);
     s.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_password_the_kernel_cannot_take_refuses_that_peer_and_keeps_the_listener() {
+    let listen = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut bad = peer(2);
+    bad.password = Some("x".repeat(81));
+    let mut good = peer(3);
+    good.passive = true;
+    let mut cfg = bgp(vec![bad, good]);
+    cfg.listen = Some(listen);
+    let s = Speaker::start(&node(), &cfg);
+    /// Connects to the listener from 127.0.0.`last`, retrying until it is bound.
+    async fn connect_from(last: u8, listen: SocketAddr) -> tokio::net::TcpStream {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let sock = tokio::net::TcpSocket::new_v4().unwrap();
+            sock.bind(SocketAddr::from(([127, 0, 0, last], 0))).unwrap();
+            if let Ok(s) = sock.connect(listen).await {
+                return s;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "listener never bound"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    use tokio::io::AsyncReadExt;
+    // The peer whose key could not be installed: closed without a word, never run unsigned.
+    let mut refused = connect_from(2, listen).await;
+    let mut buf = [0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(5), refused.read(&mut buf))
+        .await
+        .expect("closed in time");
+    assert!(matches!(n, Ok(0) | Err(_)), "{n:?}");
+    // The other peer still gets in: the speaker sends its OPEN.
+    let mut other = connect_from(3, listen).await;
+    let n = tokio::time::timeout(Duration::from_secs(5), other.read(&mut buf))
+        .await
+        .expect("an OPEN in time")
+        .unwrap();
+    assert!(n >= 19 && buf[18] == 1, "an OPEN: {:02x?}", &buf[..n]);
+    // And the refused peer says why in its status (its own connects fail the same way).
+    let st = s.peer_status();
+    let e = st[0].last_error.clone().unwrap_or_default();
+    assert!(e.contains("TCP MD5 key longer than 80 bytes"), "{st:?}");
+    s.shutdown().await;
+}

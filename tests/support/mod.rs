@@ -6,7 +6,7 @@
 //! `Drop`, also when the test panics.
 //!
 //! Not every test binary uses every helper.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 pub mod backend;
 pub mod daemon;

@@ -17,9 +17,11 @@ impl NotifCode {
     pub const ROUTE_REFRESH: u8 = 7;
 
     // Cease subcodes (RFC 4486).
+    pub const CEASE_MAX_PREFIXES: u8 = 1;
     pub const CEASE_ADMIN_SHUTDOWN: u8 = 2;
     pub const CEASE_PEER_DECONFIGURED: u8 = 3;
     pub const CEASE_ADMIN_RESET: u8 = 4;
+    pub const CEASE_CONNECTION_REJECTED: u8 = 5;
     pub const CEASE_OTHER_CONFIG_CHANGE: u8 = 6;
     pub const CEASE_CONNECTION_COLLISION: u8 = 7;
 }
@@ -46,8 +48,10 @@ pub enum DecodeError {
     MalformedOpen(&'static str),
     #[error("malformed attribute list: {0}")]
     MalformedAttributeList(&'static str),
-    #[error("unrecognized well-known attribute {0}")]
-    UnrecognizedWellKnownAttribute(u8),
+    /// `attribute`: the whole attribute as received (flags, type, length, value), which
+    /// RFC 4271 §6.3 puts in the NOTIFICATION's data.
+    #[error("unrecognized well-known attribute {code}")]
+    UnrecognizedWellKnownAttribute { code: u8, attribute: Vec<u8> },
     #[error("invalid network field")]
     InvalidNetworkField,
     #[error("optional attribute error: {0}")]
@@ -72,7 +76,7 @@ impl DecodeError {
             UnacceptableHoldTime(_) => (2, 6, vec![]),
             MalformedOpen(_) => (2, 0, vec![]),
             MalformedAttributeList(_) => (3, 1, vec![]),
-            UnrecognizedWellKnownAttribute(t) => (3, 2, vec![*t]),
+            UnrecognizedWellKnownAttribute { attribute, .. } => (3, 2, attribute.clone()),
             InvalidNetworkField => (3, 10, vec![]),
             OptionalAttributeError(_) => (3, 9, vec![]),
             RouteRefreshLength(len) => (7, 1, len.to_be_bytes().to_vec()),

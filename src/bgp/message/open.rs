@@ -27,6 +27,7 @@ pub const AS_TRANS: u16 = 23456;
 const PARAM_CAPABILITIES: u8 = 2;
 const CAP_MULTIPROTOCOL: u8 = 1;
 const CAP_ROUTE_REFRESH: u8 = 2;
+const CAP_GRACEFUL_RESTART: u8 = 64;
 const CAP_FOUR_OCTET_AS: u8 = 65;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,8 +38,86 @@ pub enum Capability {
     RouteRefresh,
     /// RFC 6793.
     FourOctetAs(u32),
+    /// RFC 4724 §3.
+    GracefulRestart(GracefulRestart),
     /// Anything else: kept so it can be logged, otherwise ignored.
     Unknown { code: u8, data: Vec<u8> },
+}
+
+/// The Graceful Restart capability (RFC 4724 §3):
+///
+/// ```text
+/// +--------------------------------------------------+
+/// | Restart Flags (4 bits: R, N, 0, 0) | Restart Time in seconds (12 bits) |
+/// +--------------------------------------------------+
+/// | AFI (2) | SAFI (1) | Flags for Address Family (1: F bit) |   repeated
+/// +--------------------------------------------------+
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GracefulRestart {
+    /// R: the sender has restarted (its peer must not wait for its End-of-RIB before sending).
+    pub restart_state: bool,
+    /// N (RFC 8538): a NOTIFICATION also triggers graceful restart. We never set it, so our
+    /// Cease always removes our routes at once.
+    pub notification: bool,
+    /// 0..=4095 seconds: how long the peer keeps our routes (as stale) while we are gone.
+    pub restart_time: u16,
+    /// (AFI, SAFI, F: forwarding state preserved across the restart).
+    pub families: Vec<(u16, u8, bool)>,
+}
+
+const GR_RESTART_STATE: u16 = 0x8000;
+const GR_NOTIFICATION: u16 = 0x4000;
+const GR_TIME_MASK: u16 = 0x0fff;
+const GR_FORWARDING: u8 = 0x80;
+
+impl GracefulRestart {
+    /// Restart time is a 12-bit field.
+    pub const MAX_RESTART_TIME: u16 = GR_TIME_MASK;
+
+    /// `None` when the length is not 2 + 4n (the capability is then ignored, not fatal: a
+    /// peer's odd GR capability must not keep the session down).
+    fn decode(v: &[u8]) -> Option<Self> {
+        let (head, rest) = v.split_first_chunk::<2>()?;
+        if rest.len() % 4 != 0 {
+            return None;
+        }
+        let word = u16::from_be_bytes(*head);
+        Some(GracefulRestart {
+            restart_state: word & GR_RESTART_STATE != 0,
+            notification: word & GR_NOTIFICATION != 0,
+            restart_time: word & GR_TIME_MASK,
+            families: rest
+                .chunks_exact(4)
+                .map(|c| {
+                    (
+                        u16::from_be_bytes([c[0], c[1]]),
+                        c[2],
+                        c[3] & GR_FORWARDING != 0,
+                    )
+                })
+                .collect(),
+        })
+    }
+
+    fn encode(&self, out: &mut Vec<u8>) {
+        let mut word = self.restart_time.min(GR_TIME_MASK);
+        if self.restart_state {
+            word |= GR_RESTART_STATE;
+        }
+        if self.notification {
+            word |= GR_NOTIFICATION;
+        }
+        // At most 63 families fit a capability's one-byte length.
+        let families = &self.families[..self.families.len().min(63)];
+        out.extend_from_slice(&[CAP_GRACEFUL_RESTART, (2 + 4 * families.len()) as u8]);
+        out.extend_from_slice(&word.to_be_bytes());
+        for (afi, safi, forwarding) in families {
+            out.extend_from_slice(&afi.to_be_bytes());
+            out.push(*safi);
+            out.push(if *forwarding { GR_FORWARDING } else { 0 });
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,6 +151,31 @@ impl Open {
                 Capability::FourOctetAs(asn),
             ],
         }
+    }
+
+    /// Adds the Graceful Restart capability as a speaker that only originates routes sends
+    /// it: forwarding state preserved (F) for IPv4 and IPv6 unicast, because the VIPs and the
+    /// IPVS tables stay in the kernel while the process restarts; `restarting` sets R.
+    pub fn with_graceful_restart(mut self, restart_time: u16, restarting: bool) -> Self {
+        self.capabilities
+            .push(Capability::GracefulRestart(GracefulRestart {
+                restart_state: restarting,
+                notification: false,
+                restart_time: restart_time.min(GracefulRestart::MAX_RESTART_TIME),
+                families: vec![
+                    (super::AFI_IPV4, super::SAFI_UNICAST, true),
+                    (super::AFI_IPV6, super::SAFI_UNICAST, true),
+                ],
+            }));
+        self
+    }
+
+    /// The peer's Graceful Restart capability, if it sent one.
+    pub fn graceful_restart(&self) -> Option<&GracefulRestart> {
+        self.capabilities.iter().find_map(|c| match c {
+            Capability::GracefulRestart(g) => Some(g),
+            _ => None,
+        })
     }
 
     /// The ASN from the 4-octet capability, if present.
@@ -174,6 +278,13 @@ fn decode_capabilities(bytes: &[u8], caps: &mut Vec<Capability>) -> Result<(), D
                 Capability::FourOctetAs(u32::from_be_bytes([*a, *b, *c, *d]))
             }
             (CAP_MULTIPROTOCOL | CAP_ROUTE_REFRESH | CAP_FOUR_OCTET_AS, _) => return Err(bad),
+            (CAP_GRACEFUL_RESTART, v) => match GracefulRestart::decode(v) {
+                Some(gr) => Capability::GracefulRestart(gr),
+                None => Capability::Unknown {
+                    code,
+                    data: v.to_vec(),
+                },
+            },
             (code, data) => Capability::Unknown {
                 code,
                 data: data.to_vec(),
@@ -196,6 +307,7 @@ fn encode_capability(cap: &Capability, out: &mut Vec<u8>) {
             out.extend_from_slice(&[CAP_FOUR_OCTET_AS, 4]);
             out.extend_from_slice(&asn.to_be_bytes());
         }
+        Capability::GracefulRestart(gr) => gr.encode(out),
         Capability::Unknown { code, data } => {
             out.push(*code);
             out.push(data.len().min(255) as u8);
@@ -244,11 +356,17 @@ mod tests {
         assert_eq!(o.multiprotocol().collect::<Vec<_>>(), [(1, 1), (2, 1)]);
         assert_eq!(
             o.capabilities[4],
-            Capability::Unknown {
-                code: 64,
-                data: vec![0x00, 0x78]
-            }
+            Capability::GracefulRestart(GracefulRestart {
+                restart_state: false,
+                notification: false,
+                restart_time: 120,
+                families: vec![],
+            })
         );
+        assert!(matches!(
+            o.capabilities[5],
+            Capability::Unknown { code: 73, .. }
+        ));
     }
 
     #[test]
@@ -266,6 +384,45 @@ mod tests {
         ];
         assert_eq!(&bytes[16..], expected);
         assert_eq!(decode(&bytes).unwrap(), o);
+    }
+
+    #[test]
+    fn graceful_restart_with_restart_and_forwarding_bits_encodes_per_rfc_4724() {
+        let o = Open::ours(65001, 90, Ipv4Addr::new(192, 0, 2, 1)).with_graceful_restart(120, true);
+        let bytes = Message::Open(o.clone()).to_bytes(&CodecContext::default());
+        let expected: &[u8] = &[
+            0x40, 0x0a, // capability 64, length 10
+            0x80, 0x78, // R bit, restart time 120
+            0x00, 0x01, 0x01, 0x80, // IPv4 unicast, F bit
+            0x00, 0x02, 0x01, 0x80, // IPv6 unicast, F bit
+        ];
+        assert!(bytes.ends_with(expected), "{bytes:02x?}");
+        assert_eq!(decode(&bytes).unwrap(), o);
+        let gr = o.graceful_restart().unwrap();
+        assert!(gr.restart_state && !gr.notification);
+        assert_eq!(gr.restart_time, 120);
+    }
+
+    #[test]
+    fn without_restart_the_r_bit_is_clear_and_the_time_is_capped_at_12_bits() {
+        let o =
+            Open::ours(65001, 90, Ipv4Addr::new(192, 0, 2, 1)).with_graceful_restart(9999, false);
+        let bytes = Message::Open(o).to_bytes(&CodecContext::default());
+        let at = bytes.len() - 10;
+        assert_eq!(bytes[at..at + 2], [0x0f, 0xff]);
+    }
+
+    #[test]
+    fn a_graceful_restart_capability_of_odd_length_is_ignored_not_fatal() {
+        let mut caps = Vec::new();
+        decode_capabilities(&[64, 3, 0x80, 0x78, 0x00], &mut caps).unwrap();
+        assert_eq!(
+            caps,
+            [Capability::Unknown {
+                code: 64,
+                data: vec![0x80, 0x78, 0x00]
+            }]
+        );
     }
 
     #[test]

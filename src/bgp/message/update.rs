@@ -228,6 +228,7 @@ fn decode_attributes(
     let mut r = Reader::new(bytes);
     let mut seen = [false; 256];
     while !r.is_empty() {
+        let start = bytes.len() - r.remaining();
         let (Some(flags), Some(code)) = (r.u8(), r.u8()) else {
             update.taw("truncated attribute header");
             return Ok(());
@@ -268,7 +269,11 @@ fn decode_attributes(
             );
         if !known {
             if flags & FLAG_OPTIONAL == 0 {
-                return Err(DecodeError::UnrecognizedWellKnownAttribute(code));
+                let end = bytes.len() - r.remaining();
+                return Err(DecodeError::UnrecognizedWellKnownAttribute {
+                    code,
+                    attribute: bytes[start..end].to_vec(),
+                });
             }
             update.attributes.push(PathAttribute::Unknown {
                 flags,
@@ -517,7 +522,9 @@ impl PathAttribute {
             | PathAttribute::As4Path(_) => FLAG_OPTIONAL | FLAG_TRANSITIVE,
             PathAttribute::Unknown { flags, .. } => {
                 // Passing on an optional transitive attribute we did not interpret sets Partial.
-                let f = flags & !FLAG_EXTENDED;
+                // The low four bits MUST be sent as zero (RFC 4271 §4.3), whatever we received;
+                // Extended Length is decided by `encode`. (Found by fuzzing the round trip.)
+                let f = flags & (FLAG_OPTIONAL | FLAG_TRANSITIVE | FLAG_PARTIAL);
                 if f & FLAG_TRANSITIVE != 0 {
                     f | FLAG_PARTIAL
                 } else {
@@ -829,7 +836,15 @@ mod tests {
     fn an_unrecognized_well_known_attribute_is_an_error() {
         let body = [0, 0, 0, 3, 0x40, 99, 0];
         let e = decode(&with_header(&body), &FOUR).unwrap_err();
-        assert_eq!(e, DecodeError::UnrecognizedWellKnownAttribute(99));
+        assert_eq!(
+            e,
+            DecodeError::UnrecognizedWellKnownAttribute {
+                code: 99,
+                attribute: vec![0x40, 99, 0]
+            }
+        );
+        // RFC 4271 §6.3: the data is the attribute itself (type, length, value).
+        assert_eq!(e.notification().data, [0x40, 99, 0]);
     }
 
     #[test]
@@ -844,6 +859,21 @@ mod tests {
                 data: vec![0xab, 0xcd]
             }]
         );
+    }
+
+    #[test]
+    fn an_unknown_attribute_is_re_encoded_partial_without_its_unused_low_bits() {
+        let u = Update {
+            attributes: vec![PathAttribute::Unknown {
+                flags: 0xcf, // optional transitive + four unused bits
+                code: 99,
+                data: vec![1],
+            }],
+            ..Update::default()
+        };
+        let mut out = Vec::new();
+        u.encode(&FOUR, &mut out);
+        assert_eq!(out, [0, 0, 0, 4, 0xe0, 99, 1, 1]);
     }
 
     #[test]

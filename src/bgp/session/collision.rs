@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use tracing::debug;
 
 use super::{
-    fsm_config, secure_socket, timer_index, Conn, Session, PENDING_TIMEOUT, WRITE_TIMEOUT,
+    fsm_config, secure_accepted, timer_index, Conn, Session, PENDING_TIMEOUT, WRITE_TIMEOUT,
 };
 use crate::bgp::fsm::{
     keep_locally_initiated, Action, Event, Fsm, FsmConfig, Timer, LARGE_HOLD_TIME,
@@ -27,6 +27,15 @@ impl Session {
     /// A connection from the peer arrived through the listener.
     pub(super) async fn inbound(&mut self, stream: TcpStream) {
         match self.fsm.state() {
+            // Still serving a max-prefix penalty (RFC 4486 Connection Rejected).
+            PeerState::Idle if self.penalty_until.is_some_and(|t| Instant::now() < t) => {
+                debug!("inbound connection during the max-prefix restart delay: rejected");
+                let cease = Notification::cease(NotifCode::CEASE_CONNECTION_REJECTED);
+                let bytes = Message::Notification(cease).to_bytes(&CodecContext::default());
+                let mut stream = stream;
+                let _ =
+                    tokio::time::timeout(Duration::from_secs(1), stream.write_all(&bytes)).await;
+            }
             // No connection and no attempt in flight: take it.
             PeerState::Idle | PeerState::Active => {
                 self.restart_at = None;
@@ -46,7 +55,7 @@ impl Session {
     }
 
     async fn adopt_inbound(&mut self, stream: TcpStream) {
-        if let Err(e) = secure_socket(&stream, &self.cfg.peer) {
+        if let Err(e) = secure_accepted(&stream, &self.cfg.peer) {
             debug!(error = %e, "cannot secure inbound connection");
             return;
         }
@@ -66,7 +75,7 @@ impl Session {
     /// Starts a second FSM on a racing inbound connection: it sends our OPEN (so the peer can
     /// resolve the collision on its side too) and waits for the peer's.
     async fn start_pending(&mut self, stream: TcpStream) {
-        if secure_socket(&stream, &self.cfg.peer).is_err() {
+        if secure_accepted(&stream, &self.cfg.peer).is_err() {
             return;
         }
         let Ok(mut conn) = Conn::new(stream, false) else {
@@ -76,7 +85,8 @@ impl Session {
         let mut fsm = Fsm::new(FsmConfig {
             passive: true,
             ..fsm_config(&self.cfg)
-        });
+        })
+        .with_restarting(self.fsm.restarting());
         fsm.handle(Event::ManualStartPassive);
         for action in fsm.handle(Event::TcpConnectionConfirmed) {
             if let Action::SendOpen(open) = action {

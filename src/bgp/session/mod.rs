@@ -37,7 +37,8 @@ use super::message::{
     self, CodecContext, Message, NotifCode, Prefix, Update, AFI_IPV4, AFI_IPV6, TYPE_OPEN,
     TYPE_UPDATE,
 };
-use super::RouteSet;
+use super::sockopt;
+use super::{Limits, RouteSet};
 use crate::config::Peer;
 use crate::status::{PeerState, PeerStatus};
 use collision::{read_pending, Pending};
@@ -45,11 +46,10 @@ use next_hop::export_context;
 
 /// Upper bound of the connect-retry backoff.
 pub const MAX_CONNECT_RETRY: Duration = Duration::from_secs(60);
-/// How long one write may block before the connection is considered dead.
+/// How long a write to a connection without a negotiated hold time (racing inbound
+/// connections, OPEN exchange, hold time 0) may block. See [`Session::write_timeout`].
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 const READ_CHUNK: usize = 16 * 1024;
-/// Received prefixes tracked per peer (for routes_received); beyond this the count saturates.
-const MAX_RECEIVED_PREFIXES: usize = 1_000_000;
 /// How long a racing inbound connection may take to send its OPEN.
 const PENDING_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -60,6 +60,7 @@ pub(crate) struct SessionConfig {
     pub local_asn: u32,
     pub router_id: Ipv4Addr,
     pub connect_retry: Duration,
+    pub limits: Limits,
 }
 
 #[derive(Debug)]
@@ -109,14 +110,15 @@ impl Shared {
     }
 }
 
-/// Opens the TCP connection to the peer, from `local_address` when set.
+/// Opens the TCP connection to the peer, from `local_address` when set. The MD5 key and the
+/// GTSM options are on the socket before the SYN leaves.
 async fn connect(peer: Peer) -> io::Result<TcpStream> {
     let remote = SocketAddr::new(peer.address, peer.port);
     let socket = match remote {
         SocketAddr::V4(_) => TcpSocket::new_v4()?,
         SocketAddr::V6(_) => TcpSocket::new_v6()?,
     };
-    secure_socket(&socket, &peer)?;
+    secure_socket(&socket, remote.is_ipv6(), &peer)?;
     if let Some(local) = peer.local_address {
         socket.bind(SocketAddr::new(local, 0))?;
     }
@@ -125,19 +127,48 @@ async fn connect(peer: Peer) -> io::Result<TcpStream> {
     Ok(stream)
 }
 
-/// Per-socket protection, applied before connecting (and to accepted sockets).
+/// Per-socket protection for one peer, applied before connecting and to accepted sockets.
 ///
-/// GTSM (RFC 5082): we send with TTL/hop limit 255, so a router that enforces GTSM accepts
-/// us. Checking the peer's TTL (IP_MINTTL) and TCP MD5 (RFC 2385, TCP_MD5SIG) need socket
-/// options that nix does not wrap and the crate forbids `unsafe`: they would go here too.
-pub(crate) fn secure_socket<S: std::os::fd::AsFd>(socket: &S, peer: &Peer) -> io::Result<()> {
-    use nix::sys::socket::{setsockopt, sockopt};
+/// - TCP MD5 (RFC 2385) with the peer's `password`: every segment is signed and unsigned or
+///   wrongly signed segments are dropped by the kernel. (The listening socket carries the keys
+///   of every peer, see the listener, so accepted sockets inherit theirs.)
+/// - GTSM (RFC 5082) with `ttl_security`: we send with TTL/hop limit 255 and the kernel drops
+///   segments from the peer that arrive with less than 255, i.e. from more than one hop away.
+///
+/// `v6_socket`: the socket is AF_INET6 (an IPv4 peer on it is IPv4-mapped).
+pub(crate) fn secure_socket<S: std::os::fd::AsFd>(
+    socket: &S,
+    v6_socket: bool,
+    peer: &Peer,
+) -> io::Result<()> {
+    if let Some(password) = &peer.password {
+        sockopt::set_tcp_md5(socket, v6_socket, peer.address, password.as_bytes())?;
+    }
+    secure_ttl(socket, v6_socket, peer)
+}
+
+/// An accepted socket: its MD5 key came with it from the listener (which verified the SYN);
+/// GTSM is per peer, so it is set here.
+pub(crate) fn secure_accepted(stream: &TcpStream, peer: &Peer) -> io::Result<()> {
+    let v6_socket = stream.local_addr()?.is_ipv6();
+    secure_ttl(stream, v6_socket, peer)
+}
+
+fn secure_ttl<S: std::os::fd::AsFd>(socket: &S, v6_socket: bool, peer: &Peer) -> io::Result<()> {
+    use nix::sys::socket::{setsockopt, sockopt as nixopt};
     if peer.ttl_security {
-        let r = match peer.address {
-            IpAddr::V4(_) => setsockopt(socket, sockopt::Ipv4Ttl, &255),
-            IpAddr::V6(_) => setsockopt(socket, sockopt::Ipv6Ttl, &255),
+        let ttl = i32::from(sockopt::GTSM_TTL);
+        let r = if v6_socket {
+            setsockopt(socket, nixopt::Ipv6Ttl, &ttl).and_then(|()| match peer.address {
+                // Mapped IPv4 traffic uses the IPv4 TTL.
+                IpAddr::V4(_) => setsockopt(socket, nixopt::Ipv4Ttl, &ttl),
+                IpAddr::V6(_) => Ok(()),
+            })
+        } else {
+            setsockopt(socket, nixopt::Ipv4Ttl, &ttl)
         };
         r.map_err(io::Error::from)?;
+        sockopt::set_min_ttl(socket, v6_socket, sockopt::GTSM_TTL)?;
     }
     Ok(())
 }
@@ -177,6 +208,8 @@ pub(crate) struct Session {
     timers: [Option<Instant>; 3],
     /// When to start again after going down.
     restart_at: Option<Instant>,
+    /// After a max-prefix Cease: until then, inbound connections are refused too.
+    penalty_until: Option<Instant>,
     backoff: Duration,
     /// An inbound connection racing the current one (RFC 4271 §6.8), until its OPEN arrives.
     pending: Option<Pending>,
@@ -237,6 +270,7 @@ impl Session {
             chunk: vec![0u8; READ_CHUNK].into_boxed_slice(),
             timers: [None; 3],
             restart_at: None,
+            penalty_until: None,
             pending: None,
             codec: CodecContext::default(),
             export: None,
@@ -434,18 +468,33 @@ impl Session {
         self.write(bytes).await
     }
 
+    /// Writes go straight to the socket: what we hold in memory is at most one batch (the
+    /// current diff, bounded by the route set) plus the kernel's socket buffer. A peer that
+    /// stops reading fills the socket buffer and the write blocks; it gets [`Self::write_timeout`]
+    /// before the session is dropped.
     async fn write(&mut self, bytes: Vec<u8>) -> Option<Event> {
+        let timeout = self.write_timeout();
         let conn = self.conn.as_mut()?;
-        match tokio::time::timeout(WRITE_TIMEOUT, conn.writer.write_all(&bytes)).await {
+        match tokio::time::timeout(timeout, conn.writer.write_all(&bytes)).await {
             Ok(Ok(())) => None,
             Ok(Err(e)) => {
                 debug!(error = %e, "write failed");
                 Some(Event::TcpConnectionFails)
             }
             Err(_) => {
-                debug!("write timed out");
-                Some(Event::TcpConnectionFails)
+                warn!(timeout = ?timeout, pending = bytes.len(), "write timed out: the peer stopped reading");
+                Some(Event::WriteTimedOut)
             }
+        }
+    }
+
+    /// A write blocked for the negotiated hold time means none of our KEEPALIVEs reached the
+    /// peer for that long, so its hold timer has expired anyway: the session is dead. Without
+    /// a negotiated hold time, [`Limits::write_timeout`].
+    fn write_timeout(&self) -> Duration {
+        match self.fsm.negotiated() {
+            Some(n) if n.hold_time > 0 => Duration::from_secs(n.hold_time.into()),
+            _ => self.cfg.limits.write_timeout,
         }
     }
 
@@ -556,7 +605,16 @@ impl Session {
                 debug!(reason = %reason, "session attempt failed");
             }
             self.set_error(reason.to_string());
-            self.restart_at = Some(Instant::now() + jitter(self.backoff));
+            let mut wait = jitter(self.backoff);
+            if let DownReason::NotificationSent(n) = &reason {
+                if n.code == NotifCode::CEASE && n.subcode == NotifCode::CEASE_MAX_PREFIXES {
+                    // The peer will most likely send the same table again: stay away longer,
+                    // and do not let it straight back in through the listener either.
+                    wait = wait.max(self.cfg.limits.max_prefix_restart);
+                    self.penalty_until = Some(Instant::now() + wait);
+                }
+            }
+            self.restart_at = Some(Instant::now() + wait);
             self.backoff = (self.backoff * 2).min(MAX_CONNECT_RETRY);
         }
         self.shared.update(|s| s.established_at = None);
@@ -584,10 +642,12 @@ impl Session {
                 Ok(Message::Open(o)) => Event::BgpOpen(o),
                 Ok(Message::Update(u)) => {
                     self.shared.update(|s| s.status.updates_received += 1);
-                    if self.fsm.state() == PeerState::Established {
-                        self.count_received(&u);
-                    }
-                    Event::UpdateMsg
+                    let over = if self.fsm.state() == PeerState::Established {
+                        self.count_received(&u)
+                    } else {
+                        None
+                    };
+                    over.unwrap_or(Event::UpdateMsg)
                 }
                 Ok(Message::Notification(n)) => Event::NotifMsg(n),
                 Ok(Message::Keepalive) => Event::KeepAliveMsg,
@@ -606,7 +666,11 @@ impl Session {
     }
 
     /// Received routes are only counted: the set of prefixes the peer currently announces.
-    fn count_received(&mut self, u: &Update) {
+    /// They are never used, so a peer that sends a huge table must not be able to grow our
+    /// memory without bound: beyond [`Limits::max_received_prefixes`] the session is closed
+    /// with Cease/Maximum Number of Prefixes Reached (RFC 4486) and retried after
+    /// [`Limits::max_prefix_restart`].
+    fn count_received(&mut self, u: &Update) -> Option<Event> {
         for p in u.withdrawals() {
             self.received.remove(p);
         }
@@ -615,23 +679,22 @@ impl Session {
             for p in u.announced() {
                 self.received.remove(p);
             }
-        } else {
-            // Received routes are never used, only counted: a peer that sends a huge table
-            // must not be able to grow our memory without bound.
-            let before = self.received.len();
-            for p in u.announced() {
-                if self.received.len() >= MAX_RECEIVED_PREFIXES {
-                    break;
-                }
-                self.received.insert(*p);
-            }
-            if before < MAX_RECEIVED_PREFIXES && self.received.len() >= MAX_RECEIVED_PREFIXES {
-                warn!(
-                    limit = MAX_RECEIVED_PREFIXES,
-                    "peer announces more prefixes than we track; routes_received saturates"
-                );
-            }
+            return None;
         }
+        let limit = self.cfg.limits.max_received_prefixes;
+        for p in u.announced() {
+            if self.received.len() >= limit && !self.received.contains(p) {
+                warn!(limit, "peer exceeded the maximum number of prefixes");
+                let afi = if p.addr.is_ipv4() { AFI_IPV4 } else { AFI_IPV6 };
+                return Some(Event::MaxPrefixExceeded {
+                    afi,
+                    safi: message::SAFI_UNICAST,
+                    limit: u32::try_from(limit).unwrap_or(u32::MAX),
+                });
+            }
+            self.received.insert(*p);
+        }
+        None
     }
 }
 
@@ -643,6 +706,7 @@ fn fsm_config(cfg: &SessionConfig) -> FsmConfig {
         hold_time: cfg.peer.hold_time,
         connect_retry: cfg.connect_retry,
         passive: cfg.peer.passive,
+        graceful_restart: Some(cfg.limits.graceful_restart_time),
     }
 }
 

@@ -67,6 +67,7 @@ mod tests {
             local_asn: 65001,
             router_id: Ipv4Addr::new(10, 0, 1, 2),
             connect_retry: Duration::from_secs(1),
+            limits: Default::default(),
         }
     }
 
