@@ -16,13 +16,6 @@
 //!
 //! On failure, each daemon's log (`--log-level debug`) is printed after the panic message.
 //!
-//! Tests that fail on purpose, exposing gaps the contract does not allow (they turn green
-//! when the daemon is fixed, with no change here):
-//! - `daemon_tcp_md5`: `bgp.peer.password` is not applied to the socket.
-//! - `daemon_ttl_security_refuses_a_peer_that_does_not_send_ttl_255`: GTSM's receive side
-//!   (IP_MINTTL / IPV6_MINHOPCOUNT 255) is not set.
-//! - `daemon_undrain_of_one_vip_survives_a_pending_drain_of_all`: a pending graceful drain
-//!   of all VIPs later withdraws a VIP that was undrained in the meantime.
 
 mod support;
 
