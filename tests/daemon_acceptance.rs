@@ -15,7 +15,6 @@
 //! ```
 //!
 //! On failure, each daemon's log (`--log-level debug`) is printed after the panic message.
-//!
 
 mod support;
 
