@@ -667,6 +667,13 @@ fn daemon_drain_with_shutdown_delay_announces_graceful_shutdown_first() {
 
     let t0 = Instant::now();
     d.cli_ok(&["drain"]);
+    // During the delay the VIP still carries traffic, and status says it is on its way out.
+    let vip_status = &d.status()["vips"][0];
+    assert_eq!(vip_status["drained"], true, "{vip_status}");
+    assert!(
+        vip_status["reason"].as_str().unwrap_or("").starts_with("draining"),
+        "{vip_status}"
+    );
     let gshut = wait_for(
         Duration::from_secs(5),
         "drained route carries GRACEFUL_SHUTDOWN before it is withdrawn",

@@ -223,8 +223,21 @@ impl Daemon {
         if dataplane {
             self.dataplane.set_desired(self.state.desired_dataplane());
         }
-        self.status
-            .send_replace(Arc::new(self.state.status(Vec::new())));
+        let mut status = self.state.status(Vec::new());
+        for v in status.vips.iter_mut().filter(|v| v.announced) {
+            let vip = v.address.parse::<IpAddr>().ok();
+            if self
+                .pending_drains
+                .iter()
+                .any(|(_, p)| p.is_none() || *p == vip)
+            {
+                v.drained = true;
+                v.reason =
+                    "draining: announced with GRACEFUL_SHUTDOWN until bgp.shutdown_delay passes"
+                        .into();
+            }
+        }
+        self.status.send_replace(Arc::new(status));
     }
 
     /// Drain, undrain or reload, from the API (the CLI goes through the API too).
