@@ -671,7 +671,10 @@ fn daemon_drain_with_shutdown_delay_announces_graceful_shutdown_first() {
     let vip_status = &d.status()["vips"][0];
     assert_eq!(vip_status["drained"], true, "{vip_status}");
     assert!(
-        vip_status["reason"].as_str().unwrap_or("").starts_with("draining"),
+        vip_status["reason"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("draining"),
         "{vip_status}"
     );
     let gshut = wait_for(
@@ -1535,4 +1538,68 @@ fn daemon_drain_several_named_vips() {
     d.cli_ok(&["undrain", VIP4, VIP4C]);
     wait_next_hops(lab.router(0), VIP4, &nh);
     wait_next_hops(lab.router(0), VIP4C, &nh);
+}
+
+/// Issue 7: a planned restart (SIGUSR2, then a new process) keeps the route at a router that
+/// negotiated graceful restart: the old process closes its session without a NOTIFICATION
+/// and exits 75, the router keeps the route (stale), and the new process holds its End-of-RIB
+/// until its first health results are in, so the route never leaves the router's kernel table.
+#[test]
+fn daemon_graceful_restart_keeps_the_route_through_a_planned_restart() {
+    let lab = Lab::new(1, 1);
+    let conf = support::lab::router_conf("10.255.255.1", &[node_addr(0, 1)], None).replacen(
+        " no bgp ebgp-requires-policy\n",
+        " no bgp ebgp-requires-policy\n bgp graceful-restart\n",
+        1,
+    );
+    let frr = Frr::start(lab.router(0), &conf);
+    let _backend = Backend::start(lab.node(1), 8080);
+    let check = "type = \"http\"\nport = 8080\npath = \"/healthz\"\ninterval = \"2s\"\n\
+                 timeout = \"500ms\"\nrise = 2\nfall = 2\n";
+    let cfg = lab.node_config(1, "") + &vip(VIP4, "", Some(check));
+    let mut old = Daemon::start(lab.node(1), "old", &cfg);
+    let n1 = node_addr(0, 1);
+    wait_next_hops(lab.router(0), VIP4, &[n1.as_str()]);
+
+    let mut gaps = 0;
+    let mut polls = 0;
+    let mut watch = |until: &mut dyn FnMut() -> bool| {
+        while !until() {
+            polls += 1;
+            if kernel_next_hops(lab.router(0), VIP4) != [n1.clone()] {
+                gaps += 1;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    old.signal(Signal::SIGUSR2);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    watch(&mut || old.exited().is_some() || Instant::now() > deadline);
+    let status = old.wait_exit(Duration::from_secs(1));
+    assert_eq!(status.code(), Some(75), "graceful restart exits 75");
+    assert!(old.log().contains("without NOTIFICATION"), "{}", old.log());
+
+    let new = Daemon::start(lab.node(1), "new", &cfg);
+    // Until the new process has sent its initial table and a few checks have run.
+    let deadline = Instant::now() + Duration::from_secs(6);
+    watch(&mut || {
+        new.log().contains("sending the initial BGP table") && Instant::now() > deadline
+            || Instant::now() > deadline + Duration::from_secs(15)
+    });
+    assert!(
+        new.log().contains("sending the initial BGP table"),
+        "{}",
+        new.log()
+    );
+    println!("graceful restart: {polls} polls of the router's kernel route, {gaps} without it");
+    assert_eq!(
+        gaps, 0,
+        "the route left the router's kernel table during the restart"
+    );
+    // The route was refreshed by the new session (no longer stale).
+    let paths = bgp_paths(&frr, &format!("{VIP4}/32"));
+    assert!(
+        paths.iter().all(|p| p.get("stale").is_none()),
+        "route still stale after End-of-RIB: {paths:?}"
+    );
 }

@@ -56,6 +56,8 @@ pub struct Speaker {
 
 struct Inner {
     routes: watch::Sender<Arc<RouteSet>>,
+    /// Whether sessions may send their initial table and End-of-RIB (see `hold_initial_routes`).
+    ready: watch::Sender<bool>,
     limits: Limits,
     state: Mutex<SpeakerState>,
     directory: listener::Directory,
@@ -119,9 +121,11 @@ impl Speaker {
     /// [`Speaker::start`] with other protective limits (tests use small ones).
     pub fn start_with_limits(node: &Node, bgp: &Bgp, limits: Limits) -> Speaker {
         let (routes, _) = watch::channel(Arc::new(RouteSet::new()));
+        let (ready, _) = watch::channel(true);
         let speaker = Speaker {
             inner: Inner {
                 routes,
+                ready,
                 limits,
                 state: Mutex::new(SpeakerState::default()),
                 directory: Default::default(),
@@ -129,6 +133,26 @@ impl Speaker {
         };
         speaker.reconfigure(node, bgp);
         speaker
+    }
+
+    /// Sessions that come up hold back their initial table and End-of-RIB until
+    /// [`Speaker::release_initial_routes`]: after a restart, routers that kept our routes
+    /// (graceful restart) keep them until we know which VIPs are healthy, instead of dropping
+    /// them for the length of a check interval. Call right after `start`.
+    pub fn hold_initial_routes(&self) {
+        self.inner.ready.send_replace(false);
+    }
+
+    /// Lets sessions send their initial table and End-of-RIB (at once for those already up).
+    pub fn release_initial_routes(&self) {
+        self.inner.ready.send_replace(true);
+    }
+
+    /// Ends every session WITHOUT a NOTIFICATION (RFC 4724 restart): peers that negotiated
+    /// graceful restart keep our routes, marked stale, until we come back or the restart time
+    /// (`Limits::graceful_restart_time`) passes. For a planned restart of the daemon.
+    pub async fn abandon(&self) {
+        self.end_sessions(|| Command::Abandon).await;
     }
 
     /// Replaces the set of routes to announce; sessions send the difference at once.
@@ -194,8 +218,12 @@ impl Speaker {
             let handle = state.peers.entry(addr).or_insert_with(|| {
                 let (tx, rx) = mpsc::unbounded_channel();
                 let shared = Arc::new(Shared::new(&cfg.peer));
-                let session =
-                    Session::new(cfg.clone(), shared.clone(), self.inner.routes.subscribe());
+                let session = Session::new(
+                    cfg.clone(),
+                    shared.clone(),
+                    self.inner.routes.subscribe(),
+                    self.inner.ready.subscribe(),
+                );
                 let task = tokio::spawn(session.run(rx));
                 PeerHandle {
                     config: cfg,
@@ -243,13 +271,20 @@ impl Speaker {
     /// Sends a Cease NOTIFICATION on every session and waits for the tasks to end
     /// (at most [`SHUTDOWN_GRACE`]; stragglers are aborted).
     pub async fn shutdown(&self) {
+        self.end_sessions(|| Command::Stop {
+            cease_subcode: NotifCode::CEASE_ADMIN_SHUTDOWN,
+        })
+        .await;
+    }
+
+    /// Sends `command` to every session, stops the listener and waits (at most
+    /// [`SHUTDOWN_GRACE`]) for the sessions to end; stragglers are aborted.
+    async fn end_sessions(&self, command: impl Fn() -> Command) {
         let (tasks, listener) = {
             let mut state = self.inner.lock();
             let mut tasks = std::mem::take(&mut state.retired);
             for (_, p) in std::mem::take(&mut state.peers) {
-                let _ = p.commands.send(Command::Stop {
-                    cease_subcode: NotifCode::CEASE_ADMIN_SHUTDOWN,
-                });
+                let _ = p.commands.send(command());
                 tasks.push(p.task);
             }
             (tasks, state.listener.take())

@@ -25,7 +25,12 @@ use std::path::Path;
 
 use crate::config;
 
-/// Runs the daemon until SIGTERM/SIGINT. Returns the process exit code.
+/// Exit status after SIGUSR2 (EX_TEMPFAIL): the process ended for a graceful restart and wants
+/// to be started again; the systemd unit restarts it (`RestartForceExitStatus=75`).
+pub const EXIT_GRACEFUL_RESTART: i32 = 75;
+
+/// Runs the daemon until SIGTERM/SIGINT (exit 0) or SIGUSR2 (graceful restart, exit 75).
+/// Returns the process exit code.
 pub fn run(config_path: &Path, cleanup: bool) -> i32 {
     let cfg = match config::load(config_path) {
         Ok(c) => c,
@@ -45,7 +50,8 @@ pub fn run(config_path: &Path, cleanup: bool) -> i32 {
         }
     };
     match rt.block_on(runtime::run(config_path.to_path_buf(), cfg, cleanup)) {
-        Ok(()) => 0,
+        Ok(runtime::Exit::Stopped) => 0,
+        Ok(runtime::Exit::GracefulRestart) => EXIT_GRACEFUL_RESTART,
         Err(e) => {
             tracing::error!("{e}");
             1

@@ -57,8 +57,23 @@ struct Daemon {
     pending_drains: Vec<(Instant, Option<IpAddr>)>,
 }
 
-pub async fn run(config_path: PathBuf, cfg: Config, cleanup: bool) -> Result<(), RuntimeError> {
+/// How the daemon ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// SIGTERM/SIGINT: routes withdrawn, Cease sent.
+    Stopped,
+    /// SIGUSR2: sessions closed without NOTIFICATION so routers keep our routes (RFC 4724)
+    /// while a new process starts; the dataplane is left serving.
+    GracefulRestart,
+}
+
+/// The longest a restarted daemon holds back its initial BGP table waiting for first health
+/// results; well inside the graceful-restart time routers keep our routes for (120 s).
+const MAX_INITIAL_HOLD: Duration = Duration::from_secs(90);
+
+pub async fn run(config_path: PathBuf, cfg: Config, cleanup: bool) -> Result<Exit, RuntimeError> {
     let mut sigterm = signal(SignalKind::terminate()).map_err(RuntimeError::Signals)?;
+    let mut sigusr2 = signal(SignalKind::user_defined2()).map_err(RuntimeError::Signals)?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(RuntimeError::Signals)?;
     let mut sighup = signal(SignalKind::hangup()).map_err(RuntimeError::Signals)?;
     let api_listener = tokio::net::TcpListener::bind(cfg.api.listen)
@@ -76,8 +91,14 @@ pub async fn run(config_path: PathBuf, cfg: Config, cleanup: bool) -> Result<(),
     let (status_tx, status_rx) = watch::channel(Arc::new(state.status(Vec::new())));
     let dataplane = Dataplane::start();
     let mut dp_reports = dataplane.reports();
+    let speaker = Arc::new(Speaker::start(&cfg.node, &cfg.bgp));
+    speaker.hold_initial_routes();
+    let mut initial_hold = Some(
+        Instant::now()
+            + (state.first_results_deadline() + Duration::from_secs(2)).min(MAX_INITIAL_HOLD),
+    );
     let mut d = Daemon {
-        speaker: Arc::new(Speaker::start(&cfg.node, &cfg.bgp)),
+        speaker,
         checker: Checker::start(state.targets(), obs_tx.clone()),
         observations: obs_tx,
         check_metrics: Arc::new(CheckMetrics::default()),
@@ -106,11 +127,23 @@ pub async fn run(config_path: PathBuf, cfg: Config, cleanup: bool) -> Result<(),
     systemd::notify_ready();
     let mut watchdog = systemd::watchdog_interval().map(tokio::time::interval);
     let mut tick = tokio::time::interval(TICK);
-    loop {
+    let exit = loop {
         alive.beat();
+        if let Some(deadline) = initial_hold {
+            let complete = d.state.initial_results_complete();
+            if complete || Instant::now() >= deadline {
+                if !complete {
+                    tracing::warn!("first health results incomplete after {MAX_INITIAL_HOLD:?} at most: announcing what is known");
+                }
+                tracing::info!("first health results in: sending the initial BGP table");
+                d.speaker.release_initial_routes();
+                initial_hold = None;
+            }
+        }
         let next_drain = d.pending_drains.iter().map(|(at, _)| *at).min();
         tokio::select! {
             _ = sleep_until(next_drain) => d.complete_drains(Instant::now()),
+            _ = sleep_until(initial_hold) => {}
             _ = tick_opt(watchdog.as_mut()) => systemd::notify_watchdog(),
             Some(obs) = obs_rx.recv() => {
                 if let Some(label) = d.state.check_label(obs.id) {
@@ -137,9 +170,24 @@ pub async fn run(config_path: PathBuf, cfg: Config, cleanup: bool) -> Result<(),
                     tracing::error!("{e}");
                 }
             }
-            _ = sigterm.recv() => break,
-            _ = sigint.recv() => break,
+            _ = sigterm.recv() => break Exit::Stopped,
+            _ = sigint.recv() => break Exit::Stopped,
+            _ = sigusr2.recv() => break Exit::GracefulRestart,
         }
+    };
+
+    if exit == Exit::GracefulRestart {
+        // A planned restart: leave routes, addresses and IPVS as they are; routers that
+        // negotiated graceful restart keep our routes until the new process sends End-of-RIB.
+        tracing::info!("graceful restart: closing BGP sessions without NOTIFICATION, leaving the dataplane serving");
+        systemd::notify_stopping();
+        d.checker.stop();
+        d.speaker.abandon().await;
+        d.dataplane.shutdown(false).await;
+        let _ = api_stop_tx.send(());
+        let _ = api_task.await;
+        tracing::info!("anycastd stopped for a graceful restart");
+        return Ok(exit);
     }
 
     // Shutdown: tell routers to prefer other nodes (RFC 8326), give them time, withdraw, Cease.
@@ -163,7 +211,7 @@ pub async fn run(config_path: PathBuf, cfg: Config, cleanup: bool) -> Result<(),
     let _ = api_stop_tx.send(());
     let _ = api_task.await;
     tracing::info!("anycastd stopped");
-    Ok(())
+    Ok(exit)
 }
 
 fn api_context(

@@ -381,6 +381,29 @@ impl NodeState {
     }
 
     /// Whether this VIP (or the whole node) is drained.
+    /// Whether the node knows enough to announce: every target has its first check result and
+    /// the dataplane has reported on every VIP. Until then a restarted daemon holds back its
+    /// initial BGP table (End-of-RIB), so routers keep the routes they kept through the restart.
+    pub fn initial_results_complete(&self) -> bool {
+        self.targets
+            .values()
+            .all(|t| t.health.state() != HealthState::Unknown)
+            && self
+                .vips
+                .iter()
+                .all(|v| self.dataplane.vips.contains_key(&v.cfg.address))
+    }
+
+    /// The longest a target's first result can take: its interval (first runs are spread over
+    /// it) plus its timeout.
+    pub fn first_results_deadline(&self) -> Duration {
+        self.targets
+            .values()
+            .map(|t| t.target.check.interval + t.target.check.timeout)
+            .max()
+            .unwrap_or_default()
+    }
+
     /// Whether `vip` is in the configuration.
     pub fn has_vip(&self, vip: IpAddr) -> bool {
         self.vips.iter().any(|v| v.cfg.address == vip)
@@ -795,6 +818,27 @@ mod tests {
     fn feed(state: &mut NodeState, address: &str, ok: bool, now: Instant) -> Changes {
         let id = id_of(state, address);
         state.observe(&obs(id, ok), now)
+    }
+
+    #[test]
+    fn initial_results_are_complete_once_every_target_and_vip_has_reported() {
+        let mut state = NodeState::new(&web());
+        let now = Instant::now();
+        assert!(!state.initial_results_complete());
+        let _ = feed(&mut state, "10.0.10.11", true, now);
+        // A failing first result counts: it is a result.
+        let _ = feed(&mut state, "10.0.10.12", false, now);
+        assert!(
+            !state.initial_results_complete(),
+            "the dataplane has not reported yet"
+        );
+        programmed(&mut state);
+        assert!(state.initial_results_complete());
+        // interval 2s + timeout 1s from check()
+        assert_eq!(
+            state.first_results_deadline(),
+            check().interval + check().timeout
+        );
     }
 
     fn weights(state: &NodeState) -> Vec<u32> {

@@ -69,6 +69,9 @@ pub(crate) enum Command {
     Stop { cease_subcode: u8 },
     /// The listener accepted a connection from this peer.
     Inbound(TcpStream),
+    /// Close the connection WITHOUT a NOTIFICATION and end the task: the peer sees a
+    /// restarting speaker (RFC 4724) and keeps our routes, marked stale, for the restart time.
+    Abandon,
 }
 
 /// What the session publishes for `Speaker::peer_status`.
@@ -198,6 +201,12 @@ type Connecting = Pin<Box<dyn Future<Output = io::Result<TcpStream>> + Send>>;
 
 pub(crate) struct Session {
     cfg: SessionConfig,
+    /// False until the daemon's first health results are in (see [`Session::established`]).
+    ready: watch::Receiver<bool>,
+    /// The initial table and End-of-RIB went out on the current session.
+    initial_sent: bool,
+    /// Address families of the current session: (IPv4, IPv6).
+    negotiated_families: (bool, bool),
     fsm: Fsm,
     shared: Arc<Shared>,
     routes: watch::Receiver<Arc<RouteSet>>,
@@ -256,9 +265,13 @@ impl Session {
         cfg: SessionConfig,
         shared: Arc<Shared>,
         routes: watch::Receiver<Arc<RouteSet>>,
+        ready: watch::Receiver<bool>,
     ) -> Self {
         let fsm = Fsm::new(fsm_config(&cfg));
         Session {
+            ready,
+            initial_sent: false,
+            negotiated_families: (false, false),
             backoff: cfg.connect_retry,
             cfg,
             fsm,
@@ -295,10 +308,16 @@ impl Session {
             tokio::select! {
                 cmd = cmds.recv() => match cmd {
                     Some(Command::Inbound(stream)) => self.inbound(stream).await,
+                    Some(Command::Abandon) => {
+                        info!("closing without NOTIFICATION: graceful restart");
+                        self.conn = None;
+                        self.pending = None;
+                        self.stopped = true;
+                    }
                     Some(Command::Stop { cease_subcode }) => {
                         // Withdrawals queued just before the stop leave before the Cease, so
                         // routers drop our routes at once even if they keep the session state.
-                        if established && self.routes.has_changed().unwrap_or(false) {
+                        if established && self.initial_sent && self.routes.has_changed().unwrap_or(false) {
                             self.send_diff().await;
                         }
                         self.event(Event::ManualStop { cease_subcode }).await;
@@ -369,7 +388,15 @@ impl Session {
                     self.restart_at = None;
                     self.event(self.start_event()).await;
                 }
-                changed = self.routes.changed(), if established => {
+                ready = self.ready.changed(), if established && !self.initial_sent => {
+                    // A dropped sender (speaker gone) counts as ready: nothing to wait for.
+                    if ready.is_err() || *self.ready.borrow() {
+                        if let Some(ev) = self.send_initial().await {
+                            self.event(ev).await;
+                        }
+                    }
+                }
+                changed = self.routes.changed(), if established && self.initial_sent => {
                     if changed.is_ok() {
                         self.send_diff().await;
                     } else {
@@ -502,7 +529,6 @@ impl Session {
         let local = self.conn.as_ref()?.local;
         self.codec = n.codec();
         let export = export_context(&self.cfg, &n, local.ip());
-        let routes = self.routes.borrow_and_update().clone();
         self.warned_next_hop = [false; 2];
         info!(
             peer_id = %n.peer_id, hold_time = n.hold_time, ipv4 = n.ipv4, ipv6 = n.ipv6,
@@ -515,10 +541,29 @@ impl Session {
             s.status.last_error = None;
         });
         self.rib.clear();
+        self.initial_sent = false;
+        self.negotiated_families = (n.ipv4, n.ipv6);
+        if !*self.ready.borrow() {
+            // RFC 4724 §4.1: End-of-RIB only once our routing information is complete, i.e.
+            // after the first health results; until then a router that kept our routes through
+            // our restart keeps them (stale) instead of dropping them for a moment.
+            info!("waiting for the first health results before the initial announcement");
+            return None;
+        }
+        self.send_initial().await
+    }
+
+    /// The initial table, then End-of-RIB for each negotiated family.
+    async fn send_initial(&mut self) -> Option<Event> {
+        self.initial_sent = true;
+        let routes = self.routes.borrow_and_update().clone();
         if let Some(ev) = self.send_routes(&routes).await {
             return Some(ev);
         }
-        for (afi, on) in [(AFI_IPV4, n.ipv4), (AFI_IPV6, n.ipv6)] {
+        let sent = self.rib.len() as u64;
+        self.shared.update(|s| s.status.routes_sent = sent);
+        let (ipv4, ipv6) = self.negotiated_families;
+        for (afi, on) in [(AFI_IPV4, ipv4), (AFI_IPV6, ipv6)] {
             if on {
                 if let Some(ev) = self.send_update(Update::end_of_rib(afi)).await {
                     return Some(ev);
