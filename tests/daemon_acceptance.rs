@@ -1587,7 +1587,8 @@ fn daemon_graceful_restart_keeps_the_route_through_a_planned_restart() {
             || Instant::now() > deadline + Duration::from_secs(15)
     });
     assert!(
-        new.log().contains("sending the initial BGP table"),
+        new.log()
+            .contains("first health results in: sending the initial BGP table"),
         "{}",
         new.log()
     );

@@ -132,10 +132,11 @@ pub async fn run(config_path: PathBuf, cfg: Config, cleanup: bool) -> Result<Exi
         if let Some(deadline) = initial_hold {
             let complete = d.state.initial_results_complete();
             if complete || Instant::now() >= deadline {
-                if !complete {
-                    tracing::warn!("first health results incomplete after {MAX_INITIAL_HOLD:?} at most: announcing what is known");
+                if complete {
+                    tracing::info!("first health results in: sending the initial BGP table");
+                } else {
+                    tracing::warn!("first health results still incomplete at the hold deadline: sending the initial BGP table with what is known");
                 }
-                tracing::info!("first health results in: sending the initial BGP table");
                 d.speaker.release_initial_routes();
                 initial_hold = None;
             }

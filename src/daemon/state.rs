@@ -380,7 +380,6 @@ impl NodeState {
         self.targets.values().any(|t| t.ramp_from.is_some())
     }
 
-    /// Whether this VIP (or the whole node) is drained.
     /// Whether the node knows enough to announce: every target has its first check result and
     /// the dataplane has reported on every VIP. Until then a restarted daemon holds back its
     /// initial BGP table (End-of-RIB), so routers keep the routes they kept through the restart.
@@ -409,6 +408,7 @@ impl NodeState {
         self.vips.iter().any(|v| v.cfg.address == vip)
     }
 
+    /// Whether this VIP (or the whole node) is drained.
     pub fn is_drained(&self, vip: IpAddr) -> bool {
         self.drain_all || self.drained.contains(&vip)
     }
