@@ -40,8 +40,8 @@ REFERENCE = r"""
 import asyncio, random, sys
 targets = [a for a in sys.argv[1].split(",")]
 done = 0
+ok = 0
 async def check(addr):
-    global done
     r, w = await asyncio.open_connection(addr, 8080)
     try:
         w.write(b"GET /healthz HTTP/1.1\r\nHost: " + addr.encode() + b"\r\nUser-Agent: ref\r\nConnection: close\r\n\r\n")
@@ -53,12 +53,12 @@ async def check(addr):
     finally:
         w.close()
 async def loop(addr):
-    global done
+    global done, ok
     await asyncio.sleep(random.random())
     while True:
         t = asyncio.get_running_loop().time()
         try:
-            await asyncio.wait_for(check(addr), 0.5)
+            ok += await asyncio.wait_for(check(addr), 0.5)
         except Exception:
             pass
         done += 1
@@ -66,7 +66,7 @@ async def loop(addr):
 async def report():
     while True:
         await asyncio.sleep(1)
-        print(done, flush=True)
+        print(done, ok, flush=True)
 async def main():
     await asyncio.gather(report(), *(loop(a) for a in targets))
 asyncio.run(main())
@@ -106,21 +106,24 @@ def measure(rate, secs, binary, workdir):
                       extra_vip=lambda i: extra.format(t=target(i)), log_level="warn")
         c.add(sp.stop)
 
-        def ours():
+        def ours(result=None):
             out = subprocess.run(ns.cmd(sys.executable, "-c",
                                         "import urllib.request,sys;sys.stdout.write(urllib.request."
                                         "urlopen('http://127.0.0.1:9183/metrics',timeout=5).read().decode())"),
                                  capture_output=True, text=True).stdout
             total = None
             for line in out.splitlines():
-                if line.startswith("anycastd_checks_total"):
+                if line.startswith("anycastd_checks_total") and (
+                        result is None or f'result="{result}"' in line):
                     total = (total or 0) + float(line.rsplit(" ", 1)[1])
             return total
 
         wait_until("anycastd's first 2 rounds of checks", 60,
                    lambda: (ours() or 0) >= 2 * rate, interval=0.5)
         log(f"checks: anycastd warm, measuring {secs} s")
+        ok0 = ours("ok") or 0
         o = window(sp.proc.pid, ours, secs)
+        o["ok"] = ((ours("ok") or 0) - ok0) / o["checks"]
         sp.stop()
 
         # The reference checker.
@@ -131,11 +134,13 @@ def measure(rate, secs, binary, workdir):
 
         def reader():
             for line in ref.stdout:
-                last["n"] = int(line)
+                last["n"], last["ok"] = (int(x) for x in line.split())
         threading.Thread(target=reader, daemon=True).start()
         wait_until("the reference's first 2 rounds", 60, lambda: last["n"] >= 2 * rate, interval=0.5)
         log(f"checks: reference warm, measuring {secs} s")
+        ok0 = last.get("ok", 0)
         r = window(ref.pid, lambda: last["n"], secs)
+        r["ok"] = (last["ok"] - ok0) / r["checks"]
     finally:
         c.run()
 
@@ -146,6 +151,7 @@ def measure(rate, secs, binary, workdir):
               "Ratio = anycastd / reference (below 1: anycastd cheaper).")
     per_k = lambda x: x["cpu"] / x["checks"] * 1000  # noqa: E731
     t.row("checks/s achieved", f"{r['rate']:.0f}", f"{o['rate']:.0f}", "")
+    t.row("checks passing", f"{r['ok'] * 100:.1f} %", f"{o['ok'] * 100:.1f} %", "")
     t.row("CPU seconds per 1,000 checks", f"{per_k(r):.3f}", f"{per_k(o):.3f}", ratio(per_k(r), per_k(o)))
     t.row("CPU share of one core", f"{r['cpu'] / secs * 100:.1f} %", f"{o['cpu'] / secs * 100:.1f} %",
           ratio(r["cpu"], o["cpu"]))

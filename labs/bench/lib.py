@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -148,6 +149,7 @@ class Frr:
     def __init__(self, cleanup, ns, config):
         self.ns = ns
         self.name = ns.name
+        self._vty = None
         self.conf_dir = f"/etc/frr/{self.name}"
         self.run_dir = f"/var/run/frr/{self.name}"
         os.makedirs(self.conf_dir, exist_ok=True)
@@ -178,15 +180,41 @@ class Frr:
         return subprocess.run(["vtysh", "-N", self.name, "-c", cmd],
                               capture_output=True, text=True).stdout
 
+    def vtysh_multi(self, cmds):
+        args = ["vtysh", "-N", self.name]
+        for c in cmds:
+            args += ["-c", c]
+        sh(*args)
+
     def vtysh_json(self, cmd):
         try:
             return json.loads(self.vtysh(cmd))
         except ValueError:
             return None
 
+    def vty(self, cmd):
+        """A command over bgpd's own vty socket, the way vtysh talks to it (command + NUL;
+        the answer ends with three NULs and a status byte): ~0.1 ms against vtysh's ~40 ms,
+        so polls resolve milliseconds."""
+        if self._vty is None:
+            self._vty = socket.socket(socket.AF_UNIX)
+            self._vty.connect(f"{self.run_dir}/bgpd.vty")
+        self._vty.sendall(cmd.encode() + b"\0")
+        buf = b""
+        while not (len(buf) >= 4 and buf[-4:-1] == b"\0\0\0"):
+            data = self._vty.recv(1 << 16)
+            if not data:
+                self._vty = None
+                raise Unmeasurable("bgpd closed its vty socket")
+            buf += data
+        return buf[:-4].decode()
+
     def peers(self):
-        """{neighbor: {state, pfxRcd, peerUptimeMsec, ...}} from the IPv4 unicast summary."""
-        s = self.vtysh_json("show bgp ipv4 unicast summary json") or {}
+        """{neighbor: {state, pfxRcd, ...}} from the IPv4 unicast summary."""
+        try:
+            s = json.loads(self.vty("show bgp ipv4 unicast summary json"))
+        except ValueError:
+            return {}
         return s.get("peers", {})
 
     def neighbor(self, addr):
@@ -205,7 +233,7 @@ class Frr:
         shutil.rmtree(self.run_dir, ignore_errors=True)
 
 
-def frr_router_config(asn, router_id, neighbors):
+def frr_router_config(asn, router_id, neighbors, shutdown=False):
     """A router that accepts everything from `neighbors` [(address, asn)] and installs ECMP."""
     lines = [
         "frr defaults datacenter",
@@ -221,6 +249,8 @@ def frr_router_config(asn, router_id, neighbors):
     for addr, peer_asn in neighbors:
         lines.append(f" neighbor {addr} remote-as {peer_asn}")
         lines.append(f" neighbor {addr} timers connect 1")
+        if shutdown:
+            lines.append(f" neighbor {addr} shutdown")
     lines += [" address-family ipv4 unicast", "  maximum-paths 16", " exit-address-family", "!", ""]
     return "\n".join(lines)
 

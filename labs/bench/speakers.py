@@ -7,7 +7,6 @@ import os
 import struct
 import subprocess
 import time
-import urllib.request
 
 from lib import Unmeasurable, sh, stop, wait_until
 
@@ -57,28 +56,23 @@ class Anycastd(Speaker):
                              "--log-level", log_level,
                              stdout=subprocess.DEVNULL, stderr=open(self.log_path, "w"))
 
-    def metrics(self):
-        try:
-            with urllib.request.urlopen(self.api + "/metrics", timeout=5) as r:
-                return r.read().decode()
-        except OSError:
-            return ""
+    def get(self, path):
+        """GET on the API, which listens on 127.0.0.1 inside the node namespace."""
+        return subprocess.run(self.ns.cmd("python3", "-c",
+                                          "import urllib.request,sys;"
+                                          f"sys.stdout.write(urllib.request.urlopen('{self.api}{path}',timeout=5).read().decode())"),
+                              capture_output=True, text=True).stdout
 
-    def metric(self, name):
-        """Sum of every sample of a metric family member, or None."""
-        total, seen = 0.0, False
-        for line in self.metrics().splitlines():
-            if line.startswith(name + "{") or line.startswith(name + " "):
-                total += float(line.rsplit(" ", 1)[1])
-                seen = True
-        return total if seen else None
+    def ready_vips(self):
+        """VIPs whose dataplane is programmed and that would be announced (from /status)."""
+        import json
+        try:
+            return sum(1 for v in json.loads(self.get("/status"))["vips"] if v.get("announced"))
+        except (ValueError, KeyError):
+            return 0
 
     def updates_sent(self):
-        # /metrics is served in the node namespace on 127.0.0.1: reach it from there.
-        out = subprocess.run(self.ns.cmd("python3", "-c",
-                                         "import urllib.request,sys;"
-                                         f"sys.stdout.write(urllib.request.urlopen('{self.api}/metrics',timeout=5).read().decode())"),
-                             capture_output=True, text=True).stdout
+        out = self.get("/metrics")
         for line in out.splitlines():
             if line.startswith("anycastd_bgp_updates_sent_total"):
                 return int(float(line.rsplit(" ", 1)[1]))
