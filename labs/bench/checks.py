@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 
-from lib import Cleanup, Netns, Table, Unmeasurable, cpu_seconds, log, ratio, rss_kib, wait_until
+from lib import Cleanup, Netns, Table, Unmeasurable, cpu_split, log, ratio, rss_kib, wait_until
 from speakers import Anycastd, vip
 
 SERVER = r"""
@@ -58,7 +58,8 @@ async def loop(addr):
     while True:
         t = asyncio.get_running_loop().time()
         try:
-            ok += await asyncio.wait_for(check(addr), 0.5)
+            passed = await asyncio.wait_for(check(addr), 0.5)
+            ok += passed  # not `ok += await …`: that reads ok before the await
         except Exception:
             pass
         done += 1
@@ -78,15 +79,17 @@ def target(i):
 
 
 def window(pid, count, secs):
-    """CPU seconds, checks done and RSS over `secs` seconds (count() → checks so far)."""
-    c0, n0 = cpu_seconds(pid), count()
+    """CPU seconds, checks done, share passing and RSS over `secs` seconds
+    (count() → (checks so far, passed so far), read together)."""
+    (u0, s0), (n0, ok0) = cpu_split(pid), count()
     t0 = time.monotonic()
     time.sleep(secs)
-    c1, n1 = cpu_seconds(pid), count()
+    (u1, s1), (n1, ok1) = cpu_split(pid), count()
     el = time.monotonic() - t0
     if n1 is None or n0 is None or n1 <= n0:
         raise Unmeasurable(f"no checks counted in the window ({n0} → {n1})")
-    return {"cpu": c1 - c0, "checks": n1 - n0, "rate": (n1 - n0) / el, "rss": rss_kib(pid)}
+    return {"cpu": (u1 - u0) + (s1 - s0), "user": u1 - u0, "sys": s1 - s0, "checks": n1 - n0, "rate": (n1 - n0) / el, "rss": rss_kib(pid),
+            "ok": (ok1 - ok0) / (n1 - n0)}
 
 
 def measure(rate, secs, binary, workdir):
@@ -106,41 +109,39 @@ def measure(rate, secs, binary, workdir):
                       extra_vip=lambda i: extra.format(t=target(i)), log_level="warn")
         c.add(sp.stop)
 
-        def ours(result=None):
+        def ours():
+            # One scrape for both numbers.
             out = subprocess.run(ns.cmd(sys.executable, "-c",
                                         "import urllib.request,sys;sys.stdout.write(urllib.request."
                                         "urlopen('http://127.0.0.1:9183/metrics',timeout=5).read().decode())"),
                                  capture_output=True, text=True).stdout
-            total = None
+            total = ok = 0.0
             for line in out.splitlines():
-                if line.startswith("anycastd_checks_total") and (
-                        result is None or f'result="{result}"' in line):
-                    total = (total or 0) + float(line.rsplit(" ", 1)[1])
-            return total
+                if line.startswith("anycastd_checks_total"):
+                    v = float(line.rsplit(" ", 1)[1])
+                    total += v
+                    ok += v if 'result="ok"' in line else 0
+            return total, ok
 
         wait_until("anycastd's first 2 rounds of checks", 60,
-                   lambda: (ours() or 0) >= 2 * rate, interval=0.5)
+                   lambda: ours()[0] >= 2 * rate, interval=0.5)
         log(f"checks: anycastd warm, measuring {secs} s")
-        ok0 = ours("ok") or 0
         o = window(sp.proc.pid, ours, secs)
-        o["ok"] = ((ours("ok") or 0) - ok0) / o["checks"]
         sp.stop()
 
         # The reference checker.
         ref = ns.popen(sys.executable, "-c", REFERENCE, ",".join(target(i) for i in range(rate)),
                        stdout=subprocess.PIPE, text=True)
         c.add(lambda: (ref.kill(), ref.wait()))
-        last = {"n": 0}
+        last = {"v": (0, 0)}
 
         def reader():
             for line in ref.stdout:
-                last["n"], last["ok"] = (int(x) for x in line.split())
+                last["v"] = tuple(int(x) for x in line.split())
         threading.Thread(target=reader, daemon=True).start()
-        wait_until("the reference's first 2 rounds", 60, lambda: last["n"] >= 2 * rate, interval=0.5)
+        wait_until("the reference's first 2 rounds", 60, lambda: last["v"][0] >= 2 * rate, interval=0.5)
         log(f"checks: reference warm, measuring {secs} s")
-        ok0 = last.get("ok", 0)
-        r = window(ref.pid, lambda: last["n"], secs)
-        r["ok"] = (last["ok"] - ok0) / r["checks"]
+        r = window(ref.pid, lambda: last["v"], secs)
     finally:
         c.run()
 
@@ -153,6 +154,8 @@ def measure(rate, secs, binary, workdir):
     t.row("checks/s achieved", f"{r['rate']:.0f}", f"{o['rate']:.0f}", "")
     t.row("checks passing", f"{r['ok'] * 100:.1f} %", f"{o['ok'] * 100:.1f} %", "")
     t.row("CPU seconds per 1,000 checks", f"{per_k(r):.3f}", f"{per_k(o):.3f}", ratio(per_k(r), per_k(o)))
+    t.row("… of which user / system", f"{r['user'] / r['checks'] * 1000:.3f} / {r['sys'] / r['checks'] * 1000:.3f}",
+          f"{o['user'] / o['checks'] * 1000:.3f} / {o['sys'] / o['checks'] * 1000:.3f}", "")
     t.row("CPU share of one core", f"{r['cpu'] / secs * 100:.1f} %", f"{o['cpu'] / secs * 100:.1f} %",
           ratio(r["cpu"], o["cpu"]))
     t.row("RSS", f"{r['rss'] / 1024:.1f} MiB", f"{o['rss'] / 1024:.1f} MiB", ratio(r["rss"], o["rss"]))

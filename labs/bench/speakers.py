@@ -36,7 +36,8 @@ class Speaker:
 class Anycastd(Speaker):
     name = "anycastd"
 
-    def __init__(self, ns, binary, workdir, n, local, peer, api_port, extra_vip="", log_level="info"):
+    def __init__(self, ns, binary, workdir, n, local, peer, api_port, extra_vip="", log_level="info",
+                 cleanup=True):
         self.ns, self.api = ns, f"http://127.0.0.1:{api_port}"
         lines = [
             "[node]", f'router_id = "{local}"', "asn = 65001", "",
@@ -52,8 +53,8 @@ class Anycastd(Speaker):
             f.write("\n".join(lines))
         self.log_path = os.path.join(workdir, f"anycastd-{ns.name}.log")
         self.started = time.time()
-        self.proc = ns.popen(binary, "run", "-c", self.config, "--cleanup", "--log-format", "json",
-                             "--log-level", log_level,
+        self.proc = ns.popen(binary, "run", "-c", self.config, *(["--cleanup"] if cleanup else []),
+                             "--log-format", "json", "--log-level", log_level,
                              stdout=subprocess.DEVNULL, stderr=open(self.log_path, "w"))
 
     def get(self, path):
