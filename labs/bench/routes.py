@@ -169,9 +169,10 @@ def measure(sizes, reps, binary, workdir, api_port):
     for n in sizes:
         runs = []
         # The largest size once: it takes minutes per speaker and varies little.
-        for rep in range(reps if n < 50000 else 1):
+        n_reps = reps if n < 50000 else 1
+        for rep in range(n_reps):
             order = names[rep % 3:] + names[:rep % 3]
-            log(f"route scale: n={n} rep {rep + 1}/{reps} order {order}")
+            log(f"route scale: n={n} rep {rep + 1}/{n_reps} order {order}")
             runs.append(one_run(n, order, binary, workdir, api_port))
         agg = {}
         for name in names:
