@@ -90,6 +90,12 @@ struct TargetModel {
     ramp_from: Option<Instant>,
     /// Index of its VIP in `NodeState::vips`.
     vip: usize,
+    /// Configured when the daemon started (not added by a reload). Until its first result
+    /// such a backend keeps its configured weight: after a restart the kernel already serves
+    /// with it (routers may still send traffic, kept by graceful restart), and zeroing it
+    /// while the first checks run would refuse those connections. The VIP is still not
+    /// announced before the first results.
+    from_start: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -111,6 +117,8 @@ pub struct NodeState {
     drained: BTreeSet<IpAddr>,
     dataplane: DataplaneReport,
     now: Option<Instant>,
+    /// True only while `new` builds the initial targets.
+    starting: bool,
 }
 
 impl NodeState {
@@ -124,8 +132,10 @@ impl NodeState {
             drained: BTreeSet::new(),
             dataplane: DataplaneReport::default(),
             now: None,
+            starting: true,
         };
         state.build(config, BTreeMap::new());
+        state.starting = false;
         state
     }
 
@@ -220,16 +230,13 @@ impl NodeState {
     ) -> TargetId {
         // The VIP is pushed after its targets are added.
         let vip = self.vips.len();
-        let (id, mut health, ramp_from) = match old.remove(&key) {
-            Some((id, prev)) => (id, prev.health, prev.ramp_from),
+        let (id, mut health, ramp_from, from_start) = match old.remove(&key) {
+            Some((id, prev)) => (id, prev.health, prev.ramp_from, prev.from_start),
             None => {
                 let id = TargetId(self.next_id);
                 self.next_id += 1;
-                (
-                    id,
-                    RiseFall::new(target.check.rise, target.check.fall),
-                    None,
-                )
+                let health = RiseFall::new(target.check.rise, target.check.fall);
+                (id, health, None, self.starting)
             }
         };
         health.set_thresholds(target.check.rise, target.check.fall);
@@ -243,6 +250,7 @@ impl NodeState {
                 slow_start,
                 ramp_from,
                 vip,
+                from_start,
             },
         );
         id
@@ -644,6 +652,9 @@ impl NodeState {
         let Some(t) = self.targets.get(&id) else {
             return s.unhealthy_weight;
         };
+        if t.from_start && t.health.state() == HealthState::Unknown {
+            return weight;
+        }
         if !t.health.is_healthy() {
             return s.unhealthy_weight;
         }
@@ -884,7 +895,31 @@ mod tests {
         let status = state.vip_status();
         assert_eq!(status[0].reason, "waiting for first check");
         assert_eq!(status[0].services[0].backends[0].state, "unknown");
-        assert_eq!(weights(&state), vec![0, 0]);
+        // Backends configured at start keep their weight until their first result (a restarted
+        // node keeps serving what routers still send it); the VIP is not announced meanwhile.
+        assert_eq!(weights(&state), vec![100, 50]);
+    }
+
+    #[test]
+    fn a_failing_first_result_drops_a_backend_to_unhealthy_weight() {
+        let mut state = NodeState::new(&web());
+        programmed(&mut state);
+        let c = feed(&mut state, "10.0.10.12", false, Instant::now());
+        assert!(c.dataplane);
+        assert_eq!(weights(&state), vec![100, 0]);
+    }
+
+    #[test]
+    fn a_backend_added_by_reload_starts_at_unhealthy_weight() {
+        let mut state = NodeState::new(&web());
+        programmed(&mut state);
+        let mut cfg = web();
+        cfg.vips[0].services[0]
+            .backends
+            .push(backend("10.0.10.13", 70));
+        let _ = state.reload(&cfg);
+        // Unchecked and new: it gets no traffic until its first check passes.
+        assert_eq!(weights(&state), vec![100, 50, 0]);
     }
 
     #[test]
@@ -893,7 +928,7 @@ mod tests {
         programmed(&mut state);
         let c = feed(&mut state, "10.0.10.11", true, Instant::now());
         assert!(c.announcements);
-        assert!(c.dataplane);
+        assert!(!c.dataplane, "its weight was already the configured one");
         assert_eq!(
             c.log,
             vec![
@@ -907,20 +942,20 @@ mod tests {
         assert_eq!(attrs.as_path_prepend, 1);
         assert_eq!(attrs.communities, vec![Community(65000 << 16 | 100)]);
         assert_eq!(state.vip_status()[0].reason, "healthy");
-        assert_eq!(weights(&state), vec![100, 0]);
+        assert_eq!(weights(&state), vec![100, 50]);
     }
 
     #[test]
-    fn a_second_healthy_backend_changes_weights_but_not_announcements() {
+    fn a_second_backend_changes_weights_but_not_announcements() {
         let mut state = NodeState::new(&web());
         programmed(&mut state);
         let now = Instant::now();
         let _ = feed(&mut state, "10.0.10.11", true, now);
-        let c = feed(&mut state, "10.0.10.12", true, now);
+        let c = feed(&mut state, "10.0.10.12", false, now);
         assert!(!c.announcements);
         assert!(c.dataplane);
         assert_eq!(c.log.len(), 1);
-        assert_eq!(weights(&state), vec![100, 50]);
+        assert_eq!(weights(&state), vec![100, 0]);
     }
 
     #[test]
@@ -1126,7 +1161,7 @@ mod tests {
         );
         assert!(state.is_drained(vip_addr()) && !state.is_drained(two));
         // Draining keeps weights: existing connections and other nodes are unaffected.
-        assert_eq!(weights(&state), vec![100, 0]);
+        assert_eq!(weights(&state), vec![100, 50]);
     }
 
     #[test]

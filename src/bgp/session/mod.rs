@@ -460,7 +460,21 @@ impl Session {
             Action::SendOpen(open) => self.send(&Message::Open(open)).await,
             Action::SendKeepalive => self.send(&Message::Keepalive).await,
             Action::SendNotification(n) => {
-                warn!(notification = %n, "sending NOTIFICATION");
+                // Our own administrative Cease (stop, reload, collision) is routine; anything
+                // else means the peer or the session misbehaved.
+                let routine = n.code == NotifCode::CEASE
+                    && [
+                        NotifCode::CEASE_ADMIN_SHUTDOWN,
+                        NotifCode::CEASE_PEER_DECONFIGURED,
+                        NotifCode::CEASE_OTHER_CONFIG_CHANGE,
+                        NotifCode::CEASE_CONNECTION_COLLISION,
+                    ]
+                    .contains(&n.subcode);
+                if routine {
+                    info!(notification = %n, "sending NOTIFICATION");
+                } else {
+                    warn!(notification = %n, "sending NOTIFICATION");
+                }
                 self.send(&Message::Notification(n)).await
             }
             Action::StartTimer(t, d) => {
