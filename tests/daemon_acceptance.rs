@@ -1604,3 +1604,38 @@ fn daemon_graceful_restart_keeps_the_route_through_a_planned_restart() {
         "route still stale after End-of-RIB: {paths:?}"
     );
 }
+
+/// Issue 7: the daemon needs no more than CAP_NET_ADMIN. Run as `nobody` with only that
+/// capability (as contrib/anycastd.service does), it binds its VIP, peers with the router and
+/// announces; its effective capability set is exactly CAP_NET_ADMIN.
+#[test]
+fn daemon_runs_unprivileged_with_only_cap_net_admin() {
+    let lab = Lab::new(1, 1);
+    let _frr = lab.start_router(0, None);
+    let cfg = lab.node_config(1, "") + &vip(VIP4, "", None);
+    let caps = "-all,+net_admin";
+    let setpriv = [
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        &format!("--inh-caps={caps}"),
+        &format!("--ambient-caps={caps}"),
+        &format!("--bounding-set={caps}"),
+    ];
+    let d = Daemon::start_wrapped(lab.node(1), "node1", &cfg, &setpriv, &[]);
+    wait_next_hops(lab.router(0), VIP4, &[node_addr(0, 1)]);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", d.pid())).unwrap();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_default()
+    };
+    // CAP_NET_ADMIN is bit 12.
+    assert_eq!(field("CapEff:"), "0000000000001000", "{status}");
+    assert!(field("Uid:").starts_with("65534"), "{status}");
+    let addrs = lab.node(1).ip(&["addr", "show", "dev", "lo"]);
+    assert!(addrs.contains("10.100.0.1/32"), "{addrs}");
+}

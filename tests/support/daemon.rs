@@ -32,18 +32,37 @@ impl Daemon {
 
     /// Like [`Daemon::start`], with extra arguments after `run -c FILE` (e.g. `--cleanup`).
     pub fn start_with_args(ns: &Netns, label: &str, config: &str, args: &[&str]) -> Daemon {
+        Daemon::start_wrapped(ns, label, config, &[], args)
+    }
+
+    /// Like [`Daemon::start_with_args`], with `wrapper` (e.g. `setpriv …`) run in front of the
+    /// binary. The config is readable by any user, for a daemon that drops root.
+    pub fn start_wrapped(
+        ns: &Netns,
+        label: &str,
+        config: &str,
+        wrapper: &[&str],
+        args: &[&str],
+    ) -> Daemon {
         let dir = tempfile::Builder::new()
             .prefix(&format!("anycastd-{label}-"))
             .tempdir()
             .expect("tempdir");
         let config_path = dir.path().join("anycastd.toml");
         std::fs::write(&config_path, config).expect("write config");
+        if !wrapper.is_empty() {
+            use std::os::unix::fs::PermissionsExt;
+            let open = std::fs::Permissions::from_mode(0o755);
+            std::fs::set_permissions(dir.path(), open).expect("chmod config dir");
+        }
         let log = dir.path().join("anycastd.log");
         let out = std::fs::File::create(&log).expect("create log");
         let err = out.try_clone().expect("clone log");
         // `ip netns exec` execs the program after setns: the child's pid is anycastd's.
         let child = Command::new("ip")
-            .args(["netns", "exec", ns.name(), BIN, "run", "-c"])
+            .args(["netns", "exec", ns.name()])
+            .args(wrapper)
+            .args([BIN, "run", "-c"])
             .arg(&config_path)
             .args(["--log-level", "debug"])
             .args(args)
