@@ -14,7 +14,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 
-use super::state::{ActualState, Address, DestKey, DestParams, Service, ServiceKey, ServiceParams};
+use super::state::{
+    ActualState, Address, DestKey, DestParams, Link, Service, ServiceKey, ServiceParams,
+};
 use super::{DataplaneReport, DesiredState, VirtualService};
 
 /// What anycastd may remove, beyond what the kernel marks for it.
@@ -403,15 +405,33 @@ pub fn report(
 }
 
 /// Updates `actual` with ops the kernel acknowledged, so that it is again what a dump would
-/// read (for what anycastd touched). Returns false when an op cannot be mirrored exactly
-/// (link ops: the kernel picks the new interface's index, and deleting an interface takes its
-/// addresses with it); the caller then drops the view and dumps on the next pass.
+/// read, as far as [`plan`] looks. Returns false when an op cannot be mirrored (an IPVS op on
+/// a service the view lacks, or no IPVS in the view); the caller then drops the view and
+/// dumps on the next pass.
+///
+/// A link added here has index 0: the kernel picks the real one, and nothing reads the index
+/// of a view (the planner goes by name; address dumps use freshly dumped links).
 pub fn mirror(actual: &mut ActualState, done: &[&Op]) -> bool {
     let mut exact = true;
     let mut deleted: HashSet<(&str, IpAddr)> = HashSet::new();
     for op in done {
         match op {
-            Op::AddLink { .. } | Op::SetLinkUp { .. } | Op::DelLink { .. } => exact = false,
+            Op::AddLink { name } => actual.links.push(Link {
+                index: 0,
+                name: name.clone(),
+                up: true,
+                owned: true,
+            }),
+            Op::SetLinkUp { name } => {
+                for l in actual.links.iter_mut().filter(|l| l.name == *name) {
+                    l.up = true;
+                }
+            }
+            Op::DelLink { name } => {
+                actual.links.retain(|l| l.name != *name);
+                // The kernel deletes an interface's addresses with it.
+                actual.addresses.retain(|a| a.interface != *name);
+            }
             Op::AddAddress { interface, address } => actual.addresses.push(Address {
                 interface: interface.clone(),
                 address: *address,
@@ -1081,12 +1101,18 @@ mod tests {
     }
 
     #[test]
-    fn link_ops_cannot_be_mirrored_so_the_view_is_dropped() {
+    fn a_first_pass_from_an_empty_kernel_is_mirrored_links_included() {
         let desired = full_desired();
         let mut view = empty_kernel();
         let ops = plan(&desired, &view, &Ownership::default());
         assert!(matches!(ops[0], Op::AddLink { .. }));
-        assert!(!mirror(&mut view, &ops.iter().collect::<Vec<_>>()));
+        assert!(mirror(&mut view, &ops.iter().collect::<Vec<_>>()));
+        assert_eq!(plan(&desired, &view, &Ownership::default()), vec![]);
+        // And the cleanup plan on that view removes the link it added, then nothing is left.
+        let cleanup = plan(&DesiredState::default(), &view, &Ownership::default());
+        assert!(matches!(cleanup.last(), Some(Op::DelLink { .. })));
+        assert!(mirror(&mut view, &cleanup.iter().collect::<Vec<_>>()));
+        assert_eq!(view, empty_kernel());
     }
 
     #[test]

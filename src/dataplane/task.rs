@@ -20,8 +20,8 @@
 //! ([`reconcile::mirror`]). Drift made behind anycastd's back is still found by the full dump
 //! of the periodic tick (at most [`RECONCILE_INTERVAL`] after the last dump, however often the
 //! desired state changes) and of an explicit `reconcile()`. The cache is dropped, so the next
-//! pass dumps, whenever anything did not go as planned: a failed op, an op whose effect cannot
-//! be mirrored exactly (link ops), a kernel read or IPVS error, a shutdown pass.
+//! pass dumps, whenever anything did not go as planned: a failed op, an op the view cannot
+//! mirror (an IPVS op on a service it lacks), a kernel read or IPVS error, a shutdown pass.
 //!
 //! A dedicated thread, because network namespaces are per thread: the sockets are opened in
 //! the namespace of the thread that called `Dataplane::start()` (the thread inherits it), and
