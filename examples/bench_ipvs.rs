@@ -68,7 +68,8 @@ fn main() -> std::process::ExitCode {
         let idle = dp.reconcile().await;
         let idle_s = t.elapsed().as_secs_f64();
 
-        // One weight change on the full table.
+        // One weight change on the full table: planned on the view the idle pass left, so one
+        // netlink request and no read-back.
         if let Some(d) = desired
             .services
             .get_mut(services / 2)
@@ -95,6 +96,8 @@ fn main() -> std::process::ExitCode {
                 "idle_ops": idle.ops.len(),
                 "edit_s": edit_s,
                 "edit_ops": edit.ops.len(),
+                // false: the change was planned on the view the previous pass left (no dump).
+                "edit_dumped": edit.dumped,
                 "edit_failed": edit_failed,
                 "edit_op_list": edit.ops.iter().map(|(op, _)| op.to_string()).collect::<Vec<_>>(),
             })

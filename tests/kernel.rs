@@ -253,8 +253,11 @@ fn a_weight_change_reaches_the_kernel_with_one_op() {
         desired.services[1].destinations[2].weight = 0;
         let pass = dp.apply(desired).await;
         assert_all_ok(&pass);
+        // One netlink request (the op) and no read-back: the pass planned against the view
+        // the previous pass left.
         assert_eq!(pass.ops.len(), 1, "{:#?}", pass.ops);
         assert!(matches!(pass.ops[0].0, Op::EditDest { .. }));
+        assert!(!pass.dumped, "a weight change must not dump the kernel");
         let mut expected = three_by_four_table();
         expected.remove("TCP 10.100.0.2:80 wrr | 10.0.2.3:8080 Masq 30");
         expected.insert("TCP 10.100.0.2:80 wrr | 10.0.2.3:8080 Masq 0".into());
@@ -275,12 +278,42 @@ fn a_service_deleted_with_ipvsadm_is_repaired_by_the_next_pass() {
         // What the periodic tick runs.
         let pass = dp.reconcile().await;
         assert_all_ok(&pass);
+        assert!(pass.dumped, "reconcile() reads the kernel");
         // The address, the service with its 4 dests, and the one weight.
         assert_eq!(pass.ops.len(), 1 + 1 + 4 + 1, "{:#?}", pass.ops);
         assert_eq!(ipvs_table(), three_by_four_table());
         assert!(sh("ip -o -4 addr show dev anycast0").contains("10.100.0.1/32"));
         // And a second pass has nothing left to do.
         assert_eq!(dp.reconcile().await.ops, vec![]);
+        dp.shutdown(false).await;
+    });
+}
+
+#[test]
+#[ignore = "needs IPVS and dummy interfaces: run with labs/qemu/run"]
+fn an_op_failing_on_the_cached_view_makes_the_next_pass_dump_and_repair() {
+    in_netns(|| async {
+        let dp = Dataplane::start();
+        let mut desired = three_by_four();
+        let first = dp.apply(desired.clone()).await;
+        assert_all_ok(&first);
+        assert!(first.dumped);
+        // Behind the reconciler's back: its view still has the service.
+        sh("ipvsadm -D -t 10.100.0.2:80");
+        desired.services[1].destinations[2].weight = 0;
+        let failed = dp.apply(desired.clone()).await;
+        assert!(!failed.dumped);
+        assert_eq!(failed.ops.len(), 1, "{:#?}", failed.ops);
+        assert!(failed.ops[0].1.is_err(), "{:#?}", failed.ops);
+        // The failure dropped the view: the next pass reads the kernel and recreates it.
+        let repaired = dp.apply(desired).await;
+        assert!(repaired.dumped);
+        assert_all_ok(&repaired);
+        assert_eq!(repaired.ops.len(), 1 + 4, "{:#?}", repaired.ops);
+        let mut expected = three_by_four_table();
+        expected.remove("TCP 10.100.0.2:80 wrr | 10.0.2.3:8080 Masq 30");
+        expected.insert("TCP 10.100.0.2:80 wrr | 10.0.2.3:8080 Masq 0".into());
+        assert_eq!(ipvs_table(), expected);
         dp.shutdown(false).await;
     });
 }

@@ -10,6 +10,7 @@
 //!   under /run because it lives and dies with the address itself. Addresses without it are
 //!   never deleted.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 use futures::TryStreamExt;
@@ -64,10 +65,12 @@ pub async fn dump_addresses(
     handle: &Handle,
     links: &[Link],
 ) -> Result<Vec<Address>, rtnetlink::Error> {
+    // One lookup per address: with 50k addresses a scan of the links each time adds up.
+    let by_index: HashMap<u32, &Link> = links.iter().map(|l| (l.index, l)).collect();
     let mut out = Vec::new();
     let mut addrs = handle.address().get().execute();
     while let Some(msg) = addrs.try_next().await? {
-        let Some(link) = links.iter().find(|l| l.index == msg.header.index) else {
+        let Some(link) = by_index.get(&msg.header.index) else {
             continue;
         };
         let mut local = None;
