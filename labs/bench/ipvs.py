@@ -111,7 +111,8 @@ def measure(sizes, bench_bin, workdir, root):
     e = Table("IPVS: one destination's weight changed on the full table",
               ["S × D", "ipvsadm -e", "anycastd apply", "ratio", "anycastd ops"],
               "ipvsadm: one `ipvsadm -e` process; anycastd: the whole apply of the new desired "
-              "state, which re-reads the kernel tables to diff them.")
+              "state, planned against the view the previous pass left (no kernel dump; the "
+              "periodic tick re-reads the kernel).")
     errors = []
     for res in results:
         if "error" in res and "ours" not in res:
