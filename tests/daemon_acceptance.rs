@@ -1639,3 +1639,32 @@ fn daemon_runs_unprivileged_with_only_cap_net_admin() {
     let addrs = lab.node(1).ip(&["addr", "show", "dev", "lo"]);
     assert!(addrs.contains("10.100.0.1/32"), "{addrs}");
 }
+
+/// Issue 7: a link flap longer than the hold time kills the session on both sides; when the
+/// link comes back the daemon reconnects and re-announces on its own.
+#[test]
+fn daemon_recovers_from_a_link_flap_on_its_own() {
+    let lab = Lab::new(1, 1);
+    // The router proposes hold 3 s, so the session dies quickly while the link is down.
+    let _frr = lab.start_router(0, Some((1, 3)));
+    let cfg = lab.node_config(1, "") + &vip(VIP4, "", None);
+    let d = Daemon::start(lab.node(1), "node1", &cfg);
+    let n1 = node_addr(0, 1);
+    wait_next_hops(lab.router(0), VIP4, &[n1.as_str()]);
+
+    lab.node(1).ip(&["link", "set", "eth0", "down"]);
+    wait_next_hops(lab.router(0), VIP4, NONE);
+    let down = wait_for(
+        Duration::from_secs(15),
+        "the daemon's session leaves established while the link is down",
+        || d.status()["peers"][0]["state"].as_str().map(str::to_string),
+        |s| s.as_deref().is_some_and(|s| s != "established"),
+    );
+    lab.node(1).ip(&["link", "set", "eth0", "up"]);
+    let t0 = Instant::now();
+    wait_next_hops(lab.router(0), VIP4, &[n1.as_str()]);
+    println!(
+        "link flap: session was {down:?} while down; route back {:?} after link up",
+        t0.elapsed()
+    );
+}
