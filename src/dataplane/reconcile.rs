@@ -144,7 +144,8 @@ impl std::fmt::Display for Op {
             } => write!(
                 f,
                 "add dest {dest} to {service} weight {} fwd {}",
-                params.weight, params.fwd_method
+                params.weight,
+                params.fwd_name()
             ),
             Op::EditDest {
                 service,
@@ -153,7 +154,8 @@ impl std::fmt::Display for Op {
             } => write!(
                 f,
                 "edit dest {dest} of {service} weight {} fwd {}",
-                params.weight, params.fwd_method
+                params.weight,
+                params.fwd_name()
             ),
             Op::DelDest { service, dest } => write!(f, "delete dest {dest} of {service}"),
             Op::DelService { key } => write!(f, "delete service {key}"),
@@ -647,10 +649,10 @@ mod tests {
                 "add address 2001:db8::1 dev anycast0",
                 "add service 10.100.0.1:80/tcp scheduler wrr persistence 0",
                 "add service [2001:db8::1]:443/tcp scheduler wrr persistence 0",
-                "add dest 10.0.10.11:8080 to 10.100.0.1:80/tcp weight 100 fwd 0",
-                "add dest 10.0.10.12:8080 to 10.100.0.1:80/tcp weight 50 fwd 0",
-                "add dest [2001:db8:10::11]:8443 to [2001:db8::1]:443/tcp weight 1 fwd 0",
-                "add dest [2001:db8:10::12]:8443 to [2001:db8::1]:443/tcp weight 2 fwd 0",
+                "add dest 10.0.10.11:8080 to 10.100.0.1:80/tcp weight 100 fwd masq",
+                "add dest 10.0.10.12:8080 to 10.100.0.1:80/tcp weight 50 fwd masq",
+                "add dest [2001:db8:10::11]:8443 to [2001:db8::1]:443/tcp weight 1 fwd masq",
+                "add dest [2001:db8:10::12]:8443 to [2001:db8::1]:443/tcp weight 2 fwd masq",
             ]
         );
     }

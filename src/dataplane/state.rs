@@ -100,6 +100,17 @@ pub struct DestParams {
 }
 
 impl DestParams {
+    /// The forwarding method in ipvsadm's words (masq, route, tunnel, or the raw code).
+    pub fn fwd_name(&self) -> String {
+        use super::ipvs::message::{IP_VS_CONN_F_DROUTE, IP_VS_CONN_F_MASQ, IP_VS_CONN_F_TUNNEL};
+        match self.fwd_method {
+            IP_VS_CONN_F_MASQ => "masq".into(),
+            IP_VS_CONN_F_DROUTE => "route".into(),
+            IP_VS_CONN_F_TUNNEL => "tunnel".into(),
+            other => format!("{other:#x}"),
+        }
+    }
+
     pub fn new(weight: u32, forwarding: Forwarding) -> DestParams {
         DestParams {
             weight,
