@@ -872,9 +872,11 @@ fn daemon_many_vips() {
     });
     d.cli_ok(&["undrain"]);
     wait_for(TIMEOUT, "all VIPs back", counts, |c| *c == all);
-    assert_eq!(
-        kernel_next_hops(lab.router(0), &format!("2001:db8:100::{N:x}")),
-        [node_addr6(0, 1)]
+    // The BGP RIB is complete; zebra installs into the kernel a moment later.
+    wait_next_hops(
+        lab.router(0),
+        &format!("2001:db8:100::{N:x}"),
+        &[node_addr6(0, 1)],
     );
 }
 
