@@ -177,41 +177,43 @@ pub async fn run(config_path: PathBuf, cfg: Config, cleanup: bool) -> Result<Exi
         }
     };
 
-    if exit == Exit::GracefulRestart {
-        // A planned restart: leave routes, addresses and IPVS as they are; routers that
-        // negotiated graceful restart keep our routes until the new process sends End-of-RIB.
-        tracing::info!("graceful restart: closing BGP sessions without NOTIFICATION, leaving the dataplane serving");
-        systemd::notify_stopping();
-        d.checker.stop();
-        d.speaker.abandon().await;
-        d.dataplane.shutdown(false).await;
-        let _ = api_stop_tx.send(());
-        let _ = api_task.await;
-        tracing::info!("anycastd stopped for a graceful restart");
-        return Ok(exit);
-    }
-
-    // Shutdown: tell routers to prefer other nodes (RFC 8326), give them time, withdraw, Cease.
-    tracing::info!("shutting down");
     systemd::notify_stopping();
-    let delay = d.cfg.bgp.shutdown_delay;
-    if !delay.is_zero() && !d.sent_routes.is_empty() {
-        tracing::info!(delay = ?delay, "announcing GRACEFUL_SHUTDOWN before withdrawing");
-        d.graceful_shutdown = true;
-        d.push(true, false);
-        tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
-            _ = sigterm.recv() => tracing::info!("second signal: skipping the shutdown delay"),
-            _ = sigint.recv() => tracing::info!("second signal: skipping the shutdown delay"),
+    match exit {
+        Exit::GracefulRestart => {
+            // A planned restart: routes, addresses and IPVS stay as they are (even with
+            // --cleanup); routers that negotiated graceful restart keep our routes until the
+            // new process sends End-of-RIB.
+            tracing::info!("graceful restart: closing BGP sessions without NOTIFICATION, leaving the dataplane serving");
+            d.checker.stop();
+            d.speaker.abandon().await;
+            d.dataplane.shutdown(false).await;
+        }
+        Exit::Stopped => {
+            // Tell routers to prefer other nodes (RFC 8326), give them time, withdraw, Cease.
+            tracing::info!("shutting down");
+            let delay = d.cfg.bgp.shutdown_delay;
+            if !delay.is_zero() && !d.sent_routes.is_empty() {
+                tracing::info!(delay = ?delay, "announcing GRACEFUL_SHUTDOWN before withdrawing");
+                d.graceful_shutdown = true;
+                d.push(true, false);
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = sigterm.recv() => tracing::info!("second signal: skipping the shutdown delay"),
+                    _ = sigint.recv() => tracing::info!("second signal: skipping the shutdown delay"),
+                }
+            }
+            d.checker.stop();
+            d.speaker.set_routes(RouteSet::new());
+            d.speaker.shutdown().await;
+            d.dataplane.shutdown(cleanup).await;
         }
     }
-    d.checker.stop();
-    d.speaker.set_routes(RouteSet::new());
-    d.speaker.shutdown().await;
-    d.dataplane.shutdown(cleanup).await;
     let _ = api_stop_tx.send(());
     let _ = api_task.await;
-    tracing::info!("anycastd stopped");
+    match exit {
+        Exit::GracefulRestart => tracing::info!("anycastd stopped for a graceful restart"),
+        Exit::Stopped => tracing::info!("anycastd stopped"),
+    }
     Ok(exit)
 }
 
