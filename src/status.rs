@@ -58,6 +58,13 @@ pub struct PeerStatus {
     pub updates_received: u64,
     #[serde(default)]
     pub hold_time: u16,
+    /// Address families this session carries VIPs of ("ipv4", "ipv6"): negotiated with the
+    /// peer and with a next hop of that family. Empty while not established.
+    #[serde(default)]
+    pub families: Vec<String>,
+    /// RFC 8950 negotiated: IPv4 VIPs go with an IPv6 next hop.
+    #[serde(default)]
+    pub extended_next_hop: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

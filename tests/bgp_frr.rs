@@ -105,6 +105,9 @@ fn peer(address: &str, asn: u32) -> Peer {
         hold_time: 9,
         password: None,
         ttl_security: false,
+        families: anycastd::config::Families::BOTH,
+        extended_next_hop: false,
+        interface: None,
     }
 }
 

@@ -162,6 +162,9 @@ fn peer(addr: SocketAddr) -> Peer {
         hold_time: 9,
         password: None,
         ttl_security: false,
+        families: anycastd::config::Families::BOTH,
+        extended_next_hop: false,
+        interface: None,
     }
 }
 

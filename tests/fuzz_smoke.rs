@@ -188,16 +188,18 @@ fn speaker_messages(ctx: &CodecContext) -> Vec<Vec<u8>> {
         .iter()
         .map(|a| (a.parse::<IpAddr>().unwrap(), attrs.clone()))
         .collect();
-    for ibgp in [false, true] {
+    // eBGP, iBGP, and IPv4 over an IPv6 next hop (RFC 8950).
+    for (ibgp, extended_next_hop) in [(false, false), (true, false), (false, true)] {
         let export = ExportContext {
             ibgp,
             local_asn: 65001,
             codec: *ctx,
             ipv4: true,
             ipv6: true,
-            next_hop4: Some("10.0.1.2".parse().unwrap()),
+            next_hop4: (!extended_next_hop).then(|| "10.0.1.2".parse().unwrap()),
             next_hop6: Some("2001:db8:1::2".parse().unwrap()),
             next_hop6_link_local: Some("fe80::2".parse().unwrap()),
+            extended_next_hop,
         };
         let mut rib = AdjRibOut::default();
         for u in rib.diff(&routes, &export) {

@@ -5,13 +5,16 @@
 //! message limit before another is started; withdrawals are packed the same way. IPv4 uses
 //! the classic NLRI/withdrawn fields with NEXT_HOP; IPv6 uses MP_REACH_NLRI/MP_UNREACH_NLRI
 //! (RFC 4760) with the global next hop, plus the link-local one when the session has it.
+//! IPv4 on a session with extended next hop (RFC 8950) and no IPv4 next hop goes in an
+//! MP_REACH_NLRI for AFI 1 with the IPv6 next hop(s); its withdrawals stay in the classic
+//! field, which RFC 4760 allows for IPv4 on any session.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::message::{
-    AsPath, CodecContext, MpReach, MpUnreach, Origin, PathAttribute, Prefix, Update, AFI_IPV6,
-    HEADER_LEN, MAX_MESSAGE_LEN, SAFI_UNICAST,
+    AsPath, CodecContext, MpReach, MpUnreach, Origin, PathAttribute, Prefix, Update, AFI_IPV4,
+    AFI_IPV6, HEADER_LEN, MAX_MESSAGE_LEN, SAFI_UNICAST,
 };
 use super::{RouteAttrs, RouteSet};
 
@@ -37,15 +40,34 @@ pub struct ExportContext {
     pub next_hop6: Option<Ipv6Addr>,
     /// Sent after the global IPv6 next hop when the session runs over link-local addresses.
     pub next_hop6_link_local: Option<Ipv6Addr>,
+    /// RFC 8950 was negotiated: IPv4 routes may take the IPv6 next hop(s).
+    pub extended_next_hop: bool,
 }
 
 impl ExportContext {
     /// True when this session can carry the route to `addr`.
     pub fn exports(&self, addr: &IpAddr) -> bool {
         match addr {
-            IpAddr::V4(_) => self.ipv4 && self.next_hop4.is_some(),
+            IpAddr::V4(_) => {
+                self.ipv4
+                    && (self.next_hop4.is_some()
+                        || (self.extended_next_hop && self.next_hop6.is_some()))
+            }
             IpAddr::V6(_) => self.ipv6 && self.next_hop6.is_some(),
         }
+    }
+
+    /// The families this session carries routes of (negotiated, with a next hop).
+    pub fn carries(&self) -> crate::config::Families {
+        crate::config::Families {
+            ipv4: self.exports(&IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+            ipv6: self.exports(&IpAddr::V6(Ipv6Addr::UNSPECIFIED)),
+        }
+    }
+
+    /// IPv4 routes go in MP_REACH_NLRI with IPv6 next hops (RFC 8950).
+    fn ipv4_over_ipv6(&self) -> bool {
+        self.next_hop4.is_none() && self.extended_next_hop
     }
 
     /// The path attributes for one VIP, without MP_REACH_NLRI, in type-code order.
@@ -146,7 +168,9 @@ impl AdjRibOut {
         for ((v6, attrs), prefixes) in &groups {
             let attributes = ctx.attributes(attrs, *v6);
             if *v6 {
-                pack_announcements6(ctx, attributes, prefixes, &mut out);
+                pack_announcements_mp(ctx, AFI_IPV6, attributes, prefixes, &mut out);
+            } else if ctx.ipv4_over_ipv6() {
+                pack_announcements_mp(ctx, AFI_IPV4, attributes, prefixes, &mut out);
             } else {
                 pack_announcements4(ctx, attributes, prefixes, &mut out);
             }
@@ -230,8 +254,11 @@ fn pack_announcements4(
     }
 }
 
-fn pack_announcements6(
+/// Announcements in MP_REACH_NLRI (IPv6, or IPv4 with IPv6 next hops), with the session's
+/// IPv6 next hop(s).
+fn pack_announcements_mp(
     ctx: &ExportContext,
+    afi: u16,
     attributes: Vec<PathAttribute>,
     prefixes: &[Prefix],
     out: &mut Vec<Update>,
@@ -251,7 +278,7 @@ fn pack_announcements6(
         attrs.insert(
             at,
             PathAttribute::MpReach(MpReach {
-                afi: AFI_IPV6,
+                afi,
                 safi: SAFI_UNICAST,
                 next_hop: next_hop.clone(),
                 nlri: run.to_vec(),
@@ -282,6 +309,7 @@ mod tests {
             next_hop4: Some(Ipv4Addr::new(10, 0, 1, 2)),
             next_hop6: Some("2001:db8::2".parse().unwrap()),
             next_hop6_link_local: None,
+            extended_next_hop: false,
         }
     }
 
@@ -485,6 +513,69 @@ mod tests {
         assert!(updates[0].nlri.is_empty());
         assert!(!updates[0].attributes.iter().any(|a| a.code() == 3));
         check_wire(&updates, &ctx);
+    }
+
+    #[test]
+    fn ipv4_over_an_ipv6_session_with_extended_next_hop_goes_in_mp_reach_afi_1() {
+        let ctx = ExportContext {
+            next_hop4: None,
+            next_hop6_link_local: Some("fe80::2".parse().unwrap()),
+            extended_next_hop: true,
+            ..ebgp()
+        };
+        let mut rib = AdjRibOut::default();
+        let many: Vec<IpAddr> = (0..2000).map(v4).collect();
+        let updates = rib.diff(&set(many.iter().copied()), &ctx);
+        assert_eq!(rib.len(), 2000);
+        let mut announced = 0;
+        for u in &updates {
+            assert!(
+                u.nlri.is_empty(),
+                "IPv4 NLRI must not use the classic field"
+            );
+            assert!(!u.attributes.iter().any(|a| a.code() == 3), "no NEXT_HOP");
+            let mp = u
+                .attributes
+                .iter()
+                .find_map(|a| match a {
+                    PathAttribute::MpReach(m) => Some(m),
+                    _ => None,
+                })
+                .unwrap();
+            assert_eq!((mp.afi, mp.safi), (AFI_IPV4, SAFI_UNICAST));
+            assert_eq!(
+                mp.next_hop,
+                [
+                    IpAddr::V6("2001:db8::2".parse().unwrap()),
+                    IpAddr::V6("fe80::2".parse().unwrap())
+                ]
+            );
+            announced += mp.nlri.len();
+        }
+        assert_eq!(announced, 2000);
+        check_wire(&updates, &ctx);
+        // Withdrawals take the classic field.
+        let w = rib.diff(&set([v4(0)]), &ctx);
+        assert_eq!(w.iter().map(|u| u.withdrawn.len()).sum::<usize>(), 1999);
+        assert!(w.iter().all(|u| u.attributes.is_empty()));
+        check_wire(&w, &ctx);
+    }
+
+    #[test]
+    fn ipv4_over_ipv6_needs_the_negotiated_capability_and_an_ipv4_next_hop_wins() {
+        let no_enh = ExportContext {
+            next_hop4: None,
+            ..ebgp()
+        };
+        assert!(!no_enh.exports(&v4(1)));
+        assert_eq!(no_enh.carries().names(), ["ipv6"]);
+        let both = ExportContext {
+            extended_next_hop: true,
+            ..ebgp()
+        };
+        let updates = AdjRibOut::default().diff(&set([v4(1)]), &both);
+        assert_eq!(updates[0].nlri, [Prefix::host(v4(1))]);
+        assert!(updates[0].attributes.iter().any(|a| a.code() == 3));
     }
 
     #[test]

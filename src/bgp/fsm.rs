@@ -14,6 +14,7 @@ use super::message::{
     CodecContext, DecodeError, NotifCode, Notification, Open, AFI_IPV4, AFI_IPV6, AS_TRANS,
     SAFI_UNICAST,
 };
+use crate::config::Families;
 use crate::status::PeerState;
 
 /// Hold time used in OpenSent before the peer's OPEN arrives (RFC 4271 §8.2.2 suggests 4 min).
@@ -32,6 +33,10 @@ pub struct FsmConfig {
     pub passive: bool,
     /// Advertise Graceful Restart (RFC 4724) with this restart time, in seconds.
     pub graceful_restart: Option<u16>,
+    /// Families offered (multiprotocol capabilities, RFC 4760).
+    pub families: Families,
+    /// Offer IPv4 routes with IPv6 next hops (RFC 8950).
+    pub extended_next_hop: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,6 +103,8 @@ pub struct Negotiated {
     pub ipv4: bool,
     pub ipv6: bool,
     pub route_refresh: bool,
+    /// Both sides offered IPv4 unicast with IPv6 next hops (RFC 8950).
+    pub extended_next_hop: bool,
 }
 
 impl Negotiated {
@@ -193,7 +200,11 @@ impl Fsm {
     /// The OPEN we send now.
     fn our_open(&self) -> Open {
         let c = &self.config;
-        let open = Open::ours(c.local_asn, c.hold_time, c.router_id);
+        let mut open = Open::ours(c.local_asn, c.hold_time, c.router_id)
+            .with_families(c.families.ipv4, c.families.ipv6);
+        if c.extended_next_hop && c.families.ipv4 {
+            open = open.with_extended_next_hop();
+        }
         match c.graceful_restart {
             Some(time) => open.with_graceful_restart(time, self.restarting),
             None => open,
@@ -436,9 +447,12 @@ pub fn negotiate(config: &FsmConfig, open: &Open) -> Result<Negotiated, DecodeEr
     }
     let hold_time = config.hold_time.min(open.hold_time);
     let families: Vec<(u16, u8)> = open.multiprotocol().collect();
-    // No multiprotocol capability at all means IPv4 unicast only (RFC 4760 §8).
-    let ipv4 = families.is_empty() || families.contains(&(AFI_IPV4, SAFI_UNICAST));
-    let ipv6 = families.contains(&(AFI_IPV6, SAFI_UNICAST));
+    // A family is negotiated when both sides offer it (RFC 4760 §8); no multiprotocol
+    // capability at all means IPv4 unicast only.
+    let ipv4 = config.families.ipv4
+        && (families.is_empty() || families.contains(&(AFI_IPV4, SAFI_UNICAST)));
+    let ipv6 = config.families.ipv6 && families.contains(&(AFI_IPV6, SAFI_UNICAST));
+    let extended_next_hop = ipv4 && config.extended_next_hop && open.extended_next_hop_ipv4();
     Ok(Negotiated {
         peer_id: open.bgp_id,
         peer_asn,
@@ -448,6 +462,7 @@ pub fn negotiate(config: &FsmConfig, open: &Open) -> Result<Negotiated, DecodeEr
         ipv4,
         ipv6,
         route_refresh: open.route_refresh(),
+        extended_next_hop,
     })
 }
 
@@ -474,6 +489,8 @@ mod tests {
             connect_retry: Duration::from_secs(5),
             passive: false,
             graceful_restart: None,
+            families: Families::BOTH,
+            extended_next_hop: false,
         }
     }
 
@@ -724,6 +741,50 @@ mod tests {
         assert!(n.ipv4 && !n.ipv6);
         let n = negotiate(&config(), &peer_open(90)).unwrap();
         assert!(n.ipv4 && n.ipv6 && n.route_refresh);
+    }
+
+    #[test]
+    fn only_families_we_offer_are_negotiated_and_offered() {
+        let only6 = FsmConfig {
+            families: Families {
+                ipv4: false,
+                ipv6: true,
+            },
+            ..config()
+        };
+        let n = negotiate(&only6, &peer_open(90)).unwrap();
+        assert!(!n.ipv4 && n.ipv6);
+        // A peer without multiprotocol capabilities speaks IPv4 only: nothing in common.
+        let mut bare = peer_open(90);
+        bare.capabilities
+            .retain(|c| !matches!(c, Capability::Multiprotocol { .. }));
+        let n = negotiate(&only6, &bare).unwrap();
+        assert!(!n.ipv4 && !n.ipv6);
+        let mut f = Fsm::new(only6);
+        f.handle(Event::ManualStart);
+        let a = f.handle(Event::TcpCrAcked);
+        let open = sent_open(&a).unwrap();
+        assert_eq!(open.multiprotocol().collect::<Vec<_>>(), [(AFI_IPV6, 1)]);
+        assert!(!open.extended_next_hop_ipv4());
+    }
+
+    #[test]
+    fn extended_next_hop_is_negotiated_only_when_both_offer_it_for_ipv4() {
+        let ours = FsmConfig {
+            extended_next_hop: true,
+            ..config()
+        };
+        let theirs = peer_open(90).with_extended_next_hop();
+        assert!(negotiate(&ours, &theirs).unwrap().extended_next_hop);
+        assert!(!negotiate(&ours, &peer_open(90)).unwrap().extended_next_hop);
+        assert!(!negotiate(&config(), &theirs).unwrap().extended_next_hop);
+        // Without IPv4 in common there is nothing to carry with it.
+        let no4 = theirs.with_families(false, true);
+        assert!(!negotiate(&ours, &no4).unwrap().extended_next_hop);
+        let mut f = Fsm::new(ours);
+        f.handle(Event::ManualStart);
+        let a = f.handle(Event::TcpCrAcked);
+        assert!(sent_open(&a).unwrap().extended_next_hop_ipv4());
     }
 
     #[test]

@@ -74,7 +74,7 @@ fn normalise(m: Message) -> Message {
 }
 
 /// A peer's whole conversation with one FSM: byte 0 configures it (passive, hold time,
-/// graceful restart), then each byte is an operation: a timer or TCP event, or (high bit set)
+/// graceful restart, extended next hop, IPv4 offered or not), then each byte is an operation: a timer or TCP event, or (high bit set)
 /// a message whose length follows in the next byte, decoded and turned into an event exactly
 /// as the session does. Checks the FSM's invariants after every step.
 pub fn fsm_conversation(data: &[u8]) {
@@ -93,6 +93,11 @@ pub fn fsm_conversation(data: &[u8]) {
         connect_retry: Duration::from_secs(1),
         passive: cfg_byte & 1 == 1,
         graceful_restart: (cfg_byte & 16 != 0).then_some(120),
+        families: crate::config::Families {
+            ipv4: cfg_byte & 64 == 0,
+            ipv6: true,
+        },
+        extended_next_hop: cfg_byte & 32 != 0,
     };
     let mut fsm = Fsm::new(config);
     let mut ctx = CodecContext::default();

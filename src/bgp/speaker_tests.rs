@@ -24,6 +24,9 @@ fn peer(last_octet: u8) -> Peer {
         hold_time: 9,
         password: None,
         ttl_security: false,
+        families: crate::config::Families::BOTH,
+        extended_next_hop: false,
+        interface: None,
     }
 }
 

@@ -76,11 +76,94 @@ pub struct Peer {
     pub hold_time: u16,
     pub password: Option<String>,
     pub ttl_security: bool,
+    /// Resolved: the families offered in OPEN (multiprotocol capabilities). Explicit
+    /// `families`, or the peer's own family plus the other one when a next hop for it is
+    /// configured (IPv6 peers also offer IPv4 when `extended_next_hop` is on).
+    pub families: Families,
+    /// Offer RFC 8950 (IPv4 routes with an IPv6 next hop). Resolved default: on for IPv6
+    /// peers that offer IPv4 without an IPv4 `next_hop`.
+    pub extended_next_hop: bool,
+    /// The interface of a link-local peer (`fe80::1%eth1` or `interface = "eth1"`).
+    pub interface: Option<String>,
 }
 
 impl Peer {
     pub fn is_ibgp(&self, local_asn: u32) -> bool {
         self.asn == local_asn
+    }
+
+    /// The address as operators wrote it: `fe80::1%eth1` for a link-local peer.
+    pub fn display_address(&self) -> String {
+        match &self.interface {
+            Some(i) => format!("{}%{i}", self.address),
+            None => self.address.to_string(),
+        }
+    }
+
+    /// The families this peer can carry VIPs of: offered, and with a way to name a next
+    /// hop of that family (the session's own family, a configured next hop, or RFC 8950 for
+    /// IPv4 over an IPv6 session, if the router negotiates it).
+    pub fn can_carry(&self) -> Families {
+        Families {
+            ipv4: self.families.ipv4
+                && (self.address.is_ipv4() || self.next_hop.is_some() || self.extended_next_hop),
+            ipv6: self.families.ipv6 && (self.address.is_ipv6() || self.next_hop6.is_some()),
+        }
+    }
+}
+
+/// IPv6 link-local unicast (fe80::/10): meaningless without the interface it is on.
+pub fn is_link_local(ip: &IpAddr) -> bool {
+    matches!(ip, IpAddr::V6(a) if (a.segments()[0] & 0xffc0) == 0xfe80)
+}
+
+/// A set of the two unicast address families anycastd announces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct Families {
+    pub ipv4: bool,
+    pub ipv6: bool,
+}
+
+impl Families {
+    pub const BOTH: Families = Families {
+        ipv4: true,
+        ipv6: true,
+    };
+
+    /// The family of `ip` only.
+    pub fn of(ip: IpAddr) -> Families {
+        Families {
+            ipv4: ip.is_ipv4(),
+            ipv6: ip.is_ipv6(),
+        }
+    }
+
+    pub fn contains(&self, ip: &IpAddr) -> bool {
+        match ip {
+            IpAddr::V4(_) => self.ipv4,
+            IpAddr::V6(_) => self.ipv6,
+        }
+    }
+
+    /// `["ipv4", "ipv6"]`, as in the config and `/status`.
+    pub fn names(&self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        if self.ipv4 {
+            v.push("ipv4");
+        }
+        if self.ipv6 {
+            v.push("ipv6");
+        }
+        v
+    }
+}
+
+impl std::fmt::Display for Families {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.names().as_slice() {
+            [] => write!(f, "no family"),
+            names => write!(f, "{}", names.join(" and ")),
+        }
     }
 }
 

@@ -136,6 +136,9 @@ pub struct RawPeer {
     pub hold_time: Option<Leaf>,
     pub password: Option<Leaf>,
     pub ttl_security: Option<Leaf>,
+    pub families: Option<Leaf>,
+    pub extended_next_hop: Option<Leaf>,
+    pub interface: Option<Leaf>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -8,8 +8,8 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::model::*;
-use super::raw::{Leaf, RawApi, RawBgp, RawConfig, RawNode, RawPeer};
-use super::validate::{path, peek_ip, Ctx, FirstSeen};
+use super::raw::{Leaf, RawApi, RawBgp, RawConfig, RawNode, RawPeer, Value};
+use super::validate::{path, Ctx, FirstSeen};
 use super::vip;
 
 /// Longest TCP MD5 key Linux accepts (`TCP_MD5SIG_MAXKEYLEN`).
@@ -157,7 +157,7 @@ fn peers(
         let here = format!("bgp.peer[{i}]");
         let mut peer = peer(ctx, &here, table, hold_time, listening);
         // Two sessions to one address cannot both exist: say which line has the first one.
-        if let Some((ip, leaf)) = peek_ip(table.get_ref().address.as_ref()) {
+        if let Some((ip, leaf)) = peek_peer_ip(table.get_ref().address.as_ref()) {
             if let Some(first) = seen.earlier(ip, ctx.line(&leaf.span())) {
                 let msg = format_args!("duplicate peer {ip} (first defined at line {first})");
                 ctx.at(&path(&here, "address"), &leaf.span(), msg);
@@ -181,8 +181,9 @@ fn peer(
 ) -> Option<Peer> {
     let (p, span) = (table.get_ref(), table.span());
     let key = |k: &str| path(here, k);
-    let address = required(ctx, here, &span, "address", p.address.as_ref())
-        .and_then(|leaf| ctx.ip(&key("address"), leaf));
+    let address_leaf = required(ctx, here, &span, "address", p.address.as_ref());
+    let scoped = address_leaf.and_then(|leaf| peer_address(ctx, &key("address"), leaf));
+    let address = scoped.as_ref().map(|(ip, _)| *ip);
     let asn = required(ctx, here, &span, "asn", p.asn.as_ref())
         .and_then(|leaf| ctx.asn(&key("asn"), leaf));
     let port = p
@@ -239,6 +240,25 @@ fn peer(
         .ttl_security
         .as_ref()
         .map_or(Some(false), |leaf| ctx.boolean(&key("ttl_security"), leaf));
+    let interface = peer_interface(ctx, here, p, scoped.as_ref());
+    let extended_next_hop = optional(p.extended_next_hop.as_ref(), |leaf| {
+        ctx.boolean(&key("extended_next_hop"), leaf)
+    });
+    let families = optional(p.families.as_ref(), |leaf| {
+        families(ctx, &key("families"), leaf)
+    });
+    let (families, extended_next_hop) = match (address, next_hop, next_hop6) {
+        (Some(a), Some(nh4), Some(nh6)) => resolve_families(
+            ctx,
+            here,
+            p,
+            a,
+            (nh4.is_some(), nh6.is_some()),
+            families?,
+            extended_next_hop?,
+        )?,
+        _ => return None,
+    };
     Some(Peer {
         address: address?,
         asn: asn?,
@@ -250,7 +270,193 @@ fn peer(
         hold_time: hold_time?,
         password: password?,
         ttl_security: ttl_security?,
+        families,
+        extended_next_hop,
+        interface: interface?,
     })
+}
+
+/// A peer address, optionally with its interface as `fe80::1%eth1` (RFC 4007 zone).
+fn peer_address(ctx: &mut Ctx, here: &str, leaf: &Leaf) -> Option<(IpAddr, Option<String>)> {
+    let s = ctx.string(here, leaf)?;
+    let (addr, zone) = match s.split_once('%') {
+        Some((a, z)) => (a, Some(z)),
+        None => (s, None),
+    };
+    let Ok(ip) = addr.parse::<IpAddr>() else {
+        ctx.at(
+            here,
+            &leaf.span(),
+            format_args!("{s:?} is not an IP address"),
+        );
+        return None;
+    };
+    match zone {
+        Some(z) if !is_link_local(&ip) => {
+            let msg = format_args!("{ip} is not link-local, so it takes no %{z} interface");
+            ctx.at(here, &leaf.span(), msg);
+            None
+        }
+        Some(z) => valid_interface_name(z)
+            .map(|()| (ip, Some(z.to_string())))
+            .map_err(|why| ctx.at(here, &leaf.span(), why))
+            .ok(),
+        None => Some((ip, None)),
+    }
+}
+
+/// The address of a peer table without reporting anything (for the duplicate check).
+fn peek_peer_ip(leaf: Option<&Leaf>) -> Option<(IpAddr, &Leaf)> {
+    let leaf = leaf?;
+    match leaf.get_ref() {
+        Value::String(s) => {
+            let addr = s.split_once('%').map_or(s.as_str(), |(a, _)| a);
+            addr.parse().ok().map(|ip| (ip, leaf))
+        }
+        _ => None,
+    }
+}
+
+/// The interface of a link-local peer: from `%zone` or the `interface` key (not both), and
+/// required for a link-local address, which is ambiguous without one.
+fn peer_interface(
+    ctx: &mut Ctx,
+    here: &str,
+    p: &RawPeer,
+    scoped: Option<&(IpAddr, Option<String>)>,
+) -> Option<Option<String>> {
+    let key = path(here, "interface");
+    let explicit = optional(p.interface.as_ref(), |leaf| {
+        let name = ctx.string(&key, leaf)?;
+        valid_interface_name(name)
+            .map(|()| name.to_string())
+            .map_err(|why| ctx.at(&key, &leaf.span(), why))
+            .ok()
+    })?;
+    let Some((ip, zone)) = scoped else {
+        return Some(explicit);
+    };
+    match (zone, explicit, p.interface.as_ref()) {
+        (Some(_), Some(_), Some(leaf)) => {
+            let msg = "the address already names its interface after '%'; drop one of the two";
+            ctx.at(&key, &leaf.span(), msg);
+            None
+        }
+        (Some(z), _, _) => Some(Some(z.clone())),
+        (None, Some(_), Some(leaf)) if !is_link_local(ip) => {
+            let msg = format_args!(
+                "{ip} is not link-local; interface is only for link-local peers (fe80::/10)"
+            );
+            ctx.at(&key, &leaf.span(), msg);
+            None
+        }
+        (None, Some(i), _) => Some(Some(i)),
+        (None, None, _) if is_link_local(ip) => {
+            let leaf = p.address.as_ref()?;
+            let msg = format_args!(
+                "{ip} is link-local: name its interface, as \"{ip}%eth1\" or with interface = \"eth1\""
+            );
+            ctx.at(&path(here, "address"), &leaf.span(), msg);
+            None
+        }
+        (None, None, _) => Some(None),
+    }
+}
+
+/// `dev_valid_name()`: 1..=15 bytes, no '/', ':' or whitespace, not "." or "..".
+pub fn valid_interface_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        Err("interface name must not be empty".to_string())
+    } else if name.len() > MAX_INTERFACE_NAME_LEN {
+        Err(format!(
+            "interface {name:?} is longer than {MAX_INTERFACE_NAME_LEN} bytes"
+        ))
+    } else if name == "." || name == ".." {
+        Err(format!("interface {name:?} is not a valid interface name"))
+    } else if name.contains(|c: char| c == '/' || c == ':' || c.is_whitespace()) {
+        Err(format!(
+            "interface {name:?} contains '/', ':' or whitespace, which Linux does not allow"
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// `families = ["ipv4", "ipv6"]`: at least one, no repeats.
+fn families(ctx: &mut Ctx, here: &str, leaf: &Leaf) -> Option<Families> {
+    let items = ctx.array(here, leaf, "families (\"ipv4\", \"ipv6\")")?;
+    let mut f = Families::default();
+    let mut ok = true;
+    for (i, item) in items.iter().enumerate() {
+        let here = format!("{here}[{i}]");
+        match ctx.choice(&here, item, "address family", &["ipv4", "ipv6"]) {
+            Some("ipv4") if !f.ipv4 => f.ipv4 = true,
+            Some("ipv6") if !f.ipv6 => f.ipv6 = true,
+            Some(name) => {
+                ctx.at(&here, &item.span(), format_args!("{name} is listed twice"));
+                ok = false;
+            }
+            None => ok = false,
+        }
+    }
+    if ok && f == Families::default() {
+        ctx.at(
+            here,
+            &leaf.span(),
+            "must name at least one family: \"ipv4\", \"ipv6\"",
+        );
+        ok = false;
+    }
+    ok.then_some(f)
+}
+
+/// The families a peer offers and whether it offers RFC 8950.
+///
+/// Default (as GoBGP does): the session's own family, plus the other one when a next hop for
+/// it is configured; an IPv6 session also offers IPv4 with extended next hop (RFC 8950),
+/// which carries IPv4 VIPs only if the router negotiates it. An explicit list is taken as
+/// it is, but a family the session could never give a next hop is an error.
+fn resolve_families(
+    ctx: &mut Ctx,
+    here: &str,
+    p: &RawPeer,
+    address: IpAddr,
+    (has_next_hop4, has_next_hop6): (bool, bool),
+    explicit: Option<Families>,
+    extended_next_hop: Option<bool>,
+) -> Option<(Families, bool)> {
+    let v6_session = address.is_ipv6();
+    // RFC 8950 is for IPv4 over an IPv6 session; an IPv4 session has IPv4 next hops.
+    if let (Some(true), false, Some(leaf)) =
+        (extended_next_hop, v6_session, p.extended_next_hop.as_ref())
+    {
+        let msg = "extended next hop (RFC 8950) carries IPv4 routes over an IPv6 session; this peer is IPv4";
+        ctx.at(&path(here, "extended_next_hop"), &leaf.span(), msg);
+        return None;
+    }
+    let Some(families) = explicit else {
+        let enh = v6_session && !has_next_hop4 && extended_next_hop.unwrap_or(true);
+        let families = Families {
+            ipv4: !v6_session || has_next_hop4 || enh,
+            ipv6: v6_session || has_next_hop6,
+        };
+        return Some((families, enh));
+    };
+    let enh = v6_session && families.ipv4 && !has_next_hop4 && extended_next_hop.unwrap_or(true);
+    let leaf = p.families.as_ref()?;
+    let key = path(here, "families");
+    if families.ipv6 && !v6_session && !has_next_hop6 {
+        let msg = "ipv6 over this IPv4 session needs an IPv6 next hop: set next_hop6";
+        ctx.at(&key, &leaf.span(), msg);
+        return None;
+    }
+    if families.ipv4 && v6_session && !has_next_hop4 && !enh {
+        let msg = "ipv4 over this IPv6 session needs an IPv4 next hop (next_hop) or \
+                   extended_next_hop = true (RFC 8950)";
+        ctx.at(&key, &leaf.span(), msg);
+        return None;
+    }
+    Some((families, enh))
 }
 
 /// An optional key: `Some(None)` when absent, `Some(Some(v))` when valid, `None` when invalid.
@@ -261,25 +467,24 @@ pub fn optional<L, T>(leaf: Option<&L>, read: impl FnOnce(&L) -> Option<T>) -> O
     }
 }
 
-/// Why a VIP cannot be announced to a peer: BGP needs a next hop of the VIP's family, and an
-/// IPv4 session only has an IPv6 one when configured (and vice versa).
-pub fn next_hop_problem(vip: IpAddr, peer: &Peer) -> Option<String> {
-    let has_v6 = peer.address.is_ipv6()
-        || peer.local_address.is_some_and(|a| a.is_ipv6())
-        || peer.next_hop6.is_some();
-    let has_v4 = peer.address.is_ipv4()
-        || peer.local_address.is_some_and(|a| a.is_ipv4())
-        || peer.next_hop.is_some();
-    let peer_addr = peer.address;
-    match vip {
-        IpAddr::V6(_) if !has_v6 => Some(format!(
-            "IPv6 VIP {vip} has no IPv6 next hop for peer {peer_addr}; the session is IPv4, \
-             so set next_hop6 (or an IPv6 local_address) on that peer"
-        )),
-        IpAddr::V4(_) if !has_v4 => Some(format!(
-            "IPv4 VIP {vip} has no IPv4 next hop for peer {peer_addr}; the session is IPv6, \
-             so set next_hop on that peer"
-        )),
-        _ => None,
+/// Why no peer can carry a VIP: every configured peer lacks its family (or a next hop of it).
+/// `None` when one can, or when there are no peers (a node may run without BGP for a while).
+pub fn no_peer_carries(vip: IpAddr, peers: &[Peer]) -> Option<String> {
+    if peers.is_empty() || peers.iter().any(|p| p.can_carry().contains(&vip)) {
+        return None;
     }
+    let family = if vip.is_ipv4() { "IPv4" } else { "IPv6" };
+    let carried: Vec<String> = peers
+        .iter()
+        .map(|p| format!("{} carries {}", p.address, p.can_carry()))
+        .collect();
+    let fix = if vip.is_ipv4() {
+        "add an IPv4 peer, or set next_hop (or extended_next_hop = true) on an IPv6 peer"
+    } else {
+        "add an IPv6 peer, or set next_hop6 on an IPv4 peer"
+    };
+    Some(format!(
+        "no peer carries {family} VIP {vip}: {}; {fix}",
+        carried.join(", ")
+    ))
 }

@@ -11,7 +11,7 @@ use toml::Spanned;
 use super::check::{self, Layer, Role};
 use super::model::*;
 use super::raw::{Leaf, RawBackend, RawService, RawVip, Value};
-use super::resolve::{next_hop_problem, optional, required};
+use super::resolve::{no_peer_carries, optional, required, valid_interface_name};
 use super::validate::{path, peek_ip, Ctx, FirstSeen};
 
 pub fn vips(ctx: &mut Ctx, raw: &[Spanned<RawVip>], peers: &[Peer]) -> Option<Vec<Vip>> {
@@ -130,7 +130,7 @@ fn vip(
     })
 }
 
-/// A VIP address: unicast, and reachable through every peer (a next hop of its family exists).
+/// A VIP address: unicast, and carried by at least one peer (its family, with a next hop).
 fn vip_address(ctx: &mut Ctx, here: &str, leaf: &Leaf, peers: &[Peer]) -> Option<IpAddr> {
     let ip = ctx.ip(here, leaf)?;
     if ip.is_unspecified() || ip.is_multicast() {
@@ -138,32 +138,23 @@ fn vip_address(ctx: &mut Ctx, here: &str, leaf: &Leaf, peers: &[Peer]) -> Option
         ctx.at(here, &leaf.span(), msg);
         return None;
     }
-    let mut ok = true;
-    for peer in peers {
-        if let Some(problem) = next_hop_problem(ip, peer) {
-            ctx.at(here, &leaf.span(), problem);
-            ok = false;
-        }
+    if let Some(problem) = no_peer_carries(ip, peers) {
+        ctx.at(here, &leaf.span(), problem);
+        return None;
     }
-    ok.then_some(ip)
+    Some(ip)
 }
 
 /// A Linux interface name (`dev_valid_name()`): 1..=15 bytes, no '/', ':' or whitespace.
 fn interface(ctx: &mut Ctx, here: &str, leaf: &Leaf) -> Option<String> {
     let name = ctx.string(here, leaf)?;
-    let problem = if name.is_empty() {
-        "interface name must not be empty".to_string()
-    } else if name.len() > MAX_INTERFACE_NAME_LEN {
-        format!("interface {name:?} is longer than {MAX_INTERFACE_NAME_LEN} bytes")
-    } else if name == "." || name == ".." {
-        format!("interface {name:?} is not a valid interface name")
-    } else if name.contains(|c: char| c == '/' || c == ':' || c.is_whitespace()) {
-        format!("interface {name:?} contains '/', ':' or whitespace, which Linux does not allow")
-    } else {
-        return Some(name.to_string());
-    };
-    ctx.at(here, &leaf.span(), problem);
-    None
+    match valid_interface_name(name) {
+        Ok(()) => Some(name.to_string()),
+        Err(problem) => {
+            ctx.at(here, &leaf.span(), problem);
+            None
+        }
+    }
 }
 
 /// An optional array of strings, each read by `parse` (`None` when it does not fit).

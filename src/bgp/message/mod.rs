@@ -28,7 +28,7 @@ mod update;
 
 pub use error::{DecodeError, NotifCode};
 pub use notification::Notification;
-pub use open::{Capability, GracefulRestart, Open, AS_TRANS};
+pub use open::{Capability, ExtendedNextHop, GracefulRestart, Open, AS_TRANS};
 pub use prefix::Prefix;
 pub use update::{
     AsPath, AsSegment, MpReach, MpUnreach, Origin, PathAttribute, Update, ATTR_AS4_PATH,

@@ -27,6 +27,7 @@ pub const AS_TRANS: u16 = 23456;
 const PARAM_CAPABILITIES: u8 = 2;
 const CAP_MULTIPROTOCOL: u8 = 1;
 const CAP_ROUTE_REFRESH: u8 = 2;
+const CAP_EXTENDED_NEXT_HOP: u8 = 5;
 const CAP_GRACEFUL_RESTART: u8 = 64;
 const CAP_FOUR_OCTET_AS: u8 = 65;
 
@@ -36,6 +37,8 @@ pub enum Capability {
     Multiprotocol { afi: u16, safi: u8 },
     /// RFC 2918.
     RouteRefresh,
+    /// RFC 8950 §4: NLRI of (AFI, SAFI) may carry a next hop of the third field's AFI.
+    ExtendedNextHop(Vec<ExtendedNextHop>),
     /// RFC 6793.
     FourOctetAs(u32),
     /// RFC 4724 §3.
@@ -120,6 +123,24 @@ impl GracefulRestart {
     }
 }
 
+/// One tuple of the Extended Next Hop Encoding capability (RFC 8950 §4): NLRI AFI (2 bytes),
+/// NLRI SAFI (2 bytes, unlike elsewhere), next hop AFI (2 bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExtendedNextHop {
+    pub afi: u16,
+    pub safi: u16,
+    pub next_hop_afi: u16,
+}
+
+impl ExtendedNextHop {
+    /// IPv4 unicast NLRI with an IPv6 next hop: the one tuple anycastd uses.
+    pub const IPV4_OVER_IPV6: ExtendedNextHop = ExtendedNextHop {
+        afi: super::AFI_IPV4,
+        safi: super::SAFI_UNICAST as u16,
+        next_hop_afi: super::AFI_IPV6,
+    };
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Open {
     pub version: u8,
@@ -151,6 +172,35 @@ impl Open {
                 Capability::FourOctetAs(asn),
             ],
         }
+    }
+
+    /// Keeps only the multiprotocol capabilities of the families asked for (RFC 4760): a
+    /// session offers what it may carry, so a router never negotiates a family we would send
+    /// nothing of.
+    pub fn with_families(mut self, ipv4: bool, ipv6: bool) -> Self {
+        self.capabilities.retain(|c| match c {
+            Capability::Multiprotocol { afi, .. } => {
+                (*afi == super::AFI_IPV4 && ipv4) || (*afi == super::AFI_IPV6 && ipv6)
+            }
+            _ => true,
+        });
+        self
+    }
+
+    /// Offers RFC 8950: IPv4 unicast routes with an IPv6 next hop.
+    pub fn with_extended_next_hop(mut self) -> Self {
+        self.capabilities.push(Capability::ExtendedNextHop(vec![
+            ExtendedNextHop::IPV4_OVER_IPV6,
+        ]));
+        self
+    }
+
+    /// Whether this OPEN offers IPv4 unicast NLRI with IPv6 next hops (RFC 8950).
+    pub fn extended_next_hop_ipv4(&self) -> bool {
+        self.capabilities.iter().any(|c| match c {
+            Capability::ExtendedNextHop(t) => t.contains(&ExtendedNextHop::IPV4_OVER_IPV6),
+            _ => false,
+        })
     }
 
     /// Adds the Graceful Restart capability as a speaker that only originates routes sends
@@ -274,10 +324,24 @@ fn decode_capabilities(bytes: &[u8], caps: &mut Vec<Capability>) -> Result<(), D
                 safi: *safi,
             },
             (CAP_ROUTE_REFRESH, []) => Capability::RouteRefresh,
+            (CAP_EXTENDED_NEXT_HOP, v) if !v.is_empty() && v.len() % 6 == 0 => {
+                Capability::ExtendedNextHop(
+                    v.chunks_exact(6)
+                        .map(|c| ExtendedNextHop {
+                            afi: u16::from_be_bytes([c[0], c[1]]),
+                            safi: u16::from_be_bytes([c[2], c[3]]),
+                            next_hop_afi: u16::from_be_bytes([c[4], c[5]]),
+                        })
+                        .collect(),
+                )
+            }
             (CAP_FOUR_OCTET_AS, [a, b, c, d]) => {
                 Capability::FourOctetAs(u32::from_be_bytes([*a, *b, *c, *d]))
             }
-            (CAP_MULTIPROTOCOL | CAP_ROUTE_REFRESH | CAP_FOUR_OCTET_AS, _) => return Err(bad),
+            (
+                CAP_MULTIPROTOCOL | CAP_ROUTE_REFRESH | CAP_FOUR_OCTET_AS | CAP_EXTENDED_NEXT_HOP,
+                _,
+            ) => return Err(bad),
             (CAP_GRACEFUL_RESTART, v) => match GracefulRestart::decode(v) {
                 Some(gr) => Capability::GracefulRestart(gr),
                 None => Capability::Unknown {
@@ -303,6 +367,16 @@ fn encode_capability(cap: &Capability, out: &mut Vec<u8>) {
             out.extend_from_slice(&[0, *safi]);
         }
         Capability::RouteRefresh => out.extend_from_slice(&[CAP_ROUTE_REFRESH, 0]),
+        Capability::ExtendedNextHop(tuples) => {
+            // At most 42 tuples fit a capability's one-byte length.
+            let tuples = &tuples[..tuples.len().min(42)];
+            out.extend_from_slice(&[CAP_EXTENDED_NEXT_HOP, (6 * tuples.len()) as u8]);
+            for t in tuples {
+                out.extend_from_slice(&t.afi.to_be_bytes());
+                out.extend_from_slice(&t.safi.to_be_bytes());
+                out.extend_from_slice(&t.next_hop_afi.to_be_bytes());
+            }
+        }
         Capability::FourOctetAs(asn) => {
             out.extend_from_slice(&[CAP_FOUR_OCTET_AS, 4]);
             out.extend_from_slice(&asn.to_be_bytes());
@@ -423,6 +497,40 @@ mod tests {
                 data: vec![0x80, 0x78, 0x00]
             }]
         );
+    }
+
+    #[test]
+    fn extended_next_hop_encodes_per_rfc_8950_and_round_trips() {
+        let o = Open::ours(65001, 90, Ipv4Addr::new(192, 0, 2, 1))
+            .with_families(true, true)
+            .with_extended_next_hop();
+        let bytes = Message::Open(o.clone()).to_bytes(&CodecContext::default());
+        let expected: &[u8] = &[
+            0x05, 0x06, // capability 5, length 6
+            0x00, 0x01, 0x00, 0x01, 0x00, 0x02, // IPv4 unicast NLRI, IPv6 next hop
+        ];
+        assert!(bytes.ends_with(expected), "{bytes:02x?}");
+        let back = decode(&bytes).unwrap();
+        assert_eq!(back, o);
+        assert!(back.extended_next_hop_ipv4());
+        assert!(!Open::ours(65001, 90, Ipv4Addr::LOCALHOST).extended_next_hop_ipv4());
+    }
+
+    #[test]
+    fn an_extended_next_hop_capability_of_bad_length_is_malformed() {
+        let mut caps = Vec::new();
+        assert!(decode_capabilities(&[5, 4, 0, 1, 0, 1], &mut caps).is_err());
+        assert!(decode_capabilities(&[5, 0], &mut caps).is_err());
+    }
+
+    #[test]
+    fn with_families_offers_only_the_families_asked_for() {
+        let o = Open::ours(65001, 90, Ipv4Addr::LOCALHOST);
+        let only6 = o.clone().with_families(false, true);
+        assert_eq!(only6.multiprotocol().collect::<Vec<_>>(), [(2, 1)]);
+        let only4 = o.with_families(true, false);
+        assert_eq!(only4.multiprotocol().collect::<Vec<_>>(), [(1, 1)]);
+        assert!(only4.route_refresh() && only4.four_octet_as().is_some());
     }
 
     #[test]

@@ -26,7 +26,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
-use tracing::{debug, error, info, warn, Instrument};
+use tracing::{debug, info, warn, Instrument};
 
 mod collision;
 mod next_hop;
@@ -91,7 +91,7 @@ impl Shared {
         Shared {
             inner: Mutex::new(SharedInner {
                 status: PeerStatus {
-                    address: peer.address.to_string(),
+                    address: peer.display_address(),
                     asn: peer.asn,
                     ..PeerStatus::default()
                 },
@@ -116,18 +116,44 @@ impl Shared {
 /// Opens the TCP connection to the peer, from `local_address` when set. The MD5 key and the
 /// GTSM options are on the socket before the SYN leaves.
 async fn connect(peer: Peer) -> io::Result<TcpStream> {
-    let remote = SocketAddr::new(peer.address, peer.port);
+    let scope = scope_id(&peer)?;
+    let remote = scoped(peer.address, peer.port, scope);
     let socket = match remote {
         SocketAddr::V4(_) => TcpSocket::new_v4()?,
         SocketAddr::V6(_) => TcpSocket::new_v6()?,
     };
     secure_socket(&socket, remote.is_ipv6(), &peer)?;
     if let Some(local) = peer.local_address {
-        socket.bind(SocketAddr::new(local, 0))?;
+        socket.bind(scoped(local, 0, scope))?;
     }
     let stream = socket.connect(remote).await?;
     stream.set_nodelay(true)?;
     Ok(stream)
+}
+
+/// The interface index of a link-local peer's `interface` (0 for other peers). Looked up at
+/// every connect: the interface may appear, or be re-created, while the daemon runs.
+fn scope_id(peer: &Peer) -> io::Result<u32> {
+    match &peer.interface {
+        None => Ok(0),
+        Some(name) => nix::net::if_::if_nametoindex(name.as_str()).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("interface {name} of link-local peer: {e}"),
+            )
+        }),
+    }
+}
+
+/// A socket address, with the scope (interface index) for IPv6 link-local addresses: without
+/// it, connect and bind fail with EINVAL.
+fn scoped(ip: IpAddr, port: u16, scope: u32) -> SocketAddr {
+    match ip {
+        IpAddr::V6(a) if crate::config::is_link_local(&ip) => {
+            SocketAddr::V6(std::net::SocketAddrV6::new(a, port, 0, scope))
+        }
+        ip => SocketAddr::new(ip, port),
+    }
 }
 
 /// Per-socket protection for one peer, applied before connecting and to accepted sockets.
@@ -227,8 +253,6 @@ pub(crate) struct Session {
     rib: AdjRibOut,
     received: HashSet<Prefix>,
     stopped: bool,
-    /// Whether the missing IPv4/IPv6 next hop was already logged for this session.
-    warned_next_hop: [bool; 2],
 }
 
 fn timer_index(t: Timer) -> usize {
@@ -290,7 +314,6 @@ impl Session {
             rib: AdjRibOut::default(),
             received: HashSet::new(),
             stopped: false,
-            warned_next_hop: [false; 2],
         }
     }
 
@@ -543,16 +566,24 @@ impl Session {
         let local = self.conn.as_ref()?.local;
         self.codec = n.codec();
         let export = export_context(&self.cfg, &n, local.ip());
-        self.warned_next_hop = [false; 2];
+        let carries = export.carries();
         info!(
-            peer_id = %n.peer_id, hold_time = n.hold_time, ipv4 = n.ipv4, ipv6 = n.ipv6,
-            "session established"
+            peer_id = %n.peer_id, hold_time = n.hold_time, families = %carries,
+            extended_next_hop = n.extended_next_hop, "session established"
         );
+        if n.ipv4 && !carries.ipv4 {
+            info!("IPv4 was negotiated without extended next hop (RFC 8950) and no next_hop is set: IPv4 VIPs are not sent on this session");
+        }
+        if n.ipv6 && !carries.ipv6 {
+            info!("IPv6 was negotiated but this session has no IPv6 next hop (set next_hop6): IPv6 VIPs are not sent on it");
+        }
         self.export = Some(export);
         self.backoff = self.cfg.connect_retry;
         self.shared.update(|s| {
             s.established_at = Some(Instant::now());
             s.status.last_error = None;
+            s.status.families = carries.names().into_iter().map(String::from).collect();
+            s.status.extended_next_hop = n.extended_next_hop;
         });
         self.rib.clear();
         self.initial_sent = false;
@@ -598,7 +629,6 @@ impl Session {
     }
 
     async fn send_routes(&mut self, routes: &RouteSet) -> Option<Event> {
-        self.warn_unexportable(routes);
         let export = self.export.as_ref()?;
         let updates = self.rib.diff(routes, export);
         if updates.is_empty() {
@@ -617,27 +647,6 @@ impl Session {
         }
         self.shared.update(|s| s.status.updates_sent += n);
         self.write(bytes).await
-    }
-
-    /// Says once per session (and family) why VIPs of a negotiated family are not sent.
-    fn warn_unexportable(&mut self, routes: &RouteSet) {
-        let Some(e) = &self.export else {
-            return;
-        };
-        let missing = [
-            e.ipv4 && e.next_hop4.is_none() && routes.keys().any(|a| a.is_ipv4()),
-            e.ipv6 && e.next_hop6.is_none() && routes.keys().any(|a| a.is_ipv6()),
-        ];
-        for (i, missing) in missing.into_iter().enumerate() {
-            if missing && !self.warned_next_hop[i] {
-                self.warned_next_hop[i] = true;
-                if i == 0 {
-                    error!("IPv4 VIPs are not announced: this session has no IPv4 next hop (set next_hop)");
-                } else {
-                    error!("IPv6 VIPs are not announced: this session has no IPv6 next hop (set next_hop6)");
-                }
-            }
-        }
     }
 
     async fn send_update(&mut self, u: Update) -> Option<Event> {
@@ -676,7 +685,11 @@ impl Session {
             self.restart_at = Some(Instant::now() + wait);
             self.backoff = (self.backoff * 2).min(MAX_CONNECT_RETRY);
         }
-        self.shared.update(|s| s.established_at = None);
+        self.shared.update(|s| {
+            s.established_at = None;
+            s.status.families.clear();
+            s.status.extended_next_hop = false;
+        });
     }
 
     fn set_error(&self, text: String) {
@@ -766,6 +779,8 @@ fn fsm_config(cfg: &SessionConfig) -> FsmConfig {
         connect_retry: cfg.connect_retry,
         passive: cfg.peer.passive,
         graceful_restart: Some(cfg.limits.graceful_restart_time),
+        families: cfg.peer.families,
+        extended_next_hop: cfg.peer.extended_next_hop,
     }
 }
 

@@ -1,15 +1,11 @@
 //! The next hops a session announces, and everything else about the session that shapes its
 //! UPDATEs ([`ExportContext`]).
 
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::IpAddr;
 
 use super::SessionConfig;
 use crate::bgp::adj_rib_out::ExportContext;
 use crate::bgp::fsm::Negotiated;
-
-fn is_link_local(a: &Ipv6Addr) -> bool {
-    (a.segments()[0] & 0xffc0) == 0xfe80
-}
 
 /// Next hops for this session: the peer's overrides, else its `local_address`, else the
 /// socket's own address.
@@ -27,7 +23,9 @@ pub(crate) fn export_context(cfg: &SessionConfig, n: &Negotiated, local: IpAddr)
     let next_hop4 = peer.next_hop.or(v4(peer.local_address)).or(v4(Some(local)));
     let local6 = v6(peer.local_address).or(v6(Some(local)));
     let (next_hop6, next_hop6_link_local) = match local6 {
-        Some(ll) if is_link_local(&ll) => (peer.next_hop6.or(Some(ll)), Some(ll)),
+        Some(ll) if crate::config::is_link_local(&IpAddr::V6(ll)) => {
+            (peer.next_hop6.or(Some(ll)), Some(ll))
+        }
         other => (peer.next_hop6.or(other), None),
     };
     ExportContext {
@@ -39,6 +37,7 @@ pub(crate) fn export_context(cfg: &SessionConfig, n: &Negotiated, local: IpAddr)
         next_hop4,
         next_hop6,
         next_hop6_link_local,
+        extended_next_hop: n.extended_next_hop,
     }
 }
 
@@ -63,6 +62,9 @@ mod tests {
                 hold_time: 9,
                 password: None,
                 ttl_security: false,
+                families: crate::config::Families::BOTH,
+                extended_next_hop: false,
+                interface: None,
             },
             local_asn: 65001,
             router_id: Ipv4Addr::new(10, 0, 1, 2),
@@ -81,6 +83,7 @@ mod tests {
             ipv4: true,
             ipv6: true,
             route_refresh: true,
+            extended_next_hop: false,
         }
     }
 

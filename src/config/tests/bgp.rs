@@ -1,8 +1,10 @@
-//! `[node]`, `[api]`, `[bgp]` and `[[bgp.peer]]`, and the next hops VIPs need from peers.
+//! `[node]`, `[api]`, `[bgp]` and `[[bgp.peer]]`, the families each peer carries, and the
+//! VIPs no peer can carry.
 
 use std::time::Duration;
 
 use super::*;
+use crate::config::Families;
 
 /// `[node]` with the given router_id and asn lines (lines 2 and 3).
 fn node(router_id: &str, asn: &str) -> Vec<String> {
@@ -389,34 +391,209 @@ const V6_PEER: [&str; 3] = [
 ];
 
 #[test]
-fn an_ipv6_vip_needs_an_ipv6_next_hop_for_every_peer() {
+fn dual_stack_as_operators_wire_it_one_session_per_family_is_valid() {
+    // One IPv4 and one IPv6 session to the same router, one VIP of each family.
+    let mut lines = with_node(&V4_PEER);
+    lines.extend(V6_PEER);
+    lines.extend(["[[vip]]", r#"address = "10.100.0.1""#]);
+    lines.extend(["[[vip]]", r#"address = "2001:db8:100::1""#]);
+    let c = parse_ok(&lines);
+    let (v4, v6) = (&c.bgp.peers[0], &c.bgp.peers[1]);
+    assert_eq!(v4.families.names(), ["ipv4"]);
+    assert!(!v4.extended_next_hop);
+    // An IPv6 session offers IPv4 too, but only with RFC 8950: used if the router agrees.
+    assert_eq!(v6.families.names(), ["ipv4", "ipv6"]);
+    assert!(v6.extended_next_hop);
+    assert_eq!(v6.can_carry(), Families::BOTH);
+}
+
+#[test]
+fn a_next_hop_of_the_other_family_adds_that_family() {
+    let mut lines = with_node(&V4_PEER);
+    lines.push(r#"next_hop6 = "2001:db8:1::2""#);
+    let c = parse_ok(&lines);
+    assert_eq!(c.bgp.peers[0].families, Families::BOTH);
+    let mut lines = with_node(&V6_PEER);
+    lines.push(r#"next_hop = "10.0.1.2""#);
+    let c = parse_ok(&lines);
+    let p = &c.bgp.peers[0];
+    assert_eq!(p.families, Families::BOTH);
+    // With an IPv4 next hop there is no need for RFC 8950.
+    assert!(!p.extended_next_hop);
+}
+
+#[test]
+fn a_vip_that_no_peer_can_carry_is_an_error_naming_what_each_peer_carries() {
     let mut lines = with_node(&V4_PEER); // peer at lines 4-6
-    lines.extend(V6_PEER); // lines 7-9
-    lines.extend(["[[vip]]", r#"address = "2001:db8:100::1""#]); // line 11
+    lines.extend(["[[vip]]", r#"address = "2001:db8:100::1""#]); // line 8
     assert_one(
         &lines,
+        8,
         11,
-        11,
-        "vip[0].address: IPv6 VIP 2001:db8:100::1 has no IPv6 next hop for peer 10.0.1.1; \
-         the session is IPv4, so set next_hop6 (or an IPv6 local_address) on that peer",
+        "vip[0].address: no peer carries IPv6 VIP 2001:db8:100::1: 10.0.1.1 carries ipv4; \
+         add an IPv6 peer, or set next_hop6 on an IPv4 peer",
     );
     lines.insert(6, r#"next_hop6 = "2001:db8:1::2""#);
     parse_ok(&lines);
 }
 
 #[test]
-fn an_ipv4_vip_needs_an_ipv4_next_hop_for_an_ipv6_peer() {
+fn an_ipv4_vip_over_ipv6_peers_only_needs_next_hop_or_extended_next_hop() {
     let mut lines = with_node(&V6_PEER);
-    lines.extend(["[[vip]]", r#"address = "10.100.0.1""#]); // line 8
+    lines.push("extended_next_hop = false"); // line 7
+    lines.extend(["[[vip]]", r#"address = "10.100.0.1""#]); // line 9
+    assert_one(
+        &lines,
+        9,
+        11,
+        "no peer carries IPv4 VIP 10.100.0.1: 2001:db8:1::1 carries ipv6; add an IPv4 peer, \
+         or set next_hop (or extended_next_hop = true) on an IPv6 peer",
+    );
+    lines[6] = "extended_next_hop = true";
+    parse_ok(&lines);
+    lines[6] = r#"next_hop = "10.0.1.2""#;
+    parse_ok(&lines);
+}
+
+#[test]
+fn explicit_families_override_the_default() {
+    let mut lines = with_node(&V4_PEER);
+    lines.extend([r#"next_hop6 = "2001:db8:1::2""#, r#"families = ["ipv4"]"#]);
+    let c = parse_ok(&lines);
+    assert_eq!(c.bgp.peers[0].families.names(), ["ipv4"]);
+    let mut lines = with_node(&V6_PEER);
+    lines.push(r#"families = ["ipv6"]"#);
+    let c = parse_ok(&lines);
+    let p = &c.bgp.peers[0];
+    assert_eq!(p.families.names(), ["ipv6"]);
+    assert!(!p.can_carry().ipv4);
+}
+
+#[test]
+fn families_are_checked_word_by_word_and_against_the_next_hops() {
+    let peer = |line: &'static str| {
+        let mut l = with_node(&V4_PEER);
+        l.push(line); // line 7
+        l
+    };
+    assert_one(
+        &peer(r#"families = ["ipv4", "ipv4"]"#),
+        7,
+        21,
+        "bgp.peer[0].families[1]: ipv4 is listed twice",
+    );
+    assert_one(
+        &peer(r#"families = ["ipx"]"#),
+        7,
+        13,
+        r#"unknown address family "ipx"; expected one of: ipv4, ipv6"#,
+    );
+    assert_one(
+        &peer("families = []"),
+        7,
+        12,
+        "must name at least one family",
+    );
+    assert_one(
+        &peer(r#"families = ["ipv4", "ipv6"]"#),
+        7,
+        12,
+        "bgp.peer[0].families: ipv6 over this IPv4 session needs an IPv6 next hop: set next_hop6",
+    );
+    assert_one(
+        &peer("extended_next_hop = true"),
+        7,
+        21,
+        "extended next hop (RFC 8950) carries IPv4 routes over an IPv6 session; this peer is IPv4",
+    );
+    let mut lines = with_node(&V6_PEER);
+    lines.extend([
+        r#"families = ["ipv4", "ipv6"]"#,
+        "extended_next_hop = false",
+    ]);
+    assert_one(
+        &lines,
+        7,
+        12,
+        "ipv4 over this IPv6 session needs an IPv4 next hop (next_hop) or extended_next_hop = true",
+    );
+}
+
+const LL_PEER: [&str; 3] = ["[[bgp.peer]]", r#"address = "fe80::1%eth1""#, "asn = 65000"];
+
+#[test]
+fn a_link_local_peer_names_its_interface_after_the_address_or_with_interface() {
+    let c = parse_ok(&with_node(&LL_PEER));
+    let p = &c.bgp.peers[0];
+    assert_eq!(p.address, "fe80::1".parse::<std::net::IpAddr>().unwrap());
+    assert_eq!(p.interface.as_deref(), Some("eth1"));
+    assert_eq!(p.display_address(), "fe80::1%eth1");
+    assert_eq!(p.families.names(), ["ipv4", "ipv6"]);
+    let c = parse_ok(&with_node(&[
+        "[[bgp.peer]]",
+        r#"address = "fe80::1""#,
+        "asn = 65000",
+        r#"interface = "eth2""#,
+    ]));
+    assert_eq!(c.bgp.peers[0].interface.as_deref(), Some("eth2"));
+}
+
+#[test]
+fn a_link_local_peer_without_an_interface_or_a_global_one_with_it_is_an_error() {
+    assert_one(
+        &with_node(&["[[bgp.peer]]", r#"address = "fe80::1""#, "asn = 65000"]),
+        5,
+        11,
+        r#"fe80::1 is link-local: name its interface, as "fe80::1%eth1" or with interface = "eth1""#,
+    );
+    assert_one(
+        &with_node(&[
+            "[[bgp.peer]]",
+            r#"address = "10.0.1.1%eth1""#,
+            "asn = 65000",
+        ]),
+        5,
+        11,
+        "10.0.1.1 is not link-local, so it takes no %eth1 interface",
+    );
+    assert_one(
+        &with_node(&[
+            "[[bgp.peer]]",
+            r#"address = "fe80::1%eth1/x""#,
+            "asn = 65000",
+        ]),
+        5,
+        11,
+        "contains '/', ':' or whitespace",
+    );
+    let mut lines = with_node(&LL_PEER);
+    lines.push(r#"interface = "eth1""#);
+    assert_one(
+        &lines,
+        7,
+        13,
+        "the address already names its interface after '%'; drop one of the two",
+    );
+    let mut lines = with_node(&V4_PEER);
+    lines.push(r#"interface = "eth1""#);
+    assert_one(
+        &lines,
+        7,
+        13,
+        "10.0.1.1 is not link-local; interface is only for link-local peers",
+    );
+}
+
+#[test]
+fn two_link_local_peers_with_one_address_are_duplicates() {
+    let mut lines = with_node(&LL_PEER);
+    lines.extend(LL_PEER); // address at line 8
     assert_one(
         &lines,
         8,
         11,
-        "IPv4 VIP 10.100.0.1 has no IPv4 next hop for peer 2001:db8:1::1; the session is IPv6, \
-         so set next_hop on that peer",
+        "duplicate peer fe80::1 (first defined at line 5)",
     );
-    lines.insert(6, r#"next_hop = "10.0.1.2""#);
-    parse_ok(&lines);
 }
 
 #[test]
