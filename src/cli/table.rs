@@ -3,6 +3,21 @@
 
 use crate::status::Status;
 
+/// `ipv4,ipv6`, with `ipv4(enh)` when IPv4 goes with an IPv6 next hop (RFC 8950); `-` when none.
+fn families(p: &crate::status::PeerStatus) -> String {
+    if p.families.is_empty() {
+        return "-".into();
+    }
+    p.families
+        .iter()
+        .map(|f| match (f.as_str(), p.extended_next_hop) {
+            ("ipv4", true) => "ipv4(enh)".to_string(),
+            (f, _) => f.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 pub fn render(status: &Status) -> String {
     let mut out = format!(
         "node {} AS{} (anycastd {})\n\n",
@@ -13,6 +28,7 @@ pub fn render(status: &Status) -> String {
         "ASN",
         "STATE",
         "UPTIME",
+        "FAMILIES",
         "SENT",
         "RCVD",
         "LAST ERROR",
@@ -28,6 +44,7 @@ pub fn render(status: &Status) -> String {
             } else {
                 "-".into()
             },
+            families(p),
             p.routes_sent.to_string(),
             p.routes_received.to_string(),
             p.last_error.clone().unwrap_or_else(|| "-".into()),
@@ -174,6 +191,8 @@ mod tests {
                     state: PeerState::Established,
                     uptime_seconds: 3725,
                     routes_sent: 2,
+                    families: vec!["ipv4".into(), "ipv6".into()],
+                    extended_next_hop: true,
                     ..Default::default()
                 },
                 PeerStatus {
@@ -214,9 +233,9 @@ mod tests {
         let expected = "\
 node 10.0.1.2 AS65001 (anycastd 0.1.0)
 
-PEER      ASN    STATE        UPTIME  SENT  RCVD  LAST ERROR
-10.0.1.1  65000  established  1h02m   2     0     -
-10.0.2.1  65000  active       -       0     0     connection refused
+PEER      ASN    STATE        UPTIME  FAMILIES        SENT  RCVD  LAST ERROR
+10.0.1.1  65000  established  1h02m   ipv4(enh),ipv6  2     0     -
+10.0.2.1  65000  active       -       -               0     0     connection refused
 
 VIP         ANNOUNCED  DRAINED  REASON
 10.100.0.1  no         yes      drained

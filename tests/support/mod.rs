@@ -9,6 +9,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod backend;
+pub mod bird;
 pub mod daemon;
 pub mod frr;
 pub mod lab;
