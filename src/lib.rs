@@ -4,6 +4,7 @@
 //! Modules, each with one job:
 //! - [`config`]: the TOML schema, parsed and validated with positions.
 //! - [`bgp`]: the embedded BGP speaker (pure FSM and codec, tokio sessions at the edge).
+//! - [`bfd`]: BFD for the BGP peers (pure FSM and codec, UDP sockets at the edge).
 //! - [`health`]: health checks and the rise/fall state machine.
 //! - [`dataplane`]: links, addresses and IPVS over netlink, and the reconciler.
 //! - [`daemon`]: the owner loop that ties health, BGP and the dataplane together.
@@ -12,6 +13,7 @@
 //! - [`cli`]: the command line.
 
 pub mod api;
+pub mod bfd;
 pub mod bgp;
 pub mod cli;
 pub mod config;

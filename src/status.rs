@@ -65,6 +65,26 @@ pub struct PeerStatus {
     /// RFC 8950 negotiated: IPv4 VIPs go with an IPv6 next hop.
     #[serde(default)]
     pub extended_next_hop: bool,
+    /// The peer's BFD session; `null` when BFD is off for it.
+    #[serde(default)]
+    pub bfd: Option<BfdStatus>,
+}
+
+/// One BFD session (RFC 5880) as `/status` shows it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BfdStatus {
+    /// `admindown`, `down`, `init` or `up`.
+    pub state: String,
+    pub local_discriminator: u32,
+    pub remote_discriminator: u32,
+    /// The peer's multiplier times the agreed interval; 0 before the peer was heard.
+    pub detect_time_ms: u64,
+    /// The diagnostic of the last change of state, in the RFC's words.
+    pub last_diag: String,
+    pub transitions: u64,
+    /// Why packets cannot be sent (socket errors), if they cannot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

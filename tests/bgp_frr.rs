@@ -108,6 +108,7 @@ fn peer(address: &str, asn: u32) -> Peer {
         families: anycastd::config::Families::BOTH,
         extended_next_hop: false,
         interface: None,
+        bfd: None,
     }
 }
 

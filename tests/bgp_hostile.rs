@@ -165,6 +165,7 @@ fn peer(addr: SocketAddr) -> Peer {
         families: anycastd::config::Families::BOTH,
         extended_next_hop: false,
         interface: None,
+        bfd: None,
     }
 }
 

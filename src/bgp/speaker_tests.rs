@@ -27,6 +27,7 @@ fn peer(last_octet: u8) -> Peer {
         families: crate::config::Families::BOTH,
         extended_next_hop: false,
         interface: None,
+        bfd: None,
     }
 }
 

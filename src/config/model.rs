@@ -25,6 +25,12 @@ pub const DEFAULT_FALL: u32 = 3;
 pub const DEFAULT_SCHEDULER: &str = "wlc";
 /// Default backend weight, as `ipvsadm -a` and keepalived give it.
 pub const DEFAULT_WEIGHT: u32 = 1;
+/// BFD defaults (RFC 5880 timers as FRR's bfdd and BIRD use them).
+pub const DEFAULT_BFD_INTERVAL: Duration = Duration::from_millis(300);
+pub const DEFAULT_BFD_MULTIPLIER: u8 = 3;
+/// Shortest and longest BFD interval accepted.
+pub const MIN_BFD_INTERVAL: Duration = Duration::from_millis(10);
+pub const MAX_BFD_INTERVAL: Duration = Duration::from_secs(60);
 /// Longest Linux interface name (`IFNAMSIZ` - 1).
 pub const MAX_INTERFACE_NAME_LEN: usize = 15;
 /// Most extra copies of `node.asn` a VIP may prepend.
@@ -85,6 +91,29 @@ pub struct Peer {
     pub extended_next_hop: bool,
     /// The interface of a link-local peer (`fe80::1%eth1` or `interface = "eth1"`).
     pub interface: Option<String>,
+    /// BFD for this peer (its own keys, else `[bgp]`'s); `None` when off.
+    pub bfd: Option<Bfd>,
+}
+
+/// BFD (RFC 5880, asynchronous mode) for one peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Bfd {
+    pub min_tx: Duration,
+    pub min_rx: Duration,
+    pub multiplier: u8,
+    /// RFC 5883 (UDP 4784, no TTL 255 rule) for a peer that is not directly connected.
+    pub multihop: bool,
+}
+
+impl Default for Bfd {
+    fn default() -> Self {
+        Bfd {
+            min_tx: DEFAULT_BFD_INTERVAL,
+            min_rx: DEFAULT_BFD_INTERVAL,
+            multiplier: DEFAULT_BFD_MULTIPLIER,
+            multihop: false,
+        }
+    }
 }
 
 impl Peer {

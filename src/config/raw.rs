@@ -121,6 +121,11 @@ pub struct RawBgp {
     pub listen: Option<Leaf>,
     pub shutdown_delay: Option<Leaf>,
     pub peer: Option<Vec<Spanned<RawPeer>>>,
+    pub bfd: Option<Leaf>,
+    pub bfd_min_tx: Option<Leaf>,
+    pub bfd_min_rx: Option<Leaf>,
+    pub bfd_multiplier: Option<Leaf>,
+    pub bfd_multihop: Option<Leaf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -139,6 +144,11 @@ pub struct RawPeer {
     pub families: Option<Leaf>,
     pub extended_next_hop: Option<Leaf>,
     pub interface: Option<Leaf>,
+    pub bfd: Option<Leaf>,
+    pub bfd_min_tx: Option<Leaf>,
+    pub bfd_min_rx: Option<Leaf>,
+    pub bfd_multiplier: Option<Leaf>,
+    pub bfd_multihop: Option<Leaf>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -126,11 +126,13 @@ fn bgp(ctx: &mut Ctx, raw: Option<&Spanned<RawBgp>>) -> (Option<Bgp>, Vec<Peer>)
         Some(leaf) => ctx.duration("bgp.shutdown_delay", leaf, true),
         None => Some(Duration::ZERO),
     };
+    let bfd_default = bfd(ctx, "bgp", BfdKeys::of_bgp(b), (false, Bfd::default()));
     let (peers, peers_ok) = peers(
         ctx,
         b.peer.as_deref().unwrap_or_default(),
         hold_time.unwrap_or(DEFAULT_HOLD_TIME),
         b.listen.is_some(),
+        bfd_default.unwrap_or((false, Bfd::default())),
     );
     let bgp = (|| {
         Some(Bgp {
@@ -138,7 +140,9 @@ fn bgp(ctx: &mut Ctx, raw: Option<&Spanned<RawBgp>>) -> (Option<Bgp>, Vec<Peer>)
             connect_retry: connect_retry?,
             listen: listen?,
             shutdown_delay: shutdown_delay?,
-            peers: peers_ok.then(|| peers.clone())?,
+            peers: peers_ok
+                .then(|| peers.clone())
+                .filter(|_| bfd_default.is_some())?,
         })
     })();
     (bgp, peers)
@@ -149,13 +153,14 @@ fn peers(
     raw: &[Spanned<RawPeer>],
     hold_time: u16,
     listening: bool,
+    bfd_default: (bool, Bfd),
 ) -> (Vec<Peer>, bool) {
     let mut seen = FirstSeen::new();
     let mut peers = Vec::new();
     let mut ok = true;
     for (i, table) in raw.iter().enumerate() {
         let here = format!("bgp.peer[{i}]");
-        let mut peer = peer(ctx, &here, table, hold_time, listening);
+        let mut peer = peer(ctx, &here, table, hold_time, listening, bfd_default);
         // Two sessions to one address cannot both exist: say which line has the first one.
         if let Some((ip, leaf)) = peek_peer_ip(table.get_ref().address.as_ref()) {
             if let Some(first) = seen.earlier(ip, ctx.line(&leaf.span())) {
@@ -178,6 +183,7 @@ fn peer(
     table: &Spanned<RawPeer>,
     default_hold_time: u16,
     listening: bool,
+    bfd_default: (bool, Bfd),
 ) -> Option<Peer> {
     let (p, span) = (table.get_ref(), table.span());
     let key = |k: &str| path(here, k);
@@ -241,6 +247,15 @@ fn peer(
         .as_ref()
         .map_or(Some(false), |leaf| ctx.boolean(&key("ttl_security"), leaf));
     let interface = peer_interface(ctx, here, p, scoped.as_ref());
+    let bfd = bfd(ctx, here, BfdKeys::of_peer(p), bfd_default).and_then(|(on, b)| {
+        if on && b.multihop && address.is_some_and(|a| is_link_local(&a)) {
+            let leaf = p.bfd_multihop.as_ref().or(p.bfd.as_ref())?;
+            let msg = "a link-local peer is directly connected: bfd_multihop cannot be used";
+            ctx.at(&key("bfd_multihop"), &leaf.span(), msg);
+            return None;
+        }
+        Some(on.then_some(b))
+    });
     let extended_next_hop = optional(p.extended_next_hop.as_ref(), |leaf| {
         ctx.boolean(&key("extended_next_hop"), leaf)
     });
@@ -273,7 +288,83 @@ fn peer(
         families,
         extended_next_hop,
         interface: interface?,
+        bfd: bfd?,
     })
+}
+
+/// The five BFD keys of a table (`[bgp]` or a peer).
+struct BfdKeys<'a> {
+    bfd: Option<&'a Leaf>,
+    min_tx: Option<&'a Leaf>,
+    min_rx: Option<&'a Leaf>,
+    multiplier: Option<&'a Leaf>,
+    multihop: Option<&'a Leaf>,
+}
+
+impl<'a> BfdKeys<'a> {
+    fn of_bgp(b: &'a RawBgp) -> Self {
+        BfdKeys {
+            bfd: b.bfd.as_ref(),
+            min_tx: b.bfd_min_tx.as_ref(),
+            min_rx: b.bfd_min_rx.as_ref(),
+            multiplier: b.bfd_multiplier.as_ref(),
+            multihop: b.bfd_multihop.as_ref(),
+        }
+    }
+
+    fn of_peer(p: &'a RawPeer) -> Self {
+        BfdKeys {
+            bfd: p.bfd.as_ref(),
+            min_tx: p.bfd_min_tx.as_ref(),
+            min_rx: p.bfd_min_rx.as_ref(),
+            multiplier: p.bfd_multiplier.as_ref(),
+            multihop: p.bfd_multihop.as_ref(),
+        }
+    }
+}
+
+/// BFD on or off and its timers: each key of the table, else the default (for a peer,
+/// `[bgp]`'s keys). Every key is checked even when BFD is off.
+fn bfd(ctx: &mut Ctx, here: &str, keys: BfdKeys, default: (bool, Bfd)) -> Option<(bool, Bfd)> {
+    let key = |k: &str| path(here, k);
+    let on = keys
+        .bfd
+        .map_or(Some(default.0), |leaf| ctx.boolean(&key("bfd"), leaf));
+    let mut interval = |name: &str, leaf: Option<&Leaf>, default: Duration| {
+        let Some(leaf) = leaf else {
+            return Some(default);
+        };
+        let d = ctx.duration(&key(name), leaf, false)?;
+        if !(MIN_BFD_INTERVAL..=MAX_BFD_INTERVAL).contains(&d) {
+            let msg = format_args!("{d:?} is out of range; expected 10ms to 60s");
+            ctx.at(&key(name), &leaf.span(), msg);
+            return None;
+        }
+        Some(d)
+    };
+    let min_tx = interval("bfd_min_tx", keys.min_tx, default.1.min_tx);
+    let min_rx = interval("bfd_min_rx", keys.min_rx, default.1.min_rx);
+    let multiplier = keys.multiplier.map_or(Some(default.1.multiplier), |leaf| {
+        ctx.int(
+            &key("bfd_multiplier"),
+            leaf,
+            1..=255,
+            "a detect multiplier 1..=255",
+        )
+        .map(|n| n as u8)
+    });
+    let multihop = keys.multihop.map_or(Some(default.1.multihop), |leaf| {
+        ctx.boolean(&key("bfd_multihop"), leaf)
+    });
+    Some((
+        on?,
+        Bfd {
+            min_tx: min_tx?,
+            min_rx: min_rx?,
+            multiplier: multiplier?,
+            multihop: multihop?,
+        },
+    ))
 }
 
 /// A peer address, optionally with its interface as `fe80::1%eth1` (RFC 4007 zone).

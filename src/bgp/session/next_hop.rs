@@ -65,6 +65,7 @@ mod tests {
                 families: crate::config::Families::BOTH,
                 extended_next_hop: false,
                 interface: None,
+                bfd: None,
             },
             local_asn: 65001,
             router_id: Ipv4Addr::new(10, 0, 1, 2),
