@@ -214,6 +214,44 @@ pub fn render(status: &Status, checks: &CheckMetrics) -> String {
     }
 
     e.family(
+        "anycastd_bfd_up",
+        "1 while the peer's BFD session is Up (peers with BFD only).",
+        "gauge",
+    );
+    for p in &status.peers {
+        if let Some(b) = &p.bfd {
+            e.sample(
+                "anycastd_bfd_up",
+                &[("peer", &p.address)],
+                flag(b.state == "up"),
+            );
+        }
+    }
+    e.family(
+        "anycastd_bfd_transitions_total",
+        "State changes of the peer's BFD session.",
+        "counter",
+    );
+    for p in &status.peers {
+        if let Some(b) = &p.bfd {
+            let v = b.transitions as f64;
+            e.sample("anycastd_bfd_transitions_total", &[("peer", &p.address)], v);
+        }
+    }
+    e.family(
+        "anycastd_bfd_discarded_total",
+        "Received BFD packets dropped, by reason (RFC 5880 6.8.6).",
+        "counter",
+    );
+    for (reason, n) in &status.bfd_discarded {
+        e.sample(
+            "anycastd_bfd_discarded_total",
+            &[("reason", reason)],
+            *n as f64,
+        );
+    }
+
+    e.family(
         "anycastd_vip_announced",
         "1 while the VIP is announced.",
         "gauge",
@@ -325,6 +363,7 @@ mod tests {
                 updates_sent: 3,
                 ..Default::default()
             }],
+            bfd_discarded: Default::default(),
             vips: vec![VipStatus {
                 address: "10.100.0.1".into(),
                 announced: true,
@@ -373,6 +412,30 @@ mod tests {
             );
         }
         assert!(text.ends_with('\n'));
+    }
+
+    #[test]
+    fn bfd_metrics_cover_peers_with_bfd_and_discards_by_reason() {
+        let mut st = status();
+        st.peers[0].bfd = Some(crate::status::BfdStatus {
+            state: "up".into(),
+            transitions: 2,
+            ..Default::default()
+        });
+        st.bfd_discarded.insert("unknown discriminator".into(), 5);
+        let text = render(&st, &CheckMetrics::default());
+        for line in [
+            "anycastd_bfd_up{peer=\"10.0.1.1\"} 1",
+            "anycastd_bfd_transitions_total{peer=\"10.0.1.1\"} 2",
+            "anycastd_bfd_discarded_total{reason=\"unknown discriminator\"} 5",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
+        }
+        let none = render(&status(), &CheckMetrics::default());
+        assert!(!none.lines().any(|l| l.starts_with("anycastd_bfd_up{")));
     }
 
     #[test]

@@ -8,6 +8,9 @@ pub struct Status {
     pub node: NodeStatus,
     pub peers: Vec<PeerStatus>,
     pub vips: Vec<VipStatus>,
+    /// Received BFD packets dropped, by reason (RFC 5880 §6.8.6 and the demultiplexer).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub bfd_discarded: std::collections::BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

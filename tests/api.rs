@@ -35,6 +35,7 @@ fn status() -> Status {
             updates_sent: 2,
             ..Default::default()
         }],
+        bfd_discarded: Default::default(),
         vips: vec![VipStatus {
             address: VIP.into(),
             announced: true,

@@ -89,6 +89,9 @@ pub enum Event {
     MaxPrefixExceeded { afi: u16, safi: u8, limit: u32 },
     /// A write to the peer did not complete in time: it stopped reading.
     WriteTimedOut,
+    /// The peer's BFD session went from Up to Down (not by the peer's AdminDown): the path
+    /// or the peer failed, so the session is closed at once (RFC 5882 §4.3.1).
+    BfdDown,
 }
 
 /// What was agreed with the peer in the OPEN exchange.
@@ -126,6 +129,8 @@ pub enum DownReason {
     NotificationSent(Notification),
     /// Our writes stalled (the peer stopped reading); no NOTIFICATION could be sent.
     WriteTimedOut,
+    /// BFD declared the path down; we sent Cease/BFD Down (RFC 9384).
+    BfdDown,
 }
 
 impl fmt::Display for DownReason {
@@ -140,6 +145,7 @@ impl fmt::Display for DownReason {
             DownReason::WriteTimedOut => {
                 write!(f, "write timed out: the peer stopped reading")
             }
+            DownReason::BfdDown => write!(f, "BFD session down"),
         }
     }
 }
@@ -268,7 +274,10 @@ impl Fsm {
             }
             (S::Active, E::TcpConnectionFails) => vec![Action::DropConnection],
             // Timers that fired after they were stopped: nothing to do.
-            (S::Connect | S::Active, E::HoldTimerExpires | E::KeepaliveTimerExpires) => Vec::new(),
+            (
+                S::Connect | S::Active,
+                E::HoldTimerExpires | E::KeepaliveTimerExpires | E::BfdDown,
+            ) => Vec::new(),
             (S::Connect | S::Active, _) => self.down(
                 vec![
                     Action::StopTimer(Timer::ConnectRetry),
@@ -341,6 +350,13 @@ impl Fsm {
             (_, E::WriteTimedOut) => {
                 let a = self.teardown();
                 self.down(a, DownReason::WriteTimedOut)
+            }
+            (_, E::BfdDown) => {
+                // Sent "where the link still works" (a frozen peer's socket may still take it).
+                let n = Notification::cease(NotifCode::CEASE_BFD_DOWN);
+                let mut a = vec![Action::SendNotification(n)];
+                a.extend(self.teardown());
+                self.down(a, DownReason::BfdDown)
             }
             (S::Established, E::MaxPrefixExceeded { afi, safi, limit }) => {
                 // RFC 4486 §4: AFI (2), SAFI (1), the upper bound (4).
@@ -1029,6 +1045,31 @@ mod tests {
         assert!(a.contains(&Action::DropConnection));
         assert_eq!(went_down(&a), Some(&DownReason::NotificationSent(n)));
         assert_eq!(f.state(), PeerState::Idle);
+    }
+
+    #[test]
+    fn bfd_down_closes_a_connected_session_with_cease_bfd_down_and_is_ignored_otherwise() {
+        for state in [
+            PeerState::OpenSent,
+            PeerState::OpenConfirm,
+            PeerState::Established,
+        ] {
+            let mut f = in_state(state);
+            let a = f.handle(Event::BfdDown);
+            assert_eq!(
+                notification_sent(&a),
+                Some((NotifCode::CEASE, 10)),
+                "{state:?}"
+            );
+            assert_eq!(went_down(&a), Some(&DownReason::BfdDown));
+            assert!(a.contains(&Action::DropConnection));
+            assert_eq!(f.state(), PeerState::Idle);
+        }
+        for state in [PeerState::Idle, PeerState::Connect, PeerState::Active] {
+            let mut f = in_state(state);
+            assert!(f.handle(Event::BfdDown).is_empty(), "{state:?}");
+            assert_eq!(f.state(), state);
+        }
     }
 
     #[test]

@@ -105,7 +105,7 @@ pub fn fsm_conversation(data: &[u8]) {
     while let Some((&op, tail)) = rest.split_first() {
         rest = tail;
         let event = if op & 0x80 == 0 {
-            match op % 12 {
+            match op % 13 {
                 0 => Event::ManualStart,
                 1 => Event::ManualStartPassive,
                 2 => Event::ManualStop {
@@ -123,6 +123,7 @@ pub fn fsm_conversation(data: &[u8]) {
                     safi: 1,
                     limit: 10,
                 },
+                11 => Event::BfdDown,
                 _ => Event::KeepAliveMsg,
             }
         } else {

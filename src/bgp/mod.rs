@@ -24,7 +24,8 @@ use tokio::task::JoinHandle;
 use message::NotifCode;
 use session::{Command, Session, SessionConfig, Shared};
 
-use crate::config::{Bgp, Community, LargeCommunity, Node};
+use crate::bfd::{self, Bfd};
+use crate::config::{Bgp, Community, LargeCommunity, Node, Peer};
 use crate::status::PeerStatus;
 
 /// Path attributes of one announced VIP. The next hop is per session, so it is not here.
@@ -56,6 +57,8 @@ pub struct Speaker {
 
 struct Inner {
     routes: watch::Sender<Arc<RouteSet>>,
+    /// BFD sessions of the peers that enable it; every BGP session watches its peer's.
+    bfd: Bfd,
     /// Whether sessions may send their initial table and End-of-RIB (see `hold_initial_routes`).
     ready: watch::Sender<bool>,
     limits: Limits,
@@ -125,6 +128,7 @@ impl Speaker {
         let speaker = Speaker {
             inner: Inner {
                 routes,
+                bfd: Bfd::start(),
                 ready,
                 limits,
                 state: Mutex::new(SpeakerState::default()),
@@ -151,7 +155,12 @@ impl Speaker {
     /// Ends every session WITHOUT a NOTIFICATION (RFC 4724 restart): peers that negotiated
     /// graceful restart keep our routes, marked stale, until we come back or the restart time
     /// (`Limits::graceful_restart_time`) passes. For a planned restart of the daemon.
+    ///
+    /// BFD sessions are put in AdminDown first: a router must not read the process going
+    /// away as a path failure (RFC 5882 §3.2), which would drop the session and the stale
+    /// routes with it.
     pub async fn abandon(&self) {
+        self.inner.bfd.admin_down().await;
         self.end_sessions(|| Command::Abandon).await;
     }
 
@@ -168,7 +177,19 @@ impl Speaker {
     /// A snapshot of every peer's state and counters, ordered by peer address.
     pub fn peer_status(&self) -> Vec<PeerStatus> {
         let state = self.inner.lock();
-        state.peers.values().map(|p| p.shared.snapshot()).collect()
+        state
+            .peers
+            .iter()
+            .map(|(addr, p)| PeerStatus {
+                bfd: self.inner.bfd.status(addr),
+                ..p.shared.snapshot()
+            })
+            .collect()
+    }
+
+    /// Received BFD packets dropped so far, by reason.
+    pub fn bfd_discarded(&self) -> BTreeMap<String, u64> {
+        self.inner.bfd.discarded()
     }
 
     /// Applies a reloaded config: adds and removes peers, resets only sessions whose settings changed.
@@ -179,7 +200,11 @@ impl Speaker {
             .iter()
             .map(|p| {
                 let cfg = SessionConfig {
-                    peer: p.clone(),
+                    // BFD settings live in the BFD task: changing them must not reset BGP.
+                    peer: Peer {
+                        bfd: None,
+                        ..p.clone()
+                    },
                     local_asn: node.asn,
                     router_id: node.router_id,
                     connect_retry: bgp.connect_retry,
@@ -188,6 +213,21 @@ impl Speaker {
                 (p.address, cfg)
             })
             .collect();
+
+        let addresses: Vec<IpAddr> = bgp.peers.iter().map(|p| p.address).collect();
+        let specs = bgp
+            .peers
+            .iter()
+            .filter_map(|p| {
+                Some(bfd::PeerSpec {
+                    address: p.address,
+                    interface: p.interface.clone(),
+                    local_address: p.local_address,
+                    settings: p.bfd?,
+                })
+            })
+            .collect();
+        self.inner.bfd.set_peers(&addresses, specs);
 
         let existing: Vec<IpAddr> = state.peers.keys().copied().collect();
         for addr in existing {
@@ -223,6 +263,7 @@ impl Speaker {
                     shared.clone(),
                     self.inner.routes.subscribe(),
                     self.inner.ready.subscribe(),
+                    self.inner.bfd.subscribe(addr),
                 );
                 let task = tokio::spawn(session.run(rx));
                 PeerHandle {
@@ -270,11 +311,34 @@ impl Speaker {
 
     /// Sends a Cease NOTIFICATION on every session and waits for the tasks to end
     /// (at most [`SHUTDOWN_GRACE`]; stragglers are aborted).
+    ///
+    /// Order, as routers expect it: pending withdrawals leave first, then every BFD session
+    /// goes AdminDown (not a failure for the router, RFC 5882 §3.2), then the Cease.
     pub async fn shutdown(&self) {
+        self.flush().await;
+        self.inner.bfd.admin_down().await;
         self.end_sessions(|| Command::Stop {
             cease_subcode: NotifCode::CEASE_ADMIN_SHUTDOWN,
         })
         .await;
+    }
+
+    /// Waits (at most 2 s) until every established session has sent what changed in the
+    /// route set.
+    async fn flush(&self) {
+        let waits: Vec<_> = {
+            let state = self.inner.lock();
+            state
+                .peers
+                .values()
+                .filter_map(|p| {
+                    let (tx, rx) = tokio::sync::oneshot::channel();
+                    p.commands.send(Command::Flush(tx)).ok().map(|()| rx)
+                })
+                .collect()
+        };
+        let _ =
+            tokio::time::timeout(Duration::from_secs(2), futures::future::join_all(waits)).await;
     }
 
     /// Sends `command` to every session, stops the listener and waits (at most

@@ -29,6 +29,7 @@ pub fn render(status: &Status) -> String {
         "STATE",
         "UPTIME",
         "FAMILIES",
+        "BFD",
         "SENT",
         "RCVD",
         "LAST ERROR",
@@ -45,6 +46,7 @@ pub fn render(status: &Status) -> String {
                 "-".into()
             },
             families(p),
+            p.bfd.as_ref().map_or("-".into(), |b| b.state.clone()),
             p.routes_sent.to_string(),
             p.routes_received.to_string(),
             p.last_error.clone().unwrap_or_else(|| "-".into()),
@@ -193,6 +195,10 @@ mod tests {
                     routes_sent: 2,
                     families: vec!["ipv4".into(), "ipv6".into()],
                     extended_next_hop: true,
+                    bfd: Some(crate::status::BfdStatus {
+                        state: "up".into(),
+                        ..Default::default()
+                    }),
                     ..Default::default()
                 },
                 PeerStatus {
@@ -203,6 +209,7 @@ mod tests {
                     ..Default::default()
                 },
             ],
+            bfd_discarded: Default::default(),
             vips: vec![VipStatus {
                 address: "10.100.0.1".into(),
                 announced: false,
@@ -233,9 +240,9 @@ mod tests {
         let expected = "\
 node 10.0.1.2 AS65001 (anycastd 0.1.0)
 
-PEER      ASN    STATE        UPTIME  FAMILIES        SENT  RCVD  LAST ERROR
-10.0.1.1  65000  established  1h02m   ipv4(enh),ipv6  2     0     -
-10.0.2.1  65000  active       -       -               0     0     connection refused
+PEER      ASN    STATE        UPTIME  FAMILIES        BFD  SENT  RCVD  LAST ERROR
+10.0.1.1  65000  established  1h02m   ipv4(enh),ipv6  up   2     0     -
+10.0.2.1  65000  active       -       -               -    0     0     connection refused
 
 VIP         ANNOUNCED  DRAINED  REASON
 10.100.0.1  no         yes      drained

@@ -227,6 +227,7 @@ fn api_context(
     let snapshot = move || {
         let mut s = Status::clone(&status.borrow());
         s.peers = speaker.peer_status();
+        s.bfd_discarded = speaker.bfd_discarded();
         s
     };
     let snapshot = Arc::new(snapshot);

@@ -477,6 +477,7 @@ impl NodeState {
             },
             peers,
             vips: self.vip_status(),
+            bfd_discarded: Default::default(),
         }
     }
 

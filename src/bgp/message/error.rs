@@ -24,6 +24,8 @@ impl NotifCode {
     pub const CEASE_CONNECTION_REJECTED: u8 = 5;
     pub const CEASE_OTHER_CONFIG_CHANGE: u8 = 6;
     pub const CEASE_CONNECTION_COLLISION: u8 = 7;
+    /// RFC 9384: the session's BFD session went down.
+    pub const CEASE_BFD_DOWN: u8 = 10;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

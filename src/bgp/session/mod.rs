@@ -39,6 +39,7 @@ use super::message::{
 };
 use super::sockopt;
 use super::{Limits, RouteSet};
+use crate::bfd;
 use crate::config::Peer;
 use crate::status::{PeerState, PeerStatus};
 use collision::{read_pending, Pending};
@@ -72,6 +73,8 @@ pub(crate) enum Command {
     /// Close the connection WITHOUT a NOTIFICATION and end the task: the peer sees a
     /// restarting speaker (RFC 4724) and keeps our routes, marked stale, for the restart time.
     Abandon,
+    /// Send what changed in the route set now (before a shutdown), then answer.
+    Flush(tokio::sync::oneshot::Sender<()>),
 }
 
 /// What the session publishes for `Speaker::peer_status`.
@@ -236,6 +239,12 @@ pub(crate) struct Session {
     fsm: Fsm,
     shared: Arc<Shared>,
     routes: watch::Receiver<Arc<RouteSet>>,
+    /// The peer's BFD session (state `None` while BFD is off for the peer).
+    bfd: watch::Receiver<bfd::Link>,
+    /// BFD failures already acted on.
+    bfd_failures: u64,
+    /// False once the BFD side of the watch is gone.
+    bfd_alive: bool,
     conn: Option<Conn>,
     connecting: Option<Connecting>,
     rbuf: Vec<u8>,
@@ -290,8 +299,10 @@ impl Session {
         shared: Arc<Shared>,
         routes: watch::Receiver<Arc<RouteSet>>,
         ready: watch::Receiver<bool>,
+        bfd: watch::Receiver<bfd::Link>,
     ) -> Self {
         let fsm = Fsm::new(fsm_config(&cfg));
+        let bfd_failures = bfd.borrow().failures;
         Session {
             ready,
             initial_sent: false,
@@ -301,6 +312,9 @@ impl Session {
             fsm,
             shared,
             routes,
+            bfd,
+            bfd_failures,
+            bfd_alive: true,
             conn: None,
             connecting: None,
             rbuf: Vec::new(),
@@ -331,6 +345,12 @@ impl Session {
             tokio::select! {
                 cmd = cmds.recv() => match cmd {
                     Some(Command::Inbound(stream)) => self.inbound(stream).await,
+                    Some(Command::Flush(done)) => {
+                        if established && self.initial_sent && self.routes.has_changed().unwrap_or(false) {
+                            self.send_diff().await;
+                        }
+                        let _ = done.send(());
+                    }
                     Some(Command::Abandon) => {
                         info!("closing without NOTIFICATION: graceful restart");
                         self.conn = None;
@@ -394,6 +414,21 @@ impl Session {
                 _ = sleep_opt(pending_deadline) => {
                     debug!("racing inbound connection sent no OPEN in time: closed");
                     self.pending = None;
+                }
+                changed = self.bfd.changed(), if self.bfd_alive => {
+                    if changed.is_err() {
+                        // The BFD task is gone (speaker dropped): nothing more to watch.
+                        self.bfd_alive = false;
+                        continue;
+                    }
+                    let failures = self.bfd.borrow_and_update().failures;
+                    if failures > self.bfd_failures {
+                        self.bfd_failures = failures;
+                        if self.conn.is_some() {
+                            warn!("BFD declared the peer down: closing the session");
+                        }
+                        self.event(Event::BfdDown).await;
+                    }
                 }
                 _ = sleep_opt(self.timers[0]) => {
                     self.timers[0] = None;
