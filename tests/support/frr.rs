@@ -18,6 +18,15 @@ impl Frr {
     /// Writes `config` and starts zebra and bgpd in `ns`. The instance is named after the
     /// namespace (unique per test).
     pub fn start(ns: &Netns, config: &str) -> Frr {
+        Frr::start_daemons(ns, config, &["bgpd"])
+    }
+
+    /// Like [`Frr::start`], with bfdd too (for `neighbor X bfd`).
+    pub fn start_with_bfd(ns: &Netns, config: &str) -> Frr {
+        Frr::start_daemons(ns, config, &["bfdd", "bgpd"])
+    }
+
+    fn start_daemons(ns: &Netns, config: &str, daemons: &[&str]) -> Frr {
         let name = ns.name().to_string();
         let conf_dir = PathBuf::from(format!("/etc/frr/{name}"));
         let run_dir = PathBuf::from(format!("/var/run/frr/{name}"));
@@ -38,7 +47,9 @@ impl Frr {
         wait_until(Duration::from_secs(10), "zebra socket", || {
             frr.run_dir.join("zserv.api").exists()
         });
-        frr.start_daemon("bgpd");
+        for d in daemons {
+            frr.start_daemon(d);
+        }
         frr
     }
 
@@ -153,7 +164,7 @@ impl Frr {
 
 impl Drop for Frr {
     fn drop(&mut self) {
-        for d in ["bgpd", "zebra"] {
+        for d in ["bgpd", "bfdd", "zebra"] {
             if let Some(pid) = self.pid(d) {
                 let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
             }
