@@ -297,7 +297,7 @@ fn hostile_bfd_packets_are_counted_and_dropped_while_the_real_session_stays_up()
     };
     let mut bad: Vec<(Vec<u8>, u32)> = Vec::new();
     let bytes = valid.encode();
-    let mut with = |f: &dyn Fn(&mut [u8; 24])| {
+    let with = |f: &dyn Fn(&mut [u8; 24])| {
         let mut b = bytes;
         f(&mut b);
         b.to_vec()
