@@ -1,4 +1,5 @@
-//! The fuzz targets (fuzz/fuzz_targets/*, bodies in anycastd::bgp::fuzzing) on the stable
+//! The fuzz targets (fuzz/fuzz_targets/*, bodies in anycastd::bgp::fuzzing and
+//! anycastd::bfd::fuzzing) on the stable
 //! toolchain: every checked-in corpus file, then random mutations of them (bit flips, byte
 //! changes, inserts, deletes, splices, length-field tweaks) for a time budget
 //! (`FUZZ_SMOKE_SECS`, default 5 s per target). No coverage guidance: this is the regression
@@ -12,6 +13,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use anycastd::bfd::fuzzing::{decode_datagrams, session_conversation};
+use anycastd::bfd::packet::{Diag, Packet, State};
 use anycastd::bgp::adj_rib_out::{AdjRibOut, ExportContext};
 use anycastd::bgp::fuzzing::{decode_stream, fsm_conversation};
 use anycastd::bgp::message::{
@@ -149,6 +152,65 @@ fn fsm_target_survives_its_corpus_and_mutations() {
     run_target("fsm", fsm_conversation);
 }
 
+#[test]
+fn bfd_decode_target_survives_its_corpus_and_mutations() {
+    run_target("bfd_decode", decode_datagrams);
+}
+
+#[test]
+fn bfd_session_target_survives_its_corpus_and_mutations() {
+    run_target("bfd_session", |d| {
+        session_conversation(d);
+    });
+}
+
+/// BFD Control packets in every state, as a peer (FRR bfdd: 300 ms, multiplier 3) sends them
+/// during bring-up, a Poll Sequence and shutdown.
+fn bfd_packets() -> Vec<[u8; 24]> {
+    let base = Packet {
+        diag: Diag::NONE,
+        state: State::Down,
+        poll: false,
+        final_: false,
+        control_plane_independent: false,
+        demand: false,
+        detect_mult: 3,
+        my_discriminator: 7,
+        your_discriminator: 0,
+        desired_min_tx: 1_000_000,
+        required_min_rx: 300_000,
+        required_min_echo_rx: 50_000,
+    };
+    let ours = 0x0a0b_0c0d;
+    let init = Packet {
+        state: State::Init,
+        your_discriminator: ours,
+        ..base
+    };
+    let up = Packet {
+        state: State::Up,
+        desired_min_tx: 300_000,
+        ..init
+    };
+    let poll = Packet { poll: true, ..up };
+    let final_ = Packet { final_: true, ..up };
+    let admin = Packet {
+        state: State::AdminDown,
+        diag: Diag::ADMIN_DOWN,
+        ..up
+    };
+    let down = Packet {
+        state: State::Down,
+        diag: Diag::DETECTION_TIME_EXPIRED,
+        your_discriminator: 0,
+        ..up
+    };
+    [base, init, up, poll, final_, admin, down]
+        .iter()
+        .map(Packet::encode)
+        .collect()
+}
+
 /// An OPEN as FRR 8 sends it (one capability per optional parameter, graceful restart and
 /// FQDN included), from the codec's unit tests.
 const FRR_OPEN: &[u8] = &[
@@ -257,7 +319,34 @@ fn write_seed_corpus() {
         c.extend([10, 9, 8, 2]);
         fsm.push(c);
     }
-    for (target, seeds) in [("decode", decode), ("fsm", fsm)] {
+    // BFD datagrams: a length byte, then the datagram.
+    let packets = bfd_packets();
+    let mut bfd_decode: Vec<Vec<u8>> = packets.iter().map(|p| [&[24u8][..], p].concat()).collect();
+    bfd_decode.push(
+        packets
+            .iter()
+            .flat_map(|p| [&[24u8][..], p].concat())
+            .collect(),
+    );
+    // BFD conversations (see anycastd::bfd::fuzzing::session_conversation): timers, then the
+    // peer Down, Init, Up, a poll, time passing, AdminDown from the peer, silence.
+    let mut bfd_session: Vec<Vec<u8>> = Vec::new();
+    for timers in [[0x1b, 3], [0x12, 3], [0x00, 1], [0x3f, 255]] {
+        let mut c = timers.to_vec();
+        for (i, p) in packets.iter().enumerate() {
+            c.push(0x80 | if i == 0 { 2 } else { 3 });
+            c.extend_from_slice(p);
+            c.push(0x0a);
+        }
+        c.extend([0x41, 0x05, 0x3f, 0x3f, 0x60, 0x01]);
+        bfd_session.push(c);
+    }
+    for (target, seeds) in [
+        ("decode", decode),
+        ("fsm", fsm),
+        ("bfd_decode", bfd_decode),
+        ("bfd_session", bfd_session),
+    ] {
         let dir = corpus_dir(target);
         std::fs::create_dir_all(&dir).unwrap();
         for (i, s) in seeds.iter().enumerate() {

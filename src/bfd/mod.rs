@@ -20,6 +20,7 @@
 //! frozen or killed daemon is a node failure for the routers. A planned restart (SIGUSR2) and
 //! a shutdown send AdminDown first, which routers must not treat as a failure (RFC 5882 §3.2).
 
+pub mod fuzzing;
 pub mod packet;
 pub mod session;
 
