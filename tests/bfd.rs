@@ -224,6 +224,46 @@ fn a_frozen_node_leaves_bird_within_the_bfd_detection_time() {
     wait_routed(&lab, VIP4, &node);
 }
 
+/// A daemon that was not scheduled for a while (a loaded machine, a descheduled VM) finds the
+/// router's packets waiting in its socket when it runs again, and its detection timer expired
+/// too. It must read the packets before it judges the timer, or it declares a live router
+/// down and resets BGP. Here the router's detection time for us is long (our multiplier 10:
+/// 3 s) and ours for the router short (900 ms): a 1.5 s stall (SIGSTOP) leaves the router Up
+/// and its packets queued. Repeated, because which of "packet ready" and "timer expired" is
+/// looked at first was a coin toss.
+#[test]
+fn after_a_stall_queued_packets_are_read_before_the_detection_timer_is_judged() {
+    let lab = Lab::new(1, 1);
+    let (peer, node) = (router_addr(0, 1), node_addr(0, 1));
+    let frr = Frr::start_with_bfd(lab.router(0), &frr_conf(&node, true));
+    let d = Daemon::start(
+        lab.node(1),
+        "node1",
+        &node_config(&peer, "bfd = true\nbfd_multiplier = 10", VIP4),
+    );
+    wait_routed(&lab, VIP4, &node);
+    let up = wait_bfd_up(&d);
+    assert_eq!(up["detect_time_ms"], 900, "{up}");
+    wait_for(
+        TIMEOUT,
+        "FRR's bfdd sees the session up",
+        || frr.vtysh_json(&format!("show bfd peer {node} json")),
+        |v| v["status"] == "up",
+    );
+    let transitions = up["transitions"].as_u64().unwrap();
+    for i in 0..6 {
+        d.signal(Signal::SIGSTOP);
+        std::thread::sleep(Duration::from_millis(1500));
+        d.signal(Signal::SIGCONT);
+        std::thread::sleep(Duration::from_millis(700));
+        let b = peer_bfd(&d);
+        assert_eq!(b["state"], "up", "stall {i}: {b}");
+        assert_eq!(b["transitions"], transitions, "stall {i}: BFD flapped: {b}");
+    }
+    assert_eq!(d.status()["peers"][0]["state"], "established");
+    assert_eq!(kernel_next_hops(lab.router(0), VIP4), [node.as_str()]);
+}
+
 #[test]
 fn sigterm_sends_admindown_so_the_router_sees_no_bfd_failure() {
     let lab = Lab::new(1, 1);

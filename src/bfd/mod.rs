@@ -223,8 +223,40 @@ impl Task {
                 r = recv_opt(self.rx.single6.as_ref()) => self.received(r, false),
                 r = recv_opt(self.rx.multi4.as_ref()) => self.received(r, true),
                 r = recv_opt(self.rx.multi6.as_ref()) => self.received(r, true),
-                _ = sleep_opt(deadline) => self.on_time().await,
+                _ = sleep_opt(deadline) => {
+                    self.read_queued();
+                    self.on_time().await;
+                }
             }
+        }
+    }
+
+    /// Processes the datagrams already waiting on the receive sockets. Called before the timers
+    /// are judged: after the daemon was not scheduled for a while (a loaded machine, a
+    /// descheduled VM, SIGSTOP), the timers have expired and the peer's packets sit in the
+    /// socket buffer; judging the timers first would declare a live peer down. Bounded, so
+    /// that a flood cannot hold back the timers (and with them our own transmissions).
+    fn read_queued(&mut self) {
+        const MAX: usize = 1024;
+        let mut queued = Vec::new();
+        let mut buf = [0u8; 256];
+        let rx = &self.rx;
+        for (socket, multihop) in [
+            (&rx.single4, false),
+            (&rx.single6, false),
+            (&rx.multi4, true),
+            (&rx.multi6, true),
+        ] {
+            let Some(socket) = socket else { continue };
+            while queued.len() < MAX {
+                match recv_with_ttl(socket, &mut buf) {
+                    Ok(d) => queued.push((d, multihop)),
+                    Err(_) => break,
+                }
+            }
+        }
+        for (d, multihop) in queued {
+            self.received(Ok(d), multihop);
         }
     }
 
