@@ -152,9 +152,10 @@ def veth(a, a_if, a_cidr, b, b_if, b_cidr):
 
 
 class Frr:
-    """zebra + bgpd in a namespace, with its own pathspace (-N), as tests/support/frr.rs does."""
+    """zebra + bgpd (+ bfdd when asked) in a namespace, with its own pathspace (-N), as
+    tests/support/frr.rs does."""
 
-    def __init__(self, cleanup, ns, config):
+    def __init__(self, cleanup, ns, config, bfdd=False):
         self.ns = ns
         self.name = ns.name
         self._vty = None
@@ -169,6 +170,8 @@ class Frr:
         sh("chown", "-R", "frr:frr", self.conf_dir, self.run_dir)
         self.start("zebra")
         wait_until("zebra socket", 10, lambda: os.path.exists(f"{self.run_dir}/zserv.api"))
+        if bfdd:
+            self.start("bfdd")
         self.start("bgpd")
         wait_until("bgpd vty", 10, lambda: self.vtysh_json("show bgp summary json") is not None)
         # The --log file target ignores `log timestamp precision`; a file target configured
@@ -264,8 +267,10 @@ class Frr:
         shutil.rmtree(self.run_dir, ignore_errors=True)
 
 
-def frr_router_config(asn, router_id, neighbors, shutdown=False):
-    """A router that accepts everything from `neighbors` [(address, asn)] and installs ECMP."""
+def frr_router_config(asn, router_id, neighbors, shutdown=False, timers=None, bfd=None):
+    """A router that accepts everything from `neighbors` [(address, asn)] and installs ECMP.
+    `timers` = (keepalive, hold) for every neighbor; `bfd` = (interval ms, multiplier): BFD
+    (bfdd, single hop) to every neighbor with that transmit and receive interval."""
     lines = [
         "frr defaults datacenter",
         "hostname bench-router",
@@ -280,9 +285,18 @@ def frr_router_config(asn, router_id, neighbors, shutdown=False):
     for addr, peer_asn in neighbors:
         lines.append(f" neighbor {addr} remote-as {peer_asn}")
         lines.append(f" neighbor {addr} timers connect 1")
+        if timers:
+            lines.append(f" neighbor {addr} timers {timers[0]} {timers[1]}")
+        if bfd:
+            lines.append(f" neighbor {addr} bfd profile bench")
         if shutdown:
             lines.append(f" neighbor {addr} shutdown")
-    lines += [" address-family ipv4 unicast", "  maximum-paths 16", " exit-address-family", "!", ""]
+    lines += [" address-family ipv4 unicast", "  maximum-paths 16", " exit-address-family", "!"]
+    if bfd:
+        lines += ["bfd", " profile bench", f"  transmit-interval {bfd[0]}",
+                  f"  receive-interval {bfd[0]}", f"  detect-multiplier {bfd[1]}", " exit",
+                  "exit", "!"]
+    lines.append("")
     return "\n".join(lines)
 
 

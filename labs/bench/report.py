@@ -10,11 +10,19 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TITLES = {"routes": "Route scale, UPDATE packing and footprint (vs GoBGP and BIRD)",
           "failover": "Failover latency",
           "ipvs": "IPVS programming (vs ipvsadm)",
-          "checks": "Health checking cost (vs a reference checker)"}
+          "checks": "Health checking cost (vs a reference checker)",
+          "bfd": "Node freeze and BFD (vs BIRD with BFD)"}
+ALL = list(TITLES)
 
 
 def write(path, mode, facts, versions, sections, elapsed):
+    """The whole report from this run, or, when the run measured only some sections and the
+    report exists, the existing report with those sections replaced (the run noted under
+    "Machine and run")."""
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    measured = [name for name, _, _, _ in sections]
+    if set(measured) != set(ALL) and os.path.exists(path):
+        return merge(path, mode, facts, versions, sections, elapsed, now)
     out = [
         "# Performance",
         "",
@@ -40,14 +48,47 @@ def write(path, mode, facts, versions, sections, elapsed):
         + ", ".join(f"{name} {secs / 60:.1f} min" for name, _, _, secs in sections) + ")",
         "",
     ]
-    for name, tables, error, _ in sections:
-        out += [f"## {TITLES.get(name, name)}", ""]
-        if error:
-            out += [f"**Not measured:** {error}", ""]
-        for t in tables:
-            out.append(t.markdown())
+    for section in sections:
+        out += section_lines(section)
     analysis = os.path.join(HERE, "analysis.md")
     if os.path.exists(analysis):
         out.append(open(analysis).read())
     with open(path, "w") as f:
         f.write("\n".join(out).rstrip() + "\n")
+
+
+def section_lines(section):
+    name, tables, error, _ = section
+    out = [f"## {TITLES.get(name, name)}", ""]
+    if error:
+        out += [f"**Not measured:** {error}", ""]
+    for t in tables:
+        out.append(t.markdown())
+    return out
+
+
+def merge(path, mode, facts, versions, sections, elapsed, now):
+    """Replaces the measured sections of an existing report (a section runs from its `## `
+    heading to the next one); a section it does not have yet goes before "## Running it"."""
+    lines = open(path).read().rstrip("\n").split("\n")
+    for section in sections:
+        heading = f"## {TITLES.get(section[0], section[0])}"
+        new = section_lines(section)
+        if heading in lines:
+            start = lines.index(heading)
+            end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")),
+                       len(lines))
+        else:
+            start = end = next((i for i, line in enumerate(lines) if line == "## Running it"),
+                               len(lines))
+        lines[start:end] = new
+    note = (f"- {', '.join(s[0] for s in sections)} re-measured {now} ({mode}, "
+            f"{elapsed / 60:.1f} min, load average at start {facts['load']}; versions "
+            + ", ".join(f"{k} `{v}`" for k, v in versions.items()) + ")")
+    at = lines.index("## Machine and run")
+    end = next(i for i in range(at + 1, len(lines)) if lines[i].startswith("## "))
+    while end > at and not lines[end - 1].strip():
+        end -= 1
+    lines.insert(end, note)
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")

@@ -37,14 +37,16 @@ class Anycastd(Speaker):
     name = "anycastd"
 
     def __init__(self, ns, binary, workdir, n, local, peer, api_port, extra_vip="", log_level="info",
-                 cleanup=True):
+                 cleanup=True, bgp="hold_time = 9"):
+        """`peer`: one router address or a list of them; `bgp`: lines for [bgp]."""
         self.ns, self.api = ns, f"http://127.0.0.1:{api_port}"
         lines = [
             "[node]", f'router_id = "{local}"', "asn = 65001", "",
             "[api]", f'listen = "127.0.0.1:{api_port}"', "",
-            "[bgp]", "hold_time = 9", "connect_retry = 1", "",
-            "[[bgp.peer]]", f'address = "{peer}"', "asn = 65000", "",
+            "[bgp]", bgp, "connect_retry = 1", "",
         ]
+        for address in [peer] if isinstance(peer, str) else peer:
+            lines += ["[[bgp.peer]]", f'address = "{address}"', "asn = 65000", ""]
         for i in range(n):
             extra = extra_vip(i) if callable(extra_vip) else extra_vip
             lines += ["[[vip]]", f'address = "{vip(i)}"', 'interface = "lo"', extra, ""]
@@ -167,8 +169,11 @@ class Gobgp(Speaker):
 class Bird(Speaker):
     name = "BIRD"
 
-    def __init__(self, ns, workdir, n, local, peer):
+    def __init__(self, ns, workdir, n, local, peer, bfd=None, start=False):
+        """`peer`: one router address or a list of them; `bfd` = (interval ms, multiplier)
+        turns BFD on for every session; `start` brings the sessions up at once."""
         self.ns = ns
+        peers = [peer] if isinstance(peer, str) else peer
         conf = os.path.join(workdir, f"bird-{ns.name}.conf")
         self.ctl = os.path.join(workdir, f"bird-{ns.name}.ctl")
         lines = [
@@ -178,17 +183,28 @@ class Bird(Speaker):
             "  ipv4;",
         ]
         lines += [f"  route {vip(i)}/32 blackhole;" for i in range(n)]
-        lines += [
-            "}",
-            "protocol bgp uplink {",
-            f"  local {local} as 65001;",
-            f"  neighbor {peer} as 65000;",
-            # Start only when told to (`enable uplink`), so the routes are loaded first.
-            "  disabled;",
-            "  ipv4 { import none; export all; };",
-            "}",
-            "",
-        ]
+        lines.append("}")
+        if bfd:
+            lines += ["protocol bfd {",
+                      f'  interface "*" {{ min rx interval {bfd[0]} ms; min tx interval {bfd[0]} ms; '
+                      f"multiplier {bfd[1]}; }};",
+                      "}"]
+        for i, address in enumerate(peers):
+            lines += [
+                f"protocol bgp uplink{'' if i == 0 else i} {{",
+                f"  local {local} as 65001;" if len(peers) == 1 else "  local as 65001;",
+                f"  neighbor {address} as 65000;",
+                "  connect retry time 1;",
+                # After a session error (a Cease from the router) retry within seconds, as
+                # anycastd's connect_retry = 1 does; BIRD's default waits 60 s.
+                "  error wait time 1, 5;",
+                *(["  bfd on;"] if bfd else []),
+                # Start only when told to (`enable uplink`), so the routes are loaded first.
+                *([] if start else ["  disabled;"]),
+                "  ipv4 { import none; export all; };",
+                "}",
+            ]
+        lines.append("")
         with open(conf, "w") as f:
             f.write("\n".join(lines))
         self.log_path = os.path.join(workdir, f"bird-{ns.name}.log")
