@@ -265,7 +265,7 @@ fn after_a_stall_queued_packets_are_read_before_the_detection_timer_is_judged() 
 }
 
 #[test]
-fn sigterm_sends_admindown_so_the_router_sees_no_bfd_failure() {
+fn sigterm_ends_bgp_with_our_cease_then_sends_bfd_admindown() {
     let lab = Lab::new(1, 1);
     let (peer, node) = (router_addr(0, 1), node_addr(0, 1));
     let frr = Frr::start_with_bfd(lab.router(0), &frr_conf(&node, true));
@@ -284,9 +284,75 @@ fn sigterm_sends_admindown_so_the_router_sees_no_bfd_failure() {
         || frr.vtysh_json(&format!("show bfd peer {node} json")),
         |v| v["status"] == "down",
     );
-    // What bfdd recorded from us is an administrative shutdown, not a detection timeout:
-    // RFC 5882 §3.2, not a failure of the path (FRR reports it to bgpd as admin-down).
+    // What bfdd recorded from us is an administrative shutdown, not a detection timeout.
     assert_eq!(v["remote-diagnostic"], "administratively down", "{v}");
+    // And bgpd ended the session on our Cease, which came first, not on BFD: FRR closes an
+    // established session whose peer goes AdminDown with a Cease/BFD Down of its own.
+    let stats = &frr.vtysh_json(&format!("show bgp neighbors {node} json"))[&node]["messageStats"];
+    assert_eq!(
+        stats["notificationsSent"], 0,
+        "FRR sent a NOTIFICATION: {stats}"
+    );
+    assert!(stats["notificationsRecv"].as_u64() >= Some(1), "{stats}");
+}
+
+/// SIGUSR2 (a planned restart) with BFD on, against FRR with graceful restart: the router must
+/// keep the route all through the restart, so what the old process tells BFD must not look like
+/// a failure while its BGP session is still up. FRR's bgpd closes an established session on its
+/// peer's AdminDown as on any BFD Down, so the old process closes BGP first (graceful restart
+/// starts at the router) and only then sends AdminDown.
+#[test]
+fn a_planned_restart_with_bfd_keeps_the_route_at_frr_with_graceful_restart() {
+    let lab = Lab::new(1, 1);
+    let (peer, node) = (router_addr(0, 1), node_addr(0, 1));
+    let conf = frr_conf(&node, true).replacen(
+        " no bgp ebgp-requires-policy\n",
+        " no bgp ebgp-requires-policy\n bgp graceful-restart\n",
+        1,
+    );
+    let frr = Frr::start_with_bfd(lab.router(0), &conf);
+    let cfg = node_config(&peer, "bfd = true", VIP4);
+    let mut old = Daemon::start(lab.node(1), "old", &cfg);
+    wait_routed(&lab, VIP4, &node);
+    wait_bfd_up(&old);
+    wait_for(
+        TIMEOUT,
+        "FRR's bfdd sees the session up",
+        || frr.vtysh_json(&format!("show bfd peer {node} json")),
+        |v| v["status"] == "up",
+    );
+    let mut polls = 0;
+    let mut gaps = 0;
+    let mut watch = |until: &mut dyn FnMut() -> bool| {
+        while !until() {
+            polls += 1;
+            if kernel_next_hops(lab.router(0), VIP4) != [node.clone()] {
+                gaps += 1;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    old.signal(Signal::SIGUSR2);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    watch(&mut || old.exited().is_some() || Instant::now() > deadline);
+    assert_eq!(old.wait_exit(Duration::from_secs(1)).code(), Some(75));
+    let new = Daemon::start(lab.node(1), "new", &cfg);
+    // Through the new process's BFD coming up and a few seconds beyond.
+    let deadline = Instant::now() + Duration::from_secs(6);
+    watch(&mut || {
+        peer_bfd(&new)["state"] == "up" && Instant::now() > deadline
+            || Instant::now() > deadline + Duration::from_secs(20)
+    });
+    println!(
+        "planned restart with BFD: {polls} polls of the router's kernel route, {gaps} without it"
+    );
+    assert_eq!(peer_bfd(&new)["state"], "up");
+    assert_eq!(
+        gaps, 0,
+        "the route left the router's kernel during the restart"
+    );
+    let n = frr.vtysh_json(&format!("show bgp neighbors {node} json"));
+    assert_eq!(n[&node]["bgpState"], "Established", "{n}");
 }
 
 /// Sends `bytes` from the router's namespace to the node's BFD port, with TTL `ttl`.

@@ -17,8 +17,9 @@
 //!   address), the timer loop, and what BGP and `/status` see.
 //!
 //! Fate sharing: the BFD sessions run in the daemon's own process, so the C bit is 0 and a
-//! frozen or killed daemon is a node failure for the routers. A planned restart (SIGUSR2) and
-//! a shutdown send AdminDown first, which routers must not treat as a failure (RFC 5882 §3.2).
+//! frozen daemon is a node failure for the routers (a killed one has its TCP connections
+//! closed by the kernel first, so graceful restart applies). A planned restart (SIGUSR2) and a
+//! shutdown send AdminDown after the BGP sessions closed (see `Speaker::abandon`).
 
 pub mod fuzzing;
 pub mod packet;
@@ -151,8 +152,13 @@ impl Bfd {
             .collect()
     }
 
-    /// Puts every session in AdminDown and sends it (before a shutdown or a planned
-    /// restart: routers must not read our going away as a failure). Returns once sent.
+    /// Whether any BFD session is configured.
+    pub fn has_sessions(&self) -> bool {
+        !self.lock().status.is_empty()
+    }
+
+    /// Puts every session in AdminDown and sends it (when the daemon goes away: a shutdown or
+    /// a planned restart, after the BGP sessions were closed). Returns once sent.
     pub async fn admin_down(&self) {
         let (tx, rx) = oneshot::channel();
         if self.commands.send(Command::AdminDown(tx)).is_ok() {

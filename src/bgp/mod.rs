@@ -113,6 +113,11 @@ impl Default for Limits {
 /// How long `shutdown` waits for sessions to send their Cease and close.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
+/// How long after closing the BGP sessions BFD AdminDown is sent when the daemon goes away:
+/// time for the routers to process the TCP close (or our Cease) first, which reaches their
+/// BGP directly, before the BFD state change, which comes through their BFD daemon.
+pub const BFD_AFTER_CLOSE: Duration = Duration::from_millis(200);
+
 impl Speaker {
     /// Starts one session task per configured peer (and the listener when `bgp.listen` is set).
     ///
@@ -156,12 +161,25 @@ impl Speaker {
     /// graceful restart keep our routes, marked stale, until we come back or the restart time
     /// (`Limits::graceful_restart_time`) passes. For a planned restart of the daemon.
     ///
-    /// BFD sessions are put in AdminDown first: a router must not read the process going
-    /// away as a path failure (RFC 5882 §3.2), which would drop the session and the stale
-    /// routes with it.
+    /// BFD goes AdminDown only after the sessions are closed (see [`Speaker::bfd_goodbye`]):
+    /// FRR's bgpd, for one, closes an established session with Cease/BFD Down on its peer's
+    /// AdminDown as on any BFD failure, and a router that closes the session itself keeps no
+    /// stale routes. Once the TCP close has started graceful restart at the router, the
+    /// AdminDown only moves its BFD session to Down (so the new process's BFD starts cleanly),
+    /// and the stale routes stay.
     pub async fn abandon(&self) {
-        self.inner.bfd.admin_down().await;
         self.end_sessions(|| Command::Abandon).await;
+        self.bfd_goodbye().await;
+    }
+
+    /// AdminDown to every BFD session, [`BFD_AFTER_CLOSE`] after the BGP sessions were closed,
+    /// so that the router sees the TCP close (or our Cease) before the BFD state change (which
+    /// reaches its BGP through its BFD daemon, a longer path).
+    async fn bfd_goodbye(&self) {
+        if self.inner.bfd.has_sessions() {
+            tokio::time::sleep(BFD_AFTER_CLOSE).await;
+            self.inner.bfd.admin_down().await;
+        }
     }
 
     /// Replaces the set of routes to announce; sessions send the difference at once.
@@ -312,15 +330,17 @@ impl Speaker {
     /// Sends a Cease NOTIFICATION on every session and waits for the tasks to end
     /// (at most [`SHUTDOWN_GRACE`]; stragglers are aborted).
     ///
-    /// Order, as routers expect it: pending withdrawals leave first, then every BFD session
-    /// goes AdminDown (not a failure for the router, RFC 5882 §3.2), then the Cease.
+    /// Order: pending withdrawals leave first, then the Cease, then every BFD session goes
+    /// AdminDown. AdminDown before the Cease would make FRR close the session itself with
+    /// Cease/BFD Down (it treats its peer's AdminDown as a BFD failure), so the router would
+    /// log a BFD failure instead of our administrative shutdown.
     pub async fn shutdown(&self) {
         self.flush().await;
-        self.inner.bfd.admin_down().await;
         self.end_sessions(|| Command::Stop {
             cease_subcode: NotifCode::CEASE_ADMIN_SHUTDOWN,
         })
         .await;
+        self.bfd_goodbye().await;
     }
 
     /// Waits (at most 2 s) until every established session has sent what changed in the
