@@ -483,9 +483,14 @@ pub fn negotiate(config: &FsmConfig, open: &Open) -> Result<Negotiated, DecodeEr
 }
 
 /// Connection collision resolution (RFC 4271 §6.8): true when the connection initiated by the
-/// local system survives, i.e. when our BGP identifier is the higher one.
-pub fn keep_locally_initiated(local_id: Ipv4Addr, remote_id: Ipv4Addr) -> bool {
-    u32::from(local_id) > u32::from(remote_id)
+/// local system survives, i.e. when our BGP identifier is the higher one. Equal identifiers
+/// (allowed between ASes, RFC 6286 §2.2) are broken by the AS number: the connection of the
+/// speaker with the larger AS survives (RFC 6286 §2.3).
+pub fn keep_locally_initiated(
+    (local_id, local_asn): (Ipv4Addr, u32),
+    (remote_id, remote_asn): (Ipv4Addr, u32),
+) -> bool {
+    (u32::from(local_id), local_asn) > (u32::from(remote_id), remote_asn)
 }
 
 #[cfg(test)]
@@ -950,12 +955,21 @@ mod tests {
 
     #[test]
     fn collision_keeps_the_connection_of_the_higher_identifier() {
-        assert!(keep_locally_initiated(LOCAL_ID, PEER_ID));
-        assert!(!keep_locally_initiated(PEER_ID, LOCAL_ID));
+        assert!(keep_locally_initiated((LOCAL_ID, 1), (PEER_ID, 2)));
+        assert!(!keep_locally_initiated((PEER_ID, 2), (LOCAL_ID, 1)));
         // Compared as unsigned integers, not textually.
         assert!(keep_locally_initiated(
-            Ipv4Addr::new(192, 0, 0, 1),
-            Ipv4Addr::new(10, 255, 255, 255)
+            (Ipv4Addr::new(192, 0, 0, 1), 1),
+            (Ipv4Addr::new(10, 255, 255, 255), 2)
+        ));
+    }
+
+    #[test]
+    fn equal_identifiers_keep_the_connection_of_the_larger_as() {
+        assert!(keep_locally_initiated((LOCAL_ID, 65002), (LOCAL_ID, 65001)));
+        assert!(!keep_locally_initiated(
+            (LOCAL_ID, 65001),
+            (LOCAL_ID, 65002)
         ));
     }
 

@@ -17,9 +17,7 @@ use tracing::debug;
 use super::{
     fsm_config, secure_accepted, timer_index, Conn, Session, PENDING_TIMEOUT, WRITE_TIMEOUT,
 };
-use crate::bgp::fsm::{
-    keep_locally_initiated, Action, Event, Fsm, FsmConfig, Timer, LARGE_HOLD_TIME,
-};
+use crate::bgp::fsm::{keep_locally_initiated, Action, Event, Fsm, Timer, LARGE_HOLD_TIME};
 use crate::bgp::message::{self, CodecContext, Message, NotifCode, Notification};
 use crate::status::PeerState;
 
@@ -47,7 +45,8 @@ impl Session {
                 reject(stream).await;
             }
             // Our own connection is in flight or exchanging OPENs: run the inbound one up to
-            // the peer's OPEN, whose BGP identifier decides which connection survives.
+            // the peer's OPEN. Then, if ours is still not up (Connect), the peer's is taken;
+            // otherwise the BGP identifiers decide which connection survives.
             PeerState::Connect | PeerState::OpenSent | PeerState::OpenConfirm => {
                 self.start_pending(stream).await;
             }
@@ -82,11 +81,9 @@ impl Session {
             return;
         };
         debug!("inbound connection races ours: sending OPEN on both");
-        let mut fsm = Fsm::new(FsmConfig {
-            passive: true,
-            ..fsm_config(&self.cfg)
-        })
-        .with_restarting(self.fsm.restarting());
+        // The session's own configuration, passive or not: if this connection wins, this FSM
+        // is the session's from then on, and must dial out again after the next drop.
+        let mut fsm = Fsm::new(fsm_config(&self.cfg)).with_restarting(self.fsm.restarting());
         fsm.handle(Event::ManualStartPassive);
         for action in fsm.handle(Event::TcpConnectionConfirmed) {
             if let Action::SendOpen(open) = action {
@@ -140,10 +137,15 @@ impl Session {
         let Some(p) = self.pending.take() else {
             return;
         };
-        let local_wins = keep_locally_initiated(self.cfg.router_id, open.bgp_id);
+        let local_wins = keep_locally_initiated(
+            (self.cfg.router_id, self.cfg.local_asn),
+            (open.bgp_id, open.asn()),
+        );
         let keep_current = match self.fsm.state() {
             PeerState::Established => true,
-            PeerState::Connect => local_wins,
+            // Our connection is not even up (RFC 4271 §8.2.2: in Connect, a connection that
+            // is confirmed is taken): a node whose SYNs are lost still comes up.
+            PeerState::Connect => false,
             PeerState::OpenSent | PeerState::OpenConfirm => {
                 self.conn.as_ref().is_some_and(|c| c.outbound) && local_wins
             }
