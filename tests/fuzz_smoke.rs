@@ -231,7 +231,7 @@ fn speaker_messages(ctx: &CodecContext) -> Vec<Vec<u8>> {
         .to_bytes(ctx),
         Message::Keepalive.to_bytes(ctx),
         Message::Notification(Notification::cease(2)).to_bytes(ctx),
-        Message::RouteRefresh(RouteRefresh { afi: 1, safi: 1 }).to_bytes(ctx),
+        Message::RouteRefresh(RouteRefresh::request(1, 1)).to_bytes(ctx),
         Message::Update(Update::end_of_rib(AFI_IPV4)).to_bytes(ctx),
         Message::Update(Update::end_of_rib(AFI_IPV6)).to_bytes(ctx),
     ];

@@ -131,9 +131,14 @@ impl AdjRibOut {
         self.sent.is_empty()
     }
 
-    /// Forgets what was sent (session down, or ROUTE-REFRESH: the next diff sends everything).
+    /// Forgets what was sent (session down: the next diff sends everything).
     pub fn clear(&mut self) {
         self.sent.clear();
+    }
+
+    /// Forgets what was sent in `families` (ROUTE-REFRESH: the next diff sends them again).
+    pub fn forget(&mut self, families: crate::config::Families) {
+        self.sent.retain(|addr, _| !families.contains(addr));
     }
 
     /// The UPDATEs that take the peer from what it was sent to `desired`; records them as sent.
@@ -629,5 +634,22 @@ mod tests {
         rib.clear();
         let updates = rib.diff(&routes, &ctx);
         assert_eq!(updates[0].nlri.len(), 5);
+    }
+
+    #[test]
+    fn after_forgetting_a_family_only_that_family_is_sent_again() {
+        let ctx = ebgp();
+        let mut rib = AdjRibOut::default();
+        let routes = set((0..5).map(v4).chain((0..3).map(v6)));
+        rib.diff(&routes, &ctx);
+        rib.forget(crate::config::Families {
+            ipv4: false,
+            ipv6: true,
+        });
+        let updates = rib.diff(&routes, &ctx);
+        let again: Vec<_> = updates.iter().flat_map(|u| u.announced()).collect();
+        assert_eq!(again.len(), 3, "{again:?}");
+        assert!(again.iter().all(|p| p.addr.is_ipv6()), "{again:?}");
+        assert_eq!(rib.len(), 8);
     }
 }

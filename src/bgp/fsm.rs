@@ -11,8 +11,8 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use super::message::{
-    CodecContext, DecodeError, NotifCode, Notification, Open, AFI_IPV4, AFI_IPV6, AS_TRANS,
-    SAFI_UNICAST,
+    CodecContext, DecodeError, NotifCode, Notification, Open, RouteRefresh, AFI_IPV4, AFI_IPV6,
+    AS_TRANS, SAFI_UNICAST,
 };
 use crate::config::Families;
 use crate::status::PeerState;
@@ -83,7 +83,7 @@ pub enum Event {
     /// 28
     UpdateMsgErr(DecodeError),
     /// RFC 2918
-    RouteRefreshMsg,
+    RouteRefreshMsg(RouteRefresh),
     /// The peer announced more prefixes than we accept (RFC 4486 Cease subcode 1). Carries
     /// the NOTIFICATION data: AFI, SAFI and the limit.
     MaxPrefixExceeded { afi: u16, safi: u8, limit: u32 },
@@ -166,8 +166,8 @@ pub enum Action {
     SessionEstablished(Negotiated),
     /// Back to Idle, for this reason.
     SessionDown(DownReason),
-    /// ROUTE-REFRESH received: send everything again.
-    ResendAll,
+    /// ROUTE-REFRESH received for a negotiated family: send its routes again.
+    Resend(Families),
 }
 
 #[derive(Debug, Clone)]
@@ -323,9 +323,9 @@ impl Fsm {
             }
             (S::OpenConfirm, E::ConnectRetryTimerExpires) => Vec::new(),
             (S::Established, E::KeepAliveMsg | E::UpdateMsg) => self.restart_hold(),
-            (S::Established, E::RouteRefreshMsg) => {
+            (S::Established, E::RouteRefreshMsg(rr)) => {
                 let mut a = self.restart_hold();
-                a.push(Action::ResendAll);
+                a.extend(self.refresh(rr).map(Action::Resend));
                 a
             }
             (S::Established, E::ConnectRetryTimerExpires) => Vec::new(),
@@ -404,6 +404,28 @@ impl Fsm {
                 Action::StartTimer(Timer::Keepalive, secs(n.keepalive)),
                 Action::StartTimer(Timer::Hold, secs(n.hold_time)),
             ]
+        }
+    }
+
+    /// The family a ROUTE-REFRESH asks for, if we should answer it: only a request (RFC 7313
+    /// subtype 0; other subtypes are ignored, §5) for a family negotiated on this session (RFC
+    /// 2918 §4: one not advertised is ignored). Answering anything with the whole table would
+    /// let a confused peer make us resend everything, in every family, at will.
+    fn refresh(&self, rr: RouteRefresh) -> Option<Families> {
+        let n = self.negotiated.as_ref()?;
+        if rr.subtype != RouteRefresh::REQUEST || rr.safi != SAFI_UNICAST {
+            return None;
+        }
+        match rr.afi {
+            AFI_IPV4 if n.ipv4 => Some(Families {
+                ipv4: true,
+                ipv6: false,
+            }),
+            AFI_IPV6 if n.ipv6 => Some(Families {
+                ipv4: false,
+                ipv6: true,
+            }),
+            _ => None,
         }
     }
 
@@ -890,12 +912,52 @@ mod tests {
         assert_eq!(f.state(), PeerState::Established);
     }
 
+    const V4_ONLY: Families = Families {
+        ipv4: true,
+        ipv6: false,
+    };
+
     #[test]
-    fn route_refresh_asks_for_everything_again() {
+    fn route_refresh_asks_for_the_family_again() {
         let mut f = in_state(PeerState::Established);
-        assert!(f
-            .handle(Event::RouteRefreshMsg)
-            .contains(&Action::ResendAll));
+        let a = f.handle(Event::RouteRefreshMsg(RouteRefresh::request(AFI_IPV4, 1)));
+        assert!(a.contains(&Action::Resend(V4_ONLY)), "{a:?}");
+        assert_eq!(f.state(), PeerState::Established);
+    }
+
+    #[test]
+    fn route_refresh_for_a_family_not_negotiated_is_ignored() {
+        // The peer offers IPv4 unicast only.
+        let mut f = in_state(PeerState::OpenSent);
+        f.handle(Event::BgpOpen(peer_open(90).with_families(true, false)));
+        f.handle(Event::KeepAliveMsg);
+        assert_eq!(f.state(), PeerState::Established);
+        for (afi, safi) in [(AFI_IPV6, 1), (AFI_IPV4, 2), (AFI_IPV4, 128), (3, 1)] {
+            let a = f.handle(Event::RouteRefreshMsg(RouteRefresh::request(afi, safi)));
+            assert!(
+                !a.iter().any(|a| matches!(a, Action::Resend(_))),
+                "{afi}/{safi}: {a:?}"
+            );
+        }
+        assert_eq!(f.state(), PeerState::Established);
+    }
+
+    #[test]
+    fn route_refresh_of_another_subtype_is_ignored() {
+        let mut f = in_state(PeerState::Established);
+        // 1 and 2: the peer's own Beginning/End of Route Refresh; 3 and up: undefined.
+        for subtype in [1, 2, 3, 255] {
+            let rr = RouteRefresh {
+                afi: AFI_IPV4,
+                subtype,
+                safi: 1,
+            };
+            let a = f.handle(Event::RouteRefreshMsg(rr));
+            assert!(
+                !a.iter().any(|a| matches!(a, Action::Resend(_))),
+                "subtype {subtype}: {a:?}"
+            );
+        }
     }
 
     #[test]

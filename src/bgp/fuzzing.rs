@@ -151,7 +151,7 @@ fn message_event(m: Message) -> Event {
         Message::Update(_) => Event::UpdateMsg,
         Message::Notification(n) => Event::NotifMsg(n),
         Message::Keepalive => Event::KeepAliveMsg,
-        Message::RouteRefresh(_) => Event::RouteRefreshMsg,
+        Message::RouteRefresh(rr) => Event::RouteRefreshMsg(rr),
     }
 }
 

@@ -69,11 +69,28 @@ pub enum Message {
     RouteRefresh(RouteRefresh),
 }
 
-/// ROUTE-REFRESH (RFC 2918): AFI (2), reserved (1), SAFI (1).
+/// ROUTE-REFRESH (RFC 2918): AFI (2), message subtype (1; RFC 7313, reserved in RFC 2918),
+/// SAFI (1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RouteRefresh {
     pub afi: u16,
+    pub subtype: u8,
     pub safi: u8,
+}
+
+impl RouteRefresh {
+    /// RFC 7313 §3 subtype 0: a request to send the family's routes again. (1 and 2 mark the
+    /// beginning and end of the peer's own re-advertisement; 3–254 are undefined.)
+    pub const REQUEST: u8 = 0;
+
+    /// A plain request for `afi`/`safi`.
+    pub fn request(afi: u16, safi: u8) -> RouteRefresh {
+        RouteRefresh {
+            afi,
+            subtype: RouteRefresh::REQUEST,
+            safi,
+        }
+    }
 }
 
 /// Finds the next message in `buf`. `Ok(None)`: not enough bytes yet.
@@ -126,6 +143,7 @@ impl Message {
                 }
                 Ok(Message::RouteRefresh(RouteRefresh {
                     afi: u16::from_be_bytes([body[0], body[1]]),
+                    subtype: body[2],
                     safi: body[3],
                 }))
             }
@@ -153,7 +171,7 @@ impl Message {
             Message::Keepalive => {}
             Message::RouteRefresh(r) => {
                 out.extend_from_slice(&r.afi.to_be_bytes());
-                out.push(0);
+                out.push(r.subtype);
                 out.push(r.safi);
             }
         }
@@ -314,12 +332,22 @@ mod tests {
 
     #[test]
     fn route_refresh_round_trips() {
+        let m = Message::RouteRefresh(RouteRefresh::request(AFI_IPV6, 1));
+        let bytes = m.to_bytes(&CodecContext::default());
+        assert_eq!(&bytes[16..], &[0, 23, 5, 0, 2, 0, 1]);
+        let (kind, len) = frame(&bytes).unwrap().unwrap();
+        assert_eq!(
+            Message::decode(kind, &bytes[19..len], &CodecContext::default()).unwrap(),
+            m
+        );
+        // The subtype (RFC 7313) is kept, so an End-of-RR is not mistaken for a request.
         let m = Message::RouteRefresh(RouteRefresh {
-            afi: AFI_IPV6,
+            afi: AFI_IPV4,
+            subtype: 2,
             safi: 1,
         });
         let bytes = m.to_bytes(&CodecContext::default());
-        assert_eq!(&bytes[16..], &[0, 23, 5, 0, 2, 0, 1]);
+        assert_eq!(&bytes[16..], &[0, 23, 5, 0, 1, 2, 1]);
         let (kind, len) = frame(&bytes).unwrap().unwrap();
         assert_eq!(
             Message::decode(kind, &bytes[19..len], &CodecContext::default()).unwrap(),

@@ -553,8 +553,8 @@ impl Session {
                 self.down(reason);
                 None
             }
-            Action::ResendAll => {
-                self.rib.clear();
+            Action::Resend(families) => {
+                self.rib.forget(families);
                 let routes = self.routes.borrow_and_update().clone();
                 self.send_routes(&routes).await
             }
@@ -758,7 +758,7 @@ impl Session {
                 }
                 Ok(Message::Notification(n)) => Event::NotifMsg(n),
                 Ok(Message::Keepalive) => Event::KeepAliveMsg,
-                Ok(Message::RouteRefresh(_)) => Event::RouteRefreshMsg,
+                Ok(Message::RouteRefresh(rr)) => Event::RouteRefreshMsg(rr),
                 Err(e) => {
                     warn!(error = %e, "malformed message");
                     match kind {
