@@ -315,6 +315,16 @@ fn a_planned_restart_with_bfd_keeps_the_route_at_frr_with_graceful_restart() {
     let mut old = Daemon::start(lab.node(1), "old", &cfg);
     wait_routed(&lab, VIP4, &node);
     wait_bfd_up(&old);
+    // The Graceful Restart F bit, as FRR received it.
+    let f_bit = || {
+        let n = frr.vtysh_json(&format!("show bgp neighbors {node} json"));
+        n[&node]["gracefulRestartInfo"]["ipv4Unicast"]["fBit"].clone()
+    };
+    assert_eq!(
+        f_bit(),
+        false,
+        "a first start (fresh namespace) claims no forwarding state"
+    );
     wait_for(
         TIMEOUT,
         "FRR's bfdd sees the session up",
@@ -347,6 +357,11 @@ fn a_planned_restart_with_bfd_keeps_the_route_at_frr_with_graceful_restart() {
         "planned restart with BFD: {polls} polls of the router's kernel route, {gaps} without it"
     );
     assert_eq!(peer_bfd(&new)["state"], "up");
+    assert_eq!(
+        f_bit(),
+        true,
+        "the new process found the old one's VIP in the kernel"
+    );
     assert_eq!(
         gaps, 0,
         "the route left the router's kernel during the restart"

@@ -21,7 +21,7 @@ mod support;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use anycastd::bgp::{RouteAttrs, RouteSet, Speaker};
+use anycastd::bgp::{Limits, RouteAttrs, RouteSet, Speaker};
 use anycastd::config::{Bgp, Community, LargeCommunity, Node, Peer};
 use anycastd::status::{PeerState, PeerStatus};
 use support::{kernel_next_hops, link, wait_for, Frr, Netns, NsRuntime};
@@ -39,11 +39,16 @@ struct NsSpeaker {
 
 impl NsSpeaker {
     fn start(ns: &Netns, node: Node, bgp: Bgp) -> NsSpeaker {
+        Self::start_with(ns, node, bgp, false)
+    }
+
+    /// `forwarding_preserved`: as the daemon says when the kernel still held its VIPs.
+    fn start_with(ns: &Netns, node: Node, bgp: Bgp, forwarding_preserved: bool) -> NsSpeaker {
         let rt = NsRuntime::new(ns);
         let speaker = {
             // Tasks are spawned onto the namespace's runtime; they open their sockets there.
             let _guard = rt.handle().enter();
-            Speaker::start(&node, &bgp)
+            Speaker::start_with(&node, &bgp, Limits::default(), forwarding_preserved)
         };
         NsSpeaker {
             speaker: Some(speaker),
@@ -109,6 +114,7 @@ fn peer(address: &str, asn: u32) -> Peer {
         extended_next_hop: false,
         interface: None,
         bfd: None,
+        graceful_restart: Some(120),
     }
 }
 
@@ -174,12 +180,22 @@ impl Lab {
 
     /// Speaker on node i: AS 65001, peering with the router over IPv4, IPv6 next hop set.
     fn speaker(&self, i: usize) -> NsSpeaker {
+        self.speaker_with(i, false)
+    }
+
+    /// A speaker restarted on a node whose kernel kept its VIPs (Graceful Restart F bit).
+    fn restarted_speaker(&self, i: usize) -> NsSpeaker {
+        self.speaker_with(i, true)
+    }
+
+    fn speaker_with(&self, i: usize, forwarding_preserved: bool) -> NsSpeaker {
         let mut p = peer(&format!("10.0.{i}.1"), 65000);
         p.next_hop6 = Some(format!("2001:db8:{i}::2").parse().unwrap());
-        NsSpeaker::start(
+        NsSpeaker::start_with(
             &self.nodes[i - 1],
             node(&format!("10.0.{i}.2"), 65001),
             bgp(vec![p]),
+            forwarding_preserved,
         )
     }
 
@@ -801,6 +817,11 @@ fn graceful_restart_keeps_the_route_through_a_crash_and_a_cease_still_withdraws_
         v["10.0.1.2"]["gracefulRestartInfo"]["remoteGrMode"], "Restart",
         "the router saw our Graceful Restart capability: {v}"
     );
+    // A first start: nothing of ours was in the kernel, so no forwarding state is claimed.
+    assert_eq!(
+        v["10.0.1.2"]["gracefulRestartInfo"]["ipv4Unicast"]["fBit"], false,
+        "F bit clear on a first start: {v}"
+    );
 
     // Watch the router's kernel route continuously from here on.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -841,9 +862,14 @@ fn graceful_restart_keeps_the_route_through_a_crash_and_a_cease_still_withdraws_
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(kernel_next_hops(&lab.router, VIP4), ["10.0.1.2"]);
 
-    let second = lab.speaker(1);
+    let second = lab.restarted_speaker(1);
     second.set_routes(routes(&[VIP4]));
     second.wait_established(1);
+    let v = frr.vtysh_json("show bgp neighbors 10.0.1.2 json");
+    assert_eq!(
+        v["10.0.1.2"]["gracefulRestartInfo"]["ipv4Unicast"]["fBit"], true,
+        "F bit set by a speaker whose node kept its VIPs: {v}"
+    );
     wait_for(
         TIMEOUT,
         "the restarted speaker's End-of-RIB refreshes the route",

@@ -166,6 +166,7 @@ fn peer(addr: SocketAddr) -> Peer {
         extended_next_hop: false,
         interface: None,
         bfd: None,
+        graceful_restart: Some(120),
     }
 }
 

@@ -226,7 +226,8 @@ const FRR_OPEN: &[u8] = &[
 fn speaker_messages(ctx: &CodecContext) -> Vec<Vec<u8>> {
     let mut out = vec![
         Message::Open(
-            Open::ours(65001, 9, "10.0.1.2".parse().unwrap()).with_graceful_restart(120, true),
+            Open::ours(65001, 9, "10.0.1.2".parse().unwrap())
+                .with_graceful_restart(120, true, true),
         )
         .to_bytes(ctx),
         Message::Keepalive.to_bytes(ctx),

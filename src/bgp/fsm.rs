@@ -33,6 +33,10 @@ pub struct FsmConfig {
     pub passive: bool,
     /// Advertise Graceful Restart (RFC 4724) with this restart time, in seconds.
     pub graceful_restart: Option<u16>,
+    /// The kernel held this daemon's VIPs when the process started (it restarted without
+    /// losing them): the first OPENs set the Graceful Restart F bit. After a reboot it is
+    /// false, and the router must drop our stale routes at once rather than forward on them.
+    pub forwarding_preserved: bool,
     /// Families offered (multiprotocol capabilities, RFC 4760).
     pub families: Families,
     /// Offer IPv4 routes with IPv6 next hops (RFC 8950).
@@ -212,7 +216,13 @@ impl Fsm {
             open = open.with_extended_next_hop();
         }
         match c.graceful_restart {
-            Some(time) => open.with_graceful_restart(time, self.restarting),
+            // Once a session of this process was established, the process has programmed
+            // (and keeps) the kernel itself: forwarding is preserved across a session reset.
+            Some(time) => open.with_graceful_restart(
+                time,
+                self.restarting,
+                c.forwarding_preserved || !self.restarting,
+            ),
             None => open,
         }
     }
@@ -532,6 +542,7 @@ mod tests {
             connect_retry: Duration::from_secs(5),
             passive: false,
             graceful_restart: None,
+            forwarding_preserved: false,
             families: Families::BOTH,
             extended_next_hop: false,
         }
@@ -1046,6 +1057,7 @@ mod tests {
     fn the_first_open_after_start_carries_graceful_restart_with_the_restart_bit() {
         let mut f = Fsm::new(FsmConfig {
             graceful_restart: Some(120),
+            forwarding_preserved: true,
             ..config()
         });
         f.handle(Event::ManualStart);
@@ -1062,6 +1074,44 @@ mod tests {
             ]
         );
         assert!(f.restarting());
+    }
+
+    /// The F bit of every family in the OPEN among `actions`.
+    fn forwarding_bits(actions: &[Action]) -> Vec<bool> {
+        let gr = sent_open(actions)
+            .and_then(|o| o.graceful_restart())
+            .cloned();
+        let gr = gr.expect("graceful restart capability");
+        gr.families.iter().map(|&(_, _, f)| f).collect()
+    }
+
+    #[test]
+    fn without_preserved_kernel_state_the_f_bit_is_clear_until_this_process_had_a_session() {
+        // After a reboot: the kernel held none of our VIPs at start-up.
+        let mut f = Fsm::new(FsmConfig {
+            graceful_restart: Some(120),
+            forwarding_preserved: false,
+            ..config()
+        });
+        f.handle(Event::ManualStart);
+        assert_eq!(
+            forwarding_bits(&f.handle(Event::TcpCrAcked)),
+            [false, false]
+        );
+        // A failed attempt changes nothing.
+        f.handle(Event::TcpConnectionFails);
+        f.handle(Event::ManualStart);
+        assert_eq!(
+            forwarding_bits(&f.handle(Event::TcpCrAcked)),
+            [false, false]
+        );
+        // Once this process had a session, it programmed the kernel and keeps it: a session
+        // reset (not a restart) preserves forwarding.
+        f.handle(Event::BgpOpen(peer_open(90)));
+        f.handle(Event::KeepAliveMsg);
+        f.handle(Event::TcpConnectionFails);
+        f.handle(Event::ManualStart);
+        assert_eq!(forwarding_bits(&f.handle(Event::TcpCrAcked)), [true, true]);
     }
 
     #[test]

@@ -93,6 +93,7 @@ pub fn fsm_conversation(data: &[u8]) {
         connect_retry: Duration::from_secs(1),
         passive: cfg_byte & 1 == 1,
         graceful_restart: (cfg_byte & 16 != 0).then_some(120),
+        forwarding_preserved: cfg_byte & 32 != 0,
         families: crate::config::Families {
             ipv4: cfg_byte & 64 == 0,
             ipv6: true,

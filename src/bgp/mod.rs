@@ -62,6 +62,8 @@ struct Inner {
     /// Whether sessions may send their initial table and End-of-RIB (see `hold_initial_routes`).
     ready: watch::Sender<bool>,
     limits: Limits,
+    /// The kernel held our VIPs at start-up (see `Speaker::start_with`).
+    forwarding_preserved: bool,
     state: Mutex<SpeakerState>,
     directory: listener::Directory,
 }
@@ -94,9 +96,6 @@ pub struct Limits {
     pub max_prefix_restart: Duration,
     /// How long a write may block when no hold time is negotiated (with one, the hold time).
     pub write_timeout: Duration,
-    /// Restart Time advertised in the Graceful Restart capability (RFC 4724), seconds: how
-    /// long a router keeps our routes when this process dies without a NOTIFICATION.
-    pub graceful_restart_time: u16,
 }
 
 impl Default for Limits {
@@ -105,7 +104,6 @@ impl Default for Limits {
             max_received_prefixes: 1_000_000,
             max_prefix_restart: Duration::from_secs(60),
             write_timeout: Duration::from_secs(30),
-            graceful_restart_time: 120,
         }
     }
 }
@@ -121,13 +119,27 @@ pub const BFD_AFTER_CLOSE: Duration = Duration::from_millis(200);
 impl Speaker {
     /// Starts one session task per configured peer (and the listener when `bgp.listen` is set).
     ///
-    /// Must be called from within a tokio runtime: the sessions are spawned on it.
+    /// Must be called from within a tokio runtime: the sessions are spawned on it. The
+    /// Graceful Restart F bit is clear in the first OPENs: see [`Speaker::start_with`].
     pub fn start(node: &Node, bgp: &Bgp) -> Speaker {
-        Self::start_with_limits(node, bgp, Limits::default())
+        Self::start_with(node, bgp, Limits::default(), false)
     }
 
     /// [`Speaker::start`] with other protective limits (tests use small ones).
     pub fn start_with_limits(node: &Node, bgp: &Bgp, limits: Limits) -> Speaker {
+        Self::start_with(node, bgp, limits, false)
+    }
+
+    /// [`Speaker::start`] with other limits, saying whether the kernel still holds this
+    /// daemon's VIPs from before it started (a restart, not a reboot). Only then do the first
+    /// OPENs set the Graceful Restart F bit (RFC 4724 §3, forwarding state preserved), so a
+    /// router keeps forwarding on our stale routes; without it, it drops them at once.
+    pub fn start_with(
+        node: &Node,
+        bgp: &Bgp,
+        limits: Limits,
+        forwarding_preserved: bool,
+    ) -> Speaker {
         let (routes, _) = watch::channel(Arc::new(RouteSet::new()));
         let (ready, _) = watch::channel(true);
         let speaker = Speaker {
@@ -136,6 +148,7 @@ impl Speaker {
                 bfd: Bfd::start(),
                 ready,
                 limits,
+                forwarding_preserved,
                 state: Mutex::new(SpeakerState::default()),
                 directory: Default::default(),
             },
@@ -159,7 +172,7 @@ impl Speaker {
 
     /// Ends every session WITHOUT a NOTIFICATION (RFC 4724 restart): peers that negotiated
     /// graceful restart keep our routes, marked stale, until we come back or the restart time
-    /// (`Limits::graceful_restart_time`) passes. For a planned restart of the daemon.
+    /// (each peer's `restart_time`) passes. For a planned restart of the daemon.
     ///
     /// BFD goes AdminDown only after the sessions are closed (see [`Speaker::bfd_goodbye`]):
     /// FRR's bgpd, for one, closes an established session with Cease/BFD Down on its peer's
@@ -227,6 +240,7 @@ impl Speaker {
                     router_id: node.router_id,
                     connect_retry: bgp.connect_retry,
                     limits: self.inner.limits,
+                    forwarding_preserved: self.inner.forwarding_preserved,
                 };
                 (p.address, cfg)
             })

@@ -28,6 +28,7 @@ fn peer(last_octet: u8) -> Peer {
         extended_next_hop: false,
         interface: None,
         bfd: None,
+        graceful_restart: Some(120),
     }
 }
 

@@ -14,6 +14,10 @@ pub const DEFAULT_HOLD_TIME: u16 = 90;
 pub const DEFAULT_CONNECT_RETRY: Duration = Duration::from_secs(5);
 /// Default BGP port.
 pub const DEFAULT_BGP_PORT: u16 = 179;
+/// Default Graceful Restart Time (RFC 4724 §3; FRR's and BIRD's default too), seconds.
+pub const DEFAULT_RESTART_TIME: u16 = 120;
+/// The largest Restart Time the capability's 12-bit field can carry, seconds.
+pub const MAX_RESTART_TIME: u16 = 4095;
 /// Default interface that holds VIPs when a VIP names none.
 pub const DEFAULT_VIP_INTERFACE: &str = "anycast0";
 /// Default check timing.
@@ -93,6 +97,10 @@ pub struct Peer {
     pub interface: Option<String>,
     /// BFD for this peer (its own keys, else `[bgp]`'s); `None` when off.
     pub bfd: Option<Bfd>,
+    /// Graceful Restart (RFC 4724): the Restart Time we advertise, in seconds (how long the
+    /// router keeps our routes when this process goes away without a NOTIFICATION); `None`
+    /// when `graceful_restart = false` (no capability: the router drops our routes at once).
+    pub graceful_restart: Option<u16>,
 }
 
 /// BFD (RFC 5880, asynchronous mode) for one peer.

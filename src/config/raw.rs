@@ -149,6 +149,8 @@ pub struct RawPeer {
     pub bfd_min_rx: Option<Leaf>,
     pub bfd_multiplier: Option<Leaf>,
     pub bfd_multihop: Option<Leaf>,
+    pub graceful_restart: Option<Leaf>,
+    pub restart_time: Option<Leaf>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -256,6 +256,7 @@ fn peer(
         }
         Some(on.then_some(b))
     });
+    let graceful_restart = graceful_restart(ctx, here, p);
     let extended_next_hop = optional(p.extended_next_hop.as_ref(), |leaf| {
         ctx.boolean(&key("extended_next_hop"), leaf)
     });
@@ -289,7 +290,40 @@ fn peer(
         extended_next_hop,
         interface: interface?,
         bfd: bfd?,
+        graceful_restart: graceful_restart?,
     })
+}
+
+/// `graceful_restart` [true] and `restart_time` ["120s"] of a peer: the Restart Time to
+/// advertise, or `None` when graceful restart is off.
+fn graceful_restart(ctx: &mut Ctx, here: &str, p: &RawPeer) -> Option<Option<u16>> {
+    let key = |k: &str| path(here, k);
+    let on = p.graceful_restart.as_ref().map_or(Some(true), |leaf| {
+        ctx.boolean(&key("graceful_restart"), leaf)
+    });
+    let time = optional(p.restart_time.as_ref(), |leaf| {
+        let d = ctx.duration(&key("restart_time"), leaf, true)?;
+        let secs = d.as_secs();
+        if d.subsec_nanos() != 0 || !(1..=u64::from(MAX_RESTART_TIME)).contains(&secs) {
+            let msg = format_args!(
+                "must be a whole number of seconds from 1s to {MAX_RESTART_TIME}s \
+                 (the Graceful Restart capability's 12-bit field)"
+            );
+            ctx.at(&key("restart_time"), &leaf.span(), msg);
+            return None;
+        }
+        u16::try_from(secs).ok()
+    });
+    match (on?, time?) {
+        (false, Some(_)) => {
+            let leaf = p.restart_time.as_ref()?;
+            let msg = "has no effect with graceful_restart = false";
+            ctx.at(&key("restart_time"), &leaf.span(), msg);
+            None
+        }
+        (false, None) => Some(None),
+        (true, time) => Some(Some(time.unwrap_or(DEFAULT_RESTART_TIME))),
+    }
 }
 
 /// The five BFD keys of a table (`[bgp]` or a peer).

@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::state::{Changes, NodeState};
 use crate::api::{self, Action, ApiCommand, ApiContext, ApiError, Liveness};
-use crate::bgp::{RouteSet, Speaker};
+use crate::bgp::{Limits, RouteSet, Speaker};
 use crate::config::{self, Community, Config};
 use crate::dataplane::Dataplane;
 use crate::health::{Checker, Observation};
@@ -91,7 +91,24 @@ pub async fn run(config_path: PathBuf, cfg: Config, cleanup: bool) -> Result<Exi
     let (status_tx, status_rx) = watch::channel(Arc::new(state.status(Vec::new())));
     let dataplane = Dataplane::start();
     let mut dp_reports = dataplane.reports();
-    let speaker = Arc::new(Speaker::start(&cfg.node, &cfg.bgp));
+    // A restart (not a reboot) finds the VIPs of the previous process still in the kernel,
+    // still forwarding: only then may the OPENs claim forwarding state was preserved.
+    let preserved = dataplane.found_own_state().await;
+    tracing::info!(
+        forwarding_preserved = preserved,
+        "kernel state from a previous run {}",
+        if preserved {
+            "found: graceful restart F bit set"
+        } else {
+            "not found"
+        }
+    );
+    let speaker = Arc::new(Speaker::start_with(
+        &cfg.node,
+        &cfg.bgp,
+        Limits::default(),
+        preserved,
+    ));
     speaker.hold_initial_routes();
     let mut initial_hold = Some(
         Instant::now()

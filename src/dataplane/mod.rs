@@ -128,6 +128,14 @@ impl Dataplane {
         rx.await.unwrap_or_default()
     }
 
+    /// Whether the kernel holds interfaces or addresses anycastd created (its markers): at
+    /// start-up, true after a restart of the daemon and false after a reboot. Changes nothing.
+    pub async fn found_own_state(&self) -> bool {
+        let (tx, rx) = oneshot::channel();
+        let _ = self.commands.send(task::Command::Survey(tx));
+        rx.await.unwrap_or(false)
+    }
+
     /// Runs a pass now (as the periodic tick would) and waits for it.
     pub async fn reconcile(&self) -> Arc<Pass> {
         let (tx, rx) = oneshot::channel();

@@ -136,3 +136,45 @@ pub struct ActualState {
     /// protocols) are left out of the dump: they are foreign by construction.
     pub ipvs: Option<BTreeMap<ServiceKey, Service>>,
 }
+
+impl ActualState {
+    /// Anything carrying anycastd's markers: an interface it created or an address it added.
+    /// (IPVS services have no marker; their VIPs are such addresses.)
+    pub fn holds_own_state(&self) -> bool {
+        self.links.iter().any(|l| l.owned) || self.addresses.iter().any(|a| a.owned)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn address(owned: bool) -> Address {
+        Address {
+            interface: "lo".into(),
+            address: "10.100.0.1".parse().unwrap(),
+            prefix_len: 32,
+            owned,
+        }
+    }
+
+    #[test]
+    fn only_marked_interfaces_or_addresses_are_own_state() {
+        let mut s = ActualState {
+            links: vec![Link {
+                index: 1,
+                name: "lo".into(),
+                up: true,
+                owned: false,
+            }],
+            addresses: vec![address(false)],
+            ipvs: None,
+        };
+        assert!(!s.holds_own_state(), "a reboot: nothing of ours");
+        s.addresses.push(address(true));
+        assert!(s.holds_own_state());
+        s.addresses.clear();
+        s.links[0].owned = true;
+        assert!(s.holds_own_state());
+    }
+}

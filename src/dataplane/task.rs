@@ -44,6 +44,8 @@ pub const RECONCILE_INTERVAL: Duration = Duration::from_secs(10);
 pub(super) enum Command {
     SetDesired(DesiredState, Option<oneshot::Sender<Arc<Pass>>>),
     Reconcile(oneshot::Sender<Arc<Pass>>),
+    /// Reads the kernel and answers whether it holds anything anycastd owns.
+    Survey(oneshot::Sender<bool>),
     Shutdown {
         cleanup: bool,
         done: oneshot::Sender<()>,
@@ -145,6 +147,16 @@ async fn reconciler(mut ch: Channels) {
                         Command::Reconcile(reply) => {
                             full = true;
                             replies.push(reply);
+                        }
+                        Command::Survey(reply) => {
+                            let found = match read_kernel(&mut kernel).await {
+                                Ok((actual, _, _)) => actual.holds_own_state(),
+                                Err(e) => {
+                                    tracing::warn!("start-up survey: {e}");
+                                    false
+                                }
+                            };
+                            let _ = reply.send(found);
                         }
                         Command::Shutdown { cleanup, done } => {
                             shutdown = Some((cleanup, done));

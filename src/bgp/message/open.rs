@@ -204,17 +204,23 @@ impl Open {
     }
 
     /// Adds the Graceful Restart capability as a speaker that only originates routes sends
-    /// it: forwarding state preserved (F) for IPv4 and IPv6 unicast, because the VIPs and the
-    /// IPVS tables stay in the kernel while the process restarts; `restarting` sets R.
-    pub fn with_graceful_restart(mut self, restart_time: u16, restarting: bool) -> Self {
+    /// it, for IPv4 and IPv6 unicast: `restarting` sets R, `forwarding` sets F (forwarding
+    /// state preserved: the VIPs and the IPVS tables stayed in the kernel while the process
+    /// restarted, so the router may keep forwarding to us on our stale routes).
+    pub fn with_graceful_restart(
+        mut self,
+        restart_time: u16,
+        restarting: bool,
+        forwarding: bool,
+    ) -> Self {
         self.capabilities
             .push(Capability::GracefulRestart(GracefulRestart {
                 restart_state: restarting,
                 notification: false,
                 restart_time: restart_time.min(GracefulRestart::MAX_RESTART_TIME),
                 families: vec![
-                    (super::AFI_IPV4, super::SAFI_UNICAST, true),
-                    (super::AFI_IPV6, super::SAFI_UNICAST, true),
+                    (super::AFI_IPV4, super::SAFI_UNICAST, forwarding),
+                    (super::AFI_IPV6, super::SAFI_UNICAST, forwarding),
                 ],
             }));
         self
@@ -462,7 +468,8 @@ mod tests {
 
     #[test]
     fn graceful_restart_with_restart_and_forwarding_bits_encodes_per_rfc_4724() {
-        let o = Open::ours(65001, 90, Ipv4Addr::new(192, 0, 2, 1)).with_graceful_restart(120, true);
+        let o = Open::ours(65001, 90, Ipv4Addr::new(192, 0, 2, 1))
+            .with_graceful_restart(120, true, true);
         let bytes = Message::Open(o.clone()).to_bytes(&CodecContext::default());
         let expected: &[u8] = &[
             0x40, 0x0a, // capability 64, length 10
@@ -479,8 +486,8 @@ mod tests {
 
     #[test]
     fn without_restart_the_r_bit_is_clear_and_the_time_is_capped_at_12_bits() {
-        let o =
-            Open::ours(65001, 90, Ipv4Addr::new(192, 0, 2, 1)).with_graceful_restart(9999, false);
+        let o = Open::ours(65001, 90, Ipv4Addr::new(192, 0, 2, 1))
+            .with_graceful_restart(9999, false, true);
         let bytes = Message::Open(o).to_bytes(&CodecContext::default());
         let at = bytes.len() - 10;
         assert_eq!(bytes[at..at + 2], [0x0f, 0xff]);

@@ -81,9 +81,15 @@ impl Session {
             return;
         };
         debug!("inbound connection races ours: sending OPEN on both");
-        // The session's own configuration, passive or not: if this connection wins, this FSM
-        // is the session's from then on, and must dial out again after the next drop.
-        let mut fsm = Fsm::new(fsm_config(&self.cfg)).with_restarting(self.fsm.restarting());
+        // Built passive: it only answers this connection. (When it wins, the session keeps
+        // it, passive: making it dial out again after a drop led to repeated collisions whose
+        // Cease made FRR drop our stale routes during a graceful restart; see the closing
+        // note of issue 11, still open.)
+        let mut fsm = Fsm::new(crate::bgp::fsm::FsmConfig {
+            passive: true,
+            ..fsm_config(&self.cfg)
+        })
+        .with_restarting(self.fsm.restarting());
         fsm.handle(Event::ManualStartPassive);
         for action in fsm.handle(Event::TcpConnectionConfirmed) {
             if let Action::SendOpen(open) = action {

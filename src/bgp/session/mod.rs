@@ -62,6 +62,8 @@ pub(crate) struct SessionConfig {
     pub router_id: Ipv4Addr,
     pub connect_retry: Duration,
     pub limits: Limits,
+    /// See [`crate::bgp::fsm::FsmConfig::forwarding_preserved`].
+    pub forwarding_preserved: bool,
 }
 
 #[derive(Debug)]
@@ -813,7 +815,8 @@ fn fsm_config(cfg: &SessionConfig) -> FsmConfig {
         hold_time: cfg.peer.hold_time,
         connect_retry: cfg.connect_retry,
         passive: cfg.peer.passive,
-        graceful_restart: Some(cfg.limits.graceful_restart_time),
+        graceful_restart: cfg.peer.graceful_restart,
+        forwarding_preserved: cfg.forwarding_preserved,
         families: cfg.peer.families,
         extended_next_hop: cfg.peer.extended_next_hop,
     }

@@ -66,11 +66,13 @@ mod tests {
                 extended_next_hop: false,
                 interface: None,
                 bfd: None,
+                graceful_restart: Some(120),
             },
             local_asn: 65001,
             router_id: Ipv4Addr::new(10, 0, 1, 2),
             connect_retry: Duration::from_secs(1),
             limits: Default::default(),
+            forwarding_preserved: false,
         }
     }
 

@@ -658,3 +658,39 @@ fn zero_durations_are_accepted_where_zero_means_off() {
     let c = parse_ok(&with_node(&["[bgp]", r#"shutdown_delay = "0s""#]));
     assert_eq!(c.bgp.shutdown_delay, Duration::ZERO);
 }
+
+fn gr_peer<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut lines = vec!["[[bgp.peer]]", r#"address = "10.0.1.1""#, "asn = 65000"];
+    lines.extend_from_slice(extra);
+    with_node(&lines)
+}
+
+#[test]
+fn graceful_restart_is_on_with_120s_by_default_and_per_peer() {
+    let c = parse_ok(&gr_peer(&[]));
+    assert_eq!(c.bgp.peers[0].graceful_restart, Some(120));
+    let c = parse_ok(&gr_peer(&[r#"restart_time = "30s""#]));
+    assert_eq!(c.bgp.peers[0].graceful_restart, Some(30));
+    let c = parse_ok(&gr_peer(&["restart_time = 4095"]));
+    assert_eq!(c.bgp.peers[0].graceful_restart, Some(4095));
+    let c = parse_ok(&gr_peer(&["graceful_restart = false"]));
+    assert_eq!(c.bgp.peers[0].graceful_restart, None);
+}
+
+#[test]
+fn restart_time_fits_the_capability_and_needs_graceful_restart() {
+    for bad in ["restart_time = 4096", r#"restart_time = "1500ms""#] {
+        assert_one(
+            &gr_peer(&[bad]),
+            7,
+            16,
+            "bgp.peer[0].restart_time: must be a whole number of seconds from 1s to 4095s",
+        );
+    }
+    assert_one(
+        &gr_peer(&["graceful_restart = false", "restart_time = 60"]),
+        8,
+        16,
+        "bgp.peer[0].restart_time: has no effect with graceful_restart = false",
+    );
+}
