@@ -21,7 +21,13 @@ pub fn config(ctx: &mut Ctx, raw: &RawConfig) -> Option<Config> {
     let api = api(ctx, raw.api.as_ref());
     // VIPs are checked against every peer that resolved, even when another one did not.
     let (bgp, peers) = bgp(ctx, raw.bgp.as_ref());
-    let vips = vip::vips(ctx, raw.vip.as_deref().unwrap_or_default(), &peers);
+    let local_asn = node.as_ref().map(|n| n.asn);
+    let vips = vip::vips(
+        ctx,
+        raw.vip.as_deref().unwrap_or_default(),
+        &peers,
+        local_asn,
+    );
     Some(Config {
         node: node?,
         api: api?,

@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, watch};
 use super::state::{Changes, NodeState};
 use crate::api::{self, Action, ApiCommand, ApiContext, ApiError, Liveness};
 use crate::bgp::{RouteSet, Speaker};
-use crate::config::{self, Community, Config};
+use crate::config::{self, Config};
 use crate::dataplane::Dataplane;
 use crate::health::{Checker, Observation};
 use crate::metrics::{self, CheckMetrics};
@@ -261,10 +261,8 @@ impl Daemon {
                     .pending_drains
                     .iter()
                     .any(|(_, p)| p.is_none_or(|p| p == *vip));
-                if (self.graceful_shutdown || draining)
-                    && !attrs.communities.contains(&Community::GRACEFUL_SHUTDOWN)
-                {
-                    attrs.communities.push(Community::GRACEFUL_SHUTDOWN);
+                if self.graceful_shutdown || draining {
+                    attrs.add_graceful_shutdown();
                 }
             }
             if routes != self.sent_routes {

@@ -666,6 +666,9 @@ impl Session {
     async fn send_routes(&mut self, routes: &RouteSet) -> Option<Event> {
         let export = self.export.as_ref()?;
         let updates = self.rib.diff(routes, export);
+        for (vip, len) in self.rib.oversized() {
+            warn!(%vip, update_bytes = len, "not announced: its path attributes do not fit in a 4096-byte UPDATE");
+        }
         if updates.is_empty() {
             return None;
         }
