@@ -115,13 +115,15 @@ fn bgp(ctx: &mut Ctx, raw: Option<&Spanned<RawBgp>>) -> (Option<Bgp>, Vec<Peer>)
         None => Some(DEFAULT_HOLD_TIME),
     };
     let connect_retry = match &b.connect_retry {
-        Some(leaf) => ctx.duration("bgp.connect_retry", leaf, true).and_then(|d| {
-            if d.is_zero() {
-                ctx.at("bgp.connect_retry", &leaf.span(), "must be longer than 0s");
-                return None;
-            }
-            Some(d)
-        }),
+        Some(leaf) => ctx
+            .duration("bgp.connect_retry", leaf, true, MAX_CONNECT_RETRY)
+            .and_then(|d| {
+                if d.is_zero() {
+                    ctx.at("bgp.connect_retry", &leaf.span(), "must be longer than 0s");
+                    return None;
+                }
+                Some(d)
+            }),
         None => Some(DEFAULT_CONNECT_RETRY),
     };
     let listen = match &b.listen {
@@ -129,7 +131,7 @@ fn bgp(ctx: &mut Ctx, raw: Option<&Spanned<RawBgp>>) -> (Option<Bgp>, Vec<Peer>)
         None => Some(None),
     };
     let shutdown_delay = match &b.shutdown_delay {
-        Some(leaf) => ctx.duration("bgp.shutdown_delay", leaf, true),
+        Some(leaf) => ctx.duration("bgp.shutdown_delay", leaf, true, MAX_SHUTDOWN_DELAY),
         None => Some(Duration::ZERO),
     };
     let bfd_default = bfd(ctx, "bgp", BfdKeys::of_bgp(b), (false, Bfd::default()));
@@ -340,7 +342,7 @@ fn bfd(ctx: &mut Ctx, here: &str, keys: BfdKeys, default: (bool, Bfd)) -> Option
         let Some(leaf) = leaf else {
             return Some(default);
         };
-        let d = ctx.duration(&key(name), leaf, false)?;
+        let d = ctx.duration(&key(name), leaf, false, MAX_BFD_INTERVAL)?;
         if !(MIN_BFD_INTERVAL..=MAX_BFD_INTERVAL).contains(&d) {
             let msg = format_args!("{d:?} is out of range; expected 10ms to 60s");
             ctx.at(&key(name), &leaf.span(), msg);

@@ -5,6 +5,7 @@
 //! service, say a DNS resolver, binds the VIP itself; no IPVS is programmed for it).
 
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 use toml::Spanned;
 
@@ -316,8 +317,8 @@ fn service(
         None => Some(0),
     };
     let slow_start = match &s.slow_start {
-        Some(leaf) => ctx.duration(&key("slow_start"), leaf, false),
-        None => Some(std::time::Duration::ZERO),
+        Some(leaf) => ctx.duration(&key("slow_start"), leaf, false, MAX_SLOW_START),
+        None => Some(Duration::ZERO),
     };
     // The service check is resolved once on its own (so its errors are reported even when
     // every backend overrides it), then again under each backend that overrides some keys.
@@ -376,7 +377,8 @@ fn service(
 
 /// IPVS persistence timeout: whole seconds, `300` or `"5m"`.
 fn persistence(ctx: &mut Ctx, here: &str, leaf: &Leaf) -> Option<u32> {
-    let d = ctx.duration(here, leaf, true)?;
+    // Bounded by the 32-bit check below.
+    let d = ctx.duration(here, leaf, true, Duration::MAX)?;
     match u32::try_from(d.as_secs()) {
         Ok(secs) if d.subsec_nanos() == 0 => Some(secs),
         _ => {

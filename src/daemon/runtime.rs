@@ -95,7 +95,9 @@ pub async fn run(config_path: PathBuf, cfg: Config, cleanup: bool) -> Result<Exi
     speaker.hold_initial_routes();
     let mut initial_hold = Some(
         Instant::now()
-            + (state.first_results_deadline() + Duration::from_secs(2)).min(MAX_INITIAL_HOLD),
+            + (state.first_results_deadline())
+                .saturating_add(Duration::from_secs(2))
+                .min(MAX_INITIAL_HOLD),
     );
     let mut d = Daemon {
         speaker,
@@ -320,6 +322,7 @@ impl Daemon {
                 self.pending_drains.extend(narrowed);
                 let delay = self.cfg.bgp.shutdown_delay;
                 if drain && !delay.is_zero() {
+                    // Cannot overflow: the config bounds shutdown_delay (MAX_SHUTDOWN_DELAY).
                     self.pending_drains.push((Instant::now() + delay, vip));
                     self.push(true, false);
                     tracing::info!(delay = ?delay, "draining {what}: GRACEFUL_SHUTDOWN now, withdraw after the delay");

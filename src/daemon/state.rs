@@ -406,7 +406,12 @@ impl NodeState {
     pub fn first_results_deadline(&self) -> Duration {
         self.targets
             .values()
-            .map(|t| t.target.check.interval + t.target.check.timeout)
+            .map(|t| {
+                t.target
+                    .check
+                    .interval
+                    .saturating_add(t.target.check.timeout)
+            })
             .max()
             .unwrap_or_default()
     }

@@ -388,7 +388,7 @@ impl Session {
                             // The retry timer this starts uses the current backoff; the next
                             // failure waits twice as long (up to MAX_CONNECT_RETRY).
                             self.event(Event::TcpConnectionFails).await;
-                            self.backoff = (self.backoff * 2).min(MAX_CONNECT_RETRY);
+                            self.backoff = self.backoff.saturating_mul(2).min(MAX_CONNECT_RETRY);
                         }
                     }
                 }
@@ -721,7 +721,7 @@ impl Session {
                 }
             }
             self.restart_at = Some(Instant::now() + wait);
-            self.backoff = (self.backoff * 2).min(MAX_CONNECT_RETRY);
+            self.backoff = self.backoff.saturating_mul(2).min(MAX_CONNECT_RETRY);
         }
         self.shared.update(|s| {
             s.established_at = None;
