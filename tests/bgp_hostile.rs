@@ -354,15 +354,24 @@ fn cases() -> Vec<Case> {
             // RFC 4271 §6.3: the data is the whole attribute.
             (3, 2, vec![0x40, 99, 1, 7]),
         ),
+        // RFC 4760 §7: Optional Attribute Error, with the attribute as data (RFC 4271 §6.3).
         Established(
             "a truncated MP_REACH_NLRI",
             update_with_attrs(&[0x80, 14, 3, 0, 2, 1]),
-            (3, 9, vec![]),
+            (3, 9, vec![0x80, 14, 3, 0, 2, 1]),
         ),
         Established(
-            "MP_REACH_NLRI with well-known flags",
+            "MP_REACH_NLRI without a next hop (and with well-known flags)",
             update_with_attrs(&[0x40, 14, 5, 0, 2, 1, 0, 0]),
-            (3, 9, vec![]),
+            (3, 9, vec![0x40, 14, 5, 0, 2, 1, 0, 0]),
+        ),
+        // RFC 7606 §3 (j): its NLRI cannot be located, so not treat-as-withdraw.
+        Established(
+            "an MP_REACH_NLRI overrunning the attribute list",
+            update_with_attrs(
+                &[&ORIGIN[..], &AS_PATH, &[0x80, 14, 40, 0, 2, 1, 16, 0x20]].concat(),
+            ),
+            (3, 9, vec![0x80, 14, 40, 0, 2, 1, 16, 0x20]),
         ),
         Established(
             "a prefix length of 33",
@@ -394,6 +403,20 @@ fn treat_as_withdraw_cases() -> Vec<(&'static str, Vec<u8>)> {
         (
             "an attribute longer than the attribute list (truncated attributes)",
             update_with_attrs(&[&ORIGIN[..], &AS_PATH, &[0x40, 3, 9, 10, 0, 0, 9]].concat()),
+        ),
+        (
+            "NEXT_HOP without the transitive flag (attribute flags error)",
+            update_with_attrs(&[&ORIGIN[..], &AS_PATH, &[0x00, 3, 4, 10, 0, 0, 9]].concat()),
+        ),
+        (
+            "MED with the transitive flag (attribute flags error)",
+            update_with_attrs(
+                &[&ORIGIN[..], &AS_PATH, &NEXT_HOP, &[0xc0, 4, 4, 0, 0, 0, 1]].concat(),
+            ),
+        ),
+        (
+            "an empty COMMUNITIES attribute",
+            update_with_attrs(&[&ORIGIN[..], &AS_PATH, &NEXT_HOP, &[0xc0, 8, 0]].concat()),
         ),
         (
             "a missing NEXT_HOP",

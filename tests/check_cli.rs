@@ -77,3 +77,62 @@ fn a_missing_file_exits_2() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("absent.toml: cannot read"), "{err}");
 }
+
+#[test]
+fn a_vip_whose_attributes_cannot_fit_in_one_update_is_rejected_with_the_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("communities.toml");
+    let communities: Vec<String> = (0..1100).map(|i| format!("\"65000:{i}\"")).collect();
+    std::fs::write(
+        &file,
+        format!(
+            "[node]\nrouter_id = \"10.0.1.2\"\nasn = 65001\n[[vip]]\naddress = \"10.100.0.1\"\n\
+             communities = [{}]\n",
+            communities.join(", ")
+        ),
+    )
+    .unwrap();
+    let out = check(&file);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(
+        stdout(&out),
+        format!(
+            "{}:6:15: vip[0].communities: VIP 10.100.0.1: one route with 1100 communities and 0 \
+             large communities (and GRACEFUL_SHUTDOWN while drained) needs an UPDATE of 4491 \
+             bytes, more than the 4096-byte BGP message limit; use fewer\n",
+            file.display()
+        )
+    );
+}
+
+#[test]
+fn durations_beyond_their_bounds_are_rejected_at_their_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("durations.toml");
+    std::fs::write(
+        &file,
+        concat!(
+            "[node]\n",
+            "router_id = \"10.0.1.2\"\n",
+            "asn = 65001\n",
+            "[bgp]\n",
+            "shutdown_delay = 9223372036854775807\n",
+            "[[vip]]\n",
+            "address = \"10.100.0.1\"\n",
+            "[vip.check]\n",
+            "port = 53\n",
+            "interval = \"100000h\"\n",
+        ),
+    )
+    .unwrap();
+    let out = check(&file);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let f = file.display();
+    assert_eq!(
+        stdout(&out),
+        format!(
+            "{f}:5:18: bgp.shutdown_delay: 2562047788015215h30m7s is out of range; expected at most 1h\n\
+             {f}:10:12: vip[0].check.interval: 100000h is out of range; expected at most 24h\n"
+        )
+    );
+}

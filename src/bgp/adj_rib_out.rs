@@ -119,6 +119,9 @@ impl ExportContext {
 #[derive(Debug, Clone, Default)]
 pub struct AdjRibOut {
     sent: BTreeMap<IpAddr, RouteAttrs>,
+    /// VIPs the last diff could not announce: their path attributes leave no room for a
+    /// prefix in one message. With the length of the UPDATE that one would take.
+    oversized: Vec<(IpAddr, usize)>,
 }
 
 impl AdjRibOut {
@@ -141,8 +144,18 @@ impl AdjRibOut {
         self.sent.retain(|addr, _| !families.contains(addr));
     }
 
+    /// What the last [`AdjRibOut::diff`] left unannounced because one route with its path
+    /// attributes would not fit in a message: each VIP and the UPDATE length it would need.
+    /// `anycastd check` rejects such VIPs, so this is for the log.
+    pub fn oversized(&self) -> &[(IpAddr, usize)] {
+        &self.oversized
+    }
+
     /// The UPDATEs that take the peer from what it was sent to `desired`; records them as sent.
+    /// A group whose attributes cannot fit in a 4096-byte message with even one prefix is not
+    /// sent (nor recorded), and is listed in [`AdjRibOut::oversized`].
     pub fn diff(&mut self, desired: &RouteSet, ctx: &ExportContext) -> Vec<Update> {
+        self.oversized.clear();
         let mut withdraw4 = Vec::new();
         let mut withdraw6 = Vec::new();
         self.sent.retain(|addr, _| {
@@ -170,23 +183,63 @@ impl AdjRibOut {
         let mut out = Vec::new();
         pack_withdrawals4(withdraw4, &mut out);
         pack_withdrawals6(withdraw6, &mut out);
-        for ((v6, attrs), prefixes) in &groups {
-            let attributes = ctx.attributes(attrs, *v6);
-            if *v6 {
-                pack_announcements_mp(ctx, AFI_IPV6, attributes, prefixes, &mut out);
+        for ((v6, attrs), prefixes) in groups {
+            let attributes = ctx.attributes(attrs, v6);
+            let packed = if v6 {
+                pack_announcements_mp(ctx, AFI_IPV6, attributes, &prefixes, &mut out)
             } else if ctx.ipv4_over_ipv6() {
-                pack_announcements_mp(ctx, AFI_IPV4, attributes, prefixes, &mut out);
+                pack_announcements_mp(ctx, AFI_IPV4, attributes, &prefixes, &mut out)
             } else {
-                pack_announcements4(ctx, attributes, prefixes, &mut out);
-            }
-        }
-        for ((_, attrs), prefixes) in groups {
-            for p in prefixes {
-                self.sent.insert(p.addr, attrs.clone());
+                pack_announcements4(ctx, attributes, &prefixes, &mut out)
+            };
+            match packed {
+                Ok(()) => {
+                    for p in prefixes {
+                        self.sent.insert(p.addr, attrs.clone());
+                    }
+                }
+                Err(len) => self
+                    .oversized
+                    .extend(prefixes.iter().map(|p| (p.addr, len))),
             }
         }
         out
     }
+}
+
+/// The length of the UPDATE that announces `addr` alone with `attrs`, on the session of `ctx`.
+fn single_route_len(ctx: &ExportContext, attrs: &RouteAttrs, addr: IpAddr) -> usize {
+    let v6 = addr.is_ipv6();
+    let attributes = ctx.attributes(attrs, v6);
+    let mp = v6 || ctx.ipv4_over_ipv6();
+    fixed_len(ctx, &attributes, mp) + Prefix::host(addr).encoded_len()
+}
+
+/// The longest UPDATE that announcing `addr` with `attrs` can take on any session of a node
+/// of AS `local_asn`: eBGP (AS_PATH with the prepends) or iBGP (LOCAL_PREF), a 2-octet AS
+/// session (AS4_PATH as well), IPv4 in MP_REACH_NLRI with global and link-local next hops.
+/// `anycastd check` compares it with [`MAX_MESSAGE_LEN`].
+pub fn longest_single_route_update(attrs: &RouteAttrs, local_asn: u32, addr: IpAddr) -> usize {
+    let mut longest = 0;
+    for ibgp in [false, true] {
+        for four_octet_as in [false, true] {
+            for ipv4_over_ipv6 in [false, true] {
+                let ctx = ExportContext {
+                    ibgp,
+                    local_asn,
+                    codec: CodecContext { four_octet_as },
+                    ipv4: true,
+                    ipv6: true,
+                    next_hop4: (!ipv4_over_ipv6).then_some(Ipv4Addr::UNSPECIFIED),
+                    next_hop6: Some(Ipv6Addr::UNSPECIFIED),
+                    next_hop6_link_local: Some(Ipv6Addr::UNSPECIFIED),
+                    extended_next_hop: ipv4_over_ipv6,
+                };
+                longest = longest.max(single_route_len(&ctx, attrs, addr));
+            }
+        }
+    }
+    longest
 }
 
 fn attributes_len(attrs: &[PathAttribute], codec: &CodecContext) -> usize {
@@ -195,6 +248,30 @@ fn attributes_len(attrs: &[PathAttribute], codec: &CodecContext) -> usize {
         a.encode(codec, &mut buf);
     }
     buf.len()
+}
+
+/// Bytes of an announcing UPDATE before its first prefix: the empty UPDATE, `attributes`, and
+/// with `mp` the MP_REACH_NLRI around the prefixes (header, AFI, SAFI, next hop length, the
+/// session's IPv6 next hop(s), reserved).
+fn fixed_len(ctx: &ExportContext, attributes: &[PathAttribute], mp: bool) -> usize {
+    let mp_fixed = if mp {
+        MP_ATTR_HEADER_LEN + 5 + 16 * ctx.v6_next_hops().len()
+    } else {
+        0
+    };
+    EMPTY_UPDATE_LEN + attributes_len(attributes, &ctx.codec) + mp_fixed
+}
+
+/// Room for prefixes in an UPDATE that already takes `fixed` bytes; `Err(length)` when not even
+/// the longest of `prefixes` fits, with the length the UPDATE would have with it. (Unchecked,
+/// this subtraction wrapped: a panic in debug builds, and in release an over-long UPDATE that
+/// the peer answers with a NOTIFICATION, again after every reconnect.)
+fn room_for(fixed: usize, prefixes: &[Prefix]) -> Result<usize, usize> {
+    let longest = prefixes.iter().map(Prefix::encoded_len).max().unwrap_or(0);
+    match MAX_MESSAGE_LEN.checked_sub(fixed) {
+        Some(room) if room >= longest => Ok(room),
+        _ => Err(fixed + longest),
+    }
 }
 
 /// Splits `prefixes` into runs whose encoding fits in `room` bytes each.
@@ -213,6 +290,7 @@ fn chunks(prefixes: &[Prefix], room: usize) -> impl Iterator<Item = &[Prefix]> {
             used += p.encoded_len();
             n += 1;
         }
+        // Callers make room for the longest prefix (`room_for`): n is at least 1.
         let n = n.max(1);
         let (head, tail) = rest.split_at(n);
         rest = tail;
@@ -243,13 +321,14 @@ fn pack_withdrawals6(prefixes: Vec<Prefix>, out: &mut Vec<Update>) {
     }
 }
 
+/// Announcements in the classic NLRI field; `Err` as [`room_for`], and then nothing is added.
 fn pack_announcements4(
     ctx: &ExportContext,
     attributes: Vec<PathAttribute>,
     prefixes: &[Prefix],
     out: &mut Vec<Update>,
-) {
-    let room = MAX_MESSAGE_LEN - EMPTY_UPDATE_LEN - attributes_len(&attributes, &ctx.codec);
+) -> Result<(), usize> {
+    let room = room_for(fixed_len(ctx, &attributes, false), prefixes)?;
     for run in chunks(prefixes, room) {
         out.push(Update {
             attributes: attributes.clone(),
@@ -257,22 +336,20 @@ fn pack_announcements4(
             ..Update::default()
         });
     }
+    Ok(())
 }
 
 /// Announcements in MP_REACH_NLRI (IPv6, or IPv4 with IPv6 next hops), with the session's
-/// IPv6 next hop(s).
+/// IPv6 next hop(s); `Err` as [`room_for`], and then nothing is added.
 fn pack_announcements_mp(
     ctx: &ExportContext,
     afi: u16,
     attributes: Vec<PathAttribute>,
     prefixes: &[Prefix],
     out: &mut Vec<Update>,
-) {
+) -> Result<(), usize> {
+    let room = room_for(fixed_len(ctx, &attributes, true), prefixes)?;
     let next_hop = ctx.v6_next_hops();
-    // AFI, SAFI, next hop length, next hops, reserved.
-    let mp_fixed = MP_ATTR_HEADER_LEN + 5 + 16 * next_hop.len();
-    let room =
-        MAX_MESSAGE_LEN - EMPTY_UPDATE_LEN - attributes_len(&attributes, &ctx.codec) - mp_fixed;
     // MP_REACH_NLRI (14) goes after everything with a lower type code.
     let at = attributes
         .iter()
@@ -294,6 +371,7 @@ fn pack_announcements_mp(
             ..Update::default()
         });
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -651,5 +729,100 @@ mod tests {
         assert_eq!(again.len(), 3, "{again:?}");
         assert!(again.iter().all(|p| p.addr.is_ipv6()), "{again:?}");
         assert_eq!(rib.len(), 8);
+    }
+
+    fn with_communities(n: u32) -> RouteAttrs {
+        RouteAttrs {
+            communities: (0..n).map(Community).collect(),
+            ..RouteAttrs::default()
+        }
+    }
+
+    #[test]
+    fn attributes_that_leave_exactly_room_for_one_prefix_make_a_4096_byte_update() {
+        // 48 bytes without communities (eBGP, IPv4): 4 + 4 * 1011 more is 4096.
+        let ctx = ebgp();
+        let mut rib = AdjRibOut::default();
+        let updates = rib.diff(&RouteSet::from([(v4(1), with_communities(1011))]), &ctx);
+        assert_eq!(updates.len(), 1);
+        assert_eq!(encoded(&updates[0], &ctx).len(), MAX_MESSAGE_LEN);
+        assert!(rib.oversized().is_empty());
+        check_wire(&updates, &ctx);
+    }
+
+    #[test]
+    fn attributes_too_long_for_one_message_are_skipped_not_sent_over_long() {
+        // Before, the room computation underflowed: a panic here, an over-long UPDATE (and
+        // the peer's reset, again after every reconnect) in release builds.
+        let ctx = ExportContext {
+            next_hop6_link_local: Some("fe80::2".parse().unwrap()),
+            ..ebgp()
+        };
+        let many_large = RouteAttrs {
+            large_communities: (0..400)
+                .map(|i| LargeCommunity {
+                    global: 65000,
+                    local1: i,
+                    local2: 0,
+                })
+                .collect(),
+            ..RouteAttrs::default()
+        };
+        let routes = RouteSet::from([
+            (v4(1), with_communities(1012)),
+            (v4(2), RouteAttrs::default()),
+            (v6(1), many_large.clone()),
+            (v6(2), RouteAttrs::default()),
+        ]);
+        let mut rib = AdjRibOut::default();
+        let updates = rib.diff(&routes, &ctx);
+        check_wire(&updates, &ctx);
+        let announced: Vec<_> = updates.iter().flat_map(|u| u.announced()).collect();
+        assert_eq!(announced, [&Prefix::host(v4(2)), &Prefix::host(v6(2))]);
+        assert_eq!(rib.len(), 2);
+        // 48 + 4 + 4 * 1012 = 4100; IPv6: 23 + 13 + 4 + 4800 + 41 + 17 = 4898.
+        assert_eq!(rib.oversized(), [(v4(1), 4100), (v6(1), 4898)]);
+        // Not recorded as sent: the next diff tries again (and reports them again).
+        assert!(rib.diff(&routes, &ctx).is_empty());
+        assert_eq!(rib.oversized().len(), 2);
+        // Once the attributes fit, the route goes out.
+        let mut fixed = routes.clone();
+        fixed.insert(v4(1), with_communities(10));
+        let updates = rib.diff(&fixed, &ctx);
+        assert_eq!(updates.len(), 1);
+        assert_eq!(updates[0].nlri, [Prefix::host(v4(1))]);
+        assert_eq!(rib.len(), 3);
+    }
+
+    #[test]
+    fn attributes_longer_than_an_attribute_length_field_are_skipped_too() {
+        // 20,000 communities: 80,000 bytes, more than even the extended length can say.
+        let ctx = ebgp();
+        let mut rib = AdjRibOut::default();
+        let updates = rib.diff(&RouteSet::from([(v4(1), with_communities(20_000))]), &ctx);
+        assert!(updates.is_empty());
+        assert_eq!(rib.oversized().len(), 1);
+        assert!(rib.is_empty());
+    }
+
+    #[test]
+    fn the_longest_single_route_update_covers_every_kind_of_session() {
+        // iBGP (LOCAL_PREF) with IPv4 in MP_REACH_NLRI and two next hops: 23 + 14 + 41 + 5.
+        let v4_attrs = RouteAttrs::default();
+        assert_eq!(longest_single_route_update(&v4_attrs, 65001, v4(1)), 83);
+        assert_eq!(longest_single_route_update(&v4_attrs, 65001, v6(1)), 95);
+        // A 4-byte ASN prepended 10 times on a 2-octet session: AS_PATH of 11 AS_TRANS (27)
+        // and AS4_PATH (49), eBGP: 23 + 4 + 27 + 49 + 41 + 5.
+        let prepended = RouteAttrs {
+            as_path_prepend: 10,
+            ..RouteAttrs::default()
+        };
+        assert_eq!(
+            longest_single_route_update(&prepended, 4_200_000_000, v4(1)),
+            149
+        );
+        // What diff finds too long, this finds too long as well.
+        let attrs = with_communities(1012);
+        assert!(longest_single_route_update(&attrs, 65001, v4(1)) > MAX_MESSAGE_LEN);
     }
 }

@@ -25,7 +25,7 @@ use message::NotifCode;
 use session::{Command, Session, SessionConfig, Shared};
 
 use crate::bfd::{self, Bfd};
-use crate::config::{Bgp, Community, LargeCommunity, Node, Peer};
+use crate::config::{Bgp, Community, LargeCommunity, Node, Peer, Vip};
 use crate::status::PeerStatus;
 
 /// Path attributes of one announced VIP. The next hop is per session, so it is not here.
@@ -38,6 +38,28 @@ pub struct RouteAttrs {
     pub local_pref: Option<u32>,
     /// Extra copies of the local ASN (eBGP only).
     pub as_path_prepend: u8,
+}
+
+impl From<&Vip> for RouteAttrs {
+    fn from(v: &Vip) -> Self {
+        RouteAttrs {
+            communities: v.communities.clone(),
+            large_communities: v.large_communities.clone(),
+            med: v.med,
+            local_pref: v.local_pref,
+            as_path_prepend: v.as_path_prepend,
+        }
+    }
+}
+
+impl RouteAttrs {
+    /// Adds GRACEFUL_SHUTDOWN (RFC 8326), as routes carry while they are drained, unless the
+    /// VIP's communities have it already.
+    pub fn add_graceful_shutdown(&mut self) {
+        if !self.communities.contains(&Community::GRACEFUL_SHUTDOWN) {
+            self.communities.push(Community::GRACEFUL_SHUTDOWN);
+        }
+    }
 }
 
 /// Host routes (/32, /128) to announce, keyed by the VIP.

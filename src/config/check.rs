@@ -120,7 +120,7 @@ fn timing(ctx: &mut Ctx, layers: &[&Layer]) -> (Option<Duration>, Option<Duratio
     let mut positive = |src: &Option<Src>, default: Duration| match src {
         None => Some(default),
         Some(src) => {
-            let d = ctx.duration(&src.path, src.leaf, false)?;
+            let d = ctx.duration(&src.path, src.leaf, false, MAX_CHECK_INTERVAL)?;
             if d.is_zero() {
                 ctx.at(&src.path, &src.leaf.span(), "must be longer than 0s");
                 return None;

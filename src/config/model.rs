@@ -35,6 +35,14 @@ pub const DEFAULT_BFD_MULTIPLIER: u8 = 3;
 /// Shortest and longest BFD interval accepted.
 pub const MIN_BFD_INTERVAL: Duration = Duration::from_millis(10);
 pub const MAX_BFD_INTERVAL: Duration = Duration::from_secs(60);
+/// Longest durations accepted. Beyond them a value is a typo (or `9223372036854775807`), and
+/// deadlines computed from it would overflow: an hour for the BGP timers (a longer
+/// connect_retry or drain keeps a node out of service for no good reason), a day for check
+/// timing and slow start.
+pub const MAX_CONNECT_RETRY: Duration = Duration::from_secs(3600);
+pub const MAX_SHUTDOWN_DELAY: Duration = Duration::from_secs(3600);
+pub const MAX_CHECK_INTERVAL: Duration = Duration::from_secs(86_400);
+pub const MAX_SLOW_START: Duration = Duration::from_secs(86_400);
 /// Longest Linux interface name (`IFNAMSIZ` - 1).
 pub const MAX_INTERFACE_NAME_LEN: usize = 15;
 /// Most extra copies of `node.asn` a VIP may prepend.

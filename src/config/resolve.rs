@@ -21,7 +21,13 @@ pub fn config(ctx: &mut Ctx, raw: &RawConfig) -> Option<Config> {
     let api = api(ctx, raw.api.as_ref());
     // VIPs are checked against every peer that resolved, even when another one did not.
     let (bgp, peers) = bgp(ctx, raw.bgp.as_ref());
-    let vips = vip::vips(ctx, raw.vip.as_deref().unwrap_or_default(), &peers);
+    let local_asn = node.as_ref().map(|n| n.asn);
+    let vips = vip::vips(
+        ctx,
+        raw.vip.as_deref().unwrap_or_default(),
+        &peers,
+        local_asn,
+    );
     Some(Config {
         node: node?,
         api: api?,
@@ -109,13 +115,15 @@ fn bgp(ctx: &mut Ctx, raw: Option<&Spanned<RawBgp>>) -> (Option<Bgp>, Vec<Peer>)
         None => Some(DEFAULT_HOLD_TIME),
     };
     let connect_retry = match &b.connect_retry {
-        Some(leaf) => ctx.duration("bgp.connect_retry", leaf, true).and_then(|d| {
-            if d.is_zero() {
-                ctx.at("bgp.connect_retry", &leaf.span(), "must be longer than 0s");
-                return None;
-            }
-            Some(d)
-        }),
+        Some(leaf) => ctx
+            .duration("bgp.connect_retry", leaf, true, MAX_CONNECT_RETRY)
+            .and_then(|d| {
+                if d.is_zero() {
+                    ctx.at("bgp.connect_retry", &leaf.span(), "must be longer than 0s");
+                    return None;
+                }
+                Some(d)
+            }),
         None => Some(DEFAULT_CONNECT_RETRY),
     };
     let listen = match &b.listen {
@@ -123,7 +131,7 @@ fn bgp(ctx: &mut Ctx, raw: Option<&Spanned<RawBgp>>) -> (Option<Bgp>, Vec<Peer>)
         None => Some(None),
     };
     let shutdown_delay = match &b.shutdown_delay {
-        Some(leaf) => ctx.duration("bgp.shutdown_delay", leaf, true),
+        Some(leaf) => ctx.duration("bgp.shutdown_delay", leaf, true, MAX_SHUTDOWN_DELAY),
         None => Some(Duration::ZERO),
     };
     let bfd_default = bfd(ctx, "bgp", BfdKeys::of_bgp(b), (false, Bfd::default()));
@@ -302,7 +310,7 @@ fn graceful_restart(ctx: &mut Ctx, here: &str, p: &RawPeer) -> Option<Option<u16
         ctx.boolean(&key("graceful_restart"), leaf)
     });
     let time = optional(p.restart_time.as_ref(), |leaf| {
-        let d = ctx.duration(&key("restart_time"), leaf, true)?;
+        let d = ctx.any_duration(&key("restart_time"), leaf, true)?;
         let secs = d.as_secs();
         if d.subsec_nanos() != 0 || !(1..=u64::from(MAX_RESTART_TIME)).contains(&secs) {
             let msg = format_args!(
@@ -368,7 +376,7 @@ fn bfd(ctx: &mut Ctx, here: &str, keys: BfdKeys, default: (bool, Bfd)) -> Option
         let Some(leaf) = leaf else {
             return Some(default);
         };
-        let d = ctx.duration(&key(name), leaf, false)?;
+        let d = ctx.duration(&key(name), leaf, false, MAX_BFD_INTERVAL)?;
         if !(MIN_BFD_INTERVAL..=MAX_BFD_INTERVAL).contains(&d) {
             let msg = format_args!("{d:?} is out of range; expected 10ms to 60s");
             ctx.at(&key(name), &leaf.span(), msg);

@@ -228,9 +228,28 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// A duration string (`"2s"`); with `seconds_ok`, also a bare integer of seconds (`5`), as
-    /// BGP timers are traditionally written.
-    pub fn duration(&mut self, path: &str, leaf: &Leaf, seconds_ok: bool) -> Option<Duration> {
+    /// A duration string (`"2s"`) of at most `max`; with `seconds_ok`, also a bare integer of
+    /// seconds (`5`), as BGP timers are traditionally written.
+    pub fn duration(
+        &mut self,
+        path: &str,
+        leaf: &Leaf,
+        seconds_ok: bool,
+        max: Duration,
+    ) -> Option<Duration> {
+        let d = self.any_duration(path, leaf, seconds_ok)?;
+        if d > max {
+            let (d, max) = (duration::format(d), duration::format(max));
+            let msg = format_args!("{d} is out of range; expected at most {max}");
+            self.at(path, &leaf.span(), msg);
+            return None;
+        }
+        Some(d)
+    }
+
+    /// A duration without an upper bound, for a caller that checks its own range with a
+    /// message of its own (`restart_time`'s 12-bit field).
+    pub fn any_duration(&mut self, path: &str, leaf: &Leaf, seconds_ok: bool) -> Option<Duration> {
         let forms = if seconds_ok {
             format!(
                 "an integer number of seconds or {}",

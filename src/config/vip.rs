@@ -5,8 +5,12 @@
 //! service, say a DNS resolver, binds the VIP itself; no IPVS is programmed for it).
 
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 use toml::Spanned;
+
+use crate::bgp::message::MAX_MESSAGE_LEN;
+use crate::bgp::{adj_rib_out, RouteAttrs};
 
 use super::check::{self, Layer, Role};
 use super::model::*;
@@ -14,7 +18,13 @@ use super::raw::{Leaf, RawBackend, RawService, RawVip, Value};
 use super::resolve::{no_peer_carries, optional, required, valid_interface_name};
 use super::validate::{path, peek_ip, Ctx, FirstSeen};
 
-pub fn vips(ctx: &mut Ctx, raw: &[Spanned<RawVip>], peers: &[Peer]) -> Option<Vec<Vip>> {
+/// `local_asn` (when `[node]` resolved) sizes the AS_PATH of the UPDATEs the VIPs need.
+pub fn vips(
+    ctx: &mut Ctx,
+    raw: &[Spanned<RawVip>],
+    peers: &[Peer],
+    local_asn: Option<u32>,
+) -> Option<Vec<Vip>> {
     let mut seen_vips = FirstSeen::new();
     // Service names are unique in the whole file: they name metrics and log lines.
     let mut seen_names = FirstSeen::new();
@@ -23,6 +33,11 @@ pub fn vips(ctx: &mut Ctx, raw: &[Spanned<RawVip>], peers: &[Peer]) -> Option<Ve
     for (i, table) in raw.iter().enumerate() {
         let here = format!("vip[{i}]");
         let mut vip = vip(ctx, &here, table, peers, &mut seen_names);
+        if let (Some(v), Some(asn)) = (&vip, local_asn) {
+            if !attributes_fit(ctx, &here, table, v, asn) {
+                vip = None;
+            }
+        }
         if let Some((ip, leaf)) = peek_ip(table.get_ref().address.as_ref()) {
             if let Some(first) = seen_vips.earlier(ip, ctx.line(&leaf.span())) {
                 let msg = format_args!("duplicate VIP {ip} (first defined at line {first})");
@@ -128,6 +143,36 @@ fn vip(
         check: check?,
         services: services?,
     })
+}
+
+/// Whether one route to the VIP, with its path attributes, fits in a BGP message (4096 bytes,
+/// RFC 4271 §4.1) on every kind of session, also while drained (GRACEFUL_SHUTDOWN added). The
+/// speaker would not announce it otherwise. Reported at `communities` or `large_communities`,
+/// what makes it long.
+fn attributes_fit(ctx: &mut Ctx, here: &str, table: &Spanned<RawVip>, v: &Vip, asn: u32) -> bool {
+    let mut attrs = RouteAttrs::from(v);
+    attrs.add_graceful_shutdown();
+    let len = adj_rib_out::longest_single_route_update(&attrs, asn, v.address);
+    if len <= MAX_MESSAGE_LEN {
+        return true;
+    }
+    let raw = table.get_ref();
+    let (n, l) = (v.communities.len(), v.large_communities.len());
+    let large =
+        (raw.large_communities.as_ref()).filter(|_| l * 12 > n * 4 || raw.communities.is_none());
+    let (at, span) = match (large, &raw.communities) {
+        (Some(leaf), _) => (path(here, "large_communities"), leaf.span()),
+        (None, Some(leaf)) => (path(here, "communities"), leaf.span()),
+        (None, None) => (here.to_string(), table.span()),
+    };
+    let msg = format_args!(
+        "VIP {}: one route with {n} communities and {l} large communities (and GRACEFUL_SHUTDOWN \
+         while drained) needs an UPDATE of {len} bytes, more than the {MAX_MESSAGE_LEN}-byte BGP \
+         message limit; use fewer",
+        v.address
+    );
+    ctx.at(&at, &span, msg);
+    false
 }
 
 /// A VIP address: unicast, and carried by at least one peer (its family, with a next hop).
@@ -272,8 +317,8 @@ fn service(
         None => Some(0),
     };
     let slow_start = match &s.slow_start {
-        Some(leaf) => ctx.duration(&key("slow_start"), leaf, false),
-        None => Some(std::time::Duration::ZERO),
+        Some(leaf) => ctx.duration(&key("slow_start"), leaf, false, MAX_SLOW_START),
+        None => Some(Duration::ZERO),
     };
     // The service check is resolved once on its own (so its errors are reported even when
     // every backend overrides it), then again under each backend that overrides some keys.
@@ -332,7 +377,8 @@ fn service(
 
 /// IPVS persistence timeout: whole seconds, `300` or `"5m"`.
 fn persistence(ctx: &mut Ctx, here: &str, leaf: &Leaf) -> Option<u32> {
-    let d = ctx.duration(here, leaf, true)?;
+    // Bounded by the 32-bit check below.
+    let d = ctx.duration(here, leaf, true, Duration::MAX)?;
     match u32::try_from(d.as_secs()) {
         Ok(secs) if d.subsec_nanos() == 0 => Some(secs),
         _ => {

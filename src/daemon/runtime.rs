@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, watch};
 use super::state::{Changes, NodeState};
 use crate::api::{self, Action, ApiCommand, ApiContext, ApiError, Liveness};
 use crate::bgp::{Limits, RouteSet, Speaker};
-use crate::config::{self, Community, Config};
+use crate::config::{self, Config};
 use crate::dataplane::Dataplane;
 use crate::health::{Checker, Observation};
 use crate::metrics::{self, CheckMetrics};
@@ -112,7 +112,9 @@ pub async fn run(config_path: PathBuf, cfg: Config, cleanup: bool) -> Result<Exi
     speaker.hold_initial_routes();
     let mut initial_hold = Some(
         Instant::now()
-            + (state.first_results_deadline() + Duration::from_secs(2)).min(MAX_INITIAL_HOLD),
+            + (state.first_results_deadline())
+                .saturating_add(Duration::from_secs(2))
+                .min(MAX_INITIAL_HOLD),
     );
     let mut d = Daemon {
         speaker,
@@ -278,10 +280,8 @@ impl Daemon {
                     .pending_drains
                     .iter()
                     .any(|(_, p)| p.is_none_or(|p| p == *vip));
-                if (self.graceful_shutdown || draining)
-                    && !attrs.communities.contains(&Community::GRACEFUL_SHUTDOWN)
-                {
-                    attrs.communities.push(Community::GRACEFUL_SHUTDOWN);
+                if self.graceful_shutdown || draining {
+                    attrs.add_graceful_shutdown();
                 }
             }
             if routes != self.sent_routes {
@@ -339,6 +339,7 @@ impl Daemon {
                 self.pending_drains.extend(narrowed);
                 let delay = self.cfg.bgp.shutdown_delay;
                 if drain && !delay.is_zero() {
+                    // Cannot overflow: the config bounds shutdown_delay (MAX_SHUTDOWN_DELAY).
                     self.pending_drains.push((Instant::now() + delay, vip));
                     self.push(true, false);
                     tracing::info!(delay = ?delay, "draining {what}: GRACEFUL_SHUTDOWN now, withdraw after the delay");

@@ -406,7 +406,12 @@ impl NodeState {
     pub fn first_results_deadline(&self) -> Duration {
         self.targets
             .values()
-            .map(|t| t.target.check.interval + t.target.check.timeout)
+            .map(|t| {
+                t.target
+                    .check
+                    .interval
+                    .saturating_add(t.target.check.timeout)
+            })
             .max()
             .unwrap_or_default()
     }
@@ -426,7 +431,7 @@ impl NodeState {
         self.vips
             .iter()
             .filter(|v| self.verdict(v).is_ok())
-            .map(|v| (v.cfg.address, route_attrs(&v.cfg)))
+            .map(|v| (v.cfg.address, RouteAttrs::from(&v.cfg)))
             .collect()
     }
 
@@ -700,16 +705,6 @@ impl NodeState {
                 })
                 .collect(),
         }
-    }
-}
-
-fn route_attrs(v: &Vip) -> RouteAttrs {
-    RouteAttrs {
-        communities: v.communities.clone(),
-        large_communities: v.large_communities.clone(),
-        med: v.med,
-        local_pref: v.local_pref,
-        as_path_prepend: v.as_path_prepend,
     }
 }
 

@@ -101,7 +101,13 @@ async fn run_target(target: Target, results: mpsc::Sender<Observation>) {
         if results.send(observation).await.is_err() || once {
             return;
         }
-        tokio::time::sleep_until(started + jittered(interval)).await;
+        // The config bounds the interval (MAX_CHECK_INTERVAL); a Check built otherwise must not
+        // panic the task either: `sleep` saturates where the deadline would overflow.
+        let pause = jittered(interval);
+        match started.checked_add(pause) {
+            Some(at) => tokio::time::sleep_until(at).await,
+            None => tokio::time::sleep(pause).await,
+        }
     }
 }
 

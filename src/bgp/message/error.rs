@@ -56,8 +56,14 @@ pub enum DecodeError {
     UnrecognizedWellKnownAttribute { code: u8, attribute: Vec<u8> },
     #[error("invalid network field")]
     InvalidNetworkField,
-    #[error("optional attribute error: {0}")]
-    OptionalAttributeError(&'static str),
+    /// A recognized optional attribute we cannot use (for us: a broken MP_REACH_NLRI or
+    /// MP_UNREACH_NLRI, RFC 4760 §7). `attribute` as in `UnrecognizedWellKnownAttribute`: as
+    /// much of it as the message holds.
+    #[error("optional attribute error: {why}")]
+    OptionalAttributeError {
+        why: &'static str,
+        attribute: Vec<u8>,
+    },
     #[error("bad ROUTE-REFRESH length {0}")]
     RouteRefreshLength(u16),
 }
@@ -80,7 +86,7 @@ impl DecodeError {
             MalformedAttributeList(_) => (3, 1, vec![]),
             UnrecognizedWellKnownAttribute { attribute, .. } => (3, 2, attribute.clone()),
             InvalidNetworkField => (3, 10, vec![]),
-            OptionalAttributeError(_) => (3, 9, vec![]),
+            OptionalAttributeError { attribute, .. } => (3, 9, attribute.clone()),
             RouteRefreshLength(len) => (7, 1, len.to_be_bytes().to_vec()),
         };
         Notification {

@@ -50,14 +50,19 @@ impl Prefix {
             let raw = r
                 .take((len as usize).div_ceil(8))
                 .ok_or_else(|| err.clone())?;
+            // Trailing bits beyond the length are not part of the prefix (RFC 4271 §4.3 lets
+            // them be anything): cleared, 10.1.2.3/24 is 10.1.2.0/24, so announcing one and
+            // withdrawing the other leaves nothing counted.
             let addr = if v6 {
                 let mut o = [0u8; 16];
                 o[..raw.len()].copy_from_slice(raw);
-                IpAddr::V6(Ipv6Addr::from(o))
+                let mask = u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
+                IpAddr::V6(Ipv6Addr::from(u128::from_be_bytes(o) & mask))
             } else {
                 let mut o = [0u8; 4];
                 o[..raw.len()].copy_from_slice(raw);
-                IpAddr::V4(Ipv4Addr::from(o))
+                let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
+                IpAddr::V4(Ipv4Addr::from(u32::from_be_bytes(o) & mask))
             };
             out.push(Prefix { addr, len });
         }
@@ -108,5 +113,56 @@ mod tests {
     fn a_truncated_prefix_is_an_error() {
         let e = Prefix::decode_all(&[32, 10, 0], false, DecodeError::InvalidNetworkField);
         assert!(e.is_err());
+    }
+
+    #[test]
+    fn trailing_host_bits_are_cleared() {
+        let p = Prefix::decode_all(
+            &[
+                23, 10, 1, 3, 0, 25, 10, 1, 2, 0xff, 32, 10, 1, 2, 3, 1, 0xff,
+            ],
+            false,
+            DecodeError::InvalidNetworkField,
+        )
+        .unwrap();
+        let text: Vec<String> = p.iter().map(Prefix::to_string).collect();
+        assert_eq!(
+            text,
+            [
+                "10.1.2.0/23",
+                "0.0.0.0/0",
+                "10.1.2.128/25",
+                "10.1.2.3/32",
+                "128.0.0.0/1"
+            ]
+        );
+        #[rustfmt::skip]
+        let v6 = Prefix::decode_all(
+            &[
+                33, 0x20, 0x01, 0x0d, 0xb8, 0xff,
+                128, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+            ],
+            true,
+            DecodeError::InvalidNetworkField,
+        )
+        .unwrap();
+        assert_eq!(v6[0].to_string(), "2001:db8:8000::/33");
+        assert_eq!(v6[1], Prefix::host(IpAddr::V6(Ipv6Addr::from(u128::MAX))));
+    }
+
+    #[test]
+    fn one_prefix_announced_and_withdrawn_with_different_host_bits_counts_zero() {
+        // What the session does with received routes: a set of prefixes. 10.1.3.0/23 is
+        // 10.1.2.0/23 with a host bit set.
+        let decode = |b: &[u8]| Prefix::decode_all(b, false, DecodeError::InvalidNetworkField);
+        let mut received = std::collections::HashSet::new();
+        received.extend(decode(&[23, 10, 1, 3]).unwrap());
+        received.extend(decode(&[23, 10, 1, 2]).unwrap());
+        assert_eq!(received.len(), 1);
+        for p in decode(&[23, 10, 1, 3]).unwrap() {
+            received.remove(&p);
+        }
+        assert!(received.is_empty());
     }
 }

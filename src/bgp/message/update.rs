@@ -17,11 +17,14 @@
 //! ```
 //!
 //! Error handling follows RFC 7606: errors that leave the message's structure intact (a bad
-//! ORIGIN, a malformed AS_PATH, a community list of odd length, a missing mandatory attribute)
-//! do not reset the session: the UPDATE is decoded with [`Update::treat_as_withdraw`] set, and
-//! its announced prefixes count as withdrawn. Errors that make the NLRI unknowable (bad
-//! withdrawn/NLRI fields, a broken MP_REACH_NLRI/MP_UNREACH_NLRI) are returned as
-//! [`DecodeError`]s and reset the session.
+//! ORIGIN, a malformed AS_PATH, a community list of odd or zero length, a missing mandatory
+//! attribute, attribute flags that conflict with the type) do not reset the session: the UPDATE
+//! is decoded with [`Update::treat_as_withdraw`] set, and its announced prefixes count as
+//! withdrawn. A malformed ATOMIC_AGGREGATE, AGGREGATOR or AS4_PATH is only dropped
+//! (attribute-discard, RFC 7606 §7.6–7.7, RFC 6793 §6). Errors that make the NLRI unknowable
+//! (bad withdrawn/NLRI fields, an MP_REACH_NLRI/MP_UNREACH_NLRI that is broken or overruns the
+//! attribute list, RFC 7606 §3 j and §5.3) are returned as [`DecodeError`]s and reset the
+//! session.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -220,6 +223,33 @@ impl Update {
     }
 }
 
+/// The Optional and Transitive flags a recognized attribute must have (RFC 4271 §5, RFC 1997,
+/// RFC 4760, RFC 6793, RFC 8092); `None` for attributes we do not recognize.
+fn expected_flags(code: u8) -> Option<u8> {
+    match code {
+        ATTR_ORIGIN | ATTR_AS_PATH | ATTR_NEXT_HOP | ATTR_LOCAL_PREF | ATTR_ATOMIC_AGGREGATE => {
+            Some(FLAG_TRANSITIVE)
+        }
+        ATTR_MED | ATTR_MP_REACH | ATTR_MP_UNREACH => Some(FLAG_OPTIONAL),
+        ATTR_AGGREGATOR | ATTR_COMMUNITIES | ATTR_AS4_PATH | ATTR_LARGE_COMMUNITIES => {
+            Some(FLAG_OPTIONAL | FLAG_TRANSITIVE)
+        }
+        _ => None,
+    }
+}
+
+/// Attributes whose malformation only drops the attribute (RFC 7606 §7.6, §7.7; RFC 6793 §6).
+fn discarded_when_malformed(code: u8) -> bool {
+    matches!(
+        code,
+        ATTR_ATOMIC_AGGREGATE | ATTR_AGGREGATOR | ATTR_AS4_PATH
+    )
+}
+
+fn is_mp(code: u8) -> bool {
+    code == ATTR_MP_REACH || code == ATTR_MP_UNREACH
+}
+
 fn decode_attributes(
     bytes: &[u8],
     ctx: &CodecContext,
@@ -229,6 +259,8 @@ fn decode_attributes(
     let mut seen = [false; 256];
     while !r.is_empty() {
         let start = bytes.len() - r.remaining();
+        // The attribute as received, for a NOTIFICATION's data (RFC 4271 §6.3).
+        let received = |r: &Reader| bytes[start..bytes.len() - r.remaining()].to_vec();
         let (Some(flags), Some(code)) = (r.u8(), r.u8()) else {
             update.taw("truncated attribute header");
             return Ok(());
@@ -239,40 +271,32 @@ fn decode_attributes(
             r.u8().map(usize::from)
         };
         let Some(value) = len.and_then(|l| r.take(l)) else {
+            if is_mp(code) {
+                // Its NLRI cannot be located, so treat-as-withdraw is impossible (RFC 7606
+                // §3 j): reset.
+                return Err(DecodeError::OptionalAttributeError {
+                    why: "MP_REACH_NLRI/MP_UNREACH_NLRI overruns the attribute list",
+                    attribute: bytes[start..].to_vec(),
+                });
+            }
             // The attribute overruns the attribute list: what follows cannot be parsed, but the
             // NLRI field's bounds are known, so RFC 7606 §4 allows treat-as-withdraw.
             update.taw("attribute length exceeds attribute list");
             return Ok(());
         };
         if std::mem::replace(&mut seen[code as usize], true) {
-            if code == ATTR_MP_REACH || code == ATTR_MP_UNREACH {
+            if is_mp(code) {
                 return Err(DecodeError::MalformedAttributeList(
                     "repeated MP_REACH_NLRI/MP_UNREACH_NLRI",
                 ));
             }
             continue; // RFC 7606 §3 (g): discard all but the first.
         }
-        let well_known = matches!(
-            code,
-            ATTR_ORIGIN | ATTR_AS_PATH | ATTR_NEXT_HOP | ATTR_LOCAL_PREF | ATTR_ATOMIC_AGGREGATE
-        );
-        let known = well_known
-            || matches!(
-                code,
-                ATTR_MED
-                    | ATTR_AGGREGATOR
-                    | ATTR_COMMUNITIES
-                    | ATTR_MP_REACH
-                    | ATTR_MP_UNREACH
-                    | ATTR_AS4_PATH
-                    | ATTR_LARGE_COMMUNITIES
-            );
-        if !known {
+        let Some(expected) = expected_flags(code) else {
             if flags & FLAG_OPTIONAL == 0 {
-                let end = bytes.len() - r.remaining();
                 return Err(DecodeError::UnrecognizedWellKnownAttribute {
                     code,
-                    attribute: bytes[start..end].to_vec(),
+                    attribute: received(&r),
                 });
             }
             update.attributes.push(PathAttribute::Unknown {
@@ -281,19 +305,27 @@ fn decode_attributes(
                 data: value.to_vec(),
             });
             continue;
-        }
-        if (flags & FLAG_OPTIONAL == 0) != well_known {
-            if code == ATTR_MP_REACH || code == ATTR_MP_UNREACH {
-                return Err(DecodeError::OptionalAttributeError("MP attribute flags"));
-            }
-            update.taw("attribute flags error");
-            continue;
-        }
+        };
+        // RFC 7606 §3 (c): Optional or Transitive in conflict with the type makes the attribute
+        // malformed (Partial and Extended Length say nothing about the type).
+        let flags_ok = flags & (FLAG_OPTIONAL | FLAG_TRANSITIVE) == expected;
         match decode_known(code, value, ctx) {
-            Ok(Some(a)) => update.attributes.push(a),
+            Ok(Some(_)) if !flags_ok && discarded_when_malformed(code) => {}
+            Ok(Some(a)) => {
+                // With bad flags an MP attribute is still kept: its NLRI are what is withdrawn.
+                update.attributes.push(a);
+                if !flags_ok {
+                    update.taw("attribute flags error");
+                }
+            }
             Ok(None) => {} // attribute-discard (RFC 7606)
             Err(Fault::Withdraw(why)) => update.taw(why),
-            Err(Fault::Reset(e)) => return Err(e),
+            Err(Fault::Reset(why)) => {
+                return Err(DecodeError::OptionalAttributeError {
+                    why,
+                    attribute: received(&r),
+                })
+            }
         }
     }
     Ok(())
@@ -301,7 +333,8 @@ fn decode_attributes(
 
 enum Fault {
     Withdraw(&'static str),
-    Reset(DecodeError),
+    /// A broken MP_REACH_NLRI/MP_UNREACH_NLRI: Optional Attribute Error (RFC 4760 §7).
+    Reset(&'static str),
 }
 
 fn decode_known(code: u8, v: &[u8], ctx: &CodecContext) -> Result<Option<PathAttribute>, Fault> {
@@ -322,8 +355,10 @@ fn decode_known(code: u8, v: &[u8], ctx: &CodecContext) -> Result<Option<PathAtt
         )),
         ATTR_MED => A::Med(u32_of(v).ok_or(Fault::Withdraw("MED length"))?),
         ATTR_LOCAL_PREF => A::LocalPref(u32_of(v).ok_or(Fault::Withdraw("LOCAL_PREF length"))?),
+        // RFC 7606 §7.6: a length other than 0 discards the attribute.
         ATTR_ATOMIC_AGGREGATE if v.is_empty() => A::AtomicAggregate,
         ATTR_ATOMIC_AGGREGATE => return Ok(None),
+        // RFC 7606 §7.7: a length other than 6 (8 with 4-octet ASNs) discards the attribute.
         ATTR_AGGREGATOR => match (ctx.four_octet_as, v.len()) {
             (true, 8) => A::Aggregator {
                 asn: u32_of(&v[..4]).unwrap_or_default(),
@@ -335,7 +370,8 @@ fn decode_known(code: u8, v: &[u8], ctx: &CodecContext) -> Result<Option<PathAtt
             },
             _ => return Ok(None),
         },
-        ATTR_COMMUNITIES if v.len() % 4 == 0 => {
+        // RFC 7606 §7.8: a length that is 0 or not a multiple of 4 is treat-as-withdraw.
+        ATTR_COMMUNITIES if v.len() % 4 == 0 && !v.is_empty() => {
             A::Communities(v.chunks_exact(4).filter_map(u32_of).collect())
         }
         ATTR_COMMUNITIES => return Err(Fault::Withdraw("COMMUNITIES length")),
@@ -426,15 +462,15 @@ impl AsPath {
     }
 }
 
-fn decode_next_hop(afi: u16, nh: &[u8]) -> Result<Vec<IpAddr>, DecodeError> {
+fn decode_next_hop(afi: u16, nh: &[u8]) -> Result<Vec<IpAddr>, &'static str> {
+    let bad = "MP_REACH_NLRI next hop length";
     let v6 = |b: &[u8]| <[u8; 16]>::try_from(b).map(|o| IpAddr::V6(Ipv6Addr::from(o)));
-    let bad = DecodeError::OptionalAttributeError("MP_REACH_NLRI next hop length");
     match (afi, nh.len()) {
         (AFI_IPV4, 4) => Ok(vec![IpAddr::V4(Ipv4Addr::new(nh[0], nh[1], nh[2], nh[3]))]),
         // IPv6 next hops, also for IPv4 NLRI (RFC 8950).
         (AFI_IPV4 | AFI_IPV6, 16) => Ok(vec![v6(nh).map_err(|_| bad)?]),
         (AFI_IPV4 | AFI_IPV6, 32) => Ok(vec![
-            v6(&nh[..16]).map_err(|_| bad.clone())?,
+            v6(&nh[..16]).map_err(|_| bad)?,
             v6(&nh[16..]).map_err(|_| bad)?,
         ]),
         (AFI_IPV4 | AFI_IPV6, _) => Err(bad),
@@ -443,18 +479,20 @@ fn decode_next_hop(afi: u16, nh: &[u8]) -> Result<Vec<IpAddr>, DecodeError> {
 }
 
 impl MpReach {
-    fn decode(v: &[u8]) -> Result<Self, DecodeError> {
-        let bad = || DecodeError::OptionalAttributeError("malformed MP_REACH_NLRI");
+    /// `Err`: why the attribute is broken (the session is reset, RFC 4760 §7).
+    fn decode(v: &[u8]) -> Result<Self, &'static str> {
+        let bad = "malformed MP_REACH_NLRI";
         let mut r = Reader::new(v);
-        let afi = r.u16().ok_or_else(bad)?;
-        let safi = r.u8().ok_or_else(bad)?;
-        let nh_len = r.u8().ok_or_else(bad)? as usize;
-        let nh = r.take(nh_len).ok_or_else(bad)?;
-        let _reserved = r.u8().ok_or_else(bad)?;
+        let afi = r.u16().ok_or(bad)?;
+        let safi = r.u8().ok_or(bad)?;
+        let nh_len = r.u8().ok_or(bad)? as usize;
+        let nh = r.take(nh_len).ok_or(bad)?;
+        let _reserved = r.u8().ok_or(bad)?;
         let next_hop = decode_next_hop(afi, nh)?;
         let nlri = match (afi, safi) {
             (AFI_IPV4 | AFI_IPV6, SAFI_UNICAST) => {
-                Prefix::decode_all(r.rest(), afi == AFI_IPV6, bad())?
+                Prefix::decode_all(r.rest(), afi == AFI_IPV6, DecodeError::InvalidNetworkField)
+                    .map_err(|_| "malformed prefix in MP_REACH_NLRI")?
             }
             _ => Vec::new(),
         };
@@ -468,14 +506,16 @@ impl MpReach {
 }
 
 impl MpUnreach {
-    fn decode(v: &[u8]) -> Result<Self, DecodeError> {
-        let bad = || DecodeError::OptionalAttributeError("malformed MP_UNREACH_NLRI");
+    /// `Err` as [`MpReach::decode`].
+    fn decode(v: &[u8]) -> Result<Self, &'static str> {
+        let bad = "malformed MP_UNREACH_NLRI";
         let mut r = Reader::new(v);
-        let afi = r.u16().ok_or_else(bad)?;
-        let safi = r.u8().ok_or_else(bad)?;
+        let afi = r.u16().ok_or(bad)?;
+        let safi = r.u8().ok_or(bad)?;
         let withdrawn = match (afi, safi) {
             (AFI_IPV4 | AFI_IPV6, SAFI_UNICAST) => {
-                Prefix::decode_all(r.rest(), afi == AFI_IPV6, bad())?
+                Prefix::decode_all(r.rest(), afi == AFI_IPV6, DecodeError::InvalidNetworkField)
+                    .map_err(|_| "malformed prefix in MP_UNREACH_NLRI")?
             }
             _ => Vec::new(),
         };
@@ -877,10 +917,217 @@ mod tests {
     }
 
     #[test]
-    fn a_truncated_mp_reach_resets_the_session() {
+    fn a_truncated_mp_reach_resets_the_session_with_the_attribute_as_data() {
         let body = [0, 0, 0, 6, 0x80, 14, 3, 0, 2, 1];
-        let e = decode(&with_header(&body), &FOUR).unwrap_err();
-        assert_eq!((e.notification().code, e.notification().subcode), (3, 9));
+        let n = decode(&with_header(&body), &FOUR)
+            .unwrap_err()
+            .notification();
+        assert_eq!((n.code, n.subcode), (3, 9));
+        // RFC 4271 §6.3: Optional Attribute Error carries the attribute (type, length, value).
+        assert_eq!(n.data, [0x80, 14, 3, 0, 2, 1]);
+    }
+
+    /// An UPDATE announcing 10.9.9.9/32 with `attrs` (encoded).
+    fn with_attrs(attrs: &[u8]) -> Vec<u8> {
+        let mut body = vec![0, 0];
+        body.extend_from_slice(&(attrs.len() as u16).to_be_bytes());
+        body.extend_from_slice(attrs);
+        body.extend_from_slice(&[32, 10, 9, 9, 9]);
+        with_header(&body)
+    }
+
+    const ORIGIN: [u8; 4] = [0x40, 1, 1, 0];
+    const AS_PATH: [u8; 9] = [0x40, 2, 6, 2, 1, 0, 0, 0xfd, 0xe8];
+    const NEXT_HOP: [u8; 7] = [0x40, 3, 4, 10, 0, 0, 9];
+
+    /// ORIGIN, AS_PATH, NEXT_HOP, then `more`.
+    fn valid_with(more: &[u8]) -> Vec<u8> {
+        with_attrs(&[&ORIGIN[..], &AS_PATH, &NEXT_HOP, more].concat())
+    }
+
+    /// MP_REACH_NLRI for IPv6 2001:db8::9/128 via 2001:db8::1, with `flags`.
+    fn mp_reach(flags: u8) -> Vec<u8> {
+        let mut v = vec![flags, 14, 38, 0, 2, 1, 16, 0x20, 1, 0x0d, 0xb8];
+        v.extend_from_slice(&[0; 11]);
+        v.extend_from_slice(&[1, 0, 128, 0x20, 1, 0x0d, 0xb8]);
+        v.extend_from_slice(&[0; 11]);
+        v.push(9);
+        v
+    }
+
+    #[test]
+    fn an_mp_reach_or_unreach_overrunning_the_attribute_list_resets_the_session() {
+        // RFC 7606 §3 (j): its NLRI cannot be located, so treat-as-withdraw is impossible.
+        // (Other attributes that overrun the list are treat-as-withdraw, RFC 7606 §4.)
+        for code in [14, 15] {
+            let attr = [0x80, code, 40, 0, 2, 1, 16, 0x20];
+            let m = valid_with(&attr);
+            let n = decode(&m, &FOUR).unwrap_err().notification();
+            assert_eq!((n.code, n.subcode), (3, 9), "type {code}");
+            // As much of the attribute as there is: up to the end of the attribute list.
+            assert_eq!(n.data, attr, "type {code}");
+        }
+        // The header alone (no length byte) as the last thing in the list.
+        let n = decode(&valid_with(&[0x90, 14]), &FOUR)
+            .unwrap_err()
+            .notification();
+        assert_eq!((n.code, n.subcode), (3, 9));
+        // A non-MP attribute overrunning the list stays treat-as-withdraw.
+        let u = decode(&valid_with(&[0xc0, 8, 40, 0, 0]), &FOUR).unwrap();
+        assert_eq!(
+            u.treat_as_withdraw,
+            Some("attribute length exceeds attribute list")
+        );
+    }
+
+    #[test]
+    fn an_mp_reach_whose_prefixes_overrun_it_resets_with_the_whole_attribute() {
+        let mut attr = mp_reach(0x80);
+        attr[2] -= 1; // the /128 now lacks its last byte
+        attr.pop();
+        let n = decode(&valid_with(&attr), &FOUR)
+            .unwrap_err()
+            .notification();
+        assert_eq!((n.code, n.subcode, n.data), (3, 9, attr.clone()));
+        let unreach = [0x80, 15, 5, 0, 2, 1, 64, 0x20];
+        let n = decode(&valid_with(&unreach), &FOUR)
+            .unwrap_err()
+            .notification();
+        assert_eq!((n.code, n.subcode, n.data), (3, 9, unreach.to_vec()));
+    }
+
+    #[test]
+    fn well_known_attributes_must_be_transitive_and_not_optional() {
+        for (flags, ok) in [
+            (0x00, false), // Transitive clear
+            (0x80, false), // Optional, not Transitive
+            (0xc0, false), // Optional
+            (0x50, true),  // Extended Length says nothing about the type
+            (0x60, true),  // nor does Partial
+        ] {
+            for at in [0, 4, 13] {
+                // ORIGIN, AS_PATH, NEXT_HOP in turn get `flags`.
+                let mut attrs = [&ORIGIN[..], &AS_PATH, &NEXT_HOP].concat();
+                attrs[at] = flags;
+                if flags & 0x10 != 0 {
+                    let len = attrs[at + 2];
+                    attrs.splice(at + 2..at + 3, [0, len]);
+                }
+                let u = decode(&with_attrs(&attrs), &FOUR).unwrap();
+                let want = (!ok).then_some("attribute flags error");
+                assert_eq!(u.treat_as_withdraw, want, "flags {flags:#x} at {at}");
+                assert_eq!(u.announced().count(), 1);
+            }
+        }
+        for (name, attr) in [
+            ("LOCAL_PREF", [0xc0, 5, 4, 0, 0, 0, 100].as_slice()),
+            ("LOCAL_PREF", &[0x00, 5, 4, 0, 0, 0, 100]),
+        ] {
+            let u = decode(&valid_with(attr), &FOUR).unwrap();
+            assert_eq!(u.treat_as_withdraw, Some("attribute flags error"), "{name}");
+        }
+    }
+
+    #[test]
+    fn optional_attributes_must_have_their_own_transitive_flag() {
+        for (name, attr) in [
+            ("MED transitive", [0xc0, 4, 4, 0, 0, 0, 1].as_slice()),
+            ("MED well-known", &[0x40, 4, 4, 0, 0, 0, 1]),
+            (
+                "COMMUNITIES non-transitive",
+                &[0x80, 8, 4, 0xfd, 0xe8, 0, 1],
+            ),
+            (
+                "LARGE_COMMUNITIES non-transitive",
+                &[0x80, 32, 12, 0, 0, 0xfd, 0xe8, 0, 0, 0, 1, 0, 0, 0, 2],
+            ),
+        ] {
+            let u = decode(&valid_with(attr), &FOUR).unwrap();
+            assert_eq!(u.treat_as_withdraw, Some("attribute flags error"), "{name}");
+        }
+        // With the right flags (and Partial on a transitive one) they are accepted.
+        let u = decode(
+            &valid_with(
+                &[
+                    &[0x80, 4, 4, 0, 0, 0, 1][..],
+                    &[0xe0, 8, 4, 0xfd, 0xe8, 0, 1],
+                ]
+                .concat(),
+            ),
+            &FOUR,
+        )
+        .unwrap();
+        assert_eq!(u.treat_as_withdraw, None);
+        assert_eq!(u.attributes.len(), 5);
+    }
+
+    #[test]
+    fn an_mp_reach_with_wrong_flags_is_treat_as_withdraw_of_its_nlri() {
+        let u = decode(&valid_with(&mp_reach(0x80)), &FOUR).unwrap();
+        assert_eq!(u.treat_as_withdraw, None);
+        let u = decode(&valid_with(&mp_reach(0xc0)), &FOUR).unwrap();
+        assert_eq!(u.treat_as_withdraw, Some("attribute flags error"));
+        // Both the classic and the MP prefixes count as withdrawn.
+        assert_eq!(u.announced().count(), 2);
+    }
+
+    #[test]
+    fn attributes_that_are_discarded_when_malformed_are_discarded_for_bad_flags_too() {
+        for (name, attr) in [
+            ("ATOMIC_AGGREGATE optional", [0xc0, 6, 0].as_slice()),
+            ("ATOMIC_AGGREGATE not transitive", &[0x00, 6, 0]),
+            (
+                "AGGREGATOR non-transitive",
+                &[0x80, 7, 8, 0, 0, 0xfd, 0xe8, 10, 0, 0, 1],
+            ),
+            (
+                "AS4_PATH non-transitive",
+                &[0x80, 17, 6, 2, 1, 0, 0, 0xfd, 0xe8],
+            ),
+        ] {
+            let u = decode(&valid_with(attr), &FOUR).unwrap();
+            assert_eq!(u.treat_as_withdraw, None, "{name}");
+            assert_eq!(u.attributes.len(), 3, "{name}: dropped");
+            assert_eq!(u.announced().count(), 1, "{name}");
+        }
+    }
+
+    #[test]
+    fn an_empty_communities_attribute_is_treat_as_withdraw() {
+        // RFC 7606 §7.8: a length of 0 is malformed too.
+        let u = decode(&valid_with(&[0xc0, 8, 0]), &FOUR).unwrap();
+        assert_eq!(u.treat_as_withdraw, Some("COMMUNITIES length"));
+    }
+
+    #[test]
+    fn atomic_aggregate_and_aggregator_of_the_wrong_length_are_discarded_and_the_route_kept() {
+        // RFC 7606 §7.6, §7.7: attribute-discard.
+        let u = decode(
+            &valid_with(&[&[0x40, 6, 1, 0][..], &[0xc0, 7, 6, 0xfd, 0xe8, 10, 0, 0, 1]].concat()),
+            &FOUR,
+        )
+        .unwrap();
+        assert_eq!(u.treat_as_withdraw, None);
+        assert_eq!(u.attributes.len(), 3);
+        assert_eq!(u.announced().count(), 1);
+        // The right lengths are kept: 0, and 8 on a 4-octet session.
+        let u = decode(
+            &valid_with(
+                &[
+                    &[0x40, 6, 0][..],
+                    &[0xc0, 7, 8, 0, 0, 0xfd, 0xe8, 10, 0, 0, 1],
+                ]
+                .concat(),
+            ),
+            &FOUR,
+        )
+        .unwrap();
+        assert_eq!(u.treat_as_withdraw, None);
+        assert!(u.attributes.contains(&PathAttribute::AtomicAggregate));
+        assert!(u.attributes.contains(&PathAttribute::Aggregator {
+            asn: 65000,
+            addr: Ipv4Addr::new(10, 0, 0, 1)
+        }));
     }
 
     #[test]

@@ -390,7 +390,7 @@ impl Session {
                             // The retry timer this starts uses the current backoff; the next
                             // failure waits twice as long (up to MAX_CONNECT_RETRY).
                             self.event(Event::TcpConnectionFails).await;
-                            self.backoff = (self.backoff * 2).min(MAX_CONNECT_RETRY);
+                            self.backoff = self.backoff.saturating_mul(2).min(MAX_CONNECT_RETRY);
                         }
                     }
                 }
@@ -668,6 +668,9 @@ impl Session {
     async fn send_routes(&mut self, routes: &RouteSet) -> Option<Event> {
         let export = self.export.as_ref()?;
         let updates = self.rib.diff(routes, export);
+        for (vip, len) in self.rib.oversized() {
+            warn!(%vip, update_bytes = len, "not announced: its path attributes do not fit in a 4096-byte UPDATE");
+        }
         if updates.is_empty() {
             return None;
         }
@@ -720,7 +723,7 @@ impl Session {
                 }
             }
             self.restart_at = Some(Instant::now() + wait);
-            self.backoff = (self.backoff * 2).min(MAX_CONNECT_RETRY);
+            self.backoff = self.backoff.saturating_mul(2).min(MAX_CONNECT_RETRY);
         }
         self.shared.update(|s| {
             s.established_at = None;

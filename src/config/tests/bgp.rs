@@ -694,3 +694,39 @@ fn restart_time_fits_the_capability_and_needs_graceful_restart() {
         "bgp.peer[0].restart_time: has no effect with graceful_restart = false",
     );
 }
+
+#[test]
+fn bgp_durations_have_upper_bounds() {
+    let c = parse_ok(&with_node(&[
+        "[bgp]",
+        r#"shutdown_delay = "1h""#,
+        "connect_retry = 3600",
+    ]));
+    assert_eq!(c.bgp.shutdown_delay, Duration::from_secs(3600));
+    assert_eq!(c.bgp.connect_retry, Duration::from_secs(3600));
+    // Before, this passed check and panicked the daemon's loop on the first drain.
+    assert_one(
+        &with_node(&["[bgp]", "shutdown_delay = 9223372036854775807"]),
+        5,
+        18,
+        "bgp.shutdown_delay: 2562047788015215h30m7s is out of range; expected at most 1h",
+    );
+    assert_one(
+        &with_node(&["[bgp]", r#"shutdown_delay = "1h1ms""#]),
+        5,
+        18,
+        "bgp.shutdown_delay: 1h1ms is out of range; expected at most 1h",
+    );
+    assert_one(
+        &with_node(&["[bgp]", r#"connect_retry = "2h""#]),
+        5,
+        17,
+        "bgp.connect_retry: 2h is out of range; expected at most 1h",
+    );
+    assert_one(
+        &with_node(&["[bgp]", r#"bfd_min_tx = "2m""#]),
+        5,
+        14,
+        "bgp.bfd_min_tx: 2m is out of range; expected at most 1m",
+    );
+}

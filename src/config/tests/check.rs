@@ -402,3 +402,28 @@ fn vip_checks_take_the_same_keys() {
         "vip[0].check.fall: 0 is out of range",
     );
 }
+
+#[test]
+fn check_timing_is_at_most_a_day() {
+    let c = parse_ok(&service_check(&[
+        r#"interval = "24h""#,
+        r#"timeout = "23h""#,
+    ]));
+    assert_eq!(
+        c.vips[0].services[0].backends[0].check.interval,
+        Duration::from_secs(86_400)
+    );
+    // Before, this passed check and the check task panicked computing its next deadline.
+    assert_one(
+        &service_check(&[r#"interval = "5000000h""#]),
+        10,
+        12,
+        "vip[0].service[0].check.interval: 5000000h is out of range; expected at most 24h",
+    );
+    assert_one(
+        &service_check(&[r#"interval = "24h""#, r#"timeout = "25h""#]),
+        11,
+        11,
+        "vip[0].service[0].check.timeout: 25h is out of range; expected at most 24h",
+    );
+}

@@ -162,6 +162,12 @@ fn slow_start_is_a_duration() {
     );
     let c = parse_ok(&service(&[r#"slow_start = "30s""#]));
     assert_eq!(c.vips[0].services[0].slow_start, Duration::from_secs(30));
+    assert_one(
+        &service(&[r#"slow_start = "25h""#]),
+        9,
+        14,
+        "vip[0].service[0].slow_start: 25h is out of range; expected at most 24h",
+    );
 }
 
 #[test]

@@ -257,3 +257,49 @@ fn vip_check_address_defaults_to_the_vip() {
         "127.0.0.1".parse::<std::net::IpAddr>().unwrap()
     );
 }
+
+fn communities_line(n: u32) -> String {
+    let list: Vec<String> = (0..n).map(|i| format!("\"65000:{i}\"")).collect();
+    format!("communities = [{}]", list.join(", "))
+}
+
+#[test]
+fn path_attributes_must_fit_in_one_update() {
+    // The longest UPDATE is iBGP with IPv4 in MP_REACH_NLRI and two next hops: 91 bytes
+    // plus 4 per community, GRACEFUL_SHUTDOWN counted (it is added while draining).
+    let fits = communities_line(1001);
+    let c = parse_ok(&with_node(&["[[vip]]", r#"address = "10.0.0.1""#, &fits]));
+    assert_eq!(c.vips[0].communities.len(), 1001);
+    let too_many = communities_line(1002);
+    assert_one(
+        &with_node(&["[[vip]]", r#"address = "10.0.0.1""#, &too_many]),
+        6,
+        15,
+        "vip[0].communities: VIP 10.0.0.1: one route with 1002 communities and 0 large \
+         communities (and GRACEFUL_SHUTDOWN while drained) needs an UPDATE of 4099 bytes, more \
+         than the 4096-byte BGP message limit; use fewer",
+    );
+}
+
+#[test]
+fn large_communities_count_towards_the_update_size_and_are_blamed_when_larger() {
+    let large: Vec<String> = (0..340).map(|i| format!("\"65000:1:{i}\"")).collect();
+    let large = format!("large_communities = [{}]", large.join(", "));
+    let few = communities_line(2);
+    let errors = errors(&with_node(&[
+        "[[vip]]",
+        r#"address = "2001:db8::1""#,
+        &few,
+        &large,
+    ]));
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    let (line, col, message) = &errors[0];
+    assert_eq!((*line, *col), (7, 21), "{message}");
+    assert!(
+        message.starts_with(
+            "vip[0].large_communities: VIP 2001:db8::1: one route with 2 communities and 340 \
+             large communities"
+        ),
+        "{message}"
+    );
+}
