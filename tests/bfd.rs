@@ -310,6 +310,8 @@ fn a_planned_restart_with_bfd_keeps_the_route_at_frr_with_graceful_restart() {
         " no bgp ebgp-requires-policy\n bgp graceful-restart\n",
         1,
     );
+    // bgpd's view of the restart, for the failure message.
+    let conf = format!("debug bgp neighbor-events\ndebug bfd peer\ndebug bfd network\n{conf}");
     let frr = Frr::start_with_bfd(lab.router(0), &conf);
     let cfg = node_config(&peer, "bfd = true", VIP4);
     let mut old = Daemon::start(lab.node(1), "old", &cfg);
@@ -363,8 +365,13 @@ fn a_planned_restart_with_bfd_keeps_the_route_at_frr_with_graceful_restart() {
         "the new process found the old one's VIP in the kernel"
     );
     assert_eq!(
-        gaps, 0,
-        "the route left the router's kernel during the restart"
+        gaps,
+        0,
+        "the route left the router's kernel during the restart\n--- old:\n{}\n--- new:\n{}\n--- bgpd:\n{}\n--- bfdd:\n{}",
+        old.log(),
+        new.log(),
+        frr.log("bgpd"),
+        frr.log("bfdd")
     );
     let n = frr.vtysh_json(&format!("show bgp neighbors {node} json"));
     assert_eq!(n[&node]["bgpState"], "Established", "{n}");

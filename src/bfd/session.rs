@@ -184,6 +184,7 @@ impl Session {
     /// from "set bfd.RemoteDiscr" on). `jitter` is a draw from [0, 1) for the next transmit
     /// time if the state changes.
     pub fn receive(&mut self, p: &Packet, now: Instant, jitter: f64) -> Step {
+        let interval_before = self.tx_interval();
         self.remote_discriminator = p.my_discriminator;
         self.remote_min_rx = p.required_min_rx;
         self.remote_desired_min_tx = p.desired_min_tx;
@@ -200,6 +201,22 @@ impl Session {
             return step;
         }
         self.detect_at = Some(now + self.detect_time());
+        // A shorter interval (the peer lowered its Required Min RX, typically in the Poll that
+        // ends its own slow start, or our Poll completed) applies to the next packet, not to
+        // the one after it: the peer's Detection Time shrinks as soon as it sees our Final,
+        // and a packet still scheduled at the old 1 s pace would arrive after it (FRR bfdd
+        // then declared a fresh session down, "control-expired", in about 1 of 10 bring-ups).
+        if self
+            .tx_interval()
+            .is_some_and(|new| interval_before.is_none_or(|old| new < old))
+        {
+            let at = self.next_tx;
+            self.schedule_tx(now, jitter);
+            self.next_tx = match (at, self.next_tx) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => b.or(a),
+            };
+        }
         // §6.8.6, the table of "If bfd.SessionState is …".
         let next = match (self.state, p.state) {
             (State::Down, State::Down) => Some((State::Init, Diag::NONE, false)),
@@ -592,6 +609,41 @@ mod tests {
         // The peer's new timers apply: we send no faster than its 500 ms Required Min RX.
         assert_eq!(s.tx_interval(), Some(500 * MS));
         assert_eq!(s.detect_time(), 900 * MS);
+    }
+
+    /// FRR bfdd advertises 1 s Required Min RX until it is Up, then polls with its configured
+    /// 300 ms and computes its Detection Time from our 300 ms once our Final is in.
+    #[test]
+    fn a_lower_required_min_rx_from_the_peer_brings_the_next_packet_forward() {
+        let now = Instant::now();
+        let slow_peer = |state| Packet {
+            desired_min_tx: 1_000_000,
+            required_min_rx: 1_000_000,
+            ..from_peer(state)
+        };
+        let mut s = session(now);
+        s.receive(&slow_peer(State::Down), now, 0.0);
+        s.receive(&slow_peer(State::Up), now, 1.0);
+        assert_eq!(s.state(), State::Up);
+        assert_eq!(s.tx_interval(), Some(Duration::from_secs(1)));
+        assert_eq!(s.next_deadline(), Some(now + Duration::from_secs(1)));
+        let poll = Packet {
+            poll: true,
+            ..from_peer(State::Up)
+        };
+        let later = now + 10 * MS;
+        let step = s.receive(&poll, later, 1.0);
+        assert!(step.send.iter().any(|p| p.final_));
+        assert_eq!(s.tx_interval(), Some(300 * MS));
+        assert_eq!(
+            s.next_deadline(),
+            Some(later + 300 * MS),
+            "the next packet leaves within the new interval, not a second after the last one"
+        );
+        // A longer interval from the peer does not postpone a packet already due sooner.
+        let step = s.receive(&slow_peer(State::Up), later, 0.0);
+        assert!(step.send.is_empty());
+        assert_eq!(s.next_deadline(), Some(later + 300 * MS));
     }
 
     #[test]

@@ -137,6 +137,11 @@ impl Frr {
         v.get("peers")?.get(neighbor)?.get("pfxRcd")?.as_u64()
     }
 
+    /// What one FRR daemon ("bgpd", "bfdd") logged so far, for failure messages.
+    pub fn log(&self, daemon: &str) -> String {
+        std::fs::read_to_string(self.run_dir.join(format!("{daemon}.log"))).unwrap_or_default()
+    }
+
     pub fn start_bgpd(&self) {
         self.start_daemon("bgpd");
     }
