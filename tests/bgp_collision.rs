@@ -182,6 +182,34 @@ fn start(peer: TcpListener) -> Setup {
     }
 }
 
+/// The speaker's connection is in OpenSent when the peer's arrives; the peer's identifier is
+/// higher, so the peer's connection wins. Then the router restarts (both connections gone, and
+/// it does not dial): the speaker, an active peer, must dial out again. The FSM that won the
+/// collision used to be built passive, so the node then waited for the router forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_the_peer_wins_a_collision_the_node_still_dials_out_when_the_session_drops() {
+    support::init_tracing();
+    let s = start(TcpListener::bind("127.0.0.2:0").await.unwrap());
+    let mut ours = Wire::accept(&s.peer).await;
+    ours.expect_open().await;
+    let mut theirs = Wire::dial(s.peer_ip(), s.listen).await;
+    theirs.expect_open().await;
+    theirs.open_with(Ipv4Addr::new(198, 51, 100, 9)).await;
+    ours.expect_collision_cease().await;
+    theirs.expect_keepalive().await;
+    s.wait_state(
+        "established on the peer's connection",
+        PeerState::Established,
+    )
+    .await;
+
+    // The router restarts and only listens.
+    drop(theirs);
+    let mut again = Wire::accept(&s.peer).await;
+    again.expect_open().await;
+    s.speaker.shutdown().await;
+}
+
 /// Our identifier is higher, but our connect never completes (the peer's accept queue is full,
 /// so the kernel drops our SYNs): the peer's connection, which has sent its OPEN, is taken
 /// (RFC 4271 §8.2.2) instead of being refused as a collision our connection would win.

@@ -81,15 +81,9 @@ impl Session {
             return;
         };
         debug!("inbound connection races ours: sending OPEN on both");
-        // Built passive: it only answers this connection. (When it wins, the session keeps
-        // it, passive: making it dial out again after a drop led to repeated collisions whose
-        // Cease made FRR drop our stale routes during a graceful restart; see the closing
-        // note of issue 11, still open.)
-        let mut fsm = Fsm::new(crate::bgp::fsm::FsmConfig {
-            passive: true,
-            ..fsm_config(&self.cfg)
-        })
-        .with_restarting(self.fsm.restarting());
+        // The session's own config, not a passive one: when this connection wins, its FSM
+        // becomes the session's, and after the next drop it must dial out like any other.
+        let mut fsm = Fsm::new(fsm_config(&self.cfg)).with_restarting(self.fsm.restarting());
         fsm.handle(Event::ManualStartPassive);
         for action in fsm.handle(Event::TcpConnectionConfirmed) {
             if let Action::SendOpen(open) = action {
