@@ -188,27 +188,27 @@ fn without_bfd_a_frozen_node_stays_in_ecmp_until_the_hold_time() {
     d.signal(Signal::SIGCONT);
 }
 
-#[test]
-fn a_frozen_node_leaves_bird_within_the_bfd_detection_time() {
+/// BIRD's `protocol bfd` and `bfd on` for the node's session over `family`.
+fn frozen_node_leaves_bird_within_detection_time(v6: bool) {
     let lab = Lab::new(1, 1);
-    let (peer, node) = (router_addr(0, 1), node_addr(0, 1));
+    let (peer, node, vip, af) = if v6 {
+        (router_addr6(), node_addr6(0, 1), VIP6, "ipv6")
+    } else {
+        (router_addr(0, 1), node_addr(0, 1), VIP4, "ipv4")
+    };
     let bird = Bird::start(
         lab.router(0),
         &format!(
             "router id 10.255.255.1;\nprotocol device {{ }}\n\
-             protocol kernel {{ ipv4 {{ import none; export all; }}; }}\n\
+             protocol kernel {{ {af} {{ import none; export all; }}; }}\n\
              protocol bfd {{ interface \"*\" {{ interval 300 ms; multiplier 3; }}; }}\n\
              protocol bgp node {{ local as 65000; neighbor {node} as 65001; bfd on;\n\
                hold time 9; connect retry time 1; error wait time 1, 5;\n\
-               ipv4 {{ import all; export none; }}; }}\n"
+               {af} {{ import all; export none; }}; }}\n"
         ),
     );
-    let d = Daemon::start(
-        lab.node(1),
-        "node1",
-        &node_config(&peer, "bfd = true", VIP4),
-    );
-    wait_routed(&lab, VIP4, &node);
+    let d = Daemon::start(lab.node(1), "node1", &node_config(&peer, "bfd = true", vip));
+    wait_routed(&lab, vip, &node);
     wait_bfd_up(&d);
     wait_for(
         TIMEOUT,
@@ -217,11 +217,21 @@ fn a_frozen_node_leaves_bird_within_the_bfd_detection_time() {
         |o| o.lines().any(|l| l.contains(&node) && l.contains(" Up ")),
     );
     d.signal(Signal::SIGSTOP);
-    let took = time_to_withdrawal(&lab, VIP4, Duration::from_secs(8));
-    eprintln!("BFD (BIRD): frozen node left the kernel table after {took:?}");
+    let took = time_to_withdrawal(&lab, vip, Duration::from_secs(8));
+    eprintln!("BFD (BIRD, {af}): frozen node left the kernel table after {took:?}");
     assert!(took < BFD_BOUND, "{took:?}");
     d.signal(Signal::SIGCONT);
-    wait_routed(&lab, VIP4, &node);
+    wait_routed(&lab, vip, &node);
+}
+
+#[test]
+fn a_frozen_node_leaves_bird_within_the_bfd_detection_time_ipv4() {
+    frozen_node_leaves_bird_within_detection_time(false);
+}
+
+#[test]
+fn a_frozen_node_leaves_bird_within_the_bfd_detection_time_ipv6() {
+    frozen_node_leaves_bird_within_detection_time(true);
 }
 
 /// A daemon that was not scheduled for a while (a loaded machine, a descheduled VM) finds the
