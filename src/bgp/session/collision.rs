@@ -9,15 +9,14 @@
 use std::io;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tracing::debug;
 
-use super::{
-    fsm_config, secure_accepted, timer_index, Conn, Session, PENDING_TIMEOUT, WRITE_TIMEOUT,
-};
-use crate::bgp::fsm::{keep_locally_initiated, Action, Event, Fsm, Timer, LARGE_HOLD_TIME};
+use super::policy::{resolve_collision, Collision};
+use super::{fsm_config, secure_accepted, timer_index, Conn, Session, PENDING_TIMEOUT};
+use crate::bgp::fsm::{Action, Event, Fsm, Timer, LARGE_HOLD_TIME};
 use crate::bgp::message::{self, CodecContext, Message, NotifCode, Notification};
 use crate::status::PeerState;
 
@@ -28,11 +27,8 @@ impl Session {
             // Still serving a max-prefix penalty (RFC 4486 Connection Rejected).
             PeerState::Idle if self.penalty_until.is_some_and(|t| Instant::now() < t) => {
                 debug!("inbound connection during the max-prefix restart delay: rejected");
-                let cease = Notification::cease(NotifCode::CEASE_CONNECTION_REJECTED);
-                let bytes = Message::Notification(cease).to_bytes(&CodecContext::default());
                 let mut stream = stream;
-                let _ =
-                    tokio::time::timeout(Duration::from_secs(1), stream.write_all(&bytes)).await;
+                refuse(&mut stream, NotifCode::CEASE_CONNECTION_REJECTED).await;
             }
             // No connection and no attempt in flight: take it.
             PeerState::Idle | PeerState::Active => {
@@ -42,7 +38,8 @@ impl Session {
             // RFC 4271 §6.8: a collision with an established session keeps the session.
             PeerState::Established => {
                 debug!("inbound connection while established: closed (collision)");
-                reject(stream).await;
+                let mut stream = stream;
+                refuse(&mut stream, NotifCode::CEASE_CONNECTION_COLLISION).await;
             }
             // Our own connection is in flight or exchanging OPENs: run the inbound one up to
             // the peer's OPEN. Then, if ours is still not up (Connect), the peer's is taken;
@@ -89,7 +86,8 @@ impl Session {
             if let Action::SendOpen(open) = action {
                 let bytes = Message::Open(open).to_bytes(&CodecContext::default());
                 let write = conn.writer.write_all(&bytes);
-                if !matches!(tokio::time::timeout(WRITE_TIMEOUT, write).await, Ok(Ok(()))) {
+                let limit = self.cfg.limits.write_timeout;
+                if !matches!(tokio::time::timeout(limit, write).await, Ok(Ok(()))) {
                     return;
                 }
             }
@@ -123,7 +121,7 @@ impl Session {
         );
         p.rbuf.drain(..len);
         match decoded {
-            Ok(Message::Open(open)) => self.resolve_collision(open).await,
+            Ok(Message::Open(open)) => self.collide(open).await,
             _ => {
                 debug!("racing inbound connection did not start with an OPEN: closed");
                 self.pending = None;
@@ -131,29 +129,20 @@ impl Session {
         }
     }
 
-    /// RFC 4271 §6.8: of two connections to one peer, keep the one initiated by the side with
-    /// the higher BGP identifier. Both sides apply the same rule, so they agree.
-    async fn resolve_collision(&mut self, open: message::Open) {
-        let Some(p) = self.pending.take() else {
+    /// RFC 4271 §6.8: of two connections to one peer, one survives (policy::resolve_collision).
+    async fn collide(&mut self, open: message::Open) {
+        let Some(mut p) = self.pending.take() else {
             return;
         };
-        let local_wins = keep_locally_initiated(
+        let outcome = resolve_collision(
+            self.fsm.state(),
+            self.conn.as_ref().is_some_and(|c| c.outbound),
             (self.cfg.router_id, self.cfg.local_asn),
             (open.bgp_id, open.asn()),
         );
-        let keep_current = match self.fsm.state() {
-            PeerState::Established => true,
-            // Our connection is not even up (RFC 4271 §8.2.2: in Connect, a connection that
-            // is confirmed is taken): a node whose SYNs are lost still comes up.
-            PeerState::Connect => false,
-            PeerState::OpenSent | PeerState::OpenConfirm => {
-                self.conn.as_ref().is_some_and(|c| c.outbound) && local_wins
-            }
-            PeerState::Idle | PeerState::Active => false,
-        };
-        if keep_current {
+        if outcome == Collision::KeepCurrent {
             debug!("connection collision: keeping our connection, closing the peer's");
-            reject_conn(p.conn).await;
+            refuse(&mut p.conn.writer, NotifCode::CEASE_CONNECTION_COLLISION).await;
             return;
         }
         debug!("connection collision: keeping the peer's connection");
@@ -190,15 +179,10 @@ pub(super) async fn read_pending(p: &mut Option<Pending>) -> io::Result<usize> {
     }
 }
 
-async fn reject_conn(mut conn: Conn) {
-    let cease = Notification::cease(NotifCode::CEASE_CONNECTION_COLLISION);
+/// Tells the peer why a connection is closed (a Cease), giving the write at most a second:
+/// the connection is dropped right after either way.
+async fn refuse<W: AsyncWrite + Unpin>(w: &mut W, cease_subcode: u8) {
+    let cease = Notification::cease(cease_subcode);
     let bytes = Message::Notification(cease).to_bytes(&CodecContext::default());
-    let _ = tokio::time::timeout(Duration::from_secs(1), conn.writer.write_all(&bytes)).await;
-}
-
-/// Closes a connection that lost a collision, telling the peer why.
-async fn reject(mut stream: TcpStream) {
-    let cease = Notification::cease(NotifCode::CEASE_CONNECTION_COLLISION);
-    let bytes = Message::Notification(cease).to_bytes(&CodecContext::default());
-    let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(&bytes)).await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), w.write_all(&bytes)).await;
 }

@@ -13,7 +13,7 @@
 //! Everything the peer sends goes through [`message::frame`] and [`Message::decode`], which
 //! never panic; errors become FSM events and so NOTIFICATIONs.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -30,12 +30,12 @@ use tracing::{debug, info, warn, Instrument};
 
 mod collision;
 mod next_hop;
+mod policy;
 
 use super::adj_rib_out::{AdjRibOut, ExportContext};
 use super::fsm::{Action, DownReason, Event, Fsm, FsmConfig, Negotiated, Timer};
 use super::message::{
-    self, CodecContext, Message, NotifCode, Prefix, Update, AFI_IPV4, AFI_IPV6, TYPE_OPEN,
-    TYPE_UPDATE,
+    self, CodecContext, Message, NotifCode, Update, AFI_IPV4, AFI_IPV6, TYPE_OPEN, TYPE_UPDATE,
 };
 use super::sockopt;
 use super::{Limits, RouteSet};
@@ -44,12 +44,8 @@ use crate::config::Peer;
 use crate::status::{PeerState, PeerStatus};
 use collision::{read_pending, Pending};
 use next_hop::export_context;
+use policy::{Backoff, ReceivedPrefixes};
 
-/// Upper bound of the connect-retry backoff.
-pub const MAX_CONNECT_RETRY: Duration = Duration::from_secs(60);
-/// How long a write to a connection without a negotiated hold time (racing inbound
-/// connections, OPEN exchange, hold time 0) may block. See [`Session::write_timeout`].
-const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 const READ_CHUNK: usize = 16 * 1024;
 /// How long a racing inbound connection may take to send its OPEN.
 const PENDING_TIMEOUT: Duration = Duration::from_secs(30);
@@ -256,13 +252,13 @@ pub(crate) struct Session {
     restart_at: Option<Instant>,
     /// After a max-prefix Cease: until then, inbound connections are refused too.
     penalty_until: Option<Instant>,
-    backoff: Duration,
+    backoff: Backoff,
     /// An inbound connection racing the current one (RFC 4271 §6.8), until its OPEN arrives.
     pending: Option<Pending>,
     codec: CodecContext,
     export: Option<ExportContext>,
     rib: AdjRibOut,
-    received: HashSet<Prefix>,
+    received: ReceivedPrefixes,
     stopped: bool,
 }
 
@@ -309,7 +305,7 @@ impl Session {
             ready,
             initial_sent: false,
             negotiated_families: (false, false),
-            backoff: cfg.connect_retry,
+            backoff: Backoff::new(cfg.connect_retry),
             cfg,
             fsm,
             shared,
@@ -328,7 +324,7 @@ impl Session {
             codec: CodecContext::default(),
             export: None,
             rib: AdjRibOut::default(),
-            received: HashSet::new(),
+            received: ReceivedPrefixes::default(),
             stopped: false,
         }
     }
@@ -388,9 +384,9 @@ impl Session {
                             debug!(error = %e, "connect failed");
                             self.set_error(format!("connect: {e}"));
                             // The retry timer this starts uses the current backoff; the next
-                            // failure waits twice as long (up to MAX_CONNECT_RETRY).
+                            // failure waits longer (policy::Backoff).
                             self.event(Event::TcpConnectionFails).await;
-                            self.backoff = self.backoff.saturating_mul(2).min(MAX_CONNECT_RETRY);
+                            self.backoff.failed();
                         }
                     }
                 }
@@ -539,7 +535,7 @@ impl Session {
             }
             Action::StartTimer(t, d) => {
                 let d = if t == Timer::ConnectRetry {
-                    jitter(self.backoff)
+                    jitter(self.backoff.current())
                 } else {
                     d
                 };
@@ -615,7 +611,7 @@ impl Session {
             info!("IPv6 was negotiated but this session has no IPv6 next hop (set next_hop6): IPv6 VIPs are not sent on it");
         }
         self.export = Some(export);
-        self.backoff = self.cfg.connect_retry;
+        self.backoff.established();
         self.shared.update(|s| {
             s.established_at = Some(Instant::now());
             s.status.last_error = None;
@@ -713,17 +709,15 @@ impl Session {
                 debug!(reason = %reason, "session attempt failed");
             }
             self.set_error(reason.to_string());
-            let mut wait = jitter(self.backoff);
-            if let DownReason::NotificationSent(n) = &reason {
-                if n.code == NotifCode::CEASE && n.subcode == NotifCode::CEASE_MAX_PREFIXES {
-                    // The peer will most likely send the same table again: stay away longer,
-                    // and do not let it straight back in through the listener either.
-                    wait = wait.max(self.cfg.limits.max_prefix_restart);
-                    self.penalty_until = Some(Instant::now() + wait);
-                }
+        }
+        if let Some(r) =
+            policy::restart_after(&reason, jitter(self.backoff.current()), &self.cfg.limits)
+        {
+            self.restart_at = Some(Instant::now() + r.wait);
+            if r.refuse_inbound {
+                self.penalty_until = self.restart_at;
             }
-            self.restart_at = Some(Instant::now() + wait);
-            self.backoff = self.backoff.saturating_mul(2).min(MAX_CONNECT_RETRY);
+            self.backoff.failed();
         }
         self.shared.update(|s| {
             s.established_at = None;
@@ -777,36 +771,19 @@ impl Session {
         }
     }
 
-    /// Received routes are only counted: the set of prefixes the peer currently announces.
-    /// They are never used, so a peer that sends a huge table must not be able to grow our
-    /// memory without bound: beyond [`Limits::max_received_prefixes`] the session is closed
-    /// with Cease/Maximum Number of Prefixes Reached (RFC 4486) and retried after
-    /// [`Limits::max_prefix_restart`].
+    /// Counts the prefixes the peer announces (policy::ReceivedPrefixes); beyond
+    /// [`Limits::max_received_prefixes`] the FSM closes the session with Cease/Maximum Number
+    /// of Prefixes Reached (RFC 4486), retried after [`Limits::max_prefix_restart`].
     fn count_received(&mut self, u: &Update) -> Option<Event> {
-        for p in u.withdrawals() {
-            self.received.remove(p);
-        }
         if let Some(why) = u.treat_as_withdraw {
             debug!(reason = why, "UPDATE treated as withdraw (RFC 7606)");
-            for p in u.announced() {
-                self.received.remove(p);
-            }
-            return None;
         }
         let limit = self.cfg.limits.max_received_prefixes;
-        for p in u.announced() {
-            if self.received.len() >= limit && !self.received.contains(p) {
-                warn!(limit, "peer exceeded the maximum number of prefixes");
-                let afi = if p.addr.is_ipv4() { AFI_IPV4 } else { AFI_IPV6 };
-                return Some(Event::MaxPrefixExceeded {
-                    afi,
-                    safi: message::SAFI_UNICAST,
-                    limit: u32::try_from(limit).unwrap_or(u32::MAX),
-                });
-            }
-            self.received.insert(*p);
+        let over = self.received.apply(u, limit);
+        if over.is_some() {
+            warn!(limit, "peer exceeded the maximum number of prefixes");
         }
-        None
+        over
     }
 }
 
