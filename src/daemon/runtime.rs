@@ -1,7 +1,6 @@
 //! The owner loop: receives observations, commands, reports and signals; asks the pure
 //! `NodeState` what follows; hands the results to the speaker, the dataplane and the API.
 
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -50,11 +49,6 @@ struct Daemon {
     status: watch::Sender<Arc<Status>>,
     /// What was last handed to the speaker and the dataplane.
     sent_routes: RouteSet,
-    /// RFC 8326: while shutting down, every route carries GRACEFUL_SHUTDOWN.
-    graceful_shutdown: bool,
-    /// Drains waiting out `bgp.shutdown_delay`: their routes carry GRACEFUL_SHUTDOWN until the
-    /// deadline, then the VIP is drained (withdrawn). `None` is "all VIPs".
-    pending_drains: Vec<(Instant, Option<IpAddr>)>,
 }
 
 /// How the daemon ended.
@@ -123,8 +117,6 @@ pub async fn run(config_path: PathBuf, cfg: Config, cleanup: bool) -> Result<Exi
         check_metrics: Arc::new(CheckMetrics::default()),
         status: status_tx,
         sent_routes: RouteSet::new(),
-        graceful_shutdown: false,
-        pending_drains: Vec::new(),
         dataplane,
         state,
         config_path,
@@ -160,9 +152,12 @@ pub async fn run(config_path: PathBuf, cfg: Config, cleanup: bool) -> Result<Exi
                 initial_hold = None;
             }
         }
-        let next_drain = d.pending_drains.iter().map(|(at, _)| *at).min();
+        let next_drain = d.state.next_drain_deadline();
         tokio::select! {
-            _ = sleep_until(next_drain) => d.complete_drains(Instant::now()),
+            _ = sleep_until(next_drain) => {
+                let changes = d.state.complete_drains(Instant::now());
+                d.apply(changes);
+            }
             _ = sleep_until(initial_hold) => {}
             _ = tick_opt(watchdog.as_mut()) => systemd::notify_watchdog(),
             Some(obs) = obs_rx.recv() => {
@@ -213,8 +208,8 @@ pub async fn run(config_path: PathBuf, cfg: Config, cleanup: bool) -> Result<Exi
             let delay = d.cfg.bgp.shutdown_delay;
             if !delay.is_zero() && !d.sent_routes.is_empty() {
                 tracing::info!(delay = ?delay, "announcing GRACEFUL_SHUTDOWN before withdrawing");
-                d.graceful_shutdown = true;
-                d.push(true, false);
+                let changes = d.state.begin_shutdown();
+                d.apply(changes);
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
                     _ = sigterm.recv() => tracing::info!("second signal: skipping the shutdown delay"),
@@ -274,16 +269,7 @@ impl Daemon {
 
     fn push(&mut self, announcements: bool, dataplane: bool) {
         if announcements {
-            let mut routes = self.state.route_set();
-            for (vip, attrs) in routes.iter_mut() {
-                let draining = self
-                    .pending_drains
-                    .iter()
-                    .any(|(_, p)| p.is_none_or(|p| p == *vip));
-                if self.graceful_shutdown || draining {
-                    attrs.add_graceful_shutdown();
-                }
-            }
+            let routes = self.state.route_set();
             if routes != self.sent_routes {
                 self.speaker.set_routes(routes.clone());
                 self.sent_routes = routes;
@@ -292,21 +278,8 @@ impl Daemon {
         if dataplane {
             self.dataplane.set_desired(self.state.desired_dataplane());
         }
-        let mut status = self.state.status(Vec::new());
-        for v in status.vips.iter_mut().filter(|v| v.announced) {
-            let vip = v.address.parse::<IpAddr>().ok();
-            if self
-                .pending_drains
-                .iter()
-                .any(|(_, p)| p.is_none() || *p == vip)
-            {
-                v.drained = true;
-                v.reason =
-                    "draining: announced with GRACEFUL_SHUTDOWN until bgp.shutdown_delay passes"
-                        .into();
-            }
-        }
-        self.status.send_replace(Arc::new(status));
+        self.status
+            .send_replace(Arc::new(self.state.status(Vec::new())));
     }
 
     /// Drain, undrain or reload, from the API (the CLI goes through the API too).
@@ -318,63 +291,18 @@ impl Daemon {
         match action {
             Action::Drain | Action::Undrain => {
                 let drain = action == Action::Drain;
-                let what = vip.map_or_else(|| "all VIPs".to_string(), |v| v.to_string());
-                if let Some(v) = vip.filter(|v| !self.state.has_vip(*v)) {
-                    return Err(ApiError::NotFound(format!(
-                        "no VIP {v} in the configuration"
-                    )));
-                }
-                // A new drain or undrain replaces pending drains it covers. Undraining one VIP
-                // while a drain of all is pending narrows that drain to the other VIPs.
-                let mut narrowed = Vec::new();
-                self.pending_drains.retain(|&(at, p)| match (vip, p) {
-                    (None, _) => false,
-                    (Some(v), None) if !drain => {
-                        let others = self.cfg.vips.iter().map(|c| c.address).filter(|a| *a != v);
-                        narrowed.extend(others.map(|a| (at, Some(a))));
-                        false
-                    }
-                    (Some(_), p) => p != vip,
-                });
-                self.pending_drains.extend(narrowed);
                 let delay = self.cfg.bgp.shutdown_delay;
-                if drain && !delay.is_zero() {
-                    // Cannot overflow: the config bounds shutdown_delay (MAX_SHUTDOWN_DELAY).
-                    self.pending_drains.push((Instant::now() + delay, vip));
-                    self.push(true, false);
-                    tracing::info!(delay = ?delay, "draining {what}: GRACEFUL_SHUTDOWN now, withdraw after the delay");
-                    return Ok(format!(
-                        "draining {what}: withdraw in {}",
-                        crate::health::fmt_duration(delay)
-                    ));
-                }
-                let changes = self
+                let outcome = self
                     .state
-                    .set_drained(vip, drain)
+                    .drain(vip, drain, delay, Instant::now())
                     .map_err(ApiError::NotFound)?;
-                let verb = if drain { "drained" } else { "undrained" };
-                self.apply(changes);
-                self.push(true, false);
-                Ok(format!("{verb} {what}"))
+                self.apply(outcome.changes);
+                // The status shows the request even when no route changed.
+                self.push(false, false);
+                Ok(outcome.message)
             }
             Action::Reload => self.reload().map_err(ApiError::Rejected),
         }
-    }
-
-    /// Drains whose `shutdown_delay` has passed are carried out: their VIPs are withdrawn.
-    fn complete_drains(&mut self, now: Instant) {
-        let (due, pending): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending_drains)
-            .into_iter()
-            .partition(|(at, _)| *at <= now);
-        self.pending_drains = pending;
-        for (_, vip) in due {
-            match self.state.set_drained(vip, true) {
-                Ok(changes) => self.apply(changes),
-                // The VIP left the configuration by a reload in the meantime.
-                Err(e) => tracing::info!("drain: {e}"),
-            }
-        }
-        self.push(true, false);
     }
 
     /// Re-reads the config; an invalid one is rejected and the running one stays in force.

@@ -50,6 +50,27 @@ impl Changes {
     }
 }
 
+/// A drain announced with GRACEFUL_SHUTDOWN, carried out (withdrawn) at `at`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct PendingDrain {
+    at: Instant,
+    /// `None`: every VIP.
+    vip: Option<IpAddr>,
+}
+
+impl PendingDrain {
+    fn covers(&self, vip: IpAddr) -> bool {
+        self.vip.is_none_or(|v| v == vip)
+    }
+}
+
+/// What a drain or undrain request did: the changes to push and the answer for the operator.
+#[derive(Debug)]
+pub struct DrainOutcome {
+    pub changes: Changes,
+    pub message: String,
+}
+
 /// What a target is, independent of its id: the key that survives a reload.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum TargetKey {
@@ -115,6 +136,11 @@ pub struct NodeState {
     next_id: usize,
     drain_all: bool,
     drained: BTreeSet<IpAddr>,
+    /// Drains waiting out `bgp.shutdown_delay`: their routes carry GRACEFUL_SHUTDOWN (RFC
+    /// 8326) until the deadline, then the VIP is drained (withdrawn).
+    pending_drains: Vec<PendingDrain>,
+    /// Shutting down: every route carries GRACEFUL_SHUTDOWN.
+    shutting_down: bool,
     dataplane: DataplaneReport,
     now: Option<Instant>,
     /// True only while `new` builds the initial targets.
@@ -130,6 +156,8 @@ impl NodeState {
             next_id: 0,
             drain_all: false,
             drained: BTreeSet::new(),
+            pending_drains: Vec::new(),
+            shutting_down: false,
             dataplane: DataplaneReport::default(),
             now: None,
             starting: true,
@@ -305,7 +333,107 @@ impl NodeState {
         }
     }
 
-    /// Drains (or undrains) every VIP (`None`) or one. An unknown VIP is an error.
+    /// A drain or undrain request (API, CLI) for every VIP (`None`) or one. With a
+    /// `shutdown_delay`, a drain first announces GRACEFUL_SHUTDOWN and withdraws once the delay
+    /// has passed ([`NodeState::complete_drains`]); without one it withdraws at once. A new
+    /// request replaces the pending drains it covers; undraining one VIP while a drain of all
+    /// is pending narrows that drain to the other VIPs. An unknown VIP is an error.
+    pub fn drain(
+        &mut self,
+        vip: Option<IpAddr>,
+        drain: bool,
+        shutdown_delay: Duration,
+        now: Instant,
+    ) -> Result<DrainOutcome, String> {
+        if let Some(v) = vip.filter(|v| !self.has_vip(*v)) {
+            return Err(format!("no VIP {v} in the configuration"));
+        }
+        let routes = self.route_set();
+        let what = vip.map_or_else(|| "all VIPs".to_string(), |v| v.to_string());
+        let all: Vec<IpAddr> = self.vips.iter().map(|v| v.cfg.address).collect();
+        let mut narrowed = Vec::new();
+        self.pending_drains.retain(|p| match (vip, p.vip) {
+            (None, _) => false,
+            (Some(v), None) if !drain => {
+                let others = all.iter().filter(|a| **a != v);
+                narrowed.extend(others.map(|a| PendingDrain {
+                    at: p.at,
+                    vip: Some(*a),
+                }));
+                false
+            }
+            (Some(_), pending) => pending != vip,
+        });
+        self.pending_drains.extend(narrowed);
+        if drain && !shutdown_delay.is_zero() {
+            // Cannot overflow: the config bounds shutdown_delay (MAX_SHUTDOWN_DELAY).
+            self.pending_drains.push(PendingDrain {
+                at: now + shutdown_delay,
+                vip,
+            });
+            let delay = crate::health::fmt_duration(shutdown_delay);
+            return Ok(DrainOutcome {
+                changes: Changes {
+                    announcements: self.route_set() != routes,
+                    dataplane: false,
+                    log: vec![format!(
+                        "draining {what}: GRACEFUL_SHUTDOWN now, withdraw after {delay}"
+                    )],
+                },
+                message: format!("draining {what}: withdraw in {delay}"),
+            });
+        }
+        let mut changes = self.set_drained(vip, drain)?;
+        changes.announcements |= self.route_set() != routes;
+        let verb = if drain { "drained" } else { "undrained" };
+        Ok(DrainOutcome {
+            changes,
+            message: format!("{verb} {what}"),
+        })
+    }
+
+    /// When the earliest pending drain is due.
+    pub fn next_drain_deadline(&self) -> Option<Instant> {
+        self.pending_drains.iter().map(|p| p.at).min()
+    }
+
+    /// Carries out the drains whose `shutdown_delay` has passed: their VIPs are withdrawn.
+    pub fn complete_drains(&mut self, now: Instant) -> Changes {
+        let routes = self.route_set();
+        let (due, pending): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending_drains)
+            .into_iter()
+            .partition(|p| p.at <= now);
+        self.pending_drains = pending;
+        let mut all = Changes::default();
+        for p in due {
+            match self.set_drained(p.vip, true) {
+                Ok(c) => all.log.extend(c.log),
+                // The VIP left the configuration by a reload in the meantime.
+                Err(e) => all.log.push(format!("drain: {e}")),
+            }
+        }
+        all.announcements = self.route_set() != routes;
+        all
+    }
+
+    /// Shutting down (SIGTERM with a `shutdown_delay`): every route now carries
+    /// GRACEFUL_SHUTDOWN until the routes are withdrawn.
+    pub fn begin_shutdown(&mut self) -> Changes {
+        let routes = self.route_set();
+        self.shutting_down = true;
+        Changes {
+            announcements: self.route_set() != routes,
+            ..Changes::default()
+        }
+    }
+
+    /// Whether `vip` is announced with GRACEFUL_SHUTDOWN: a drain waiting out its delay, or
+    /// the node shutting down.
+    fn draining(&self, vip: IpAddr) -> bool {
+        self.shutting_down || self.pending_drains.iter().any(|p| p.covers(vip))
+    }
+
+    /// Drains (or undrains) every VIP (`None`) or one at once. An unknown VIP is an error.
     pub fn set_drained(&mut self, vip: Option<IpAddr>, drained: bool) -> Result<Changes, String> {
         let before = self.announced();
         let mut log = Vec::new();
@@ -426,12 +554,19 @@ impl NodeState {
         self.drain_all || self.drained.contains(&vip)
     }
 
-    /// The VIPs to announce, with their path attributes.
+    /// The VIPs to announce, with their path attributes (GRACEFUL_SHUTDOWN added while
+    /// draining or shutting down).
     pub fn route_set(&self) -> RouteSet {
         self.vips
             .iter()
             .filter(|v| self.verdict(v).is_ok())
-            .map(|v| (v.cfg.address, RouteAttrs::from(&v.cfg)))
+            .map(|v| {
+                let mut attrs = RouteAttrs::from(&v.cfg);
+                if self.draining(v.cfg.address) {
+                    attrs.add_graceful_shutdown();
+                }
+                (v.cfg.address, attrs)
+            })
             .collect()
     }
 
@@ -455,11 +590,21 @@ impl NodeState {
             .iter()
             .map(|v| {
                 let verdict = self.verdict(v);
+                let address = v.cfg.address;
+                // A drain waiting out its delay is a drain to the operator, while the route is
+                // still announced (with GRACEFUL_SHUTDOWN).
+                let draining =
+                    verdict.is_ok() && self.pending_drains.iter().any(|p| p.covers(address));
                 VipStatus {
-                    address: v.cfg.address.to_string(),
+                    address: address.to_string(),
                     announced: verdict.is_ok(),
-                    drained: self.is_drained(v.cfg.address),
-                    reason: verdict.err().unwrap_or_else(|| "healthy".into()),
+                    drained: draining || self.is_drained(address),
+                    reason: if draining {
+                        "draining: announced with GRACEFUL_SHUTDOWN until bgp.shutdown_delay passes"
+                            .into()
+                    } else {
+                        verdict.err().unwrap_or_else(|| "healthy".into())
+                    },
                     services: v
                         .cfg
                         .services
@@ -1158,6 +1303,147 @@ mod tests {
         assert!(state.is_drained(vip_addr()) && !state.is_drained(two));
         // Draining keeps weights: existing connections and other nodes are unaffected.
         assert_eq!(weights(&state), vec![100, 50]);
+    }
+
+    fn graceful_shutdown_on(state: &NodeState) -> Vec<IpAddr> {
+        let gs = crate::config::Community::GRACEFUL_SHUTDOWN;
+        state
+            .route_set()
+            .iter()
+            .filter(|(_, a)| a.communities.contains(&gs))
+            .map(|(v, _)| *v)
+            .collect()
+    }
+
+    /// Two VIPs, both announced.
+    fn two_announced() -> (NodeState, IpAddr) {
+        let mut cfg = web();
+        cfg.vips.push(vip("10.100.0.2", vec![]));
+        let mut state = NodeState::new(&cfg);
+        programmed(&mut state);
+        let _ = feed(&mut state, "10.0.10.11", true, Instant::now());
+        assert_eq!(state.route_set().len(), 2);
+        (state, "10.100.0.2".parse().unwrap())
+    }
+
+    #[test]
+    fn a_drain_with_a_shutdown_delay_announces_graceful_shutdown_then_withdraws() {
+        let (mut state, two) = two_announced();
+        let (now, delay) = (Instant::now(), Duration::from_secs(5));
+        let out = state.drain(Some(vip_addr()), true, delay, now).unwrap();
+        assert_eq!(out.message, "draining 10.100.0.1: withdraw in 5s");
+        assert!(out.changes.announcements, "the route's communities changed");
+        assert_eq!(graceful_shutdown_on(&state), vec![vip_addr()]);
+        assert_eq!(state.route_set().len(), 2, "still announced meanwhile");
+        let status = state.vip_status();
+        assert!(status[0].drained && status[0].announced);
+        assert!(status[0]
+            .reason
+            .starts_with("draining: announced with GRACEFUL_SHUTDOWN"));
+        assert!(!status[1].drained, "{two} is not draining");
+        assert_eq!(state.next_drain_deadline(), Some(now + delay));
+
+        let early = state.complete_drains(now + Duration::from_secs(4));
+        assert!(early.is_empty());
+        let due = state.complete_drains(now + delay);
+        assert!(due.announcements);
+        assert_eq!(
+            due.log,
+            vec![
+                "VIP 10.100.0.1 drained",
+                "VIP 10.100.0.1 withdrawn: drained"
+            ]
+        );
+        assert_eq!(
+            state.route_set().keys().copied().collect::<Vec<_>>(),
+            vec![two]
+        );
+        assert!(graceful_shutdown_on(&state).is_empty());
+        assert_eq!(state.next_drain_deadline(), None);
+        assert_eq!(state.vip_status()[0].reason, "drained");
+    }
+
+    #[test]
+    fn without_a_shutdown_delay_a_drain_withdraws_at_once() {
+        let (mut state, _) = two_announced();
+        let out = state
+            .drain(None, true, Duration::ZERO, Instant::now())
+            .unwrap();
+        assert_eq!(out.message, "drained all VIPs");
+        assert!(out.changes.announcements);
+        assert!(state.route_set().is_empty());
+        assert_eq!(state.next_drain_deadline(), None);
+        let out = state
+            .drain(None, false, Duration::ZERO, Instant::now())
+            .unwrap();
+        assert_eq!(out.message, "undrained all VIPs");
+        assert_eq!(state.route_set().len(), 2);
+    }
+
+    #[test]
+    fn undraining_one_vip_during_a_pending_drain_of_all_narrows_it_to_the_others() {
+        let (mut state, two) = two_announced();
+        let (now, delay) = (Instant::now(), Duration::from_secs(5));
+        let _ = state.drain(None, true, delay, now).unwrap();
+        assert_eq!(graceful_shutdown_on(&state), vec![vip_addr(), two]);
+        let out = state.drain(Some(two), false, delay, now).unwrap();
+        assert_eq!(out.message, "undrained 10.100.0.2");
+        assert_eq!(graceful_shutdown_on(&state), vec![vip_addr()]);
+        let _ = state.complete_drains(now + delay);
+        assert_eq!(
+            state.route_set().keys().copied().collect::<Vec<_>>(),
+            vec![two]
+        );
+    }
+
+    #[test]
+    fn an_undrain_cancels_a_pending_drain_and_a_new_drain_replaces_it() {
+        let (mut state, _) = two_announced();
+        let (now, delay) = (Instant::now(), Duration::from_secs(5));
+        let _ = state.drain(Some(vip_addr()), true, delay, now).unwrap();
+        let later = now + Duration::from_secs(2);
+        let _ = state.drain(Some(vip_addr()), true, delay, later).unwrap();
+        assert_eq!(state.next_drain_deadline(), Some(later + delay), "replaced");
+        let _ = state.drain(Some(vip_addr()), false, delay, later).unwrap();
+        assert_eq!(state.next_drain_deadline(), None);
+        assert!(graceful_shutdown_on(&state).is_empty());
+        assert!(state.complete_drains(later + delay).is_empty());
+        assert_eq!(state.route_set().len(), 2);
+    }
+
+    #[test]
+    fn a_drain_of_an_unknown_vip_is_refused_and_changes_nothing() {
+        let (mut state, _) = two_announced();
+        let now = Instant::now();
+        let _ = state
+            .drain(None, true, Duration::from_secs(5), now)
+            .unwrap();
+        let err = state
+            .drain(
+                Some("192.0.2.1".parse().unwrap()),
+                false,
+                Duration::ZERO,
+                now,
+            )
+            .unwrap_err();
+        assert_eq!(err, "no VIP 192.0.2.1 in the configuration");
+        assert_eq!(
+            graceful_shutdown_on(&state).len(),
+            2,
+            "the pending drain stays"
+        );
+    }
+
+    #[test]
+    fn shutting_down_puts_graceful_shutdown_on_every_route() {
+        let (mut state, two) = two_announced();
+        let c = state.begin_shutdown();
+        assert!(c.announcements);
+        assert_eq!(graceful_shutdown_on(&state), vec![vip_addr(), two]);
+        assert!(
+            state.vip_status().iter().all(|v| !v.drained),
+            "shutting down is not a drain"
+        );
     }
 
     #[test]
