@@ -19,6 +19,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod dataplane;
+pub mod fault;
 pub mod health;
 pub mod logging;
 pub mod metrics;

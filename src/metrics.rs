@@ -250,6 +250,14 @@ pub fn render(status: &Status, checks: &CheckMetrics) -> String {
             *n as f64,
         );
     }
+    e.family(
+        "anycastd_task_restarts_total",
+        "Tasks that panicked and were started again, by task.",
+        "counter",
+    );
+    for (task, n) in &status.task_restarts {
+        e.sample("anycastd_task_restarts_total", &[("task", task)], *n as f64);
+    }
 
     e.family(
         "anycastd_vip_announced",
@@ -364,6 +372,7 @@ mod tests {
                 ..Default::default()
             }],
             bfd_discarded: Default::default(),
+            task_restarts: Default::default(),
             vips: vec![VipStatus {
                 address: "10.100.0.1".into(),
                 announced: true,

@@ -11,6 +11,10 @@ pub struct Status {
     /// Received BFD packets dropped, by reason (RFC 5880 §6.8.6 and the demultiplexer).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub bfd_discarded: std::collections::BTreeMap<String, u64>,
+    /// Tasks that panicked and were started again, by task ("bgp-session 10.0.1.1",
+    /// "health-check service web backend 10.0.10.11:8080"): how many times.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub task_restarts: std::collections::BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

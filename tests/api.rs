@@ -36,6 +36,7 @@ fn status() -> Status {
             ..Default::default()
         }],
         bfd_discarded: Default::default(),
+        task_restarts: Default::default(),
         vips: vec![VipStatus {
             address: VIP.into(),
             announced: true,

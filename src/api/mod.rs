@@ -80,6 +80,8 @@ pub enum ApiError {
 pub struct Liveness {
     last: Arc<Mutex<Instant>>,
     max_silence: Duration,
+    /// A task whose end takes the daemon down: /healthz fails from then on.
+    failed: Arc<Mutex<Option<String>>>,
 }
 
 impl Liveness {
@@ -87,6 +89,7 @@ impl Liveness {
         Liveness {
             last: Arc::new(Mutex::new(Instant::now())),
             max_silence,
+            failed: Arc::new(Mutex::new(None)),
         }
     }
 
@@ -94,7 +97,28 @@ impl Liveness {
         *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
     }
 
+    /// `what` ended and the daemon is exiting: /healthz fails.
+    pub fn fail(&self, what: &str) {
+        *self.failed.lock().unwrap_or_else(|e| e.into_inner()) = Some(what.to_string());
+    }
+
+    /// The task whose end is taking the daemon down, if one did.
+    pub fn failure(&self) -> Option<String> {
+        self.failed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     pub fn is_alive(&self) -> bool {
+        if self
+            .failed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
+        {
+            return false;
+        }
         self.last
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -122,6 +146,7 @@ pub async fn serve(listener: TcpListener, ctx: ApiContext, shutdown: impl Future
                 }
             },
         };
+        crate::fault::inject("api");
         let ctx = ctx.clone();
         connections.spawn(async move {
             let service = service_fn(move |req| routes::handle(req, peer, ctx.clone()));

@@ -90,7 +90,10 @@ fn get(page: Page, ctx: &ApiContext) -> Response<Full<Bytes>> {
         Page::Healthz if ctx.alive.is_alive() => respond(StatusCode::OK, TEXT, "ok".into()),
         Page::Healthz => text(
             StatusCode::SERVICE_UNAVAILABLE,
-            "daemon loop is not responding".into(),
+            match ctx.alive.failure() {
+                Some(task) => format!("{task} ended: the daemon is exiting for a restart"),
+                None => "daemon loop is not responding".into(),
+            },
         ),
         Page::Status => match serde_json::to_string_pretty(&(ctx.status)()) {
             Ok(mut json) => {

@@ -89,6 +89,8 @@ struct Shared {
 pub struct Bfd {
     commands: mpsc::UnboundedSender<Command>,
     shared: Arc<Mutex<Shared>>,
+    /// To see whether the task is still running (dropping the JoinHandle only detaches it).
+    task: tokio::task::AbortHandle,
 }
 
 impl Bfd {
@@ -97,10 +99,11 @@ impl Bfd {
     pub fn start() -> Bfd {
         let (tx, rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Mutex::new(Shared::default()));
-        tokio::spawn(Task::new(shared.clone()).run(rx));
+        let task = tokio::spawn(Task::new(shared.clone()).run(rx)).abort_handle();
         Bfd {
             commands: tx,
             shared,
+            task,
         }
     }
 
@@ -153,6 +156,12 @@ impl Bfd {
     }
 
     /// Whether any BFD session is configured.
+    /// Whether the task has ended: while this handle lives that is only by a panic (the
+    /// daemon then exits, see `daemon::runtime`).
+    pub fn task_ended(&self) -> bool {
+        self.task.is_finished()
+    }
+
     pub fn has_sessions(&self) -> bool {
         !self.lock().status.is_empty()
     }
@@ -460,6 +469,9 @@ impl Task {
     fn publish(&mut self, addr: IpAddr, t: Option<session::Transition>) {
         let live = self.sessions.get(&addr);
         if let (Some(t), Some(live)) = (t, live) {
+            if t.to == State::Up {
+                crate::fault::inject("bfd");
+            }
             let detect_ms = live.fsm.detect_time().as_millis();
             if t.is_failure() {
                 warn!(peer = %addr, from = %t.from, to = %t.to, diag = %t.diag, detect_ms, "BFD session down");

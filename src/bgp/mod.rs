@@ -310,22 +310,8 @@ impl Speaker {
         directory.clear();
         for (addr, cfg) in wanted {
             let handle = state.peers.entry(addr).or_insert_with(|| {
-                let (tx, rx) = mpsc::unbounded_channel();
                 let shared = Arc::new(Shared::new(&cfg.peer));
-                let session = Session::new(
-                    cfg.clone(),
-                    shared.clone(),
-                    self.inner.routes.subscribe(),
-                    self.inner.ready.subscribe(),
-                    self.inner.bfd.subscribe(addr),
-                );
-                let task = tokio::spawn(session.run(rx));
-                PeerHandle {
-                    config: cfg,
-                    commands: tx,
-                    shared,
-                    task,
-                }
+                self.spawn_session(cfg, shared)
             });
             directory.insert(addr, handle.commands.clone());
         }
@@ -361,6 +347,68 @@ impl Speaker {
                 tracing::warn!(peer = %p.config.peer.address, "passive peer but bgp.listen is not set: the session can never come up");
             }
         }
+    }
+
+    fn spawn_session(&self, cfg: SessionConfig, shared: Arc<Shared>) -> PeerHandle {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let addr = cfg.peer.address;
+        let session = Session::new(
+            cfg.clone(),
+            shared.clone(),
+            self.inner.routes.subscribe(),
+            self.inner.ready.subscribe(),
+            self.inner.bfd.subscribe(addr),
+        );
+        let task = tokio::spawn(session.run(rx));
+        PeerHandle {
+            config: cfg,
+            commands: tx,
+            shared,
+            task,
+        }
+    }
+
+    /// Session tasks only end when told to (stop, abandon, a removed peer); one of a peer
+    /// still configured that ended has panicked. Each is started again, keeping its counters
+    /// (the session reconnects as after any drop; the router sees the TCP connection close,
+    /// so graceful restart keeps our routes meanwhile), and reported with its panic. Call it
+    /// periodically.
+    pub fn supervise(&self) -> Vec<(IpAddr, String)> {
+        use futures::FutureExt;
+        let mut state = self.inner.lock();
+        let ended: Vec<IpAddr> = state
+            .peers
+            .iter()
+            .filter(|(_, p)| p.task.is_finished())
+            .map(|(a, _)| *a)
+            .collect();
+        let mut restarted = Vec::new();
+        for addr in ended {
+            let Some(old) = state.peers.remove(&addr) else {
+                continue;
+            };
+            let why = match old.task.now_or_never() {
+                Some(Err(e)) if e.is_panic() => crate::health::panic_text(e.into_panic()),
+                Some(Err(e)) => e.to_string(),
+                Some(Ok(())) | None => "ended".into(),
+            };
+            old.shared
+                .set_error(format!("session task panicked ({why}); restarted"));
+            let handle = self.spawn_session(old.config, old.shared);
+            self.inner
+                .directory
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(addr, handle.commands.clone());
+            state.peers.insert(addr, handle);
+            restarted.push((addr, why));
+        }
+        restarted
+    }
+
+    /// Whether the BFD task has ended (it only ends by panicking while the speaker lives).
+    pub fn bfd_task_ended(&self) -> bool {
+        self.inner.bfd.task_ended()
     }
 
     /// Sends a Cease NOTIFICATION on every session and waits for the tasks to end

@@ -210,6 +210,7 @@ mod tests {
                 },
             ],
             bfd_discarded: Default::default(),
+            task_restarts: Default::default(),
             vips: vec![VipStatus {
                 address: "10.100.0.1".into(),
                 announced: false,

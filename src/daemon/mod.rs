@@ -29,7 +29,12 @@ use crate::config;
 /// to be started again; the systemd unit restarts it (`RestartForceExitStatus=75`).
 pub const EXIT_GRACEFUL_RESTART: i32 = 75;
 
-/// Runs the daemon until SIGTERM/SIGINT (exit 0) or SIGUSR2 (graceful restart, exit 75).
+/// Exit status when a task the daemon cannot run without ended (EX_SOFTWARE); systemd's
+/// `Restart=on-failure` starts it again, and graceful restart keeps the routes meanwhile.
+pub const EXIT_TASK_FAILED: i32 = 70;
+
+/// Runs the daemon until SIGTERM/SIGINT (exit 0), SIGUSR2 (graceful restart, exit 75) or the
+/// end of a task it cannot run without (exit 70).
 /// Returns the process exit code.
 pub fn run(config_path: &Path, cleanup: bool) -> i32 {
     let cfg = match config::load(config_path) {
@@ -52,6 +57,7 @@ pub fn run(config_path: &Path, cleanup: bool) -> i32 {
     match rt.block_on(runtime::run(config_path.to_path_buf(), cfg, cleanup)) {
         Ok(runtime::Exit::Stopped) => 0,
         Ok(runtime::Exit::GracefulRestart) => EXIT_GRACEFUL_RESTART,
+        Ok(runtime::Exit::TaskFailed(_)) => EXIT_TASK_FAILED,
         Err(e) => {
             tracing::error!("{e}");
             1

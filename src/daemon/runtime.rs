@@ -59,6 +59,11 @@ pub enum Exit {
     /// SIGUSR2: sessions closed without NOTIFICATION so routers keep our routes (RFC 4724)
     /// while a new process starts; the dataplane is left serving.
     GracefulRestart,
+    /// A task the daemon cannot run without ended (the dataplane thread, the BFD task, the
+    /// HTTP server: they only end by panicking). Like a graceful restart, the sessions are
+    /// closed without NOTIFICATION and the kernel is left serving; the exit status is
+    /// non-zero so that systemd starts the daemon again (`Restart=on-failure`).
+    TaskFailed(&'static str),
 }
 
 /// The longest a restarted daemon holds back its initial BGP table waiting for first health
@@ -167,7 +172,11 @@ pub async fn run(config_path: PathBuf, cfg: Config, cleanup: bool) -> Result<Exi
                 let changes = d.state.observe(&obs, Instant::now());
                 d.apply(changes);
             }
-            Ok(()) = dp_reports.changed() => {
+            changed = dp_reports.changed() => {
+                // The thread drops its end only when it dies (shutdown comes after this loop).
+                if changed.is_err() {
+                    break Exit::TaskFailed("the dataplane thread");
+                }
                 let report = dp_reports.borrow_and_update().clone();
                 let changes = d.state.set_dataplane((*report).clone());
                 d.apply(changes);
@@ -177,6 +186,9 @@ pub async fn run(config_path: PathBuf, cfg: Config, cleanup: bool) -> Result<Exi
                 let _ = cmd.reply.send(reply);
             }
             _ = tick.tick() => {
+                if let Some(failed) = d.supervise(&api_task) {
+                    break Exit::TaskFailed(failed);
+                }
                 let changes = d.state.tick(Instant::now());
                 d.apply(changes);
             }
@@ -193,6 +205,13 @@ pub async fn run(config_path: PathBuf, cfg: Config, cleanup: bool) -> Result<Exi
 
     systemd::notify_stopping();
     match exit {
+        Exit::TaskFailed(what) => {
+            tracing::error!("{what} ended unexpectedly: exiting for a restart; BGP sessions closed without NOTIFICATION (graceful restart), the dataplane left serving");
+            alive.fail(what);
+            d.checker.stop();
+            d.speaker.abandon().await;
+            d.dataplane.shutdown(false).await;
+        }
         Exit::GracefulRestart => {
             // A planned restart: routes, addresses and IPVS stay as they are (even with
             // --cleanup); routers that negotiated graceful restart keep our routes until the
@@ -227,6 +246,7 @@ pub async fn run(config_path: PathBuf, cfg: Config, cleanup: bool) -> Result<Exi
     match exit {
         Exit::GracefulRestart => tracing::info!("anycastd stopped for a graceful restart"),
         Exit::Stopped => tracing::info!("anycastd stopped"),
+        Exit::TaskFailed(_) => tracing::error!("anycastd stopped after a task failure"),
     }
     Ok(exit)
 }
@@ -257,6 +277,41 @@ fn api_context(
 }
 
 impl Daemon {
+    /// Notices tasks that ended. BGP sessions and health checks are restarted (one peer's or
+    /// one target's panic must not freeze its status or verdict for good), counted in
+    /// `/status` `task_restarts`; the end of the BFD task or the HTTP server is returned, and
+    /// the daemon exits for systemd to restart it.
+    fn supervise(&mut self, api_task: &tokio::task::JoinHandle<()>) -> Option<&'static str> {
+        let mut restarted = false;
+        for (peer, why) in self.speaker.supervise() {
+            tracing::error!(%peer, "BGP session task panicked ({why}): restarted");
+            self.state.record_restart(format!("bgp-session {peer}"));
+            restarted = true;
+        }
+        for r in self.checker.supervise() {
+            let target = self
+                .state
+                .describe_target(r.target)
+                .unwrap_or_else(|| format!("target {}", r.target.0));
+            tracing::error!(
+                "health check task of {target} panicked ({}): restarted",
+                r.panic
+            );
+            self.state.record_restart(format!("health-check {target}"));
+            restarted = true;
+        }
+        if restarted {
+            self.push(false, false);
+        }
+        if self.speaker.bfd_task_ended() {
+            return Some("the BFD task");
+        }
+        if api_task.is_finished() {
+            return Some("the HTTP server");
+        }
+        None
+    }
+
     /// Logs transitions and pushes whatever changed to the speaker and the dataplane.
     fn apply(&mut self, changes: Changes) {
         for line in &changes.log {

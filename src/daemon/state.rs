@@ -141,6 +141,8 @@ pub struct NodeState {
     pending_drains: Vec<PendingDrain>,
     /// Shutting down: every route carries GRACEFUL_SHUTDOWN.
     shutting_down: bool,
+    /// Tasks restarted after a panic, by name, for `/status`.
+    task_restarts: BTreeMap<String, u64>,
     dataplane: DataplaneReport,
     now: Option<Instant>,
     /// True only while `new` builds the initial targets.
@@ -158,6 +160,7 @@ impl NodeState {
             drained: BTreeSet::new(),
             pending_drains: Vec::new(),
             shutting_down: false,
+            task_restarts: BTreeMap::new(),
             dataplane: DataplaneReport::default(),
             now: None,
             starting: true,
@@ -291,6 +294,17 @@ impl NodeState {
 
     /// A label for metrics: the service name for a backend, "vip <address>" for a VIP check.
     /// `None` for an id that is not (or no longer) a target.
+    /// A task that panicked was started again (the runtime's supervision): counted in
+    /// `/status` under `task_restarts`.
+    pub fn record_restart(&mut self, task: String) {
+        *self.task_restarts.entry(task).or_default() += 1;
+    }
+
+    /// What a target checks, in words ("service web backend 10.0.10.11:8080").
+    pub fn describe_target(&self, id: TargetId) -> Option<String> {
+        self.targets.get(&id).map(|t| t.key.describe())
+    }
+
     pub fn check_label(&self, id: TargetId) -> Option<String> {
         self.targets.get(&id).map(|t| match &t.key {
             TargetKey::VipCheck(vip) => format!("vip {vip}"),
@@ -628,6 +642,7 @@ impl NodeState {
             peers,
             vips: self.vip_status(),
             bfd_discarded: Default::default(),
+            task_restarts: self.task_restarts.clone(),
         }
     }
 

@@ -141,6 +141,7 @@ async fn reconciler(mut ch: Channels) {
                 while let Some(cmd) = next.take() {
                     match cmd {
                         Command::SetDesired(d, reply) => {
+                            crate::fault::inject("dataplane");
                             desired = Some(d);
                             replies.extend(reply);
                         }

@@ -17,6 +17,7 @@ pub mod state;
 mod tcp;
 mod tls;
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -60,16 +61,62 @@ pub struct Observation {
 /// Handle to the running checks; dropping it (or [`Checker::stop`]) stops them.
 pub struct Checker {
     tasks: JoinSet<()>,
+    /// What each running task checks, to restart it (see [`Checker::supervise`]).
+    running: HashMap<tokio::task::Id, Target>,
+    /// Weak, so that the channel still closes when every task has ended (a `none` check).
+    results: mpsc::WeakSender<Observation>,
+}
+
+/// A check task that ended by panicking and was started again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Restarted {
+    pub target: TargetId,
+    pub panic: String,
 }
 
 impl Checker {
     /// Spawns one task per target on the current tokio runtime (must be called from within one).
     pub fn start(targets: Vec<Target>, results: mpsc::Sender<Observation>) -> Checker {
-        let mut tasks = JoinSet::new();
+        let mut checker = Checker {
+            tasks: JoinSet::new(),
+            running: HashMap::new(),
+            results: results.downgrade(),
+        };
         for target in targets {
-            tasks.spawn(run_target(target, results.clone()));
+            checker.spawn(target, results.clone());
         }
-        Checker { tasks }
+        checker
+    }
+
+    fn spawn(&mut self, target: Target, results: mpsc::Sender<Observation>) {
+        let handle = self.tasks.spawn(run_target(target.clone(), results));
+        self.running.insert(handle.id(), target);
+    }
+
+    /// Collects the tasks that ended. One that panicked is started again, so its target keeps
+    /// being checked (a panic would otherwise freeze its last verdict for good); one that
+    /// returned (a `none` check after its single result) is done. Call it periodically.
+    pub fn supervise(&mut self) -> Vec<Restarted> {
+        let mut restarted = Vec::new();
+        while let Some(ended) = self.tasks.try_join_next_with_id() {
+            let (id, panic) = match ended {
+                Ok((id, ())) => (id, None),
+                Err(e) => (e.id(), e.is_panic().then(|| panic_text(e.into_panic()))),
+            };
+            let Some(target) = self.running.remove(&id) else {
+                continue;
+            };
+            // No receiver left: nobody wants the results any more.
+            let (Some(panic), Some(results)) = (panic, self.results.upgrade()) else {
+                continue;
+            };
+            restarted.push(Restarted {
+                target: target.id,
+                panic,
+            });
+            self.spawn(target, results);
+        }
+        restarted
     }
 
     /// Number of targets being checked (tasks that ended, like `none` checks, included).
@@ -87,6 +134,15 @@ impl Checker {
 
 // Dropping the JoinSet aborts every task; dropped exec futures kill their processes.
 
+/// A panic's payload in words (a `&str` or `String` message, as `panic!` makes them).
+pub fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-text panic".into())
+}
+
 /// One target's loop: check, report, wait for the next interval.
 async fn run_target(target: Target, results: mpsc::Sender<Observation>) {
     let once = matches!(target.check.kind, CheckKind::None);
@@ -101,6 +157,7 @@ async fn run_target(target: Target, results: mpsc::Sender<Observation>) {
         if results.send(observation).await.is_err() || once {
             return;
         }
+        crate::fault::inject("health-check");
         // The config bounds the interval (MAX_CHECK_INTERVAL); a Check built otherwise must not
         // panic the task either: `sleep` saturates where the deadline would overflow.
         let pause = jittered(interval);

@@ -108,6 +108,11 @@ impl Shared {
         s
     }
 
+    /// Sets `last_error` (the speaker's supervisor, after restarting a panicked session).
+    pub(crate) fn set_error(&self, text: String) {
+        self.update(|s| s.status.last_error = Some(text));
+    }
+
     fn update(&self, f: impl FnOnce(&mut SharedInner)) {
         let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         f(&mut g);
@@ -612,6 +617,7 @@ impl Session {
         }
         self.export = Some(export);
         self.backoff.established();
+        crate::fault::inject("bgp-session");
         self.shared.update(|s| {
             s.established_at = Some(Instant::now());
             s.status.last_error = None;
