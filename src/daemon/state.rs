@@ -1281,12 +1281,7 @@ mod tests {
 
     #[test]
     fn drain_all_and_one_and_undrain() {
-        let mut cfg = web();
-        cfg.vips.push(vip("10.100.0.2", vec![]));
-        let mut state = NodeState::new(&cfg);
-        programmed(&mut state);
-        let _ = feed(&mut state, "10.0.10.11", true, Instant::now());
-        assert_eq!(state.route_set().len(), 2);
+        let (mut state, two) = two_announced();
 
         let c = state.set_drained(None, true).unwrap();
         assert!(c.announcements);
@@ -1297,7 +1292,6 @@ mod tests {
             .all(|v| v.drained && v.reason == "drained"));
 
         // Undraining one VIP of a drained node leaves the others drained.
-        let two: IpAddr = "10.100.0.2".parse().unwrap();
         let _ = state.set_drained(Some(two), false).unwrap();
         assert_eq!(
             state.route_set().keys().copied().collect::<Vec<_>>(),
