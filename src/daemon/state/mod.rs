@@ -1,0 +1,327 @@
+//! The node's state, as pure data: which targets are healthy, what is drained, what the
+//! dataplane reported, and from that what to announce and what to program.
+//!
+//! No tokio, no clock: time enters as the `now` argument (slow-start ramps), events enter as
+//! method calls, and every method that changes something returns [`Changes`] saying what the
+//! runtime must push out (a new [`RouteSet`] to the speaker, a new [`DesiredState`] to the
+//! dataplane) and the log lines describing transitions.
+//!
+//! Rules (CONTRACT.md "Behaviour"):
+//! - a backend starts `unknown`, which counts as unhealthy;
+//! - a service is healthy when healthy backends >= `min_healthy`;
+//! - a VIP is announced when it is not drained, the dataplane reported it programmed, its
+//!   `[vip.check]` (if any) is healthy and its services pass the `announce` policy (`all`/`any`);
+//!   a VIP with neither services nor a check needs only the first two;
+//! - VIP addresses and IPVS services stay programmed while withdrawn (existing connections live
+//!   on); a failing backend gets `unhealthy_weight`, a recovered one its `weight`, ramped linearly
+//!   over `slow_start`.
+//!
+//! Target ids stay stable across [`NodeState::reload`]: a target that still exists (same VIP,
+//! service name, backend address and port; or the same VIP's check) keeps its id and its health,
+//! so observations already queued from the old checker still land on the right target and a
+//! reload never withdraws a healthy VIP.
+//!
+//! One job per file: this one holds the model and its events and outputs; `targets` what is
+//! checked and how ids survive a reload, `verdict` whether a VIP is announced (and why not),
+//! `weights` what IPVS gets (slow-start ramps), `drain` drains, GRACEFUL_SHUTDOWN and shutdown,
+//! `status` the /status view.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use crate::bgp::{RouteAttrs, RouteSet};
+use crate::config::{AnnouncePolicy, Config, Node, Service, Vip};
+use crate::dataplane::{DataplaneReport, DesiredState, Destination, VipAddress, VirtualService};
+use crate::health::{HealthState, Observation, RiseFall, Target, TargetId};
+use crate::status::{BackendStatus, NodeStatus, PeerStatus, ServiceStatus, Status, VipStatus};
+
+/// What a state change means for the runtime.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[must_use]
+pub struct Changes {
+    /// The set of announced routes (or their attributes) changed: push [`NodeState::route_set`].
+    pub announcements: bool,
+    /// The desired dataplane changed (weights; on reload anything): push
+    /// [`NodeState::desired_dataplane`].
+    pub dataplane: bool,
+    /// One line per transition, to be logged once each.
+    pub log: Vec<String>,
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        !self.announcements && !self.dataplane && self.log.is_empty()
+    }
+}
+
+mod drain;
+mod status;
+mod targets;
+#[cfg(test)]
+mod tests;
+mod verdict;
+mod weights;
+
+pub use drain::DrainOutcome;
+use drain::PendingDrain;
+use targets::{TargetKey, TargetModel};
+
+#[derive(Debug, Clone)]
+struct VipModel {
+    cfg: Vip,
+    check: Option<TargetId>,
+    /// Per service (same order as `cfg.services`), per backend: the target id.
+    backends: Vec<Vec<TargetId>>,
+}
+
+/// The pure model of one node. Built from a validated [`Config`].
+#[derive(Debug, Clone)]
+pub struct NodeState {
+    node: Node,
+    vips: Vec<VipModel>,
+    targets: BTreeMap<TargetId, TargetModel>,
+    next_id: usize,
+    drain_all: bool,
+    drained: BTreeSet<IpAddr>,
+    /// Drains waiting out `bgp.shutdown_delay`: their routes carry GRACEFUL_SHUTDOWN (RFC
+    /// 8326) until the deadline, then the VIP is drained (withdrawn).
+    pending_drains: Vec<PendingDrain>,
+    /// Shutting down: every route carries GRACEFUL_SHUTDOWN.
+    shutting_down: bool,
+    /// Tasks restarted after a panic, by name, for `/status`.
+    task_restarts: BTreeMap<String, u64>,
+    dataplane: DataplaneReport,
+    now: Option<Instant>,
+    /// True only while `new` builds the initial targets.
+    starting: bool,
+}
+
+impl NodeState {
+    pub fn new(config: &Config) -> NodeState {
+        let mut state = NodeState {
+            node: config.node.clone(),
+            vips: Vec::new(),
+            targets: BTreeMap::new(),
+            next_id: 0,
+            drain_all: false,
+            drained: BTreeSet::new(),
+            pending_drains: Vec::new(),
+            shutting_down: false,
+            task_restarts: BTreeMap::new(),
+            dataplane: DataplaneReport::default(),
+            now: None,
+            starting: true,
+        };
+        state.build(config, BTreeMap::new());
+        state.starting = false;
+        state
+    }
+
+    /// Replaces the config. Targets that still exist keep their id and health (their check
+    /// settings and thresholds are updated); drained VIPs that still exist stay drained.
+    pub fn reload(&mut self, config: &Config) -> Changes {
+        let routes = self.route_set();
+        let desired = self.desired_dataplane();
+        let announced = self.announced();
+        let old: BTreeMap<TargetKey, (TargetId, TargetModel)> = std::mem::take(&mut self.targets)
+            .into_iter()
+            .map(|(id, t)| (t.key.clone(), (id, t)))
+            .collect();
+        let interfaces: BTreeMap<IpAddr, String> = self
+            .vips
+            .iter()
+            .map(|v| (v.cfg.address, v.cfg.interface.clone()))
+            .collect();
+        self.node = config.node.clone();
+        self.build(config, old);
+        let known: BTreeSet<IpAddr> = self.vips.iter().map(|v| v.cfg.address).collect();
+        self.drained.retain(|a| known.contains(a));
+        // A VIP moved to another interface is not programmed until the dataplane says so.
+        let unmoved: BTreeSet<IpAddr> = self
+            .vips
+            .iter()
+            .filter(|v| interfaces.get(&v.cfg.address) == Some(&v.cfg.interface))
+            .map(|v| v.cfg.address)
+            .collect();
+        self.dataplane.vips.retain(|a, _| unmoved.contains(a));
+        let mut changes = self.announcement_changes(announced, Vec::new());
+        changes.announcements = self.route_set() != routes;
+        changes.dataplane = self.desired_dataplane() != desired;
+        changes
+    }
+
+    /// Feeds one check result. Observations for unknown ids (a target removed by a reload) are
+    /// ignored.
+    pub fn observe(&mut self, observation: &Observation, now: Instant) -> Changes {
+        self.advance(now);
+        let Some(t) = self.targets.get_mut(&observation.id) else {
+            return Changes::default();
+        };
+        // Most results change nothing: only a transition costs more than the rise/fall step.
+        let old_health = t.health.clone();
+        let Some(transition) = t.health.observe(observation.ok, &observation.detail) else {
+            return Changes::default();
+        };
+        let recovered = transition.from == HealthState::Unhealthy
+            && transition.to == HealthState::Healthy
+            && !t.slow_start.is_zero();
+        let new_ramp = recovered.then_some(now);
+        let mut log = vec![format!("{}: {}", t.key.describe(), transition.reason)];
+        let vip_index = t.vip;
+        // Outputs before the transition: put the old state back for a moment (the ramp is
+        // not updated yet).
+        let new_health = std::mem::replace(&mut t.health, old_health);
+        let before = self.vip_outputs(vip_index);
+        if let Some(t) = self.targets.get_mut(&observation.id) {
+            t.health = new_health;
+            t.ramp_from = new_ramp;
+        }
+        let after = self.vip_outputs(vip_index);
+        self.compare_vip(vip_index, &before, &after, &mut log);
+        Changes {
+            announcements: before.0 != after.0,
+            dataplane: before.1 != after.1,
+            log,
+        }
+    }
+
+    /// Takes the dataplane's latest per-VIP report.
+    pub fn set_dataplane(&mut self, report: DataplaneReport) -> Changes {
+        let before = self.announced();
+        let mut log = Vec::new();
+        for vip in &self.vips {
+            let address = vip.cfg.address;
+            let (old, new) = (self.dataplane.vips.get(&address), report.vips.get(&address));
+            if old != new {
+                if let Some(Err(e)) = new {
+                    log.push(format!("VIP {address} dataplane: {e}"));
+                } else if let (Some(Err(_)), Some(Ok(()))) = (old, new) {
+                    log.push(format!("VIP {address} dataplane: programmed again"));
+                }
+            }
+        }
+        self.dataplane = report;
+        self.announcement_changes(before, log)
+    }
+
+    /// Whether the node knows enough to announce: every target has its first check result and
+    /// the dataplane has reported on every VIP. Until then a restarted daemon holds back its
+    /// initial BGP table (End-of-RIB), so routers keep the routes they kept through the restart.
+    pub fn initial_results_complete(&self) -> bool {
+        self.targets
+            .values()
+            .all(|t| t.health.state() != HealthState::Unknown)
+            && self
+                .vips
+                .iter()
+                .all(|v| self.dataplane.vips.contains_key(&v.cfg.address))
+    }
+
+    /// The longest a target's first result can take: its interval (first runs are spread over
+    /// it) plus its timeout.
+    pub fn first_results_deadline(&self) -> Duration {
+        self.targets
+            .values()
+            .map(|t| {
+                t.target
+                    .check
+                    .interval
+                    .saturating_add(t.target.check.timeout)
+            })
+            .max()
+            .unwrap_or_default()
+    }
+
+    /// Whether `vip` is in the configuration.
+    pub fn has_vip(&self, vip: IpAddr) -> bool {
+        self.vips.iter().any(|v| v.cfg.address == vip)
+    }
+
+    /// The VIPs to announce, with their path attributes (GRACEFUL_SHUTDOWN added while
+    /// draining or shutting down).
+    pub fn route_set(&self) -> RouteSet {
+        self.vips
+            .iter()
+            .filter(|v| self.verdict(v).is_ok())
+            .map(|v| {
+                let mut attrs = RouteAttrs::from(&v.cfg);
+                if self.draining(v.cfg.address) {
+                    attrs.add_graceful_shutdown();
+                }
+                (v.cfg.address, attrs)
+            })
+            .collect()
+    }
+
+    /// Everything the kernel should hold: every VIP address (announced or not) and one virtual
+    /// service per configured service, with destinations at their effective weights.
+    pub fn desired_dataplane(&self) -> DesiredState {
+        let mut desired = DesiredState::default();
+        for v in &self.vips {
+            desired.addresses.push(VipAddress {
+                interface: v.cfg.interface.clone(),
+                address: v.cfg.address,
+            });
+            desired.services.extend(self.virtual_services(v));
+        }
+        desired
+    }
+
+    pub(super) fn advance(&mut self, now: Instant) {
+        self.now = Some(self.now.map_or(now, |prev| prev.max(now)));
+    }
+
+    /// (announced, weights) of one VIP: what an observation can change.
+    pub(super) fn vip_outputs(&self, index: usize) -> (bool, Vec<VirtualService>) {
+        let v = &self.vips[index];
+        (self.verdict(v).is_ok(), self.virtual_services(v))
+    }
+
+    pub(super) fn compare_vip(
+        &self,
+        index: usize,
+        before: &(bool, Vec<VirtualService>),
+        after: &(bool, Vec<VirtualService>),
+        log: &mut Vec<String>,
+    ) {
+        if before.0 == after.0 {
+            return;
+        }
+        let v = &self.vips[index];
+        log.push(match self.verdict(v) {
+            Ok(()) => format!("VIP {} announced", v.cfg.address),
+            Err(reason) => format!("VIP {} withdrawn: {reason}", v.cfg.address),
+        });
+    }
+
+    pub(super) fn announced(&self) -> BTreeMap<IpAddr, bool> {
+        self.vips
+            .iter()
+            .map(|v| (v.cfg.address, self.verdict(v).is_ok()))
+            .collect()
+    }
+
+    pub(super) fn announcement_changes(
+        &self,
+        before: BTreeMap<IpAddr, bool>,
+        mut log: Vec<String>,
+    ) -> Changes {
+        let after = self.announced();
+        for (address, now) in &after {
+            // A VIP new in a reloaded config counts as previously withdrawn.
+            if before.get(address).copied().unwrap_or(false) != *now {
+                log.push(if *now {
+                    format!("VIP {address} announced")
+                } else {
+                    format!("VIP {address} withdrawn: {}", self.reason_of(*address))
+                });
+            }
+        }
+        Changes {
+            announcements: before != after,
+            dataplane: false,
+            log,
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! The /status document of the node's VIPs, services and backends.
+
+use super::*;
+
+impl NodeState {
+    /// Per VIP: announced, drained, why, and every service and backend.
+    pub fn vip_status(&self) -> Vec<VipStatus> {
+        self.vips
+            .iter()
+            .map(|v| {
+                let verdict = self.verdict(v);
+                let address = v.cfg.address;
+                // A drain waiting out its delay is a drain to the operator, while the route is
+                // still announced (with GRACEFUL_SHUTDOWN).
+                let draining =
+                    verdict.is_ok() && self.pending_drains.iter().any(|p| p.covers(address));
+                VipStatus {
+                    address: address.to_string(),
+                    announced: verdict.is_ok(),
+                    drained: draining || self.is_drained(address),
+                    reason: if draining {
+                        "draining: announced with GRACEFUL_SHUTDOWN until bgp.shutdown_delay passes"
+                            .into()
+                    } else {
+                        verdict.err().unwrap_or_else(|| "healthy".into())
+                    },
+                    services: v
+                        .cfg
+                        .services
+                        .iter()
+                        .zip(&v.backends)
+                        .map(|(s, ids)| self.service_status(s, ids))
+                        .collect(),
+                }
+            })
+            .collect()
+    }
+
+    /// The whole /status document, with the speaker's peer snapshot.
+    pub fn status(&self, peers: Vec<PeerStatus>) -> Status {
+        Status {
+            node: NodeStatus {
+                router_id: self.node.router_id.to_string(),
+                asn: self.node.asn,
+                version: env!("CARGO_PKG_VERSION").to_string(),
+            },
+            peers,
+            vips: self.vip_status(),
+            bfd_discarded: Default::default(),
+            task_restarts: self.task_restarts.clone(),
+        }
+    }
+
+    pub(super) fn service_status(&self, s: &Service, ids: &[TargetId]) -> ServiceStatus {
+        ServiceStatus {
+            name: s.name.clone(),
+            port: s.port,
+            protocol: s.protocol.as_str().to_string(),
+            healthy: self.service_verdict(s, ids).is_ok(),
+            backends: s
+                .backends
+                .iter()
+                .zip(ids)
+                .map(|(b, id)| {
+                    let t = self.targets.get(id);
+                    BackendStatus {
+                        address: b.address.to_string(),
+                        port: b.port,
+                        healthy: t.is_some_and(|t| t.health.is_healthy()),
+                        weight: b.weight,
+                        effective_weight: self.effective_weight(s, b.weight, *id),
+                        state: t
+                            .map_or(HealthState::Unknown, |t| t.health.state())
+                            .to_string(),
+                        last_result: t.and_then(|t| t.health.last_detail().map(str::to_string)),
+                    }
+                })
+                .collect(),
+        }
+    }
+
+    /// A task that panicked was started again (the runtime's supervision): counted in
+    /// `/status` under `task_restarts`.
+    pub fn record_restart(&mut self, task: String) {
+        *self.task_restarts.entry(task).or_default() += 1;
+    }
+}
