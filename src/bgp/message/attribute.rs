@@ -336,6 +336,23 @@ fn decode_next_hop(afi: u16, nh: &[u8]) -> Result<Vec<IpAddr>, &'static str> {
     }
 }
 
+/// The prefixes of an MP_REACH_NLRI or MP_UNREACH_NLRI: parsed for IPv4 and IPv6 unicast, none
+/// for the families we do not parse. `Err(bad)` when one is malformed.
+fn mp_prefixes(
+    afi: u16,
+    safi: u8,
+    bytes: &[u8],
+    bad: &'static str,
+) -> Result<Vec<Prefix>, &'static str> {
+    match (afi, safi) {
+        (AFI_IPV4 | AFI_IPV6, SAFI_UNICAST) => {
+            Prefix::decode_all(bytes, afi == AFI_IPV6, DecodeError::InvalidNetworkField)
+                .map_err(|_| bad)
+        }
+        _ => Ok(Vec::new()),
+    }
+}
+
 impl MpReach {
     /// `Err`: why the attribute is broken (the session is reset, RFC 4760 §7).
     fn decode(v: &[u8]) -> Result<Self, &'static str> {
@@ -347,13 +364,7 @@ impl MpReach {
         let nh = r.take(nh_len).ok_or(bad)?;
         let _reserved = r.u8().ok_or(bad)?;
         let next_hop = decode_next_hop(afi, nh)?;
-        let nlri = match (afi, safi) {
-            (AFI_IPV4 | AFI_IPV6, SAFI_UNICAST) => {
-                Prefix::decode_all(r.rest(), afi == AFI_IPV6, DecodeError::InvalidNetworkField)
-                    .map_err(|_| "malformed prefix in MP_REACH_NLRI")?
-            }
-            _ => Vec::new(),
-        };
+        let nlri = mp_prefixes(afi, safi, r.rest(), "malformed prefix in MP_REACH_NLRI")?;
         Ok(MpReach {
             afi,
             safi,
@@ -370,13 +381,7 @@ impl MpUnreach {
         let mut r = Reader::new(v);
         let afi = r.u16().ok_or(bad)?;
         let safi = r.u8().ok_or(bad)?;
-        let withdrawn = match (afi, safi) {
-            (AFI_IPV4 | AFI_IPV6, SAFI_UNICAST) => {
-                Prefix::decode_all(r.rest(), afi == AFI_IPV6, DecodeError::InvalidNetworkField)
-                    .map_err(|_| "malformed prefix in MP_UNREACH_NLRI")?
-            }
-            _ => Vec::new(),
-        };
+        let withdrawn = mp_prefixes(afi, safi, r.rest(), "malformed prefix in MP_UNREACH_NLRI")?;
         Ok(MpUnreach {
             afi,
             safi,
