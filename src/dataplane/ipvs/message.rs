@@ -372,12 +372,36 @@ mod tests {
         b
     }
 
-    fn key() -> ServiceKey {
+    fn service(protocol: Protocol, address: &str, port: u16) -> ServiceKey {
         ServiceKey {
-            protocol: Protocol::Tcp,
-            address: "10.9.9.9".parse().unwrap(),
-            port: 80,
+            protocol,
+            address: address.parse().unwrap(),
+            port,
         }
+    }
+
+    fn key() -> ServiceKey {
+        service(Protocol::Tcp, "10.9.9.9", 80)
+    }
+
+    fn service_params(scheduler: &str, persistence: u32) -> ServiceParams {
+        ServiceParams {
+            scheduler: scheduler.into(),
+            persistence,
+        }
+    }
+
+    fn destination(
+        address: &str,
+        port: u16,
+        weight: u32,
+        fwd_method: u32,
+    ) -> (DestKey, DestParams) {
+        let key = DestKey {
+            address: address.parse().unwrap(),
+            port,
+        };
+        (key, DestParams { weight, fwd_method })
     }
 
     // Fixtures: captured with nlmon in the QEMU lab (Debian kernel 6.1.0-56, ipvsadm 1.31 with
@@ -425,54 +449,54 @@ mod tests {
         03 01 0000                             CTRL_CMD_GETFAMILY, version 1
         0900 0200 49505653 00000000            CTRL_ATTR_FAMILY_NAME = \"IPVS\"";
 
+    /// The counters the kernel dumps with every service and destination, IPVS_*_ATTR_STATS
+    /// (10) and IPVS_*_ATTR_STATS64 (12), all zero in the lab: a macro, so that `concat!` can
+    /// put it into the dumps below.
+    macro_rules! zero_stats {
+        () => {
+            "
+          5c000a00 08000100 00000000 08000200 00000000 08000300 00000000 0c000400 00000000
+          00000000 0c000500 00000000 00000000 08000600 00000000 08000700 00000000 08000800
+          00000000 08000900 00000000 08000a00 00000000   STATS
+          7c000c00 0c000100 00000000 00000000 0c000200 00000000 00000000 0c000300 00000000
+          00000000 0c000400 00000000 00000000 0c000500 00000000 00000000 0c000600 00000000
+          00000000 0c000700 00000000 00000000 0c000800 00000000 00000000 0c000900 00000000
+          00000000 0c000a00 00000000 00000000            STATS64"
+        };
+    }
+
     /// One datagram of the kernel's IPVS_CMD_GET_SERVICE dump (for `ipvsadm -Ln`) holding two
     /// services: TCP 10.9.9.9:80 wrr, and UDP [2001:db8::1]:53 mh persistent 300.
-    const CAPTURED_SERVICE_DUMP: &str = "
+    const CAPTURED_SERVICE_DUMP: &str = concat!(
+        "
         40010000 2000 0200 26a5016b d3008021 01010000 2c010100
           06000100 02000000 06000200 06000000 14000300 0a090909 00000000 00000000 00000000
           06000400 00500000 08000600 77727200 0c000700 02000000 ffffffff 08000800 00000000
-          08000900 ffffffff
-          5c000a00 08000100 00000000 08000200 00000000 08000300 00000000 0c000400 00000000
-          00000000 0c000500 00000000 00000000 08000600 00000000 08000700 00000000 08000800
-          00000000 08000900 00000000 08000a00 00000000
-          7c000c00 0c000100 00000000 00000000 0c000200 00000000 00000000 0c000300 00000000
-          00000000 0c000400 00000000 00000000 0c000500 00000000 00000000 0c000600 00000000
-          00000000 0c000700 00000000 00000000 0c000800 00000000 00000000 0c000900 00000000
-          00000000 0c000a00 00000000 00000000
+          08000900 ffffffff",
+        zero_stats!(),
+        "
         40010000 2000 0200 26a5016b d3008021 01010000 2c010100
           06000100 0a000000 06000200 11000000 14000300 20010db8 00000000 00000000 00000001
           06000400 00350000 07000600 6d680000 0c000700 03000000 ffffffff 08000800 2c010000
-          08000900 80000000
-          5c000a00 08000100 00000000 08000200 00000000 08000300 00000000 0c000400 00000000
-          00000000 0c000500 00000000 00000000 08000600 00000000 08000700 00000000 08000800
-          00000000 08000900 00000000 08000a00 00000000
-          7c000c00 0c000100 00000000 00000000 0c000200 00000000 00000000 0c000300 00000000
-          00000000 0c000400 00000000 00000000 0c000500 00000000 00000000 0c000600 00000000
-          00000000 0c000700 00000000 00000000 0c000800 00000000 00000000 0c000900 00000000
-          00000000 0c000a00 00000000 00000000";
+          08000900 80000000",
+        zero_stats!()
+    );
 
     /// The kernel's IPVS_CMD_GET_DEST dump answer for TCP 10.9.9.9:80: 127.0.0.1:8080 masq 5.
-    const CAPTURED_DEST_DUMP: &str = "
+    const CAPTURED_DEST_DUMP: &str = concat!(
+        "
         64010000 2000 0200 26a5016b d3004054 05010000 50010200
           14000100 7f000001 00000000 00000000 00000000 06000200 1f900000 08000300 00000000
           08000400 05000000 05000d00 00000000 06000e00 00000000 06000f00 00000000 08000500
           00000000 08000600 00000000 08000700 00000000 08000800 00000000 08000900 00000000
-          06000b00 02000000
-          5c000a00 08000100 00000000 08000200 00000000 08000300 00000000 0c000400 00000000
-          00000000 0c000500 00000000 00000000 08000600 00000000 08000700 00000000 08000800
-          00000000 08000900 00000000 08000a00 00000000
-          7c000c00 0c000100 00000000 00000000 0c000200 00000000 00000000 0c000300 00000000
-          00000000 0c000400 00000000 00000000 0c000500 00000000 00000000 0c000600 00000000
-          00000000 0c000700 00000000 00000000 0c000800 00000000 00000000 0c000900 00000000
-          00000000 0c000a00 00000000 00000000";
+          06000b00 02000000",
+        zero_stats!()
+    );
 
     #[test]
     #[cfg(target_endian = "little")]
     fn new_service_is_byte_for_byte_what_ipvsadm_sends() {
-        let params = ServiceParams {
-            scheduler: "wrr".into(),
-            persistence: 0,
-        };
+        let params = service_params("wrr", 0);
         let ours = Request::NewService(&key(), &params).encode(0x20, 0x6b01_a507);
         assert_eq!(ours, without_pid(fixture(CAPTURED_NEW_SERVICE)));
     }
@@ -480,14 +504,7 @@ mod tests {
     #[test]
     #[cfg(target_endian = "little")]
     fn new_dest_attribute_is_byte_for_byte_what_ipvsadm_sends() {
-        let dest = DestKey {
-            address: "127.0.0.1".parse().unwrap(),
-            port: 8080,
-        };
-        let params = DestParams {
-            weight: 5,
-            fwd_method: IP_VS_CONN_F_MASQ,
-        };
+        let (dest, params) = destination("127.0.0.1", 8080, 5, IP_VS_CONN_F_MASQ);
         let ours = Request::NewDest(&key(), &dest, &params).encode(0x20, 0x6b01_a508);
         let theirs = fixture(CAPTURED_NEW_DEST);
         // Same header fields and command.
@@ -521,26 +538,13 @@ mod tests {
             .all(|m| m.flags & NLM_F_MULTI != 0 && m.kind == 0x20));
         assert_eq!(
             decode_service(&msgs[0]),
-            Some((
-                key(),
-                ServiceParams {
-                    scheduler: "wrr".into(),
-                    persistence: 0
-                }
-            ))
+            Some((key(), service_params("wrr", 0)))
         );
         assert_eq!(
             decode_service(&msgs[1]),
             Some((
-                ServiceKey {
-                    protocol: Protocol::Udp,
-                    address: "2001:db8::1".parse().unwrap(),
-                    port: 53,
-                },
-                ServiceParams {
-                    scheduler: "mh".into(),
-                    persistence: 300
-                }
+                service(Protocol::Udp, "2001:db8::1", 53),
+                service_params("mh", 300)
             ))
         );
     }
@@ -553,16 +557,7 @@ mod tests {
         assert_eq!(msgs.len(), 1);
         assert_eq!(
             decode_dest(&msgs[0], &key()),
-            Some((
-                DestKey {
-                    address: "127.0.0.1".parse().unwrap(),
-                    port: 8080
-                },
-                DestParams {
-                    weight: 5,
-                    fwd_method: IP_VS_CONN_F_MASQ
-                }
-            ))
+            Some(destination("127.0.0.1", 8080, 5, IP_VS_CONN_F_MASQ))
         );
     }
 
@@ -602,15 +597,8 @@ mod tests {
             ("10.100.0.1", Protocol::Udp, 0),
             ("2001:db8::1", Protocol::Sctp, 300),
         ] {
-            let key = ServiceKey {
-                protocol: proto,
-                address: addr.parse().unwrap(),
-                port: 443,
-            };
-            let params = ServiceParams {
-                scheduler: "mh".into(),
-                persistence,
-            };
+            let key = service(proto, addr, 443);
+            let params = service_params("mh", persistence);
             let bytes = Request::NewService(&key, &params).encode(0x1c, 1);
             let msgs = split_messages(&bytes);
             assert_eq!(msgs.len(), 1);
@@ -620,14 +608,7 @@ mod tests {
 
     #[test]
     fn dest_round_trips_including_a_v6_dest_of_a_v4_service() {
-        let dest = DestKey {
-            address: "2001:db8::10".parse().unwrap(),
-            port: 8443,
-        };
-        let params = DestParams {
-            weight: 65535,
-            fwd_method: IP_VS_CONN_F_TUNNEL,
-        };
+        let (dest, params) = destination("2001:db8::10", 8443, 65535, IP_VS_CONN_F_TUNNEL);
         let bytes = Request::NewDest(&key(), &dest, &params).encode(0x1c, 1);
         let msgs = split_messages(&bytes);
         assert_eq!(decode_dest(&msgs[0], &key()), Some((dest, params)));
