@@ -113,12 +113,12 @@ pub const IP_VS_CONN_F_MASQ: u32 = 0x0000;
 pub const IP_VS_CONN_F_TUNNEL: u32 = 0x0002;
 pub const IP_VS_CONN_F_DROUTE: u32 = 0x0003;
 
-/// socket.h / in.h.
-const AF_INET: u16 = 2;
-const AF_INET6: u16 = 10;
-const IPPROTO_TCP: u16 = 6;
-const IPPROTO_UDP: u16 = 17;
-const IPPROTO_SCTP: u16 = 132;
+/// socket.h / in.h, from libc (as `bgp::sockopt` takes them), in the width IPVS carries them.
+const AF_INET: u16 = libc::AF_INET as u16;
+const AF_INET6: u16 = libc::AF_INET6 as u16;
+const IPPROTO_TCP: u16 = libc::IPPROTO_TCP as u16;
+const IPPROTO_UDP: u16 = libc::IPPROTO_UDP as u16;
+const IPPROTO_SCTP: u16 = libc::IPPROTO_SCTP as u16;
 
 /// The kernel encoding of a forwarding method (IPVS_DEST_ATTR_FWD_METHOD).
 pub fn fwd_method(f: Forwarding) -> u32 {
