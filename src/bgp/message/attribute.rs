@@ -41,9 +41,6 @@ const FLAG_TRANSITIVE: u8 = 0x40;
 const FLAG_PARTIAL: u8 = 0x20;
 const FLAG_EXTENDED: u8 = 0x10;
 
-const SEG_SET: u8 = 1;
-const SEG_SEQUENCE: u8 = 2;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
     Igp = 0,
@@ -55,6 +52,12 @@ pub enum Origin {
 pub enum AsSegment {
     Set(Vec<u32>),
     Sequence(Vec<u32>),
+}
+
+impl AsSegment {
+    /// The segment types on the wire (RFC 4271 §4.3: AS_SET 1, AS_SEQUENCE 2).
+    const SET: u8 = 1;
+    const SEQUENCE: u8 = 2;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -282,8 +285,8 @@ impl AsPath {
                 })
                 .collect();
             segs.push(match kind {
-                SEG_SET => AsSegment::Set(asns),
-                SEG_SEQUENCE => AsSegment::Sequence(asns),
+                AsSegment::SET => AsSegment::Set(asns),
+                AsSegment::SEQUENCE => AsSegment::Sequence(asns),
                 _ => return None,
             });
         }
@@ -293,8 +296,8 @@ impl AsPath {
     fn encode(&self, four_octet: bool, out: &mut Vec<u8>) {
         for seg in &self.0 {
             let (kind, asns) = match seg {
-                AsSegment::Set(a) => (SEG_SET, a),
-                AsSegment::Sequence(a) => (SEG_SEQUENCE, a),
+                AsSegment::Set(a) => (AsSegment::SET, a),
+                AsSegment::Sequence(a) => (AsSegment::SEQUENCE, a),
             };
             // A segment holds at most 255 ASNs; longer runs become consecutive segments.
             for chunk in asns.chunks(255) {
