@@ -397,6 +397,14 @@ mod tests {
         }
     }
 
+    /// The peer's answer to our Poll Sequence: Up, with Final.
+    fn final_from_peer() -> Packet {
+        Packet {
+            final_: true,
+            ..from_peer(State::Up)
+        }
+    }
+
     fn session(now: Instant) -> Session {
         Session::new(1, timers(), now)
     }
@@ -585,11 +593,7 @@ mod tests {
             Some(300 * MS),
             "a decrease applies at once"
         );
-        let fin = Packet {
-            final_: true,
-            ..from_peer(State::Up)
-        };
-        s.receive(&fin, now, 0.0);
+        s.receive(&final_from_peer(), now, 0.0);
         assert!(!s.polling() && !s.packet(false).poll);
     }
 
@@ -698,14 +702,7 @@ mod tests {
     fn slower_timers_while_up_wait_for_the_final_of_their_poll_sequence() {
         let now = Instant::now();
         let mut s = up(now);
-        s.receive(
-            &Packet {
-                final_: true,
-                ..from_peer(State::Up)
-            },
-            now,
-            0.0,
-        );
+        s.receive(&final_from_peer(), now, 0.0);
         let slower = Timers {
             desired_min_tx: Duration::from_secs(2),
             required_min_rx: 100 * MS,
@@ -718,14 +715,7 @@ mod tests {
         // Until the peer answers: still 300 ms out, still 900 ms detection.
         assert_eq!(s.tx_interval(), Some(300 * MS));
         assert_eq!(s.detect_time(), 900 * MS);
-        s.receive(
-            &Packet {
-                final_: true,
-                ..from_peer(State::Up)
-            },
-            now,
-            0.0,
-        );
+        s.receive(&final_from_peer(), now, 0.0);
         assert!(!s.polling());
         assert_eq!(s.tx_interval(), Some(Duration::from_secs(2)));
         assert_eq!(
@@ -739,14 +729,7 @@ mod tests {
     fn faster_timers_while_up_apply_at_once_and_poll() {
         let now = Instant::now();
         let mut s = up(now);
-        s.receive(
-            &Packet {
-                final_: true,
-                ..from_peer(State::Up)
-            },
-            now,
-            0.0,
-        );
+        s.receive(&final_from_peer(), now, 0.0);
         let faster = Timers {
             desired_min_tx: 100 * MS,
             required_min_rx: Duration::from_secs(1),

@@ -396,6 +396,17 @@ mod tests {
         }
     }
 
+    /// The UPDATE's MP_REACH_NLRI; panics when it has none.
+    fn mp_reach(u: &Update) -> &MpReach {
+        u.attributes
+            .iter()
+            .find_map(|a| match a {
+                PathAttribute::MpReach(m) => Some(m),
+                _ => None,
+            })
+            .expect("an MP_REACH_NLRI")
+    }
+
     fn v4(i: u32) -> IpAddr {
         IpAddr::V4(Ipv4Addr::from(0x0a64_0000 + i))
     }
@@ -583,14 +594,7 @@ mod tests {
             ..ebgp()
         };
         let updates = AdjRibOut::default().diff(&set([v6(1)]), &ctx);
-        let mp = updates[0]
-            .attributes
-            .iter()
-            .find_map(|a| match a {
-                PathAttribute::MpReach(m) => Some(m),
-                _ => None,
-            })
-            .unwrap();
+        let mp = mp_reach(&updates[0]);
         assert_eq!(mp.next_hop.len(), 2);
         assert_eq!(mp.nlri, [Prefix::host(v6(1))]);
         assert!(updates[0].nlri.is_empty());
@@ -617,14 +621,7 @@ mod tests {
                 "IPv4 NLRI must not use the classic field"
             );
             assert!(!u.attributes.iter().any(|a| a.code() == 3), "no NEXT_HOP");
-            let mp = u
-                .attributes
-                .iter()
-                .find_map(|a| match a {
-                    PathAttribute::MpReach(m) => Some(m),
-                    _ => None,
-                })
-                .unwrap();
+            let mp = mp_reach(u);
             assert_eq!((mp.afi, mp.safi), (AFI_IPV4, SAFI_UNICAST));
             assert_eq!(
                 mp.next_hop,

@@ -552,6 +552,13 @@ mod tests {
         Open::ours(65000, hold, PEER_ID)
     }
 
+    /// The states with a connection to the peer.
+    const CONNECTED: [PeerState; 3] = [
+        PeerState::OpenSent,
+        PeerState::OpenConfirm,
+        PeerState::Established,
+    ];
+
     fn in_state(state: PeerState) -> Fsm {
         let mut f = Fsm::new(config());
         if state == PeerState::Idle {
@@ -851,11 +858,7 @@ mod tests {
 
     #[test]
     fn a_header_error_sends_its_notification_in_any_connected_state() {
-        for s in [
-            PeerState::OpenSent,
-            PeerState::OpenConfirm,
-            PeerState::Established,
-        ] {
+        for s in CONNECTED {
             let mut f = in_state(s);
             let a = f.handle(Event::BgpHeaderErr(DecodeError::BadMessageLength(5000)));
             assert_eq!(notification_sent(&a), Some((1, 2)), "{s:?}");
@@ -888,11 +891,7 @@ mod tests {
 
     #[test]
     fn hold_timer_expiry_sends_hold_timer_expired_and_says_so() {
-        for s in [
-            PeerState::OpenSent,
-            PeerState::OpenConfirm,
-            PeerState::Established,
-        ] {
+        for s in CONNECTED {
             let mut f = in_state(s);
             let a = f.handle(Event::HoldTimerExpires);
             assert_eq!(notification_sent(&a), Some((4, 0)));
@@ -1000,11 +999,7 @@ mod tests {
 
     #[test]
     fn manual_stop_when_connected_sends_the_given_cease() {
-        for s in [
-            PeerState::OpenSent,
-            PeerState::OpenConfirm,
-            PeerState::Established,
-        ] {
+        for s in CONNECTED {
             let mut f = in_state(s);
             let a = f.handle(Event::ManualStop { cease_subcode: 3 });
             assert_eq!(notification_sent(&a), Some((6, 3)));
@@ -1015,11 +1010,7 @@ mod tests {
 
     #[test]
     fn stale_connect_retry_expiry_after_connecting_is_ignored() {
-        for s in [
-            PeerState::OpenSent,
-            PeerState::OpenConfirm,
-            PeerState::Established,
-        ] {
+        for s in CONNECTED {
             let mut f = in_state(s);
             assert!(f.handle(Event::ConnectRetryTimerExpires).is_empty());
             assert_eq!(f.state(), s);
@@ -1175,11 +1166,7 @@ mod tests {
 
     #[test]
     fn bfd_down_closes_a_connected_session_with_cease_bfd_down_and_is_ignored_otherwise() {
-        for state in [
-            PeerState::OpenSent,
-            PeerState::OpenConfirm,
-            PeerState::Established,
-        ] {
+        for state in CONNECTED {
             let mut f = in_state(state);
             let a = f.handle(Event::BfdDown);
             assert_eq!(

@@ -20,21 +20,25 @@
 //! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 //! ```
 
+mod attribute;
 mod error;
+#[cfg(test)]
+mod fixtures;
 mod notification;
 mod open;
 mod prefix;
 mod update;
 
+pub use attribute::{
+    AsPath, AsSegment, MpReach, MpUnreach, Origin, PathAttribute, ATTR_AS4_PATH, ATTR_AS_PATH,
+    ATTR_COMMUNITIES, ATTR_LARGE_COMMUNITIES, ATTR_LOCAL_PREF, ATTR_MED, ATTR_MP_REACH,
+    ATTR_MP_UNREACH, ATTR_NEXT_HOP, ATTR_ORIGIN,
+};
 pub use error::{DecodeError, NotifCode};
 pub use notification::Notification;
 pub use open::{Capability, ExtendedNextHop, GracefulRestart, Open, AS_TRANS};
 pub use prefix::Prefix;
-pub use update::{
-    AsPath, AsSegment, MpReach, MpUnreach, Origin, PathAttribute, Update, ATTR_AS4_PATH,
-    ATTR_AS_PATH, ATTR_COMMUNITIES, ATTR_LARGE_COMMUNITIES, ATTR_LOCAL_PREF, ATTR_MED,
-    ATTR_MP_REACH, ATTR_MP_UNREACH, ATTR_NEXT_HOP, ATTR_ORIGIN,
-};
+pub use update::Update;
 
 /// Length of the fixed header.
 pub const HEADER_LEN: usize = 19;
