@@ -7,19 +7,18 @@ use super::*;
 /// prints the tables, and /metrics has the contract's series.
 #[test]
 fn daemon_status_and_metrics() {
-    let lab = Lab::new(1, 1);
-    let _frr = lab.start_router(0, None);
-    let _backend = Backend::start(lab.node(1), 8080);
-    let cfg = lab.node_config(1, "")
+    let s = Scenario::one_router_one_node();
+    let _backend = Backend::start(s.node(), 8080);
+    let cfg = s.config("")
         + &vip(
             VIP4,
             "",
             Some("type = \"tcp\"\nport = 8080\ninterval = \"1s\"\ntimeout = \"500ms\"\n"),
         )
         + &vip(VIP6, "", None);
-    let d = Daemon::start(lab.node(1), "node1", &cfg);
-    wait_next_hops(lab.router(0), VIP4, &[node_addr(0, 1)]);
-    wait_next_hops(lab.router(0), VIP6, &[node_addr6(0, 1)]);
+    let d = s.start(&cfg);
+    s.wait_announced(VIP4);
+    s.wait_announced(VIP6);
     let peer = router_addr(0, 1);
 
     let st = wait_for(
@@ -65,13 +64,13 @@ fn daemon_status_and_metrics() {
     }
     println!("{table}");
 
-    let api: SocketAddr = "127.0.0.1:9180".parse().unwrap();
-    let (code, health) = http_get(lab.node(1), api, "/healthz").unwrap();
+    let api: SocketAddr = API.parse().unwrap();
+    let (code, health) = http_get(s.node(), api, "/healthz").unwrap();
     assert_eq!(code, 200, "{health}");
     let metrics = wait_for(
         TIMEOUT,
         "metrics with a check duration histogram",
-        || http_get(lab.node(1), api, "/metrics").unwrap().1,
+        || http_get(s.node(), api, "/metrics").unwrap().1,
         |m| m.contains("anycastd_check_duration_seconds_bucket"),
     );
     for line in [
@@ -100,31 +99,30 @@ fn daemon_status_and_metrics() {
 /// drain happens. GETs need no token.
 #[test]
 fn daemon_api_token_guards_remote_drain() {
-    let lab = Lab::new(1, 1);
-    let _frr = lab.start_router(0, None);
-    let cfg = lab.node_config(1, "").replace(
+    let s = Scenario::one_router_one_node();
+    let cfg = s.config("").replace(
         "listen = \"127.0.0.1:9180\"",
         "listen = \"0.0.0.0:9180\"\ntoken = \"t0k3n-xyz\"",
     ) + &vip(VIP4, "", None);
-    let _d = Daemon::start(lab.node(1), "node1", &cfg);
+    let _d = s.start(&cfg);
     let n1 = node_addr(0, 1);
-    wait_next_hops(lab.router(0), VIP4, &[n1.as_str()]);
+    s.wait_announced(VIP4);
     let url = format!("http://{n1}:9180");
     let nocfg = "/nonexistent/anycastd.toml";
 
-    let out = Daemon::cli_in(lab.router(0), &["status", "--api", &url, "-c", nocfg]);
+    let out = Daemon::cli_in(s.router(), &["status", "--api", &url, "-c", nocfg]);
     assert!(out.status.success(), "remote GET /status refused: {out:?}");
 
-    let out = Daemon::cli_in(lab.router(0), &["drain", "--api", &url, "-c", nocfg]);
+    let out = Daemon::cli_in(s.router(), &["drain", "--api", &url, "-c", nocfg]);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(said.contains("403"), "not a 403: {said}");
-    assert_eq!(kernel_next_hops(lab.router(0), VIP4), [n1.as_str()]);
+    s.assert_announced(VIP4, "nothing drained");
 
     let out = Daemon::cli_in(
-        lab.router(0),
+        s.router(),
         &["drain", "--api", &url, "-c", nocfg, "--token", "t0k3n-xyz"],
     );
     assert!(out.status.success(), "{out:?}");
-    wait_next_hops(lab.router(0), VIP4, NONE);
+    s.wait_withdrawn(VIP4);
 }

@@ -101,26 +101,25 @@ fn daemon_two_routers() {
     }
 }
 
-/// `show bgp AF unicast summary json`: prefixes received from `peer` (None if not listed).
-fn pfx_rcvd(frr: &Frr, af: &str, peer: &str) -> Option<u64> {
-    frr.vtysh_json(&format!("show bgp {af} unicast summary json"))["peers"][peer]["pfxRcd"].as_u64()
-}
-
 /// Many VIPs: 150 IPv4 and 150 IPv6 host routes reach the router over one session, and a
 /// drain withdraws every one of them (UPDATE packing, MP_REACH/MP_UNREACH across messages).
 #[test]
 fn daemon_many_vips() {
     const N: usize = 150;
-    let lab = Lab::new(1, 1);
-    let frr = lab.start_router(0, None);
-    let mut cfg = lab.node_config(1, "");
+    let s = Scenario::one_router_one_node();
+    let mut cfg = s.config("");
     for k in 0..N {
         cfg += &vip(&format!("10.100.{}.{}", k / 200, k % 200 + 1), "", None);
         cfg += &vip(&format!("2001:db8:100::{:x}", k + 1), "", None);
     }
-    let d = Daemon::start(lab.node(1), "node1", &cfg);
-    let n1 = node_addr(0, 1);
-    let counts = || (pfx_rcvd(&frr, "ipv4", &n1), pfx_rcvd(&frr, "ipv6", &n1));
+    let d = s.start(&cfg);
+    let (frr, n1) = (s.frr(), node_addr(0, 1));
+    let counts = || {
+        (
+            frr.prefixes_received("ipv4", &n1),
+            frr.prefixes_received("ipv6", &n1),
+        )
+    };
     let all = (Some(N as u64), Some(N as u64));
     wait_for(TIMEOUT, "all VIPs at the router", counts, |c| *c == all);
     let st = d.status();
@@ -133,11 +132,7 @@ fn daemon_many_vips() {
     d.cli_ok(&["undrain"]);
     wait_for(TIMEOUT, "all VIPs back", counts, |c| *c == all);
     // The BGP RIB is complete; zebra installs into the kernel a moment later.
-    wait_next_hops(
-        lab.router(0),
-        &format!("2001:db8:100::{N:x}"),
-        &[node_addr6(0, 1)],
-    );
+    s.wait_announced(&format!("2001:db8:100::{N:x}"));
 }
 
 /// The VIP's route attributes from the config reach the routers: communities, large
@@ -146,11 +141,7 @@ fn daemon_many_vips() {
 fn daemon_route_attributes() {
     let lab = Lab::new(2, 1);
     let ebgp = lab.start_router(0, None);
-    let ibgp_conf = format!(
-        "frr defaults datacenter\n!\nrouter bgp 65001\n bgp router-id 10.255.255.2\n \
-         no bgp ebgp-requires-policy\n neighbor {n} remote-as 65001\n neighbor {n} timers connect 1\n!\n",
-        n = node_addr(1, 1)
-    );
+    let ibgp_conf = one_neighbor_conf(1, 65001, &node_addr(1, 1), 65001, "");
     let ibgp = Frr::start(lab.router(1), &ibgp_conf);
     let cfg = lab.node_config_with_routers(1, "", &[0])
         + &format!(
@@ -188,25 +179,22 @@ fn daemon_route_attributes() {
 /// (next hop from `next_hop`).
 #[test]
 fn daemon_ipv6_session() {
-    let lab = Lab::new(1, 1);
     let (r6, n6) = ("2001:db8:0:1::1", node_addr6(0, 1));
-    let conf = format!(
-        "frr defaults datacenter\n!\nrouter bgp 65000\n bgp router-id 10.255.255.1\n \
-         no bgp ebgp-requires-policy\n neighbor {n6} remote-as 65001\n neighbor {n6} timers connect 1\n \
-         address-family ipv4 unicast\n  neighbor {n6} activate\n exit-address-family\n \
-         address-family ipv6 unicast\n  neighbor {n6} activate\n exit-address-family\n!\n"
+    let families = format!(
+        " address-family ipv4 unicast\n  neighbor {n6} activate\n exit-address-family\n \
+         address-family ipv6 unicast\n  neighbor {n6} activate\n exit-address-family\n"
     );
-    let frr = Frr::start(lab.router(0), &conf);
+    let s = Scenario::with_router_conf(&one_neighbor_conf(0, 65000, &n6, 65001, &families));
     let cfg = format!(
         "[node]\nrouter_id = \"10.0.1.2\"\nasn = 65001\n\n[bgp]\nhold_time = 9\nconnect_retry = 1\n\n\
          [[bgp.peer]]\naddress = \"{r6}\"\nasn = 65000\nnext_hop = \"{}\"\n\n",
         node_addr(0, 1)
     ) + &vip(VIP4, "", None)
         + &vip(VIP6, "", None);
-    let d = Daemon::start(lab.node(1), "node1", &cfg);
-    wait_next_hops(lab.router(0), VIP6, &[n6.as_str()]);
-    wait_next_hops(lab.router(0), VIP4, &[node_addr(0, 1)]);
-    assert_eq!(frr.neighbor_state(&n6).as_deref(), Some("Established"));
+    let d = s.start(&cfg);
+    s.wait_announced(VIP6);
+    s.wait_announced(VIP4);
+    assert_eq!(s.frr().neighbor_state(&n6).as_deref(), Some("Established"));
     let st = d.status();
     assert_eq!(st["peers"][0]["address"], r6, "{st}");
     assert_eq!(st["peers"][0]["routes_sent"], 2, "{st}");
@@ -215,19 +203,14 @@ fn daemon_ipv6_session() {
 /// A router that requires `frr_neighbor_extra` for node 1, and the node configured with
 /// `peer_extra`: the session must come up and carry the VIP.
 fn session_with_options(frr_neighbor_extra: &str, peer_extra: &str) {
-    let lab = Lab::new(1, 1);
     let n1 = node_addr(0, 1);
-    let conf = format!(
-        "frr defaults datacenter\n!\nrouter bgp 65000\n bgp router-id 10.255.255.1\n \
-         no bgp ebgp-requires-policy\n neighbor {n1} remote-as 65001\n neighbor {n1} timers connect 1\n \
-         neighbor {n1} {frr_neighbor_extra}\n!\n"
-    );
-    let frr = Frr::start(lab.router(0), &conf);
-    let cfg = lab
-        .node_config(1, "")
+    let extra = format!(" neighbor {n1} {frr_neighbor_extra}\n");
+    let s = Scenario::with_router_conf(&one_neighbor_conf(0, 65000, &n1, 65001, &extra));
+    let cfg = s
+        .config("")
         .replace("next_hop6", &format!("{peer_extra}\nnext_hop6"))
         + &vip(VIP4, "", None);
-    let d = Daemon::start(lab.node(1), "node1", &cfg);
+    let d = s.start(&cfg);
     wait_for(
         Duration::from_secs(20),
         "session established with the VIP sent",
@@ -237,10 +220,10 @@ fn session_with_options(frr_neighbor_extra: &str, peer_extra: &str) {
     wait_for(
         Duration::from_secs(20),
         "the router installs the VIP",
-        || kernel_next_hops(lab.router(0), VIP4),
+        || s.hops(VIP4),
         |h| *h == [n1.as_str()],
     );
-    assert_eq!(frr.neighbor_state(&n1).as_deref(), Some("Established"));
+    assert_eq!(s.frr().neighbor_state(&n1).as_deref(), Some("Established"));
 }
 
 /// TCP MD5 signatures (RFC 2385): `password` against FRR's `neighbor … password`.
@@ -258,22 +241,20 @@ fn daemon_ttl_security() {
 /// A 4-byte AS number (RFC 6793), written in asdot in the config.
 #[test]
 fn daemon_four_byte_asn() {
-    let lab = Lab::new(1, 1);
     let n1 = node_addr(0, 1);
-    let conf = format!(
-        "frr defaults datacenter\n!\nrouter bgp 4200000000\n bgp router-id 10.255.255.1\n \
-         no bgp ebgp-requires-policy\n neighbor {n1} remote-as 4200000001\n neighbor {n1} timers connect 1\n!\n"
-    );
-    let frr = Frr::start(lab.router(0), &conf);
+    let s = Scenario::with_router_conf(&one_neighbor_conf(0, 4200000000, &n1, 4200000001, ""));
     // 4200000001 = 64086.59905 in asdot.
-    let cfg = lab
-        .node_config(1, "")
+    let cfg = s
+        .config("")
         .replace("asn = 65001", "asn = \"64086.59905\"")
         .replace("asn = 65000", "asn = 4200000000")
         + &vip(VIP4, "", None);
-    let d = Daemon::start(lab.node(1), "node1", &cfg);
-    wait_next_hops(lab.router(0), VIP4, &[n1.as_str()]);
-    let p = frr.vtysh_json(&format!("show bgp ipv4 unicast {VIP4}/32 json"))["paths"][0].clone();
+    let d = s.start(&cfg);
+    s.wait_announced(VIP4);
+    let p = s
+        .frr()
+        .vtysh_json(&format!("show bgp ipv4 unicast {VIP4}/32 json"))["paths"][0]
+        .clone();
     assert_eq!(p["aspath"]["string"], "4200000001", "{p}");
     assert_eq!(d.status()["node"]["asn"], 4200000001u64);
 }
@@ -283,13 +264,12 @@ fn daemon_four_byte_asn() {
 /// Watched over several connect-retry and keepalive cycles.
 #[test]
 fn daemon_ttl_security_refuses_a_peer_that_does_not_send_ttl_255() {
-    let lab = Lab::new(1, 1);
-    let _frr = lab.start_router(0, None);
-    let cfg = lab
-        .node_config(1, "")
+    let s = Scenario::one_router_one_node();
+    let cfg = s
+        .config("")
         .replace("next_hop6", "ttl_security = true\nnext_hop6")
         + &vip(VIP4, "", None);
-    let d = Daemon::start(lab.node(1), "node1", &cfg);
+    let d = s.start(&cfg);
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(6) {
         let st = d.status();
@@ -298,7 +278,7 @@ fn daemon_ttl_security_refuses_a_peer_that_does_not_send_ttl_255() {
             "session accepted from a peer sending TTL < 255: {st}"
         );
         assert!(
-            kernel_next_hops(lab.router(0), VIP4).is_empty(),
+            s.hops(VIP4).is_empty(),
             "route announced over a session GTSM should refuse"
         );
         std::thread::sleep(Duration::from_millis(200));
@@ -309,15 +289,13 @@ fn daemon_ttl_security_refuses_a_peer_that_does_not_send_ttl_255() {
 /// neighbor down administratively and back up: the session and the route recover each time.
 #[test]
 fn daemon_route_refresh_and_router_side_neighbor_shutdown() {
-    let lab = Lab::new(1, 1);
-    let frr = lab.start_router(0, None);
-    let cfg = lab.node_config(1, "") + &vip(VIP4, "", None);
-    let d = Daemon::start(lab.node(1), "node1", &cfg);
-    let n1 = node_addr(0, 1);
-    wait_next_hops(lab.router(0), VIP4, &[n1.as_str()]);
+    let s = Scenario::one_router_one_node();
+    let d = s.start(&(s.config("") + &vip(VIP4, "", None)));
+    let (frr, n1) = (s.frr(), node_addr(0, 1));
+    s.wait_announced(VIP4);
     let updates = |d: &Daemon| d.status()["peers"][0]["updates_sent"].as_u64().unwrap_or(0);
     let before = wait_for(TIMEOUT, "an update sent", || updates(&d), |n| *n >= 1);
-    let established = session_identity(&frr, &n1);
+    let established = session_identity(frr, &n1);
 
     frr.vtysh(&format!("clear bgp ipv4 unicast {n1} soft in"));
     wait_for(
@@ -327,16 +305,16 @@ fn daemon_route_refresh_and_router_side_neighbor_shutdown() {
         |n| *n > before,
     );
     assert_eq!(
-        session_identity(&frr, &n1),
+        session_identity(frr, &n1),
         established,
         "the session was reset"
     );
-    assert_eq!(kernel_next_hops(lab.router(0), VIP4), [n1.as_str()]);
+    s.assert_announced(VIP4, "the route stays through ROUTE-REFRESH");
 
     frr.vtysh(&format!(
         "configure terminal\nrouter bgp 65000\nneighbor {n1} shutdown"
     ));
-    wait_next_hops(lab.router(0), VIP4, NONE);
+    s.wait_withdrawn(VIP4);
     wait_for(
         TIMEOUT,
         "the daemon sees the session down",
@@ -349,7 +327,7 @@ fn daemon_route_refresh_and_router_side_neighbor_shutdown() {
     let t = time_until(
         TIMEOUT,
         "route back after the neighbor is re-enabled",
-        || kernel_next_hops(lab.router(0), VIP4) == [n1.as_str()],
+        || s.announced(VIP4),
     );
     println!("neighbor re-enabled on the router → route back in {t:?}");
 }
@@ -358,25 +336,22 @@ fn daemon_route_refresh_and_router_side_neighbor_shutdown() {
 /// link comes back the daemon reconnects and re-announces on its own.
 #[test]
 fn daemon_recovers_from_a_link_flap_on_its_own() {
-    let lab = Lab::new(1, 1);
     // The router proposes hold 3 s, so the session dies quickly while the link is down.
-    let _frr = lab.start_router(0, Some((1, 3)));
-    let cfg = lab.node_config(1, "") + &vip(VIP4, "", None);
-    let d = Daemon::start(lab.node(1), "node1", &cfg);
-    let n1 = node_addr(0, 1);
-    wait_next_hops(lab.router(0), VIP4, &[n1.as_str()]);
+    let s = Scenario::with_router_conf(&Scenario::router_conf(Some((1, 3))));
+    let d = s.start(&(s.config("") + &vip(VIP4, "", None)));
+    s.wait_announced(VIP4);
 
-    lab.node(1).ip(&["link", "set", "eth0", "down"]);
-    wait_next_hops(lab.router(0), VIP4, NONE);
+    s.node().ip(&["link", "set", "eth0", "down"]);
+    s.wait_withdrawn(VIP4);
     let down = wait_for(
         Duration::from_secs(15),
         "the daemon's session leaves established while the link is down",
         || d.status()["peers"][0]["state"].as_str().map(str::to_string),
         |s| s.as_deref().is_some_and(|s| s != "established"),
     );
-    lab.node(1).ip(&["link", "set", "eth0", "up"]);
+    s.node().ip(&["link", "set", "eth0", "up"]);
     let t0 = Instant::now();
-    wait_next_hops(lab.router(0), VIP4, &[n1.as_str()]);
+    s.wait_announced(VIP4);
     println!(
         "link flap: session was {down:?} while down; route back {:?} after link up",
         t0.elapsed()

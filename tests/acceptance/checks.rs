@@ -8,45 +8,28 @@ use super::*;
 /// within interval × fall + 1 s of the failure.
 #[test]
 fn daemon_health_failover() {
-    let lab = Lab::new(1, 1);
-    let _frr = lab.start_router(0, None);
-    let http = Backend::start(lab.node(1), 8080);
-    let tcp = Backend::start(lab.node(1), 8081);
+    let s = Scenario::one_router_one_node();
+    let http = Backend::start(s.node(), 8080);
+    let tcp = Backend::start(s.node(), 8081);
     let dir = tempfile::tempdir().unwrap();
     let down = dir.path().join("down");
-    let timing = "interval = \"1s\"\ntimeout = \"500ms\"\nrise = 2\nfall = 2\n";
-    let cfg = lab.node_config(1, "")
-        + &vip(
-            VIP4,
-            "",
-            Some(&format!(
-                "type = \"http\"\nport = 8080\npath = \"/healthz\"\n{timing}"
-            )),
-        )
-        + &vip(
-            VIP4B,
-            "",
-            Some(&format!("type = \"tcp\"\nport = 8081\n{timing}")),
-        )
+    let cfg = s.config("")
+        + &vip(VIP4, "", Some(&http_check(8080)))
+        + &vip(VIP4B, "", Some(&tcp_check(8081)))
         + &vip(
             VIP4C,
             "",
-            Some(&format!(
-                "type = \"exec\"\nport = 1\ncommand = [\"/bin/sh\", \"-c\", \"test ! -e {}\"]\n{timing}",
-                down.display()
-            )),
+            Some(&exec_check(&format!("test ! -e {}", down.display()))),
         );
-    let _d = Daemon::start(lab.node(1), "node1", &cfg);
-    let router = lab.router(0);
-    let nh = vec![node_addr(0, 1)];
+    let _d = s.start(&cfg);
     for v in [VIP4, VIP4B, VIP4C] {
-        wait_next_hops(router, v, &nh);
+        s.wait_announced(v);
     }
     let limit = Duration::from_secs(3); // interval × fall + 1 s
-    let announced = |v: &str| kernel_next_hops(router, v) == nh;
+    let announced = |v: &str| s.announced(v);
 
-    std::thread::scope(|s| {
-        s.spawn(|| {
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
             http.set(Mode::Unhealthy);
             let t = time_until(TIMEOUT, "http 503 → withdrawn", || !announced(VIP4));
             println!("http check: 503 → withdrawn at the router in {t:?}");
@@ -59,7 +42,7 @@ fn daemon_health_failover() {
             println!("http check: refused → withdrawn at the router in {t:?}");
             assert!(t <= limit, "http refused withdrawal took {t:?}");
         });
-        s.spawn(|| {
+        scope.spawn(|| {
             tcp.set(Mode::Dead);
             let t = time_until(TIMEOUT, "tcp refused → withdrawn", || !announced(VIP4B));
             println!("tcp check: refused → withdrawn at the router in {t:?}");
@@ -68,7 +51,7 @@ fn daemon_health_failover() {
             let t = time_until(TIMEOUT, "tcp accepts → announced", || announced(VIP4B));
             println!("tcp check: accepting → re-announced in {t:?}");
         });
-        s.spawn(|| {
+        scope.spawn(|| {
             std::fs::write(&down, "").unwrap();
             let t = time_until(TIMEOUT, "exec fails → withdrawn", || !announced(VIP4C));
             println!("exec check: exit 1 → withdrawn at the router in {t:?}");
@@ -84,21 +67,11 @@ fn daemon_health_failover() {
 /// and status says why.
 #[test]
 fn daemon_never_announces_before_a_passing_check() {
-    let lab = Lab::new(1, 1);
-    let frr = lab.start_router(0, None);
-    let backend = Backend::start(lab.node(1), 8080);
+    let s = Scenario::one_router_one_node();
+    let backend = Backend::start(s.node(), 8080);
     backend.set(Mode::Unhealthy);
-    let cfg = lab.node_config(1, "")
-        + &vip(
-            VIP4,
-            "",
-            Some(
-                "type = \"http\"\nport = 8080\npath = \"/healthz\"\ninterval = \"1s\"\n\
-                 timeout = \"500ms\"\nrise = 2\nfall = 2\n",
-            ),
-        );
-    let d = Daemon::start(lab.node(1), "node1", &cfg);
-    let n1 = node_addr(0, 1);
+    let d = s.start(&(s.config("") + &vip(VIP4, "", Some(&http_check(8080)))));
+    let (frr, n1) = (s.frr(), node_addr(0, 1));
     // From start-up until the session is up and three checks have failed, the router never
     // sees the prefix.
     let mut seen = false;
@@ -106,12 +79,12 @@ fn daemon_never_announces_before_a_passing_check() {
         TIMEOUT,
         "session established and three failed checks",
         || {
-            seen |= !bgp_paths(&frr, &format!("{VIP4}/32")).is_empty();
+            seen |= !bgp_paths(frr, &format!("{VIP4}/32")).is_empty();
             (frr.neighbor_state(&n1), backend.served())
         },
         |(state, served)| state.as_deref() == Some("Established") && *served >= 3,
     );
-    seen |= !bgp_paths(&frr, &format!("{VIP4}/32")).is_empty();
+    seen |= !bgp_paths(frr, &format!("{VIP4}/32")).is_empty();
     assert!(!seen, "the VIP was announced before any check passed");
     let st = d.status();
     let v = vip_status(&st, VIP4);
@@ -121,64 +94,46 @@ fn daemon_never_announces_before_a_passing_check() {
         "{st}"
     );
     backend.set(Mode::Healthy);
-    wait_next_hops(lab.router(0), VIP4, &[n1.as_str()]);
+    s.wait_announced(VIP4);
 }
 
 /// A `[vip.check]` on an IPv6 VIP (tcp to [VIP]:port) drives its announcement.
 #[test]
 fn daemon_ipv6_vip_check() {
-    let lab = Lab::new(1, 1);
-    let _frr = lab.start_router(0, None);
-    let backend = Backend::start(lab.node(1), 8080);
-    let cfg = lab.node_config(1, "")
-        + &vip(
-            VIP6,
-            "",
-            Some("type = \"tcp\"\nport = 8080\ninterval = \"1s\"\ntimeout = \"500ms\"\nrise = 2\nfall = 2\n"),
-        );
-    let _d = Daemon::start(lab.node(1), "node1", &cfg);
-    let nh = [node_addr6(0, 1)];
-    wait_next_hops(lab.router(0), VIP6, &nh);
+    let s = Scenario::one_router_one_node();
+    let backend = Backend::start(s.node(), 8080);
+    let _d = s.start(&(s.config("") + &vip(VIP6, "", Some(&tcp_check(8080)))));
+    s.wait_announced(VIP6);
     backend.set(Mode::Dead);
-    wait_next_hops(lab.router(0), VIP6, NONE);
+    s.wait_withdrawn(VIP6);
     backend.set(Mode::Healthy);
-    wait_next_hops(lab.router(0), VIP6, &nh);
+    s.wait_announced(VIP6);
 }
 
 /// An exec check that hangs past its timeout fails (the VIP is never announced), and its
 /// processes are killed rather than piling up.
 #[test]
 fn daemon_exec_check_timeout_kills_the_command() {
-    let lab = Lab::new(1, 1);
-    let _frr = lab.start_router(0, None);
+    let s = Scenario::one_router_one_node();
     let dir = tempfile::tempdir().unwrap();
     let marker = dir.path().join("runs");
     // Each run appends a line, then hangs far past the 500 ms timeout.
     let cmd = format!("echo x >> {}; exec sleep 30", marker.display());
-    let cfg = lab.node_config(1, "")
-        + &vip(
-            VIP4,
-            "",
-            Some(&format!(
-                "type = \"exec\"\nport = 1\ncommand = [\"/bin/sh\", \"-c\", \"{cmd}\"]\n\
-                 interval = \"1s\"\ntimeout = \"500ms\"\nrise = 2\nfall = 2\n"
-            )),
-        );
-    let d = Daemon::start(lab.node(1), "node1", &cfg);
+    let d = s.start(&(s.config("") + &vip(VIP4, "", Some(&exec_check(&cmd)))));
     let runs = || {
         std::fs::read_to_string(&marker)
             .map(|s| s.lines().count())
             .unwrap_or(0)
     };
     wait_for(TIMEOUT, "four runs of the check", runs, |n| *n >= 4);
-    let sleeps = run("ip", &["netns", "pids", lab.node(1).name()])
+    let sleeps = run("ip", &["netns", "pids", s.node().name()])
         .split_whitespace()
         .filter(|pid| {
             std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "sleep")
         })
         .count();
     assert!(sleeps <= 1, "{sleeps} hung check processes left running");
-    assert!(kernel_next_hops(lab.router(0), VIP4).is_empty());
+    assert!(s.hops(VIP4).is_empty());
     let st = d.status();
     let v = vip_status(&st, VIP4);
     assert_eq!(v["announced"], false, "{st}");
@@ -189,37 +144,25 @@ fn daemon_exec_check_timeout_kills_the_command() {
 /// status follow the withdrawal.
 #[test]
 fn daemon_http_check_times_out_on_a_silent_backend() {
-    let lab = Lab::new(1, 1);
-    let _frr = lab.start_router(0, None);
-    let backend = Backend::start(lab.node(1), 8080);
-    let cfg = lab.node_config(1, "")
-        + &vip(
-            VIP4,
-            "",
-            Some(
-                "type = \"http\"\nport = 8080\npath = \"/healthz\"\ninterval = \"1s\"\n\
-                 timeout = \"500ms\"\nrise = 2\nfall = 2\n",
-            ),
-        );
-    let d = Daemon::start(lab.node(1), "node1", &cfg);
-    let nh = [node_addr(0, 1)];
-    wait_next_hops(lab.router(0), VIP4, &nh);
+    let s = Scenario::one_router_one_node();
+    let backend = Backend::start(s.node(), 8080);
+    let d = s.start(&(s.config("") + &vip(VIP4, "", Some(&http_check(8080)))));
+    s.wait_announced(VIP4);
     backend.set(Mode::Hang);
     let t = time_until(TIMEOUT, "withdrawn after timeouts", || {
-        kernel_next_hops(lab.router(0), VIP4).is_empty()
+        s.hops(VIP4).is_empty()
     });
     println!("silent backend → withdrawn in {t:?}");
     assert!(t <= Duration::from_secs(3), "{t:?}");
     let st = d.status();
     let reason = vip_status(&st, VIP4)["reason"].to_string();
     assert!(reason.contains("timed out"), "{st}");
-    let api: SocketAddr = "127.0.0.1:9180".parse().unwrap();
-    let (_, metrics) = http_get(lab.node(1), api, "/metrics").unwrap();
+    let (_, metrics) = http_get(s.node(), API.parse().unwrap(), "/metrics").unwrap();
     let line = format!("anycastd_vip_announced{{vip=\"{VIP4}\"}} 0");
     assert!(
         metrics.lines().any(|l| l == line),
         "no {line:?} in:\n{metrics}"
     );
     backend.set(Mode::Healthy);
-    wait_next_hops(lab.router(0), VIP4, &nh);
+    s.wait_announced(VIP4);
 }

@@ -6,19 +6,16 @@ use super::*;
 /// Scenario 5: `anycastd drain`/`undrain`, for all VIPs and for one; an unknown VIP is refused.
 #[test]
 fn daemon_drain() {
-    let lab = Lab::new(1, 1);
-    let _frr = lab.start_router(0, None);
-    let cfg = lab.node_config(1, "") + &vip(VIP4, "", None) + &vip(VIP4B, "", None);
-    let d = Daemon::start(lab.node(1), "node1", &cfg);
-    let router = lab.router(0);
-    let nh = vec![node_addr(0, 1)];
-    wait_next_hops(router, VIP4, &nh);
-    wait_next_hops(router, VIP4B, &nh);
+    let s = Scenario::one_router_one_node();
+    let cfg = s.config("") + &vip(VIP4, "", None) + &vip(VIP4B, "", None);
+    let d = s.start(&cfg);
+    s.wait_announced(VIP4);
+    s.wait_announced(VIP4B);
 
     let out = d.cli_ok(&["drain"]);
     println!("drain: {out}");
-    wait_next_hops(router, VIP4, NONE);
-    wait_next_hops(router, VIP4B, NONE);
+    s.wait_withdrawn(VIP4);
+    s.wait_withdrawn(VIP4B);
     let st = d.status();
     for v in [VIP4, VIP4B] {
         let vs = vip_status(&st, v);
@@ -28,20 +25,20 @@ fn daemon_drain() {
     }
 
     d.cli_ok(&["undrain"]);
-    wait_next_hops(router, VIP4, &nh);
-    wait_next_hops(router, VIP4B, &nh);
+    s.wait_announced(VIP4);
+    s.wait_announced(VIP4B);
     let st = d.status();
     assert_eq!(vip_status(&st, VIP4)["drained"], false, "{st}");
 
     d.cli_ok(&["drain", VIP4]);
-    wait_next_hops(router, VIP4, NONE);
-    assert_eq!(kernel_next_hops(router, VIP4B), nh, "the other VIP stays");
+    s.wait_withdrawn(VIP4);
+    s.assert_announced(VIP4B, "the other VIP stays");
     let st = d.status();
     assert_eq!(vip_status(&st, VIP4)["drained"], true, "{st}");
     assert_eq!(vip_status(&st, VIP4B)["drained"], false, "{st}");
     assert_eq!(vip_status(&st, VIP4B)["announced"], true, "{st}");
     d.cli_ok(&["undrain", VIP4]);
-    wait_next_hops(router, VIP4, &nh);
+    s.wait_announced(VIP4);
 
     let out = d.cli(&["drain", "10.9.9.9"]);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
@@ -51,20 +48,17 @@ fn daemon_drain() {
         said.contains("no VIP 10.9.9.9 in the configuration"),
         "unclear message: {said}"
     );
-    assert_eq!(kernel_next_hops(router, VIP4), nh, "nothing else changed");
-    assert_eq!(kernel_next_hops(router, VIP4B), nh, "nothing else changed");
+    s.assert_announced(VIP4, "nothing else changed");
+    s.assert_announced(VIP4B, "nothing else changed");
 }
 
 /// CONTRACT: `shutdown_delay` applies "on SIGTERM/drain": a drain first announces the routes
 /// with GRACEFUL_SHUTDOWN (RFC 8326), waits, then withdraws.
 #[test]
 fn daemon_drain_with_shutdown_delay_announces_graceful_shutdown_first() {
-    let lab = Lab::new(1, 1);
-    let frr = lab.start_router(0, None);
-    let cfg = lab.node_config(1, "shutdown_delay = \"2s\"") + &vip(VIP4, "", None);
-    let d = Daemon::start(lab.node(1), "node1", &cfg);
-    let n1 = node_addr(0, 1);
-    wait_next_hops(lab.router(0), VIP4, &[n1.as_str()]);
+    let s = Scenario::one_router_one_node();
+    let d = s.start(&(s.config("shutdown_delay = \"2s\"") + &vip(VIP4, "", None)));
+    s.wait_announced(VIP4);
 
     let t0 = Instant::now();
     d.cli_ok(&["drain"]);
@@ -81,7 +75,7 @@ fn daemon_drain_with_shutdown_delay_announces_graceful_shutdown_first() {
     let gshut = wait_for(
         Duration::from_secs(5),
         "drained route carries GRACEFUL_SHUTDOWN before it is withdrawn",
-        || community_from(&frr, &format!("{VIP4}/32"), &n1),
+        || s.community(VIP4),
         |c| c.as_deref() != Some(""),
     );
     assert!(
@@ -90,7 +84,7 @@ fn daemon_drain_with_shutdown_delay_announces_graceful_shutdown_first() {
             .is_some_and(|c| c.contains("graceful-shutdown")),
         "drain withdrew at once instead of announcing GRACEFUL_SHUTDOWN first: {gshut:?}"
     );
-    wait_next_hops(lab.router(0), VIP4, NONE);
+    s.wait_withdrawn(VIP4);
     let took = t0.elapsed();
     println!("drain with shutdown_delay 2s → withdrawn after {took:?}");
     assert!(took >= Duration::from_millis(1800), "{took:?}");
@@ -99,16 +93,14 @@ fn daemon_drain_with_shutdown_delay_announces_graceful_shutdown_first() {
 /// A drained node stays drained across a reload.
 #[test]
 fn daemon_drain_survives_reload() {
-    let lab = Lab::new(1, 1);
-    let _frr = lab.start_router(0, None);
-    let cfg = lab.node_config(1, "") + &vip(VIP4, "", None) + &vip(VIP4B, "", None);
-    let d = Daemon::start(lab.node(1), "node1", &cfg);
-    let nh = [node_addr(0, 1)];
-    wait_next_hops(lab.router(0), VIP4, &nh);
-    wait_next_hops(lab.router(0), VIP4B, &nh);
+    let s = Scenario::one_router_one_node();
+    let cfg = s.config("") + &vip(VIP4, "", None) + &vip(VIP4B, "", None);
+    let d = s.start(&cfg);
+    s.wait_announced(VIP4);
+    s.wait_announced(VIP4B);
     d.cli_ok(&["drain"]);
-    wait_next_hops(lab.router(0), VIP4, NONE);
-    wait_next_hops(lab.router(0), VIP4B, NONE);
+    s.wait_withdrawn(VIP4);
+    s.wait_withdrawn(VIP4B);
     d.reload(&(cfg.clone() + &vip(VIP4C, "", None)));
     d.wait_log(TIMEOUT, "reload: new configuration applied");
     let st = d.status();
@@ -117,80 +109,59 @@ fn daemon_drain_survives_reload() {
         assert_eq!(vip_status(&st, v)["announced"], false, "{st}");
     }
     for v in [VIP4, VIP4B, VIP4C] {
-        assert!(
-            kernel_next_hops(lab.router(0), v).is_empty(),
-            "{v} announced"
-        );
+        assert!(s.hops(v).is_empty(), "{v} announced");
     }
     d.cli_ok(&["undrain"]);
     for v in [VIP4, VIP4B, VIP4C] {
-        wait_next_hops(lab.router(0), v, &nh);
+        s.wait_announced(v);
     }
 }
 
 /// Graceful drain of one VIP: only that VIP carries GRACEFUL_SHUTDOWN and is withdrawn.
 #[test]
 fn daemon_graceful_drain_of_one_vip_leaves_the_other_alone() {
-    let lab = Lab::new(1, 1);
-    let frr = lab.start_router(0, None);
-    let cfg = lab.node_config(1, "shutdown_delay = \"2s\"")
-        + &vip(VIP4, "", None)
-        + &vip(VIP4B, "", None);
-    let d = Daemon::start(lab.node(1), "node1", &cfg);
-    let n1 = node_addr(0, 1);
-    wait_next_hops(lab.router(0), VIP4, &[n1.as_str()]);
-    wait_next_hops(lab.router(0), VIP4B, &[n1.as_str()]);
+    let s = Scenario::one_router_one_node();
+    let cfg = s.config("shutdown_delay = \"2s\"") + &vip(VIP4, "", None) + &vip(VIP4B, "", None);
+    let d = s.start(&cfg);
+    s.wait_announced(VIP4);
+    s.wait_announced(VIP4B);
     d.cli_ok(&["drain", VIP4]);
     let mut other_gshut = false;
     wait_for(
         Duration::from_secs(10),
         "the drained VIP withdrawn after its delay",
         || {
-            other_gshut |= community_from(&frr, &format!("{VIP4B}/32"), &n1)
+            other_gshut |= s
+                .community(VIP4B)
                 .is_some_and(|c| c.contains("graceful-shutdown"));
-            kernel_next_hops(lab.router(0), VIP4)
+            s.hops(VIP4)
         },
         |h| h.is_empty(),
     );
     assert!(!other_gshut, "the VIP not drained got GRACEFUL_SHUTDOWN");
-    assert_eq!(kernel_next_hops(lab.router(0), VIP4B), [n1.as_str()]);
+    s.assert_announced(VIP4B, "the VIP not drained stays");
 }
 
 /// `undrain` during a graceful drain's delay cancels it: the route stays, without
 /// GRACEFUL_SHUTDOWN.
 #[test]
 fn daemon_undrain_during_the_shutdown_delay_cancels_the_drain() {
-    let lab = Lab::new(1, 1);
-    let frr = lab.start_router(0, None);
-    let cfg = lab.node_config(1, "shutdown_delay = \"2s\"") + &vip(VIP4, "", None);
-    let d = Daemon::start(lab.node(1), "node1", &cfg);
-    let n1 = node_addr(0, 1);
-    wait_next_hops(lab.router(0), VIP4, &[n1.as_str()]);
+    let s = Scenario::one_router_one_node();
+    let d = s.start(&(s.config("shutdown_delay = \"2s\"") + &vip(VIP4, "", None)));
+    s.wait_announced(VIP4);
     d.cli_ok(&["drain"]);
-    wait_for(
-        Duration::from_secs(5),
-        "GRACEFUL_SHUTDOWN at the router",
-        || community_from(&frr, &format!("{VIP4}/32"), &n1),
-        |c| {
-            c.as_deref()
-                .is_some_and(|c| c.contains("graceful-shutdown"))
-        },
-    );
+    s.wait_graceful_shutdown(VIP4);
     d.cli_ok(&["undrain"]);
     wait_for(
         Duration::from_secs(5),
         "GRACEFUL_SHUTDOWN removed",
-        || community_from(&frr, &format!("{VIP4}/32"), &n1),
+        || s.community(VIP4),
         |c| c.as_deref() == Some(""),
     );
     // Past the original delay, the route must still be there.
     let t0 = Instant::now();
     while t0.elapsed() < Duration::from_secs(3) {
-        assert_eq!(
-            kernel_next_hops(lab.router(0), VIP4),
-            [n1.as_str()],
-            "the cancelled drain withdrew the VIP"
-        );
+        s.assert_announced(VIP4, "the cancelled drain withdrew the VIP");
         std::thread::sleep(Duration::from_millis(100));
     }
     let st = d.status();
@@ -201,23 +172,18 @@ fn daemon_undrain_during_the_shutdown_delay_cancels_the_drain() {
 /// announced when the drain of the others completes, as it would without a delay.
 #[test]
 fn daemon_undrain_of_one_vip_survives_a_pending_drain_of_all() {
-    let lab = Lab::new(1, 1);
-    let _frr = lab.start_router(0, None);
-    let cfg = lab.node_config(1, "shutdown_delay = \"2s\"")
-        + &vip(VIP4, "", None)
-        + &vip(VIP4B, "", None);
-    let d = Daemon::start(lab.node(1), "node1", &cfg);
-    let n1 = node_addr(0, 1);
-    wait_next_hops(lab.router(0), VIP4, &[n1.as_str()]);
-    wait_next_hops(lab.router(0), VIP4B, &[n1.as_str()]);
+    let s = Scenario::one_router_one_node();
+    let cfg = s.config("shutdown_delay = \"2s\"") + &vip(VIP4, "", None) + &vip(VIP4B, "", None);
+    let d = s.start(&cfg);
+    s.wait_announced(VIP4);
+    s.wait_announced(VIP4B);
     d.cli_ok(&["drain"]);
     d.cli_ok(&["undrain", VIP4]);
-    wait_next_hops(lab.router(0), VIP4B, NONE);
+    s.wait_withdrawn(VIP4B);
     let st = d.status();
-    assert_eq!(
-        kernel_next_hops(lab.router(0), VIP4),
-        [n1.as_str()],
-        "the undrained VIP was withdrawn by the earlier drain: {st}"
+    s.assert_announced(
+        VIP4,
+        &format!("the undrained VIP was withdrawn by the earlier drain: {st}"),
     );
     assert_eq!(vip_status(&st, VIP4)["drained"], false, "{st}");
 }
@@ -225,22 +191,17 @@ fn daemon_undrain_of_one_vip_survives_a_pending_drain_of_all() {
 /// `anycastd drain VIP VIP` drains the named VIPs and no other.
 #[test]
 fn daemon_drain_several_named_vips() {
-    let lab = Lab::new(1, 1);
-    let _frr = lab.start_router(0, None);
-    let cfg = lab.node_config(1, "")
-        + &vip(VIP4, "", None)
-        + &vip(VIP4B, "", None)
-        + &vip(VIP4C, "", None);
-    let d = Daemon::start(lab.node(1), "node1", &cfg);
-    let nh = [node_addr(0, 1)];
+    let s = Scenario::one_router_one_node();
+    let cfg = s.config("") + &vip(VIP4, "", None) + &vip(VIP4B, "", None) + &vip(VIP4C, "", None);
+    let d = s.start(&cfg);
     for v in [VIP4, VIP4B, VIP4C] {
-        wait_next_hops(lab.router(0), v, &nh);
+        s.wait_announced(v);
     }
     d.cli_ok(&["drain", VIP4, VIP4C]);
-    wait_next_hops(lab.router(0), VIP4, NONE);
-    wait_next_hops(lab.router(0), VIP4C, NONE);
-    assert_eq!(kernel_next_hops(lab.router(0), VIP4B), nh);
+    s.wait_withdrawn(VIP4);
+    s.wait_withdrawn(VIP4C);
+    s.assert_announced(VIP4B, "the VIP not named stays");
     d.cli_ok(&["undrain", VIP4, VIP4C]);
-    wait_next_hops(lab.router(0), VIP4, &nh);
-    wait_next_hops(lab.router(0), VIP4C, &nh);
+    s.wait_announced(VIP4);
+    s.wait_announced(VIP4C);
 }

@@ -3,6 +3,9 @@
 
 use super::*;
 
+/// A node with no BGP peer: only its VIP addresses and its API.
+const BARE_NODE: &str = "[node]\nrouter_id = \"10.0.1.2\"\nasn = 65001\n\n";
+
 /// Scenario 2: SIGTERM withdraws (with a Cease) before the process exits 0; the hold time is
 /// 90 s on both sides, so only an explicit withdrawal explains a removal within seconds. With
 /// `shutdown_delay`, the route first carries GRACEFUL_SHUTDOWN (65535:0), then goes.
@@ -125,9 +128,7 @@ fn daemon_check_rejects_bad_config() {
 fn daemon_exit_keeps_addresses_unless_cleanup() {
     let ns = Netns::new("n");
     ns.addr("lo", "10.100.0.9/32"); // not anycastd's: must survive the cleanup
-    let cfg = "[node]\nrouter_id = \"10.0.1.2\"\nasn = 65001\n\n".to_string()
-        + &vip(VIP4, "", None)
-        + &vip(VIP6, "", None);
+    let cfg = BARE_NODE.to_string() + &vip(VIP4, "", None) + &vip(VIP6, "", None);
     let lo = || run("ip", &["-n", ns.name(), "addr", "show", "dev", "lo"]);
     let has = |a: &str| lo().contains(&format!("{a}/"));
 
@@ -172,8 +173,7 @@ fn wait_until_addr(has: &impl Fn(&str) -> bool, a: &str) {
 #[test]
 fn daemon_repairs_a_deleted_vip_address() {
     let ns = Netns::new("n");
-    let cfg =
-        "[node]\nrouter_id = \"10.0.1.2\"\nasn = 65001\n\n".to_string() + &vip(VIP4, "", None);
+    let cfg = BARE_NODE.to_string() + &vip(VIP4, "", None);
     let _d = Daemon::start(&ns, "node", &cfg);
     let has = || {
         ns.ip(&["addr", "show", "dev", "lo"])
@@ -188,27 +188,16 @@ fn daemon_repairs_a_deleted_vip_address() {
 /// A second SIGTERM during `shutdown_delay` skips the rest of the delay.
 #[test]
 fn daemon_second_sigterm_skips_the_shutdown_delay() {
-    let lab = Lab::new(1, 1);
-    let frr = lab.start_router(0, None);
-    let cfg = lab.node_config(1, "shutdown_delay = \"60s\"") + &vip(VIP4, "", None);
-    let mut d = Daemon::start(lab.node(1), "node1", &cfg);
-    let n1 = node_addr(0, 1);
-    wait_next_hops(lab.router(0), VIP4, &[n1.as_str()]);
+    let s = Scenario::one_router_one_node();
+    let mut d = s.start(&(s.config("shutdown_delay = \"60s\"") + &vip(VIP4, "", None)));
+    s.wait_announced(VIP4);
     d.signal(Signal::SIGTERM);
-    wait_for(
-        Duration::from_secs(5),
-        "GRACEFUL_SHUTDOWN at the router",
-        || community_from(&frr, &format!("{VIP4}/32"), &n1),
-        |c| {
-            c.as_deref()
-                .is_some_and(|c| c.contains("graceful-shutdown"))
-        },
-    );
+    s.wait_graceful_shutdown(VIP4);
     let t0 = Instant::now();
     d.signal(Signal::SIGTERM);
     assert_eq!(d.wait_exit(Duration::from_secs(10)).code(), Some(0));
     println!("second SIGTERM → exit in {:?}", t0.elapsed());
-    wait_next_hops(lab.router(0), VIP4, NONE);
+    s.wait_withdrawn(VIP4);
 }
 
 /// The API port is taken: `anycastd run` exits 1 saying so, before touching anything.
@@ -216,8 +205,7 @@ fn daemon_second_sigterm_skips_the_shutdown_delay() {
 fn daemon_refuses_to_start_when_the_api_port_is_taken() {
     let ns = Netns::new("n");
     let _squatter = Backend::start(&ns, 9180);
-    let cfg =
-        "[node]\nrouter_id = \"10.0.1.2\"\nasn = 65001\n\n".to_string() + &vip(VIP4, "", None);
+    let cfg = BARE_NODE.to_string() + &vip(VIP4, "", None);
     let mut d = Daemon::start(&ns, "node", &cfg);
     assert_eq!(d.wait_exit(Duration::from_secs(10)).code(), Some(1));
     let log = d.log();
@@ -233,19 +221,16 @@ fn daemon_refuses_to_start_when_the_api_port_is_taken() {
 /// follow without touching the daemon (connect retries back off from `connect_retry`, 1 s).
 #[test]
 fn daemon_starts_before_the_router() {
-    let lab = Lab::new(1, 1);
-    let cfg = lab.node_config(1, "") + &vip(VIP4, "", None);
-    let d = Daemon::start(lab.node(1), "node1", &cfg);
+    let mut s = Scenario::before_its_router();
+    let d = s.start(&(s.config("") + &vip(VIP4, "", None)));
     wait_for(
         TIMEOUT,
         "the daemon has tried and failed to connect a few times",
         || d.log().matches("refused").count(),
         |n| *n >= 2,
     );
-    let _frr = lab.start_router(0, None);
-    let t = time_until(TIMEOUT, "route at the router", || {
-        kernel_next_hops(lab.router(0), VIP4) == [node_addr(0, 1)]
-    });
+    s.start_router();
+    let t = time_until(TIMEOUT, "route at the router", || s.announced(VIP4));
     println!("router up → route installed in {t:?}");
 }
 
@@ -255,27 +240,24 @@ fn daemon_starts_before_the_router() {
 /// until its first health results are in, so the route never leaves the router's kernel table.
 #[test]
 fn daemon_graceful_restart_keeps_the_route_through_a_planned_restart() {
-    let lab = Lab::new(1, 1);
-    let conf = support::lab::router_conf("10.255.255.1", &[node_addr(0, 1)], None).replacen(
+    let s = Scenario::with_router_conf(&Scenario::router_conf(None).replacen(
         " no bgp ebgp-requires-policy\n",
         " no bgp ebgp-requires-policy\n bgp graceful-restart\n",
         1,
-    );
-    let frr = Frr::start(lab.router(0), &conf);
-    let _backend = Backend::start(lab.node(1), 8080);
+    ));
+    let _backend = Backend::start(s.node(), 8080);
     let check = "type = \"http\"\nport = 8080\npath = \"/healthz\"\ninterval = \"2s\"\n\
                  timeout = \"500ms\"\nrise = 2\nfall = 2\n";
-    let cfg = lab.node_config(1, "") + &vip(VIP4, "", Some(check));
-    let mut old = Daemon::start(lab.node(1), "old", &cfg);
-    let n1 = node_addr(0, 1);
-    wait_next_hops(lab.router(0), VIP4, &[n1.as_str()]);
+    let cfg = s.config("") + &vip(VIP4, "", Some(check));
+    let mut old = Daemon::start(s.node(), "old", &cfg);
+    s.wait_announced(VIP4);
 
     let mut gaps = 0;
     let mut polls = 0;
     let mut watch = |until: &mut dyn FnMut() -> bool| {
         while !until() {
             polls += 1;
-            if kernel_next_hops(lab.router(0), VIP4) != [n1.clone()] {
+            if !s.announced(VIP4) {
                 gaps += 1;
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -288,7 +270,7 @@ fn daemon_graceful_restart_keeps_the_route_through_a_planned_restart() {
     assert_eq!(status.code(), Some(75), "graceful restart exits 75");
     assert!(old.log().contains("without NOTIFICATION"), "{}", old.log());
 
-    let new = Daemon::start(lab.node(1), "new", &cfg);
+    let new = Daemon::start(s.node(), "new", &cfg);
     // Until the new process has sent its initial table and a few checks have run.
     let deadline = Instant::now() + Duration::from_secs(6);
     watch(&mut || {
@@ -307,7 +289,7 @@ fn daemon_graceful_restart_keeps_the_route_through_a_planned_restart() {
         "the route left the router's kernel table during the restart"
     );
     // The route was refreshed by the new session (no longer stale).
-    let paths = bgp_paths(&frr, &format!("{VIP4}/32"));
+    let paths = bgp_paths(s.frr(), &format!("{VIP4}/32"));
     assert!(
         paths.iter().all(|p| p.get("stale").is_none()),
         "route still stale after End-of-RIB: {paths:?}"
@@ -319,9 +301,8 @@ fn daemon_graceful_restart_keeps_the_route_through_a_planned_restart() {
 /// announces; its effective capability set is exactly CAP_NET_ADMIN.
 #[test]
 fn daemon_runs_unprivileged_with_only_cap_net_admin() {
-    let lab = Lab::new(1, 1);
-    let _frr = lab.start_router(0, None);
-    let cfg = lab.node_config(1, "") + &vip(VIP4, "", None);
+    let s = Scenario::one_router_one_node();
+    let cfg = s.config("") + &vip(VIP4, "", None);
     let caps = "-all,+net_admin";
     let setpriv = [
         "setpriv",
@@ -332,8 +313,8 @@ fn daemon_runs_unprivileged_with_only_cap_net_admin() {
         &format!("--ambient-caps={caps}"),
         &format!("--bounding-set={caps}"),
     ];
-    let d = Daemon::start_wrapped(lab.node(1), "node1", &cfg, &setpriv, &[]);
-    wait_next_hops(lab.router(0), VIP4, &[node_addr(0, 1)]);
+    let d = Daemon::start_wrapped(s.node(), "node1", &cfg, &setpriv, &[]);
+    s.wait_announced(VIP4);
     let status = std::fs::read_to_string(format!("/proc/{}/status", d.pid())).unwrap();
     let field = |name: &str| {
         status
@@ -345,6 +326,6 @@ fn daemon_runs_unprivileged_with_only_cap_net_admin() {
     // CAP_NET_ADMIN is bit 12.
     assert_eq!(field("CapEff:"), "0000000000001000", "{status}");
     assert!(field("Uid:").starts_with("65534"), "{status}");
-    let addrs = lab.node(1).ip(&["addr", "show", "dev", "lo"]);
+    let addrs = s.node().ip(&["addr", "show", "dev", "lo"]);
     assert!(addrs.contains("10.100.0.1/32"), "{addrs}");
 }

@@ -115,26 +115,22 @@ fn daemon_reload() {
 /// withdrawn while the new checker starts, and the new checker runs.
 #[test]
 fn daemon_reload_keeps_a_checked_vip_announced() {
-    let lab = Lab::new(1, 1);
-    let frr = lab.start_router(0, None);
-    let backend = Backend::start(lab.node(1), 8080);
-    let check = "type = \"http\"\nport = 8080\npath = \"/healthz\"\ninterval = \"1s\"\n\
-                 timeout = \"500ms\"\nrise = 2\nfall = 2\n";
-    let with = |c: &str| {
-        lab.node_config(1, "") + &vip(VIP4, &format!("communities = [\"{c}\"]"), Some(check))
-    };
-    let d = Daemon::start(lab.node(1), "node1", &with("65000:100"));
-    let n1 = node_addr(0, 1);
-    wait_next_hops(lab.router(0), VIP4, &[n1.as_str()]);
+    let s = Scenario::one_router_one_node();
+    let backend = Backend::start(s.node(), 8080);
+    let check = http_check(8080);
+    let with =
+        |c: &str| s.config("") + &vip(VIP4, &format!("communities = [\"{c}\"]"), Some(&check));
+    let d = s.start(&with("65000:100"));
+    s.wait_announced(VIP4);
 
     // Watch the router's table from before the reload until the new checker has run a few
     // times; any gap is a flap caused by the reload.
     let stop = std::sync::atomic::AtomicBool::new(false);
-    let gaps = std::thread::scope(|s| {
-        let watcher = s.spawn(|| {
+    let gaps = std::thread::scope(|scope| {
+        let watcher = scope.spawn(|| {
             let mut gaps = 0;
             while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-                if kernel_next_hops(lab.router(0), VIP4).is_empty() {
+                if s.hops(VIP4).is_empty() {
                     gaps += 1;
                 }
                 std::thread::sleep(Duration::from_millis(50));
@@ -145,7 +141,7 @@ fn daemon_reload_keeps_a_checked_vip_announced() {
         wait_for(
             TIMEOUT,
             "community 65000:200 at the router",
-            || community_from(&frr, &format!("{VIP4}/32"), &n1),
+            || s.community(VIP4),
             |c| c.as_deref() == Some("65000:200"),
         );
         let served = backend.served();
@@ -207,40 +203,31 @@ fn daemon_reload_resets_only_the_changed_peer() {
 /// points a check at a dead port withdraws that VIP once the new check fails.
 #[test]
 fn daemon_reload_removes_a_vip_and_applies_a_changed_check() {
-    let lab = Lab::new(1, 1);
-    let _frr = lab.start_router(0, None);
-    let _backend = Backend::start(lab.node(1), 8080);
-    let check = |port: u16| {
-        format!("type = \"tcp\"\nport = {port}\ninterval = \"1s\"\ntimeout = \"500ms\"\nrise = 2\nfall = 2\n")
-    };
-    let base = lab.node_config(1, "");
-    let cfg = base.clone() + &vip(VIP4, "", Some(&check(8080))) + &vip(VIP4B, "", None);
-    let d = Daemon::start(lab.node(1), "node1", &cfg);
-    let nh = [node_addr(0, 1)];
-    wait_next_hops(lab.router(0), VIP4, &nh);
-    wait_next_hops(lab.router(0), VIP4B, &nh);
-    let lo = || lab.node(1).ip(&["addr", "show", "dev", "lo"]);
+    let s = Scenario::one_router_one_node();
+    let _backend = Backend::start(s.node(), 8080);
+    let base = s.config("");
+    let cfg = base.clone() + &vip(VIP4, "", Some(&tcp_check(8080))) + &vip(VIP4B, "", None);
+    let d = s.start(&cfg);
+    s.wait_announced(VIP4);
+    s.wait_announced(VIP4B);
+    let lo = || s.node().ip(&["addr", "show", "dev", "lo"]);
     assert!(lo().contains(&format!("{VIP4B}/32")), "{}", lo());
 
-    d.reload(&(base.clone() + &vip(VIP4, "", Some(&check(8080)))));
-    wait_next_hops(lab.router(0), VIP4B, NONE);
+    d.reload(&(base.clone() + &vip(VIP4, "", Some(&tcp_check(8080)))));
+    s.wait_withdrawn(VIP4B);
     wait_for(
         TIMEOUT,
         "the dropped VIP's address removed from lo",
         lo,
         |l| !l.contains(&format!("{VIP4B}/32")),
     );
-    assert_eq!(
-        kernel_next_hops(lab.router(0), VIP4),
-        nh,
-        "the kept VIP stays"
-    );
+    s.assert_announced(VIP4, "the kept VIP stays");
 
-    d.reload(&(base + &vip(VIP4, "", Some(&check(8099)))));
+    d.reload(&(base + &vip(VIP4, "", Some(&tcp_check(8099)))));
     let t = time_until(
         TIMEOUT,
         "VIP withdrawn after its check moved to a dead port",
-        || kernel_next_hops(lab.router(0), VIP4).is_empty(),
+        || s.hops(VIP4).is_empty(),
     );
     println!("check moved to a dead port → withdrawn in {t:?}");
     let st = d.status();
