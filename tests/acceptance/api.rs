@@ -6,7 +6,7 @@ use super::*;
 /// Scenario 4: `anycastd status --json` has the contract's fields and values, `anycastd status`
 /// prints the tables, and /metrics has the contract's series.
 #[test]
-fn daemon_status_and_metrics() {
+fn status_json_the_status_table_and_metrics_report_the_session_and_the_vips() {
     let s = Scenario::one_router_one_node();
     let _backend = Backend::start(s.node(), 8080);
     let cfg = s.config("")

@@ -6,7 +6,7 @@ use super::*;
 /// Scenario 1: three nodes announce an IPv4 and an IPv6 VIP (the latter over the IPv4 session,
 /// next hop from `next_hop6`); the router installs one ECMP route per VIP with three next hops.
 #[test]
-fn daemon_ecmp() {
+fn three_nodes_with_the_same_vips_are_all_ecmp_next_hops_at_the_router() {
     let lab = Lab::new(1, 3);
     let frr = lab.start_router(0, None);
     let daemons: Vec<Daemon> = (1..=3)
@@ -40,7 +40,7 @@ fn daemon_ecmp() {
 /// One router's bgpd is killed and restarted: the sessions come back and the routes are
 /// announced again, with no action on the daemons.
 #[test]
-fn daemon_two_routers() {
+fn a_restarted_router_learns_the_routes_again_and_the_other_routers_sessions_stay_up() {
     let lab = Lab::new(2, 2);
     let r0 = lab.start_router(0, None);
     let r1 = lab.start_router(1, None);
@@ -104,7 +104,7 @@ fn daemon_two_routers() {
 /// Many VIPs: 150 IPv4 and 150 IPv6 host routes reach the router over one session, and a
 /// drain withdraws every one of them (UPDATE packing, MP_REACH/MP_UNREACH across messages).
 #[test]
-fn daemon_many_vips() {
+fn three_hundred_vips_reach_the_router_over_one_session_and_a_drain_withdraws_them_all() {
     const N: usize = 150;
     let s = Scenario::one_router_one_node();
     let mut cfg = s.config("");
@@ -138,7 +138,7 @@ fn daemon_many_vips() {
 /// The VIP's route attributes from the config reach the routers: communities, large
 /// communities, MED and AS_PATH prepends to an eBGP router; LOCAL_PREF to an iBGP router.
 #[test]
-fn daemon_route_attributes() {
+fn communities_med_and_prepends_reach_an_ebgp_router_and_local_pref_an_ibgp_router() {
     let lab = Lab::new(2, 1);
     let ebgp = lab.start_router(0, None);
     let ibgp_conf = one_neighbor_conf(1, 65001, &node_addr(1, 1), 65001, "");
@@ -178,7 +178,7 @@ fn daemon_route_attributes() {
 /// An IPv6 session carries the IPv6 VIP (next hop: the session's address) and the IPv4 VIP
 /// (next hop from `next_hop`).
 #[test]
-fn daemon_ipv6_session() {
+fn an_ipv6_session_carries_the_ipv6_vip_and_the_ipv4_vip_with_its_configured_next_hop() {
     let (r6, n6) = ("2001:db8:0:1::1", node_addr6(0, 1));
     let families = format!(
         " address-family ipv4 unicast\n  neighbor {n6} activate\n exit-address-family\n \
@@ -228,19 +228,19 @@ fn session_with_options(frr_neighbor_extra: &str, peer_extra: &str) {
 
 /// TCP MD5 signatures (RFC 2385): `password` against FRR's `neighbor … password`.
 #[test]
-fn daemon_tcp_md5() {
+fn a_session_with_a_tcp_md5_password_comes_up_with_a_router_that_requires_it() {
     session_with_options("password s3cret-md5", "password = \"s3cret-md5\"");
 }
 
 /// GTSM (RFC 5082): `ttl_security = true` against FRR's `neighbor … ttl-security hops 1`.
 #[test]
-fn daemon_ttl_security() {
+fn a_session_with_ttl_security_comes_up_with_a_router_that_requires_ttl_255() {
     session_with_options("ttl-security hops 1", "ttl_security = true");
 }
 
 /// A 4-byte AS number (RFC 6793), written in asdot in the config.
 #[test]
-fn daemon_four_byte_asn() {
+fn a_four_byte_asn_written_in_asdot_peers_and_is_the_routes_as_path() {
     let n1 = node_addr(0, 1);
     let s = Scenario::with_router_conf(&one_neighbor_conf(0, 4200000000, &n1, 4200000001, ""));
     // 4200000001 = 64086.59905 in asdot.

@@ -7,7 +7,7 @@ use super::*;
 /// exec (a file's presence), interval 1s, fall 2, rise 2: a withdrawal reaches the router
 /// within interval × fall + 1 s of the failure.
 #[test]
-fn daemon_health_failover() {
+fn failing_http_tcp_and_exec_checks_withdraw_within_interval_times_fall_and_recover() {
     let s = Scenario::one_router_one_node();
     let http = Backend::start(s.node(), 8080);
     let tcp = Backend::start(s.node(), 8081);
@@ -99,7 +99,7 @@ fn daemon_never_announces_before_a_passing_check() {
 
 /// A `[vip.check]` on an IPv6 VIP (tcp to [VIP]:port) drives its announcement.
 #[test]
-fn daemon_ipv6_vip_check() {
+fn a_tcp_check_on_an_ipv6_vip_withdraws_and_reannounces_it() {
     let s = Scenario::one_router_one_node();
     let backend = Backend::start(s.node(), 8080);
     let _d = s.start(&(s.config("") + &vip(VIP6, "", Some(&tcp_check(8080)))));

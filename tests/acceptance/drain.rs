@@ -5,7 +5,7 @@ use super::*;
 
 /// Scenario 5: `anycastd drain`/`undrain`, for all VIPs and for one; an unknown VIP is refused.
 #[test]
-fn daemon_drain() {
+fn drain_and_undrain_move_all_vips_or_one_and_an_unknown_vip_is_refused() {
     let s = Scenario::one_router_one_node();
     let cfg = s.config("") + &vip(VIP4, "", None) + &vip(VIP4B, "", None);
     let d = s.start(&cfg);
@@ -92,7 +92,7 @@ fn daemon_drain_with_shutdown_delay_announces_graceful_shutdown_first() {
 
 /// A drained node stays drained across a reload.
 #[test]
-fn daemon_drain_survives_reload() {
+fn a_drained_node_stays_drained_across_a_reload_that_adds_a_vip() {
     let s = Scenario::one_router_one_node();
     let cfg = s.config("") + &vip(VIP4, "", None) + &vip(VIP4B, "", None);
     let d = s.start(&cfg);
@@ -190,7 +190,7 @@ fn daemon_undrain_of_one_vip_survives_a_pending_drain_of_all() {
 
 /// `anycastd drain VIP VIP` drains the named VIPs and no other.
 #[test]
-fn daemon_drain_several_named_vips() {
+fn draining_several_named_vips_withdraws_those_and_no_other() {
     let s = Scenario::one_router_one_node();
     let cfg = s.config("") + &vip(VIP4, "", None) + &vip(VIP4B, "", None) + &vip(VIP4C, "", None);
     let d = s.start(&cfg);

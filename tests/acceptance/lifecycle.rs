@@ -98,7 +98,7 @@ fn daemon_sigterm_withdraws_before_exit() {
 /// Scenario 8: `anycastd run` with an invalid file exits 1 with FILE:LINE:COL errors and
 /// touches nothing (the valid VIP in it is not added to `lo`).
 #[test]
-fn daemon_check_rejects_bad_config() {
+fn run_with_an_invalid_config_exits_1_with_file_line_col_errors_and_adds_no_address() {
     let ns = Netns::new("n");
     let cfg = "[node]\nrouter_id = \"10.0.1.2\"\nasn = 65001\n\n[bgp]\nhold_time = 2\n\n\
                [[bgp.peer]]\naddress = \"10.0.1.1\"\nasn = 0\n\n"
@@ -220,7 +220,7 @@ fn daemon_refuses_to_start_when_the_api_port_is_taken() {
 /// The node starts before its router: once the router comes up, the session and the route
 /// follow without touching the daemon (connect retries back off from `connect_retry`, 1 s).
 #[test]
-fn daemon_starts_before_the_router() {
+fn a_node_started_before_its_router_announces_once_the_router_comes_up() {
     let mut s = Scenario::before_its_router();
     let d = s.start(&(s.config("") + &vip(VIP4, "", None)));
     wait_for(

@@ -21,7 +21,7 @@ fn has_position(log: &str, file: &std::path::Path) -> bool {
 /// sessions; an invalid file is refused with FILE:LINE:COL and nothing changes; removing a
 /// peer closes that session only.
 #[test]
-fn daemon_reload() {
+fn a_reload_applies_changes_in_place_refuses_a_bad_file_and_closes_a_removed_peer() {
     let lab = Lab::new(2, 1);
     let r0 = lab.start_router(0, None);
     let r1 = lab.start_router(1, None);
