@@ -6,6 +6,7 @@
 //! | point | where it panics | what supervision does |
 //! |---|---|---|
 //! | `bgp-session` | a session task, when its session is established | the speaker restarts that session |
+//! | `bgp-listener` | the BGP listener, on its first accepted connection | the speaker restarts the listener |
 //! | `health-check` | a check task, after its first result | the checker restarts that target |
 //! | `dataplane` | the dataplane thread, on its first desired state | the daemon exits 70 |
 //! | `bfd` | the BFD task, when a session first comes Up | the daemon exits 70 |

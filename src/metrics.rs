@@ -251,6 +251,18 @@ pub fn render(status: &Status, checks: &CheckMetrics) -> String {
         );
     }
     e.family(
+        "anycastd_bgp_listener_up",
+        "1 while the BGP listener (bgp.listen) is bound and accepting.",
+        "gauge",
+    );
+    if let Some(l) = &status.bgp_listener {
+        e.sample(
+            "anycastd_bgp_listener_up",
+            &[("address", &l.address)],
+            flag(l.listening),
+        );
+    }
+    e.family(
         "anycastd_task_restarts_total",
         "Tasks that panicked and were started again, by task.",
         "counter",
@@ -373,6 +385,7 @@ mod tests {
             }],
             bfd_discarded: Default::default(),
             task_restarts: Default::default(),
+            bgp_listener: None,
             vips: vec![VipStatus {
                 address: "10.100.0.1".into(),
                 announced: true,
@@ -421,6 +434,24 @@ mod tests {
             );
         }
         assert!(text.ends_with('\n'));
+    }
+
+    #[test]
+    fn the_bgp_listener_gauge_follows_its_state() {
+        let mut st = status();
+        let no_listener = render(&st, &CheckMetrics::default());
+        assert!(!no_listener.contains("anycastd_bgp_listener_up{"));
+        st.bgp_listener = Some(crate::status::ListenerStatus {
+            address: "10.0.1.2:179".into(),
+            listening: false,
+            last_error: Some("in use".into()),
+        });
+        let text = render(&st, &CheckMetrics::default());
+        let line = "anycastd_bgp_listener_up{address=\"10.0.1.2:179\"} 0";
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in\n{text}"
+        );
     }
 
     #[test]

@@ -15,6 +15,18 @@ pub struct Status {
     /// "health-check service web backend 10.0.10.11:8080"): how many times.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub task_restarts: std::collections::BTreeMap<String, u64>,
+    /// The BGP listener (`bgp.listen`), when configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bgp_listener: Option<ListenerStatus>,
+}
+
+/// The BGP listener: bound and accepting, or why not (it retries binding meanwhile).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ListenerStatus {
+    pub address: String,
+    pub listening: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

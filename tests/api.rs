@@ -37,6 +37,7 @@ fn status() -> Status {
         }],
         bfd_discarded: Default::default(),
         task_restarts: Default::default(),
+        bgp_listener: None,
         vips: vec![VipStatus {
             address: VIP.into(),
             announced: true,

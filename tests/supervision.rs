@@ -54,9 +54,8 @@ fn a_bgp_session_task_that_panics_is_restarted_and_its_session_comes_back() {
         || d.status(),
         |s| s["task_restarts"][&task] == 1 && s["peers"][0]["state"] == "established",
     );
-    assert!(d
-        .log()
-        .contains("BGP session task panicked (injected fault: bgp-session"));
+    let line = format!("{task} task panicked (injected fault: bgp-session");
+    assert!(d.log().contains(&line), "{}", d.log());
     wait_routed(&lab);
     let (_, metrics) = get(&lab, "/metrics").unwrap();
     let line = format!("anycastd_task_restarts_total{{task=\"{task}\"}} 1");
@@ -145,4 +144,79 @@ fn the_end_of_the_bfd_task_makes_the_daemon_exit_70() {
         + &vip("");
     let mut d = start_with_fault(&lab, "bfd", &cfg);
     exits_70_naming(&mut d, "the BFD task");
+}
+
+/// A passive node: the router's connections reach it only through the BGP listener.
+fn passive_config(lab: &Lab) -> String {
+    let listen = format!("listen = \"{}:179\"", node_addr(0, 1));
+    lab.node_config(1, &listen)
+        .replacen("next_hop6 =", "passive = true\nnext_hop6 =", 1)
+        + &vip("")
+}
+
+/// The listener panics on its first accepted connection; restarted, it accepts the router's
+/// next attempt and the passive session comes up.
+#[test]
+fn a_bgp_listener_that_panics_is_restarted_and_accepts_the_router_again() {
+    let lab = Lab::new(1, 1);
+    let _frr = lab.start_router(0, None);
+    let d = start_with_fault(&lab, "bgp-listener", &passive_config(&lab));
+    wait_for(
+        TIMEOUT,
+        "the listener restarted and the passive session established",
+        || d.status(),
+        |s| s["task_restarts"]["bgp-listener"] == 1 && s["peers"][0]["state"] == "established",
+    );
+    assert!(d
+        .log()
+        .contains("bgp-listener task panicked (injected fault: bgp-listener"));
+    let s = d.status();
+    assert_eq!(s["bgp_listener"]["listening"], true, "{s}");
+    wait_routed(&lab);
+}
+
+/// Another process holds the BGP port when the daemon starts: the listener says why in
+/// /status and keeps trying, and binds once the port is free.
+#[test]
+fn a_bgp_listener_that_cannot_bind_retries_until_the_port_is_free() {
+    let lab = Lab::new(1, 1);
+    let _frr = lab.start_router(0, None);
+    let hold = format!(
+        "import socket,time\ns=socket.socket()\ns.bind(('{}',179))\ns.listen()\n\
+         print('bound',flush=True)\ntime.sleep(120)\n",
+        node_addr(0, 1)
+    );
+    let mut holder = lab
+        .node(1)
+        .command("python3")
+        .args(["-c", &hold])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(holder.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line.trim(), "bound");
+    let d = Daemon::start(lab.node(1), "node1", &passive_config(&lab));
+    let s = wait_for(
+        TIMEOUT,
+        "the listener reporting that it cannot bind",
+        || d.status(),
+        |s| s["bgp_listener"]["listening"] == false && s["bgp_listener"]["last_error"].is_string(),
+    );
+    let error = s["bgp_listener"]["last_error"].as_str().unwrap();
+    assert!(error.contains("in use"), "{error}");
+    assert_ne!(s["peers"][0]["state"], "established");
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    wait_for(
+        TIMEOUT,
+        "the listener bound and the passive session established",
+        || d.status(),
+        |s| s["bgp_listener"]["listening"] == true && s["peers"][0]["state"] == "established",
+    );
+    wait_routed(&lab);
 }

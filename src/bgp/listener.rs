@@ -4,10 +4,11 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::mpsc;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::session::Command;
 use super::sockopt;
@@ -22,15 +23,53 @@ pub(crate) struct Bound {
     unkeyed: BTreeSet<IpAddr>,
 }
 
-pub(crate) async fn run(bound: Bound, directory: Directory) {
+/// The listener as `/status` shows it; written by its task.
+pub(crate) type State = Arc<Mutex<crate::status::ListenerStatus>>;
+
+/// First and longest wait between attempts to bind a listener that could not bind (the
+/// address not on the host yet, the port taken by another process).
+const BIND_RETRY: Duration = Duration::from_secs(1);
+const BIND_RETRY_MAX: Duration = Duration::from_secs(30);
+
+/// The listener task: binds `addr` (retrying with a doubling wait while it cannot) and then
+/// accepts for as long as it runs. It ends only when aborted (reconfiguration, shutdown) or
+/// by panicking, which the speaker's supervision restarts.
+pub(crate) async fn serve(addr: SocketAddr, keys: ListenKeys, directory: Directory, state: State) {
+    let mut wait = BIND_RETRY;
+    loop {
+        match bind(addr, &keys).await {
+            Ok(bound) => {
+                set_state(&state, true, None);
+                run(bound, directory.clone()).await;
+            }
+            Err(e) => {
+                error!(listen = %addr, error = %e, retry_in = ?wait, "cannot listen for BGP");
+                set_state(&state, false, Some(format!("cannot listen on {addr}: {e}")));
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(BIND_RETRY_MAX);
+            }
+        }
+    }
+}
+
+fn set_state(state: &State, listening: bool, last_error: Option<String>) {
+    let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
+    s.listening = listening;
+    s.last_error = last_error;
+}
+
+async fn run(bound: Bound, directory: Directory) {
     let Bound { listener, unkeyed } = bound;
     loop {
         let (stream, remote) = match listener.accept().await {
-            Ok(x) => x,
+            Ok(x) => {
+                crate::fault::inject("bgp-listener");
+                x
+            }
             Err(e) => {
                 // Usually EMFILE/ENFILE: back off briefly instead of spinning.
                 warn!(error = %e, "accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
         };
@@ -63,7 +102,7 @@ pub(crate) type ListenKeys = BTreeMap<IpAddr, String>;
 /// Binds the listening socket with the peers' MD5 keys installed before `listen`. On reload
 /// the previous listener (same port) is aborted just before, and may not have closed yet:
 /// retry briefly on "address in use".
-pub(crate) async fn bind(addr: SocketAddr, keys: &ListenKeys) -> std::io::Result<Bound> {
+async fn bind(addr: SocketAddr, keys: &ListenKeys) -> std::io::Result<Bound> {
     let mut tries = 0;
     loop {
         match bind_once(addr, keys) {
@@ -73,7 +112,7 @@ pub(crate) async fn bind(addr: SocketAddr, keys: &ListenKeys) -> std::io::Result
             }
             Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && tries < 20 => {
                 tries += 1;
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
             Err(e) => return Err(e),
         }

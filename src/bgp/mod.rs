@@ -95,8 +95,16 @@ struct SpeakerState {
     peers: BTreeMap<IpAddr, PeerHandle>,
     /// Tasks of removed or replaced peers, still sending their Cease.
     retired: Vec<JoinHandle<()>>,
-    /// The listening address and the MD5 keys it carries (a change to either rebinds it).
-    listener: Option<(SocketAddr, listener::ListenKeys, JoinHandle<()>)>,
+    listener: Option<ListenerHandle>,
+}
+
+/// The listener task, with what it was started from so that a change to the address or to
+/// the MD5 keys it carries rebinds it, and a panic restarts it the same.
+struct ListenerHandle {
+    address: SocketAddr,
+    keys: listener::ListenKeys,
+    state: listener::State,
+    task: JoinHandle<()>,
 }
 
 struct PeerHandle {
@@ -302,20 +310,18 @@ impl Speaker {
         }
         state.retired.retain(|t| !t.is_finished());
 
-        let mut directory = self
-            .inner
+        self.inner
             .directory
             .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        directory.clear();
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
         for (addr, cfg) in wanted {
             let handle = state.peers.entry(addr).or_insert_with(|| {
                 let shared = Arc::new(Shared::new(&cfg.peer));
                 self.spawn_session(cfg, shared)
             });
-            directory.insert(addr, handle.commands.clone());
+            self.publish(addr, handle);
         }
-        drop(directory);
 
         let keys: listener::ListenKeys = bgp
             .peers
@@ -323,30 +329,45 @@ impl Speaker {
             .filter_map(|p| Some((p.address, p.password.clone()?)))
             .collect();
         let listen_changed =
-            state.listener.as_ref().map(|(a, k, _)| (*a, k)) != bgp.listen.map(|a| (a, &keys));
+            state.listener.as_ref().map(|l| (l.address, &l.keys)) != bgp.listen.map(|a| (a, &keys));
         if listen_changed {
-            if let Some((_, _, task)) = state.listener.take() {
-                task.abort();
+            if let Some(old) = state.listener.take() {
+                old.task.abort();
             }
-            if let Some(addr) = bgp.listen {
-                let directory = self.inner.directory.clone();
-                let task_keys = keys.clone();
-                let task = tokio::spawn(async move {
-                    match listener::bind(addr, &task_keys).await {
-                        Ok(l) => listener::run(l, directory).await,
-                        Err(e) => {
-                            tracing::error!(listen = %addr, error = %e, "cannot listen for BGP")
-                        }
-                    }
-                });
-                state.listener = Some((addr, keys, task));
-            }
+            state.listener = bgp.listen.map(|address| self.spawn_listener(address, keys));
         }
         for p in state.peers.values() {
             if p.config.peer.passive && bgp.listen.is_none() {
                 tracing::warn!(peer = %p.config.peer.address, "passive peer but bgp.listen is not set: the session can never come up");
             }
         }
+    }
+
+    fn spawn_listener(&self, address: SocketAddr, keys: listener::ListenKeys) -> ListenerHandle {
+        let state = listener::State::new(std::sync::Mutex::new(crate::status::ListenerStatus {
+            address: address.to_string(),
+            ..Default::default()
+        }));
+        let task = tokio::spawn(listener::serve(
+            address,
+            keys.clone(),
+            self.inner.directory.clone(),
+            state.clone(),
+        ));
+        ListenerHandle {
+            address,
+            keys,
+            state,
+            task,
+        }
+    }
+
+    /// The listener's status for `/status`, when `bgp.listen` is set.
+    pub fn listener_status(&self) -> Option<crate::status::ListenerStatus> {
+        let state = self.inner.lock();
+        let l = state.listener.as_ref()?;
+        let s = l.state.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        Some(s)
     }
 
     fn spawn_session(&self, cfg: SessionConfig, shared: Arc<Shared>) -> PeerHandle {
@@ -368,13 +389,13 @@ impl Speaker {
         }
     }
 
-    /// Session tasks only end when told to (stop, abandon, a removed peer); one of a peer
-    /// still configured that ended has panicked. Each is started again, keeping its counters
-    /// (the session reconnects as after any drop; the router sees the TCP connection close,
-    /// so graceful restart keeps our routes meanwhile), and reported with its panic. Call it
-    /// periodically.
-    pub fn supervise(&self) -> Vec<(IpAddr, String)> {
-        use futures::FutureExt;
+    /// Session tasks and the listener only end when told to (stop, abandon, a removed peer,
+    /// a changed `bgp.listen`); one that ended while still configured has panicked. Each is
+    /// started again (a session keeps its counters and reconnects as after any drop; the
+    /// router sees the TCP connection close, so graceful restart keeps our routes meanwhile)
+    /// and reported, by task name ("bgp-session 10.0.1.1", "bgp-listener"), with its panic.
+    /// Call it periodically.
+    pub fn supervise(&self) -> Vec<(String, String)> {
         let mut state = self.inner.lock();
         let ended: Vec<IpAddr> = state
             .peers
@@ -387,23 +408,29 @@ impl Speaker {
             let Some(old) = state.peers.remove(&addr) else {
                 continue;
             };
-            let why = match old.task.now_or_never() {
-                Some(Err(e)) if e.is_panic() => crate::health::panic_text(e.into_panic()),
-                Some(Err(e)) => e.to_string(),
-                Some(Ok(())) | None => "ended".into(),
-            };
+            let why = ended_because(old.task);
             old.shared
                 .set_error(format!("session task panicked ({why}); restarted"));
             let handle = self.spawn_session(old.config, old.shared);
-            self.inner
-                .directory
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(addr, handle.commands.clone());
+            self.publish(addr, &handle);
             state.peers.insert(addr, handle);
-            restarted.push((addr, why));
+            restarted.push((format!("bgp-session {addr}"), why));
+        }
+        if let Some(old) = state.listener.take_if(|l| l.task.is_finished()) {
+            let why = ended_because(old.task);
+            state.listener = Some(self.spawn_listener(old.address, old.keys));
+            restarted.push(("bgp-listener".to_string(), why));
         }
         restarted
+    }
+
+    /// Makes inbound connections from `addr` reach this session.
+    fn publish(&self, addr: IpAddr, handle: &PeerHandle) {
+        self.inner
+            .directory
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(addr, handle.commands.clone());
     }
 
     /// Whether the BFD task has ended (it only ends by panicking while the speaker lives).
@@ -462,8 +489,8 @@ impl Speaker {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
-        if let Some((_, _, task)) = listener {
-            task.abort();
+        if let Some(l) = listener {
+            l.task.abort();
         }
         let aborts: Vec<_> = tasks.iter().map(|t| t.abort_handle()).collect();
         if tokio::time::timeout(SHUTDOWN_GRACE, futures::future::join_all(tasks))
@@ -478,6 +505,16 @@ impl Speaker {
     }
 }
 
+/// Why a task that ended did: its panic message, in words.
+fn ended_because(task: JoinHandle<()>) -> String {
+    use futures::FutureExt;
+    match task.now_or_never() {
+        Some(Err(e)) if e.is_panic() => crate::health::panic_text(e.into_panic()),
+        Some(Err(e)) => e.to_string(),
+        Some(Ok(())) | None => "ended".into(),
+    }
+}
+
 impl Inner {
     fn lock(&self) -> std::sync::MutexGuard<'_, SpeakerState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
@@ -489,8 +526,8 @@ impl Drop for Inner {
         // Without a shutdown, dropping the speaker still ends everything: the listener is
         // aborted and the sessions see their command channel close (and send Cease).
         let state = self.lock();
-        if let Some((_, _, task)) = &state.listener {
-            task.abort();
+        if let Some(l) = &state.listener {
+            l.task.abort();
         }
     }
 }

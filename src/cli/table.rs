@@ -57,6 +57,13 @@ pub fn render(status: &Status) -> String {
     } else {
         out.push_str(&columns(&peers, ""));
     }
+    if let Some(l) = &status.bgp_listener {
+        match (&l.last_error, l.listening) {
+            (_, true) => out.push_str(&format!("listening for BGP on {}\n", l.address)),
+            (Some(e), false) => out.push_str(&format!("NOT listening for BGP: {e}\n")),
+            (None, false) => out.push_str(&format!("not listening for BGP on {} yet\n", l.address)),
+        }
+    }
     out.push('\n');
     if status.vips.is_empty() {
         out.push_str("no VIPs\n");
@@ -211,6 +218,7 @@ mod tests {
             ],
             bfd_discarded: Default::default(),
             task_restarts: Default::default(),
+            bgp_listener: None,
             vips: vec![VipStatus {
                 address: "10.100.0.1".into(),
                 announced: false,
@@ -261,6 +269,29 @@ VIP         ANNOUNCED  DRAINED  REASON
         let text = render(&s);
         assert!(text.contains("no BGP peers\n"));
         assert!(text.ends_with("no VIPs\n"));
+    }
+
+    #[test]
+    fn the_bgp_listener_line_says_whether_it_listens_and_why_not() {
+        let mut s = status();
+        s.bgp_listener = Some(ListenerStatus {
+            address: "10.0.1.2:179".into(),
+            listening: true,
+            last_error: None,
+        });
+        assert!(render(&s).contains("\nlistening for BGP on 10.0.1.2:179\n\nVIP"));
+        s.bgp_listener = Some(ListenerStatus {
+            address: "10.0.1.2:179".into(),
+            listening: false,
+            last_error: Some("cannot listen on 10.0.1.2:179: Address in use".into()),
+        });
+        let text = render(&s);
+        assert!(
+            text.contains(
+                "\nNOT listening for BGP: cannot listen on 10.0.1.2:179: Address in use\n"
+            ),
+            "{text}"
+        );
     }
 
     #[test]

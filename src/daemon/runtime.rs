@@ -262,6 +262,7 @@ fn api_context(
         let mut s = Status::clone(&status.borrow());
         s.peers = speaker.peer_status();
         s.bfd_discarded = speaker.bfd_discarded();
+        s.bgp_listener = speaker.listener_status();
         s
     };
     let snapshot = Arc::new(snapshot);
@@ -283,9 +284,9 @@ impl Daemon {
     /// the daemon exits for systemd to restart it.
     fn supervise(&mut self, api_task: &tokio::task::JoinHandle<()>) -> Option<&'static str> {
         let mut restarted = false;
-        for (peer, why) in self.speaker.supervise() {
-            tracing::error!(%peer, "BGP session task panicked ({why}): restarted");
-            self.state.record_restart(format!("bgp-session {peer}"));
+        for (task, why) in self.speaker.supervise() {
+            tracing::error!("{task} task panicked ({why}): restarted");
+            self.state.record_restart(task);
             restarted = true;
         }
         for r in self.checker.supervise() {

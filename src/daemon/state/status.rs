@@ -48,6 +48,7 @@ impl NodeState {
             vips: self.vip_status(),
             bfd_discarded: Default::default(),
             task_restarts: self.task_restarts.clone(),
+            bgp_listener: None,
         }
     }
 
