@@ -315,9 +315,7 @@ impl Daemon {
 
     /// Logs transitions and pushes whatever changed to the speaker and the dataplane.
     fn apply(&mut self, changes: Changes) {
-        for line in &changes.log {
-            tracing::info!("{line}");
-        }
+        log_transitions(&changes);
         if !changes.is_empty() {
             self.push(changes.announcements, changes.dataplane);
         }
@@ -352,9 +350,10 @@ impl Daemon {
                     .state
                     .drain(vip, drain, delay, Instant::now())
                     .map_err(ApiError::NotFound)?;
-                self.apply(outcome.changes);
-                // The status shows the request even when no route changed.
-                self.push(false, false);
+                // Pushed even when no route changed: the status shows the request.
+                let changes = outcome.changes;
+                log_transitions(&changes);
+                self.push(changes.announcements, changes.dataplane);
                 Ok(outcome.message)
             }
             Action::Reload => self.reload().map_err(ApiError::Rejected),
@@ -375,10 +374,17 @@ impl Daemon {
         self.speaker.reconfigure(&new.node, &new.bgp);
         self.checker = Checker::start(self.state.targets(), self.observations.clone());
         self.cfg = new;
-        self.apply(changes);
+        log_transitions(&changes);
         self.push(true, true);
         tracing::info!("reload: new configuration applied");
         Ok("configuration reloaded".into())
+    }
+}
+
+/// One log line per transition the node model reported.
+fn log_transitions(changes: &Changes) {
+    for line in &changes.log {
+        tracing::info!("{line}");
     }
 }
 
