@@ -148,6 +148,7 @@ pub async fn serve(listener: TcpListener, ctx: ApiContext, shutdown: impl Future
         };
         crate::fault::inject("api");
         let ctx = ctx.clone();
+        // task: api connection
         connections.spawn(async move {
             let service = service_fn(move |req| routes::handle(req, peer, ctx.clone()));
             let result = http1::Builder::new()

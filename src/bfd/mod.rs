@@ -99,6 +99,7 @@ impl Bfd {
     pub fn start() -> Bfd {
         let (tx, rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Mutex::new(Shared::default()));
+        // task: bfd
         let task = tokio::spawn(Task::new(shared.clone()).run(rx)).abort_handle();
         Bfd {
             commands: tx,

@@ -1,6 +1,6 @@
 //! The BGP finite state machine of RFC 4271 §8, pure: [`Fsm::handle`] takes an [`Event`] and
 //! returns the [`Action`]s the session must carry out. No sockets, no clocks, no tokio: the
-//! session task (`session.rs`) turns I/O and timers into events and actions into I/O.
+//! session task (`session/mod.rs`) turns I/O and timers into events and actions into I/O.
 //!
 //! Simplifications, all allowed by RFC 4271 §8: no DelayOpen, no IdleHoldTimer inside the FSM
 //! (the session applies its backoff before the next ManualStart), and every failure after a

@@ -65,14 +65,10 @@ impl RouteAttrs {
 /// Host routes (/32, /128) to announce, keyed by the VIP.
 pub type RouteSet = BTreeMap<IpAddr, RouteAttrs>;
 
-/// Handle to the running speaker.
-///
-/// ```text
-///   set_routes ──▶ watch<Arc<RouteSet>> ──▶ session task per peer ──▶ TCP to the peer
-///   reconfigure / shutdown ──▶ Command (mpsc) ─┘        │
-///   listener (bgp.listen) ──▶ Command::Inbound ────────┘
-///   peer_status ◀── Arc<Shared> written by each session
-/// ```
+/// Handle to the running speaker: routes go to the sessions through a watch (each session diffs
+/// the whole set against its Adj-RIB-Out), commands through one mpsc per session, inbound
+/// connections from the listener as `Command::Inbound`, and peer status comes back through each
+/// session's `Arc<Shared>` (docs/architecture.md, "Tasks and channels").
 pub struct Speaker {
     inner: Inner,
 }
@@ -348,6 +344,7 @@ impl Speaker {
             address: address.to_string(),
             ..Default::default()
         }));
+        // task: bgp listener
         let task = tokio::spawn(listener::serve(
             address,
             keys.clone(),
@@ -380,6 +377,7 @@ impl Speaker {
             self.inner.ready.subscribe(),
             self.inner.bfd.subscribe(addr),
         );
+        // task: bgp session
         let task = tokio::spawn(session.run(rx));
         PeerHandle {
             config: cfg,

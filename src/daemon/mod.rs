@@ -1,19 +1,11 @@
 //! The daemon: wires config, health checks, the BGP speaker, the dataplane and the API together.
 //!
-//! Tasks and channels (one owner loop, fed by typed messages):
-//!
-//! ```text
-//!  health::Checker tasks ──Observation (mpsc)──┐
-//!  api server ──────────ApiCommand (mpsc)──────┤
-//!  dataplane reports ───DataplaneReport (watch)┤    ┌──────────────────────────┐
-//!  signals (TERM, INT, HUP) ───────────────────┼───►│ runtime loop             │
-//!  tick (slow-start ramps) ────────────────────┘    │ owns state::NodeState    │
-//!                                                   └─┬───────────┬─────────┬──┘
-//!                 RouteSet (watch, diffed per peer)   │           │         │ VIP status (watch)
-//!                               bgp::Speaker ◄────────┘           │         └────► api /status, /metrics
-//!                 DesiredState (watch, reconciled)                │
-//!                               dataplane::Dataplane ◄────────────┘
-//! ```
+//! One owner loop (`runtime`) fed by typed messages: check results, API commands, dataplane
+//! reports, signals (TERM, INT, HUP, USR2), the 1 s tick, the start-up hold, drain deadlines and
+//! the systemd watchdog. It pushes the `RouteSet` to the speaker (watch), the `DesiredState` to
+//! the dataplane thread (unbounded mpsc, coalesced there) and the `Status` to the API (watch).
+//! The drawing of every task and channel, and the table of tasks that a test keeps in step
+//! with the code, are in docs/architecture.md, "Tasks and channels".
 //!
 //! Every decision (what to announce, which weight a backend gets) is made by the pure
 //! `state::NodeState`; this module only moves messages and talks to the OS.

@@ -131,6 +131,7 @@ pub async fn run(config_path: PathBuf, cfg: Config, cleanup: bool) -> Result<Exi
     let alive = Liveness::new(LIVENESS_SILENCE);
     let (cmd_tx, mut cmd_rx) = mpsc::channel::<ApiCommand>(16);
     let (api_stop_tx, api_stop_rx) = tokio::sync::oneshot::channel::<()>();
+    // task: api server
     let api_task = tokio::spawn(api::serve(
         api_listener,
         api_context(&d, status_rx, cmd_tx, alive.clone()),

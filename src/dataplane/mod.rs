@@ -103,6 +103,7 @@ impl Dataplane {
         };
         if let Err(e) = std::thread::Builder::new()
             .name("anycastd-dataplane".into())
+            // task: dataplane thread
             .spawn(move || task::run(channels))
         {
             tracing::error!("dataplane thread could not be started: {e}");

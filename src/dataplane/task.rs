@@ -82,6 +82,7 @@ impl Kernel {
     fn open() -> Kernel {
         let rtnl = match rtnetlink::new_connection() {
             Ok((conn, handle, _)) => {
+                // task: rtnetlink connection
                 tokio::spawn(conn);
                 Ok(handle)
             }

@@ -83,12 +83,13 @@ impl Checker {
             results: results.downgrade(),
         };
         for target in targets {
-            checker.spawn(target, results.clone());
+            checker.start_task(target, results.clone());
         }
         checker
     }
 
-    fn spawn(&mut self, target: Target, results: mpsc::Sender<Observation>) {
+    fn start_task(&mut self, target: Target, results: mpsc::Sender<Observation>) {
+        // task: health check
         let handle = self.tasks.spawn(run_target(target.clone(), results));
         self.running.insert(handle.id(), target);
     }
@@ -114,7 +115,7 @@ impl Checker {
                 target: target.id,
                 panic,
             });
-            self.spawn(target, results);
+            self.start_task(target, results);
         }
         restarted
     }
