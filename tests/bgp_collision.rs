@@ -148,28 +148,16 @@ fn start(peer: TcpListener) -> Setup {
         .unwrap()
         .local_addr()
         .unwrap();
+    let peer_config = Peer {
+        port: addr.port(),
+        hold_time: 9,
+        ..Peer::new(addr.ip(), PEER_ASN)
+    };
     let bgp = Bgp {
         hold_time: 9,
         connect_retry: Duration::from_millis(300),
         listen: Some(listen),
-        shutdown_delay: Duration::ZERO,
-        peers: vec![Peer {
-            address: addr.ip(),
-            asn: PEER_ASN,
-            port: addr.port(),
-            local_address: None,
-            next_hop: None,
-            next_hop6: None,
-            passive: false,
-            hold_time: 9,
-            password: None,
-            ttl_security: false,
-            families: anycastd::config::Families::of(addr.ip()),
-            extended_next_hop: false,
-            interface: None,
-            bfd: None,
-            graceful_restart: Some(120),
-        }],
+        ..Bgp::new(vec![peer_config])
     };
     let node = Node {
         router_id: NODE_ID,

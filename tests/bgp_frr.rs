@@ -22,7 +22,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use anycastd::bgp::{Limits, RouteAttrs, RouteSet, Speaker};
-use anycastd::config::{Bgp, Community, LargeCommunity, Node, Peer};
+use anycastd::config::{Bgp, Community, Families, LargeCommunity, Node, Peer};
 use anycastd::status::{PeerState, PeerStatus};
 use support::{kernel_next_hops, link, wait_for, Frr, Netns, NsRuntime};
 
@@ -98,23 +98,13 @@ fn node(router_id: &str, asn: u32) -> Node {
     }
 }
 
+/// A peer with a 9 s hold time that offers both families (without RFC 8950).
 fn peer(address: &str, asn: u32) -> Peer {
     Peer {
-        address: address.parse().unwrap(),
-        asn,
-        port: 179,
-        local_address: None,
-        next_hop: None,
-        next_hop6: None,
-        passive: false,
         hold_time: 9,
-        password: None,
-        ttl_security: false,
-        families: anycastd::config::Families::BOTH,
+        families: Families::BOTH,
         extended_next_hop: false,
-        interface: None,
-        bfd: None,
-        graceful_restart: Some(120),
+        ..Peer::new(address.parse().unwrap(), asn)
     }
 }
 
@@ -122,9 +112,7 @@ fn bgp(peers: Vec<Peer>) -> Bgp {
     Bgp {
         hold_time: 9,
         connect_retry: Duration::from_secs(1),
-        listen: None,
-        shutdown_delay: Duration::ZERO,
-        peers,
+        ..Bgp::new(peers)
     }
 }
 
