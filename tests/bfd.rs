@@ -23,7 +23,8 @@ use anycastd::bfd::packet::{Diag, Packet, State};
 use nix::sys::signal::Signal;
 use support::bird::Bird;
 use support::daemon::Daemon;
-use support::lab::{node_addr, node_addr6, router_addr, Lab};
+use support::frr::one_neighbor_conf;
+use support::lab::{node_addr, node_addr6, router_addr, router_addr6, Lab};
 use support::{kernel_next_hops, wait_for, Frr, NsRuntime};
 
 const TIMEOUT: Duration = Duration::from_secs(40);
@@ -33,36 +34,12 @@ const VIP6: &str = "2001:db8:100::1";
 /// hold time is 9 s, so a pass cannot come from the hold timer.
 const BFD_BOUND: Duration = Duration::from_secs(3);
 
-fn router_addr6() -> String {
-    "2001:db8:0:1::1".into()
-}
-
 fn node_config(peer: &str, peer_extra: &str, vip: &str) -> String {
     format!(
         "[node]\nrouter_id = \"{}\"\nasn = 65001\n\n[bgp]\nhold_time = 9\nconnect_retry = 1\n\n\
          [[bgp.peer]]\naddress = \"{peer}\"\nasn = 65000\n{peer_extra}\n\n\
          [[vip]]\naddress = \"{vip}\"\ninterface = \"lo\"\n",
         node_addr(0, 1)
-    )
-}
-
-fn frr_conf(neighbor: &str, bfd: bool) -> String {
-    let af = if neighbor.contains(':') {
-        "ipv6"
-    } else {
-        "ipv4"
-    };
-    let bfd_line = if bfd {
-        format!(" neighbor {neighbor} bfd\n")
-    } else {
-        String::new()
-    };
-    format!(
-        "frr defaults datacenter\n!\nrouter bgp 65000\n bgp router-id 10.255.255.1\n \
-         no bgp ebgp-requires-policy\n no bgp default ipv4-unicast\n \
-         neighbor {neighbor} remote-as 65001\n neighbor {neighbor} timers connect 1\n \
-         neighbor {neighbor} timers 3 9\n{bfd_line} \
-         address-family {af} unicast\n  neighbor {neighbor} activate\n exit-address-family\n!\n"
     )
 }
 
@@ -105,11 +82,11 @@ fn wait_routed(lab: &Lab, vip: &str, via: &str) {
 fn frozen_node_leaves_frr_within_detection_time(v6: bool) {
     let lab = Lab::new(1, 1);
     let (peer, node, vip) = if v6 {
-        (router_addr6(), node_addr6(0, 1), VIP6)
+        (router_addr6(0, 1), node_addr6(0, 1), VIP6)
     } else {
         (router_addr(0, 1), node_addr(0, 1), VIP4)
     };
-    let frr = Frr::start_with_bfd(lab.router(0), &frr_conf(&node, true));
+    let frr = Frr::start_with_bfd(lab.router(0), &one_neighbor_conf(&node, true));
     let d = Daemon::start(lab.node(1), "node1", &node_config(&peer, "bfd = true", vip));
     wait_routed(&lab, vip, &node);
     let b = wait_bfd_up(&d);
@@ -149,7 +126,7 @@ fn a_frozen_node_leaves_frr_ecmp_within_the_bfd_detection_time_ipv6() {
 fn a_link_that_drops_the_nodes_packets_removes_it_from_frr_within_the_detection_time() {
     let lab = Lab::new(1, 1);
     let (peer, node) = (router_addr(0, 1), node_addr(0, 1));
-    let _frr = Frr::start_with_bfd(lab.router(0), &frr_conf(&node, true));
+    let _frr = Frr::start_with_bfd(lab.router(0), &one_neighbor_conf(&node, true));
     let d = Daemon::start(
         lab.node(1),
         "node1",
@@ -174,7 +151,7 @@ fn a_link_that_drops_the_nodes_packets_removes_it_from_frr_within_the_detection_
 fn without_bfd_a_frozen_node_stays_in_ecmp_until_the_hold_time() {
     let lab = Lab::new(1, 1);
     let (peer, node) = (router_addr(0, 1), node_addr(0, 1));
-    let _frr = Frr::start(lab.router(0), &frr_conf(&node, false));
+    let _frr = Frr::start(lab.router(0), &one_neighbor_conf(&node, false));
     let d = Daemon::start(lab.node(1), "node1", &node_config(&peer, "", VIP4));
     wait_routed(&lab, VIP4, &node);
     assert!(peer_bfd(&d).is_null(), "bfd is null when off");
@@ -192,7 +169,7 @@ fn without_bfd_a_frozen_node_stays_in_ecmp_until_the_hold_time() {
 fn frozen_node_leaves_bird_within_detection_time(v6: bool) {
     let lab = Lab::new(1, 1);
     let (peer, node, vip, af) = if v6 {
-        (router_addr6(), node_addr6(0, 1), VIP6, "ipv6")
+        (router_addr6(0, 1), node_addr6(0, 1), VIP6, "ipv6")
     } else {
         (router_addr(0, 1), node_addr(0, 1), VIP4, "ipv4")
     };
@@ -245,7 +222,7 @@ fn a_frozen_node_leaves_bird_within_the_bfd_detection_time_ipv6() {
 fn after_a_stall_queued_packets_are_read_before_the_detection_timer_is_judged() {
     let lab = Lab::new(1, 1);
     let (peer, node) = (router_addr(0, 1), node_addr(0, 1));
-    let frr = Frr::start_with_bfd(lab.router(0), &frr_conf(&node, true));
+    let frr = Frr::start_with_bfd(lab.router(0), &one_neighbor_conf(&node, true));
     let d = Daemon::start(
         lab.node(1),
         "node1",
@@ -278,7 +255,7 @@ fn after_a_stall_queued_packets_are_read_before_the_detection_timer_is_judged() 
 fn sigterm_ends_bgp_with_our_cease_then_sends_bfd_admindown() {
     let lab = Lab::new(1, 1);
     let (peer, node) = (router_addr(0, 1), node_addr(0, 1));
-    let frr = Frr::start_with_bfd(lab.router(0), &frr_conf(&node, true));
+    let frr = Frr::start_with_bfd(lab.router(0), &one_neighbor_conf(&node, true));
     let mut d = Daemon::start(
         lab.node(1),
         "node1",
@@ -315,7 +292,7 @@ fn sigterm_ends_bgp_with_our_cease_then_sends_bfd_admindown() {
 fn a_planned_restart_with_bfd_keeps_the_route_at_frr_with_graceful_restart() {
     let lab = Lab::new(1, 1);
     let (peer, node) = (router_addr(0, 1), node_addr(0, 1));
-    let conf = frr_conf(&node, true).replacen(
+    let conf = one_neighbor_conf(&node, true).replacen(
         " no bgp ebgp-requires-policy\n",
         " no bgp ebgp-requires-policy\n bgp graceful-restart\n",
         1,
@@ -410,7 +387,7 @@ fn send_from(rt: &NsRuntime, from: IpAddr, to: IpAddr, packets: Vec<(Vec<u8>, u3
 fn hostile_bfd_packets_are_counted_and_dropped_while_the_real_session_stays_up() {
     let lab = Lab::new(1, 1);
     let (peer, node) = (router_addr(0, 1), node_addr(0, 1));
-    let _frr = Frr::start_with_bfd(lab.router(0), &frr_conf(&node, true));
+    let _frr = Frr::start_with_bfd(lab.router(0), &one_neighbor_conf(&node, true));
     let d = Daemon::start(
         lab.node(1),
         "node1",
