@@ -23,7 +23,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use anycastd::bgp::{Limits, RouteAttrs, RouteSet, Speaker};
-use anycastd::config::{Bgp, Community, Families, LargeCommunity, Node, Peer};
+use anycastd::config::{Bgp, Families, Node, Peer};
 use anycastd::status::{PeerState, PeerStatus};
 use support::lab::{
     frr_bgp_conf, node_addr, node_addr6, router_addr, router_addr6, router_id, Lab, NODE_ASN,
@@ -264,17 +264,8 @@ fn ibgp_gets_local_pref_and_ebgp_gets_prepends_and_communities() {
             peer(&router_addr(1, 1), ROUTER_ASN),
         ]),
     );
-    let attrs = RouteAttrs {
-        communities: vec![Community((65000 << 16) | 100)],
-        large_communities: vec![LargeCommunity {
-            global: 65000,
-            local1: 1,
-            local2: 2,
-        }],
-        med: Some(10),
-        local_pref: Some(200),
-        as_path_prepend: 2,
-    };
+    // Community 65000:100, large community 65000:1:2, MED 10, LOCAL_PREF 200, 2 prepends.
+    let attrs = RouteAttrs::example();
     s.set_routes(RouteSet::from([(VIP4.parse().unwrap(), attrs)]));
     wait_next_hops(r0, VIP4, &[&node_addr(0, 1)]);
     wait_next_hops(r1, VIP4, &[&node_addr(1, 1)]);
