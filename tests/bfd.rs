@@ -23,7 +23,7 @@ use anycastd::bfd::packet::{Diag, Packet, State};
 use nix::sys::signal::Signal;
 use support::bird::Bird;
 use support::daemon::Daemon;
-use support::frr::one_neighbor_conf;
+use support::frr::bfd_router_conf;
 use support::lab::{node_addr, node_addr6, router_addr, router_addr6, Lab};
 use support::{kernel_next_hops, wait_for, Frr, NsRuntime};
 
@@ -101,7 +101,7 @@ impl FrrBfd {
         } else {
             (router_addr(0, 1), node_addr(0, 1), VIP4)
         };
-        let frr = Frr::start_with_bfd(lab.router(0), &one_neighbor_conf(&node, true));
+        let frr = Frr::start_with_bfd(lab.router(0), &bfd_router_conf(&node, true));
         let peer_keys = format!("bfd = true\n{peer_extra}");
         let d = Daemon::start(lab.node(1), "node1", &node_config(&peer, &peer_keys, vip));
         wait_routed(&lab, vip, &node);
@@ -197,7 +197,7 @@ fn a_link_that_drops_the_nodes_packets_removes_it_from_frr_within_the_detection_
 fn without_bfd_a_frozen_node_stays_in_ecmp_until_the_hold_time() {
     let lab = Lab::new(1, 1);
     let (peer, node) = (router_addr(0, 1), node_addr(0, 1));
-    let _frr = Frr::start(lab.router(0), &one_neighbor_conf(&node, false));
+    let _frr = Frr::start(lab.router(0), &bfd_router_conf(&node, false));
     let d = Daemon::start(lab.node(1), "node1", &node_config(&peer, "", VIP4));
     wait_routed(&lab, VIP4, &node);
     assert!(peer_bfd(&d).is_null(), "bfd is null when off");
@@ -328,7 +328,7 @@ fn sigterm_ends_bgp_with_our_cease_then_sends_bfd_admindown() {
 fn a_planned_restart_with_bfd_keeps_the_route_at_frr_with_graceful_restart() {
     let lab = Lab::new(1, 1);
     let (peer, node) = (router_addr(0, 1), node_addr(0, 1));
-    let conf = one_neighbor_conf(&node, true).replacen(
+    let conf = bfd_router_conf(&node, true).replacen(
         " no bgp ebgp-requires-policy\n",
         " no bgp ebgp-requires-policy\n bgp graceful-restart\n",
         1,

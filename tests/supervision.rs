@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use support::backend::{http_get, Backend, Mode};
 use support::daemon::Daemon;
-use support::frr::one_neighbor_conf;
+use support::frr::bfd_router_conf;
 use support::lab::{node_addr, router_addr, Lab};
 use support::{kernel_next_hops, wait_for, wait_until, Frr};
 
@@ -131,7 +131,7 @@ fn the_end_of_the_http_server_makes_the_daemon_exit_70() {
 #[test]
 fn the_end_of_the_bfd_task_makes_the_daemon_exit_70() {
     let lab = Lab::new(1, 1);
-    let _frr = Frr::start_with_bfd(lab.router(0), &one_neighbor_conf(&node_addr(0, 1), true));
+    let _frr = Frr::start_with_bfd(lab.router(0), &bfd_router_conf(&node_addr(0, 1), true));
     let cfg = lab
         .node_config(1, "")
         .replacen("next_hop6 =", "bfd = true\nnext_hop6 =", 1)

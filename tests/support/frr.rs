@@ -183,7 +183,7 @@ impl Drop for Frr {
 /// FRR config for router 0 of a [`super::lab::Lab`] (AS 65000) with one eBGP neighbor in AS
 /// 65001, active only in the neighbor's own address family, timers 3/9 and connect retry 1 s;
 /// with `bfd`, `neighbor X bfd` too (start FRR with [`Frr::start_with_bfd`]).
-pub fn one_neighbor_conf(neighbor: &str, bfd: bool) -> String {
+pub fn bfd_router_conf(neighbor: &str, bfd: bool) -> String {
     let af = if neighbor.contains(':') {
         "ipv6"
     } else {
