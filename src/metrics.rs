@@ -366,63 +366,22 @@ pub fn render(status: &Status, checks: &CheckMetrics) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::status::*;
-
-    fn status() -> Status {
-        Status {
-            node: NodeStatus {
-                router_id: "10.0.1.2".into(),
-                asn: 65001,
-                version: "0.1.0".into(),
-            },
-            peers: vec![PeerStatus {
-                address: "10.0.1.1".into(),
-                asn: 65000,
-                state: PeerState::Established,
-                routes_sent: 1,
-                updates_sent: 3,
-                ..Default::default()
-            }],
-            bfd_discarded: Default::default(),
-            task_restarts: Default::default(),
-            bgp_listener: None,
-            vips: vec![VipStatus {
-                address: "10.100.0.1".into(),
-                announced: true,
-                drained: false,
-                reason: "healthy".into(),
-                services: vec![ServiceStatus {
-                    name: "web".into(),
-                    port: 80,
-                    protocol: "tcp".into(),
-                    healthy: true,
-                    backends: vec![BackendStatus {
-                        address: "2001:db8::11".into(),
-                        port: 8080,
-                        healthy: true,
-                        weight: 100,
-                        effective_weight: 40,
-                        state: "healthy".into(),
-                        last_result: None,
-                    }],
-                }],
-            }],
-        }
-    }
 
     #[test]
     fn gauges_and_counters_render_with_help_type_and_labels() {
-        let text = render(&status(), &CheckMetrics::default());
+        let text = render(&Status::example(), &CheckMetrics::default());
         for line in [
             "# HELP anycastd_peer_up 1 when the BGP session is established.",
             "# TYPE anycastd_peer_up gauge",
             "anycastd_peer_up{peer=\"10.0.1.1\"} 1",
-            "anycastd_peer_routes_sent{peer=\"10.0.1.1\"} 1",
-            "anycastd_peer_routes_received{peer=\"10.0.1.1\"} 0",
+            "anycastd_peer_up{peer=\"10.0.2.1\"} 0",
+            "anycastd_peer_routes_sent{peer=\"10.0.1.1\"} 2",
+            "anycastd_peer_routes_received{peer=\"10.0.1.1\"} 1",
             "# TYPE anycastd_bgp_updates_sent_total counter",
             "anycastd_bgp_updates_sent_total{peer=\"10.0.1.1\"} 3",
             "anycastd_vip_announced{vip=\"10.100.0.1\"} 1",
             "anycastd_vip_drained{vip=\"10.100.0.1\"} 0",
+            "anycastd_vip_drained{vip=\"10.100.0.2\"} 1",
             "anycastd_backend_healthy{service=\"web\",backend=\"[2001:db8::11]:8080\"} 1",
             "anycastd_backend_effective_weight{service=\"web\",backend=\"[2001:db8::11]:8080\"} 40",
             "anycastd_build_info{version=\"0.1.0\"} 1",
@@ -438,7 +397,7 @@ mod tests {
 
     #[test]
     fn the_bgp_listener_gauge_follows_its_state() {
-        let mut st = status();
+        let mut st = Status::example();
         let no_listener = render(&st, &CheckMetrics::default());
         assert!(!no_listener.contains("anycastd_bgp_listener_up{"));
         st.bgp_listener = Some(crate::status::ListenerStatus {
@@ -456,14 +415,7 @@ mod tests {
 
     #[test]
     fn bfd_metrics_cover_peers_with_bfd_and_discards_by_reason() {
-        let mut st = status();
-        st.peers[0].bfd = Some(crate::status::BfdStatus {
-            state: "up".into(),
-            transitions: 2,
-            ..Default::default()
-        });
-        st.bfd_discarded.insert("unknown discriminator".into(), 5);
-        let text = render(&st, &CheckMetrics::default());
+        let text = render(&Status::example(), &CheckMetrics::default());
         for line in [
             "anycastd_bfd_up{peer=\"10.0.1.1\"} 1",
             "anycastd_bfd_transitions_total{peer=\"10.0.1.1\"} 2",
@@ -474,7 +426,11 @@ mod tests {
                 "missing {line:?} in\n{text}"
             );
         }
-        let none = render(&status(), &CheckMetrics::default());
+        let mut no_bfd = Status::example();
+        for p in &mut no_bfd.peers {
+            p.bfd = None;
+        }
+        let none = render(&no_bfd, &CheckMetrics::default());
         assert!(!none.lines().any(|l| l.starts_with("anycastd_bfd_up{")));
     }
 
@@ -482,7 +438,7 @@ mod tests {
     fn every_family_has_exactly_one_help_and_type() {
         let checks = CheckMetrics::default();
         checks.record("web", true, Duration::from_millis(3));
-        let text = render(&status(), &checks);
+        let text = render(&Status::example(), &checks);
         let types: Vec<&str> = text.lines().filter(|l| l.starts_with("# TYPE")).collect();
         let mut names: Vec<&str> = types.iter().map(|l| l.split(' ').nth(2).unwrap()).collect();
         let n = names.len();
@@ -498,7 +454,7 @@ mod tests {
         checks.record("web", true, Duration::from_millis(3));
         checks.record("web", false, Duration::from_millis(400));
         checks.record("web", false, Duration::from_secs(30));
-        let text = render(&status(), &checks);
+        let text = render(&Status::example(), &checks);
         for line in [
             "anycastd_check_duration_seconds_bucket{service=\"web\",le=\"0.001\"} 0",
             "anycastd_check_duration_seconds_bucket{service=\"web\",le=\"0.005\"} 1",

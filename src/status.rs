@@ -139,3 +139,111 @@ pub struct BackendStatus {
     #[serde(default)]
     pub last_result: Option<String>,
 }
+
+impl Status {
+    /// A `/status` document for tests and documentation, with something of every kind: a
+    /// node, an established peer carrying both families (RFC 8950) with BFD up and a peer in
+    /// Active after a failed connect; an announced VIP with a backend at full weight and one
+    /// slow-starting, and a drained VIP; BFD discards and a restarted task. Not a real
+    /// daemon's state: the version is a fixed "0.1.0", so expected output stays put.
+    #[doc(hidden)]
+    pub fn example() -> Status {
+        Status {
+            node: NodeStatus {
+                router_id: "10.0.1.2".into(),
+                asn: 65001,
+                version: "0.1.0".into(),
+            },
+            peers: vec![
+                PeerStatus {
+                    address: "10.0.1.1".into(),
+                    asn: 65000,
+                    state: PeerState::Established,
+                    uptime_seconds: 3725,
+                    routes_sent: 2,
+                    routes_received: 1,
+                    last_error: None,
+                    updates_sent: 3,
+                    updates_received: 1,
+                    hold_time: 9,
+                    families: vec!["ipv4".into(), "ipv6".into()],
+                    extended_next_hop: true,
+                    bfd: Some(BfdStatus {
+                        state: "up".into(),
+                        local_discriminator: 1,
+                        remote_discriminator: 7,
+                        detect_time_ms: 900,
+                        last_diag: "none".into(),
+                        transitions: 2,
+                        error: None,
+                    }),
+                },
+                PeerStatus {
+                    address: "10.0.2.1".into(),
+                    asn: 65000,
+                    state: PeerState::Active,
+                    last_error: Some("connection refused".into()),
+                    ..Default::default()
+                },
+            ],
+            vips: vec![
+                VipStatus {
+                    address: "10.100.0.1".into(),
+                    announced: true,
+                    drained: false,
+                    reason: "healthy".into(),
+                    services: vec![ServiceStatus {
+                        name: "web".into(),
+                        port: 80,
+                        protocol: "tcp".into(),
+                        healthy: true,
+                        backends: vec![
+                            BackendStatus {
+                                address: "10.0.10.11".into(),
+                                port: 8080,
+                                healthy: true,
+                                weight: 100,
+                                effective_weight: 100,
+                                state: "healthy".into(),
+                                last_result: Some("HTTP 200".into()),
+                            },
+                            BackendStatus {
+                                address: "2001:db8::11".into(),
+                                port: 8080,
+                                healthy: true,
+                                weight: 100,
+                                effective_weight: 40,
+                                state: "healthy".into(),
+                                last_result: None,
+                            },
+                        ],
+                    }],
+                },
+                VipStatus {
+                    address: "10.100.0.2".into(),
+                    announced: false,
+                    drained: true,
+                    reason: "drained".into(),
+                    services: vec![ServiceStatus {
+                        name: "dns".into(),
+                        port: 53,
+                        protocol: "udp".into(),
+                        healthy: true,
+                        backends: vec![BackendStatus {
+                            address: "10.0.10.12".into(),
+                            port: 53,
+                            healthy: true,
+                            weight: 50,
+                            effective_weight: 50,
+                            state: "healthy".into(),
+                            last_result: Some("exit status 0".into()),
+                        }],
+                    }],
+                },
+            ],
+            bfd_discarded: [("unknown discriminator".to_string(), 5)].into(),
+            task_restarts: [("bgp-session 10.0.2.1".to_string(), 1)].into(),
+            bgp_listener: None,
+        }
+    }
+}

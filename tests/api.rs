@@ -12,55 +12,12 @@ use anycastd::api::{serve, Action, ApiCommand, ApiContext, ApiError, Liveness};
 use anycastd::cli::client::{drain_command, request, status_command, ApiTarget};
 use anycastd::cli::ApiArgs;
 use anycastd::metrics::{render, CheckMetrics};
-use anycastd::status::*;
+use anycastd::status::Status;
 use hyper::Method;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
 const VIP: &str = "10.100.0.1";
-
-fn status() -> Status {
-    Status {
-        node: NodeStatus {
-            router_id: "10.0.1.2".into(),
-            asn: 65001,
-            version: "0.1.0".into(),
-        },
-        peers: vec![PeerStatus {
-            address: "10.0.1.1".into(),
-            asn: 65000,
-            state: PeerState::Established,
-            uptime_seconds: 42,
-            routes_sent: 1,
-            updates_sent: 2,
-            ..Default::default()
-        }],
-        bfd_discarded: Default::default(),
-        task_restarts: Default::default(),
-        bgp_listener: None,
-        vips: vec![VipStatus {
-            address: VIP.into(),
-            announced: true,
-            drained: false,
-            reason: "healthy".into(),
-            services: vec![ServiceStatus {
-                name: "web".into(),
-                port: 80,
-                protocol: "tcp".into(),
-                healthy: true,
-                backends: vec![BackendStatus {
-                    address: "10.0.10.11".into(),
-                    port: 8080,
-                    healthy: true,
-                    weight: 100,
-                    effective_weight: 100,
-                    state: "healthy".into(),
-                    last_result: Some("HTTP 200".into()),
-                }],
-            }],
-        }],
-    }
-}
 
 /// What the test's "daemon loop" received, in order.
 type Received = Arc<Mutex<Vec<(Action, Option<IpAddr>)>>>;
@@ -97,8 +54,8 @@ async fn start(bind: &str, token: Option<&str>, max_silence: Duration) -> Api {
     checks.record("web", true, Duration::from_millis(2));
     let alive = Liveness::new(max_silence);
     let ctx = ApiContext {
-        status: Arc::new(status),
-        metrics: Arc::new(move || render(&status(), &checks)),
+        status: Arc::new(Status::example),
+        metrics: Arc::new(move || render(&Status::example(), &checks)),
         commands,
         token: token.map(str::to_string),
         alive: alive.clone(),
@@ -152,7 +109,7 @@ async fn status_is_the_json_document() {
     assert_eq!(v["node"]["router_id"], "10.0.1.2");
     assert_eq!(v["node"]["asn"], 65001);
     assert_eq!(v["peers"][0]["state"], "established");
-    assert_eq!(v["peers"][0]["uptime_seconds"], 42);
+    assert_eq!(v["peers"][0]["uptime_seconds"], 3725);
     assert_eq!(v["peers"][0]["last_error"], serde_json::Value::Null);
     assert_eq!(v["vips"][0]["address"], VIP);
     assert_eq!(v["vips"][0]["announced"], true);
@@ -161,7 +118,7 @@ async fn status_is_the_json_document() {
     assert_eq!(backend["effective_weight"], 100);
     assert_eq!(backend["healthy"], true);
     let parsed: Status = serde_json::from_str(&body).unwrap();
-    assert_eq!(parsed, status());
+    assert_eq!(parsed, Status::example());
 }
 
 #[tokio::test]
@@ -173,7 +130,7 @@ async fn metrics_are_prometheus_text() {
         "anycastd_peer_up{peer=\"10.0.1.1\"} 1",
         "anycastd_vip_announced{vip=\"10.100.0.1\"} 1",
         "anycastd_backend_healthy{service=\"web\",backend=\"10.0.10.11:8080\"} 1",
-        "anycastd_bgp_updates_sent_total{peer=\"10.0.1.1\"} 2",
+        "anycastd_bgp_updates_sent_total{peer=\"10.0.1.1\"} 3",
         "anycastd_check_duration_seconds_count{service=\"web\"} 1",
         "# TYPE anycastd_check_duration_seconds histogram",
     ] {

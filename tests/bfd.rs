@@ -23,7 +23,8 @@ use anycastd::bfd::packet::{Diag, Packet, State};
 use nix::sys::signal::Signal;
 use support::bird::Bird;
 use support::daemon::Daemon;
-use support::lab::{node_addr, node_addr6, router_addr, Lab};
+use support::frr::bfd_router_conf;
+use support::lab::{node_addr, node_addr6, router_addr, router_addr6, Lab};
 use support::{kernel_next_hops, wait_for, Frr, NsRuntime};
 
 const TIMEOUT: Duration = Duration::from_secs(40);
@@ -33,36 +34,12 @@ const VIP6: &str = "2001:db8:100::1";
 /// hold time is 9 s, so a pass cannot come from the hold timer.
 const BFD_BOUND: Duration = Duration::from_secs(3);
 
-fn router_addr6() -> String {
-    "2001:db8:0:1::1".into()
-}
-
 fn node_config(peer: &str, peer_extra: &str, vip: &str) -> String {
     format!(
         "[node]\nrouter_id = \"{}\"\nasn = 65001\n\n[bgp]\nhold_time = 9\nconnect_retry = 1\n\n\
          [[bgp.peer]]\naddress = \"{peer}\"\nasn = 65000\n{peer_extra}\n\n\
          [[vip]]\naddress = \"{vip}\"\ninterface = \"lo\"\n",
         node_addr(0, 1)
-    )
-}
-
-fn frr_conf(neighbor: &str, bfd: bool) -> String {
-    let af = if neighbor.contains(':') {
-        "ipv6"
-    } else {
-        "ipv4"
-    };
-    let bfd_line = if bfd {
-        format!(" neighbor {neighbor} bfd\n")
-    } else {
-        String::new()
-    };
-    format!(
-        "frr defaults datacenter\n!\nrouter bgp 65000\n bgp router-id 10.255.255.1\n \
-         no bgp ebgp-requires-policy\n no bgp default ipv4-unicast\n \
-         neighbor {neighbor} remote-as 65001\n neighbor {neighbor} timers connect 1\n \
-         neighbor {neighbor} timers 3 9\n{bfd_line} \
-         address-family {af} unicast\n  neighbor {neighbor} activate\n exit-address-family\n!\n"
     )
 }
 
@@ -101,26 +78,74 @@ fn wait_routed(lab: &Lab, vip: &str, via: &str) {
     );
 }
 
-/// FRR with bfdd; the node peers with `bfd = true` over `family`.
-fn frozen_node_leaves_frr_within_detection_time(v6: bool) {
-    let lab = Lab::new(1, 1);
-    let (peer, node, vip) = if v6 {
-        (router_addr6(), node_addr6(0, 1), VIP6)
-    } else {
-        (router_addr(0, 1), node_addr(0, 1), VIP4)
-    };
-    let frr = Frr::start_with_bfd(lab.router(0), &frr_conf(&node, true));
-    let d = Daemon::start(lab.node(1), "node1", &node_config(&peer, "bfd = true", vip));
-    wait_routed(&lab, vip, &node);
-    let b = wait_bfd_up(&d);
-    assert_eq!(b["detect_time_ms"], 900, "{b}");
-    assert_ne!(b["remote_discriminator"], 0, "{b}");
+/// FRR (bfdd on) on router 0 and the daemon on node 1 peering with it with `bfd = true`,
+/// started and waited for: the VIP routed via the node and the node's BFD session Up.
+struct FrrBfd {
+    lab: Lab,
+    frr: Frr,
+    d: Daemon,
+    /// The router's address and the node's, of the session's family.
+    peer: String,
+    node: String,
+    vip: &'static str,
+    /// The node's BFD session once Up.
+    up: serde_json::Value,
+}
+
+impl FrrBfd {
+    /// Over IPv6 or IPv4 (the VIP of that family); `peer_extra`: more keys for the peer.
+    fn start(v6: bool, peer_extra: &str) -> FrrBfd {
+        let lab = Lab::new(1, 1);
+        let (peer, node, vip) = if v6 {
+            (router_addr6(0, 1), node_addr6(0, 1), VIP6)
+        } else {
+            (router_addr(0, 1), node_addr(0, 1), VIP4)
+        };
+        let frr = Frr::start_with_bfd(lab.router(0), &bfd_router_conf(&node, true));
+        let peer_keys = format!("bfd = true\n{peer_extra}");
+        let d = Daemon::start(lab.node(1), "node1", &node_config(&peer, &peer_keys, vip));
+        wait_routed(&lab, vip, &node);
+        let up = wait_bfd_up(&d);
+        FrrBfd {
+            lab,
+            frr,
+            d,
+            peer,
+            node,
+            vip,
+            up,
+        }
+    }
+}
+
+/// FRR's bfdd's view of its session with `node`.
+fn frr_bfd_peer(frr: &Frr, node: &str) -> serde_json::Value {
+    frr.vtysh_json(&format!("show bfd peer {node} json"))
+}
+
+fn wait_frr_bfd_up(frr: &Frr, node: &str) {
     wait_for(
         TIMEOUT,
         "FRR's bfdd sees the session up",
-        || frr.vtysh_json(&format!("show bfd peer {node} json")),
+        || frr_bfd_peer(frr, node),
         |v| v["status"] == "up",
     );
+}
+
+/// FRR with bfdd; the node peers with `bfd = true` over IPv6 or IPv4.
+fn frozen_node_leaves_frr_within_detection_time(v6: bool) {
+    let FrrBfd {
+        lab,
+        frr,
+        d,
+        node,
+        vip,
+        up: b,
+        ..
+    } = FrrBfd::start(v6, "");
+    assert_eq!(b["detect_time_ms"], 900, "{b}");
+    assert_ne!(b["remote_discriminator"], 0, "{b}");
+    wait_frr_bfd_up(&frr, &node);
 
     d.signal(Signal::SIGSTOP);
     let took = time_to_withdrawal(&lab, vip, Duration::from_secs(8));
@@ -147,16 +172,14 @@ fn a_frozen_node_leaves_frr_ecmp_within_the_bfd_detection_time_ipv6() {
 
 #[test]
 fn a_link_that_drops_the_nodes_packets_removes_it_from_frr_within_the_detection_time() {
-    let lab = Lab::new(1, 1);
-    let (peer, node) = (router_addr(0, 1), node_addr(0, 1));
-    let _frr = Frr::start_with_bfd(lab.router(0), &frr_conf(&node, true));
-    let d = Daemon::start(
-        lab.node(1),
-        "node1",
-        &node_config(&peer, "bfd = true", VIP4),
-    );
-    wait_routed(&lab, VIP4, &node);
-    wait_bfd_up(&d);
+    let FrrBfd {
+        lab,
+        frr: _frr,
+        d,
+        peer,
+        node,
+        ..
+    } = FrrBfd::start(false, "");
     lab.node(1)
         .ip(&["route", "add", "blackhole", &format!("{peer}/32")]);
     let took = time_to_withdrawal(&lab, VIP4, Duration::from_secs(8));
@@ -174,7 +197,7 @@ fn a_link_that_drops_the_nodes_packets_removes_it_from_frr_within_the_detection_
 fn without_bfd_a_frozen_node_stays_in_ecmp_until_the_hold_time() {
     let lab = Lab::new(1, 1);
     let (peer, node) = (router_addr(0, 1), node_addr(0, 1));
-    let _frr = Frr::start(lab.router(0), &frr_conf(&node, false));
+    let _frr = Frr::start(lab.router(0), &bfd_router_conf(&node, false));
     let d = Daemon::start(lab.node(1), "node1", &node_config(&peer, "", VIP4));
     wait_routed(&lab, VIP4, &node);
     assert!(peer_bfd(&d).is_null(), "bfd is null when off");
@@ -192,7 +215,7 @@ fn without_bfd_a_frozen_node_stays_in_ecmp_until_the_hold_time() {
 fn frozen_node_leaves_bird_within_detection_time(v6: bool) {
     let lab = Lab::new(1, 1);
     let (peer, node, vip, af) = if v6 {
-        (router_addr6(), node_addr6(0, 1), VIP6, "ipv6")
+        (router_addr6(0, 1), node_addr6(0, 1), VIP6, "ipv6")
     } else {
         (router_addr(0, 1), node_addr(0, 1), VIP4, "ipv4")
     };
@@ -243,23 +266,16 @@ fn a_frozen_node_leaves_bird_within_the_bfd_detection_time_ipv6() {
 /// looked at first was a coin toss.
 #[test]
 fn after_a_stall_queued_packets_are_read_before_the_detection_timer_is_judged() {
-    let lab = Lab::new(1, 1);
-    let (peer, node) = (router_addr(0, 1), node_addr(0, 1));
-    let frr = Frr::start_with_bfd(lab.router(0), &frr_conf(&node, true));
-    let d = Daemon::start(
-        lab.node(1),
-        "node1",
-        &node_config(&peer, "bfd = true\nbfd_multiplier = 10", VIP4),
-    );
-    wait_routed(&lab, VIP4, &node);
-    let up = wait_bfd_up(&d);
+    let FrrBfd {
+        lab,
+        frr,
+        d,
+        node,
+        up,
+        ..
+    } = FrrBfd::start(false, "bfd_multiplier = 10");
     assert_eq!(up["detect_time_ms"], 900, "{up}");
-    wait_for(
-        TIMEOUT,
-        "FRR's bfdd sees the session up",
-        || frr.vtysh_json(&format!("show bfd peer {node} json")),
-        |v| v["status"] == "up",
-    );
+    wait_frr_bfd_up(&frr, &node);
     let transitions = up["transitions"].as_u64().unwrap();
     for i in 0..6 {
         d.signal(Signal::SIGSTOP);
@@ -276,22 +292,19 @@ fn after_a_stall_queued_packets_are_read_before_the_detection_timer_is_judged() 
 
 #[test]
 fn sigterm_ends_bgp_with_our_cease_then_sends_bfd_admindown() {
-    let lab = Lab::new(1, 1);
-    let (peer, node) = (router_addr(0, 1), node_addr(0, 1));
-    let frr = Frr::start_with_bfd(lab.router(0), &frr_conf(&node, true));
-    let mut d = Daemon::start(
-        lab.node(1),
-        "node1",
-        &node_config(&peer, "bfd = true", VIP4),
-    );
-    wait_routed(&lab, VIP4, &node);
-    wait_bfd_up(&d);
+    let FrrBfd {
+        lab: _lab,
+        frr,
+        mut d,
+        node,
+        ..
+    } = FrrBfd::start(false, "");
     d.signal(Signal::SIGTERM);
     assert!(d.wait_exit(Duration::from_secs(10)).success());
     let v = wait_for(
         Duration::from_secs(5),
         "bfdd has seen the session go down",
-        || frr.vtysh_json(&format!("show bfd peer {node} json")),
+        || frr_bfd_peer(&frr, &node),
         |v| v["status"] == "down",
     );
     // What bfdd recorded from us is an administrative shutdown, not a detection timeout.
@@ -315,7 +328,7 @@ fn sigterm_ends_bgp_with_our_cease_then_sends_bfd_admindown() {
 fn a_planned_restart_with_bfd_keeps_the_route_at_frr_with_graceful_restart() {
     let lab = Lab::new(1, 1);
     let (peer, node) = (router_addr(0, 1), node_addr(0, 1));
-    let conf = frr_conf(&node, true).replacen(
+    let conf = bfd_router_conf(&node, true).replacen(
         " no bgp ebgp-requires-policy\n",
         " no bgp ebgp-requires-policy\n bgp graceful-restart\n",
         1,
@@ -337,12 +350,7 @@ fn a_planned_restart_with_bfd_keeps_the_route_at_frr_with_graceful_restart() {
         false,
         "a first start (fresh namespace) claims no forwarding state"
     );
-    wait_for(
-        TIMEOUT,
-        "FRR's bfdd sees the session up",
-        || frr.vtysh_json(&format!("show bfd peer {node} json")),
-        |v| v["status"] == "up",
-    );
+    wait_frr_bfd_up(&frr, &node);
     let mut polls = 0;
     let mut gaps = 0;
     let mut watch = |until: &mut dyn FnMut() -> bool| {
@@ -408,16 +416,15 @@ fn send_from(rt: &NsRuntime, from: IpAddr, to: IpAddr, packets: Vec<(Vec<u8>, u3
 
 #[test]
 fn hostile_bfd_packets_are_counted_and_dropped_while_the_real_session_stays_up() {
-    let lab = Lab::new(1, 1);
-    let (peer, node) = (router_addr(0, 1), node_addr(0, 1));
-    let _frr = Frr::start_with_bfd(lab.router(0), &frr_conf(&node, true));
-    let d = Daemon::start(
-        lab.node(1),
-        "node1",
-        &node_config(&peer, "bfd = true", VIP4),
-    );
-    wait_routed(&lab, VIP4, &node);
-    let before = wait_bfd_up(&d);
+    let FrrBfd {
+        lab,
+        frr: _frr,
+        d,
+        peer,
+        node,
+        up: before,
+        ..
+    } = FrrBfd::start(false, "");
     let ours = before["local_discriminator"].as_u64().unwrap() as u32;
     let valid = Packet {
         diag: Diag::NONE,

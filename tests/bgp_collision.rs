@@ -148,28 +148,16 @@ fn start(peer: TcpListener) -> Setup {
         .unwrap()
         .local_addr()
         .unwrap();
+    let peer_config = Peer {
+        port: addr.port(),
+        hold_time: 9,
+        ..Peer::new(addr.ip(), PEER_ASN)
+    };
     let bgp = Bgp {
         hold_time: 9,
         connect_retry: Duration::from_millis(300),
         listen: Some(listen),
-        shutdown_delay: Duration::ZERO,
-        peers: vec![Peer {
-            address: addr.ip(),
-            asn: PEER_ASN,
-            port: addr.port(),
-            local_address: None,
-            next_hop: None,
-            next_hop6: None,
-            passive: false,
-            hold_time: 9,
-            password: None,
-            ttl_security: false,
-            families: anycastd::config::Families::of(addr.ip()),
-            extended_next_hop: false,
-            interface: None,
-            bfd: None,
-            graceful_restart: Some(120),
-        }],
+        ..Bgp::new(vec![peer_config])
     };
     let node = Node {
         router_id: NODE_ID,
@@ -182,6 +170,18 @@ fn start(peer: TcpListener) -> Setup {
     }
 }
 
+/// A speaker and a peer on 127.0.0.2 with two connections at once, neither with the peer's
+/// OPEN yet: the speaker's to the peer (`ours`) and the peer's to the speaker (`theirs`), each
+/// with the speaker's OPEN received.
+async fn colliding() -> (Setup, Wire, Wire) {
+    let s = start(TcpListener::bind("127.0.0.2:0").await.unwrap());
+    let mut ours = Wire::accept(&s.peer).await;
+    ours.expect_open().await;
+    let mut theirs = Wire::dial(s.peer_ip(), s.listen).await;
+    theirs.expect_open().await;
+    (s, ours, theirs)
+}
+
 /// The speaker's connection is in OpenSent when the peer's arrives; the peer's identifier is
 /// higher, so the peer's connection wins. Then the router restarts (both connections gone, and
 /// it does not dial): the speaker, an active peer, must dial out again. The FSM that won the
@@ -189,11 +189,7 @@ fn start(peer: TcpListener) -> Setup {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_the_peer_wins_a_collision_the_node_still_dials_out_when_the_session_drops() {
     support::init_tracing();
-    let s = start(TcpListener::bind("127.0.0.2:0").await.unwrap());
-    let mut ours = Wire::accept(&s.peer).await;
-    ours.expect_open().await;
-    let mut theirs = Wire::dial(s.peer_ip(), s.listen).await;
-    theirs.expect_open().await;
+    let (s, mut ours, mut theirs) = colliding().await;
     theirs.open_with(Ipv4Addr::new(198, 51, 100, 9)).await;
     ours.expect_collision_cease().await;
     theirs.expect_keepalive().await;
@@ -247,11 +243,7 @@ async fn in_connect_an_inbound_connection_is_taken_even_when_our_identifier_is_h
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn equal_identifiers_keep_the_connection_of_the_larger_as() {
     support::init_tracing();
-    let s = start(TcpListener::bind("127.0.0.2:0").await.unwrap());
-    let mut ours = Wire::accept(&s.peer).await;
-    ours.expect_open().await;
-    let mut theirs = Wire::dial(s.peer_ip(), s.listen).await;
-    theirs.expect_open().await;
+    let (s, mut ours, mut theirs) = colliding().await;
     theirs.open_with(NODE_ID).await;
     theirs.expect_collision_cease().await;
 

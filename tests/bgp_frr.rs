@@ -1,12 +1,13 @@
 //! The embedded BGP speaker against real FRR 8 routers in network namespaces.
 //!
-//! Topology (per test; every name carries the test's pid, so tests run in parallel):
+//! Topology (per test; every name carries the test's pid, so tests run in parallel): a
+//! [`support::lab::Lab`] of routers and nodes, most tests with one router and up to three nodes:
 //!
 //! ```text
-//!   n1 (speaker, AS 65001) eth0 ── r eth1   10.0.1.0/24, 2001:db8:1::/64
-//!   n2 (speaker, AS 65001) eth0 ── r eth2   10.0.2.0/24, 2001:db8:2::/64
-//!   n3 (speaker, AS 65001) eth0 ── r eth3   10.0.3.0/24, 2001:db8:3::/64
-//!                                  r: FRR zebra + bgpd, AS 65000, ECMP (maximum-paths 16)
+//!   n1 (speaker, AS 65001) eth0 ── r0 eth1   10.0.1.0/24, 2001:db8:0:1::/64
+//!   n2 (speaker, AS 65001) eth0 ── r0 eth2   10.0.2.0/24, 2001:db8:0:2::/64
+//!   n3 (speaker, AS 65001) eth0 ── r0 eth3   10.0.3.0/24, 2001:db8:0:3::/64
+//!                                  r0: FRR zebra + bgpd, AS 65000, ECMP (maximum-paths 16)
 //! ```
 //!
 //! The speaker runs in-process: a thread enters the node's namespace (setns) and drives a
@@ -22,8 +23,12 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use anycastd::bgp::{Limits, RouteAttrs, RouteSet, Speaker};
-use anycastd::config::{Bgp, Community, LargeCommunity, Node, Peer};
+use anycastd::config::{Bgp, Families, Node, Peer};
 use anycastd::status::{PeerState, PeerStatus};
+use support::lab::{
+    frr_bgp_conf, node_addr, node_addr6, router_addr, router_addr6, router_id, Lab, NODE_ASN,
+    ROUTER_ASN,
+};
 use support::{kernel_next_hops, link, wait_for, Frr, Netns, NsRuntime};
 
 const TIMEOUT: Duration = Duration::from_secs(40);
@@ -98,23 +103,13 @@ fn node(router_id: &str, asn: u32) -> Node {
     }
 }
 
+/// A peer with a 9 s hold time that offers both families (without RFC 8950).
 fn peer(address: &str, asn: u32) -> Peer {
     Peer {
-        address: address.parse().unwrap(),
-        asn,
-        port: 179,
-        local_address: None,
-        next_hop: None,
-        next_hop6: None,
-        passive: false,
         hold_time: 9,
-        password: None,
-        ttl_security: false,
-        families: anycastd::config::Families::BOTH,
+        families: Families::BOTH,
         extended_next_hop: false,
-        interface: None,
-        bfd: None,
-        graceful_restart: Some(120),
+        ..Peer::new(address.parse().unwrap(), asn)
     }
 }
 
@@ -122,9 +117,7 @@ fn bgp(peers: Vec<Peer>) -> Bgp {
     Bgp {
         hold_time: 9,
         connect_retry: Duration::from_secs(1),
-        listen: None,
-        shutdown_delay: Duration::ZERO,
-        peers,
+        ..Bgp::new(peers)
     }
 }
 
@@ -134,82 +127,25 @@ fn routes(vips: &[&str]) -> RouteSet {
         .collect()
 }
 
-/// FRR config for a router in AS `asn` with the given (address, AS) neighbors, each active
-/// for IPv4 and IPv6 unicast, ECMP over up to 16 paths.
-fn router_conf(router_id: &str, asn: u32, neighbors: &[(&str, u32)]) -> String {
-    let mut c = format!(
-        "frr defaults datacenter\n!\nrouter bgp {asn}\n bgp router-id {router_id}\n \
-         no bgp ebgp-requires-policy\n bgp bestpath as-path multipath-relax\n"
-    );
-    for (addr, nasn) in neighbors {
-        c += &format!(" neighbor {addr} remote-as {nasn}\n neighbor {addr} timers connect 1\n");
-    }
-    for af in ["ipv4", "ipv6"] {
-        c +=
-            &format!(" address-family {af} unicast\n  maximum-paths 16\n  maximum-paths ibgp 16\n");
-        for (addr, _) in neighbors {
-            c += &format!("  neighbor {addr} activate\n");
-        }
-        c += " exit-address-family\n";
-    }
-    c + "!\n"
+/// Speaker on node i of `lab`: AS 65001, peering with router 0 over IPv4, IPv6 next hop set.
+fn speaker(lab: &Lab, i: usize) -> NsSpeaker {
+    speaker_with(lab, i, false)
 }
 
-/// Router `r` and `n` speaker namespaces; node i (1-based) is linked as r:eth{i} ↔ n_i:eth0.
-struct Lab {
-    router: Netns,
-    nodes: Vec<Netns>,
+/// A speaker restarted on a node whose kernel kept its VIPs (Graceful Restart F bit).
+fn restarted_speaker(lab: &Lab, i: usize) -> NsSpeaker {
+    speaker_with(lab, i, true)
 }
 
-impl Lab {
-    fn new(nodes: usize) -> Lab {
-        let router = Netns::new("r");
-        let nodes: Vec<Netns> = (1..=nodes)
-            .map(|i| {
-                let n = Netns::new("n");
-                link(&router, &format!("eth{i}"), &n, "eth0");
-                router.addr(&format!("eth{i}"), &format!("10.0.{i}.1/24"));
-                router.addr(&format!("eth{i}"), &format!("2001:db8:{i}::1/64"));
-                n.addr("eth0", &format!("10.0.{i}.2/24"));
-                n.addr("eth0", &format!("2001:db8:{i}::2/64"));
-                n
-            })
-            .collect();
-        Lab { router, nodes }
-    }
-
-    /// Speaker on node i: AS 65001, peering with the router over IPv4, IPv6 next hop set.
-    fn speaker(&self, i: usize) -> NsSpeaker {
-        self.speaker_with(i, false)
-    }
-
-    /// A speaker restarted on a node whose kernel kept its VIPs (Graceful Restart F bit).
-    fn restarted_speaker(&self, i: usize) -> NsSpeaker {
-        self.speaker_with(i, true)
-    }
-
-    fn speaker_with(&self, i: usize, forwarding_preserved: bool) -> NsSpeaker {
-        let mut p = peer(&format!("10.0.{i}.1"), 65000);
-        p.next_hop6 = Some(format!("2001:db8:{i}::2").parse().unwrap());
-        NsSpeaker::start_with(
-            &self.nodes[i - 1],
-            node(&format!("10.0.{i}.2"), 65001),
-            bgp(vec![p]),
-            forwarding_preserved,
-        )
-    }
-
-    fn router_neighbors(&self) -> Vec<(String, u32)> {
-        (1..=self.nodes.len())
-            .map(|i| (format!("10.0.{i}.2"), 65001))
-            .collect()
-    }
-
-    fn start_frr(&self) -> Frr {
-        let n = self.router_neighbors();
-        let refs: Vec<(&str, u32)> = n.iter().map(|(a, s)| (a.as_str(), *s)).collect();
-        Frr::start(&self.router, &router_conf("10.0.0.1", 65000, &refs))
-    }
+fn speaker_with(lab: &Lab, i: usize, forwarding_preserved: bool) -> NsSpeaker {
+    let mut p = peer(&router_addr(0, i), ROUTER_ASN);
+    p.next_hop6 = Some(node_addr6(0, i).parse().unwrap());
+    NsSpeaker::start_with(
+        lab.node(i),
+        node(&node_addr(0, i), NODE_ASN),
+        bgp(vec![p]),
+        forwarding_preserved,
+    )
 }
 
 fn wait_next_hops(ns: &Netns, dst: &str, expected: &[&str]) {
@@ -226,17 +162,17 @@ fn wait_next_hops(ns: &Netns, dst: &str, expected: &[&str]) {
 #[test]
 fn three_speakers_make_one_ecmp_route_and_a_shutdown_removes_one_next_hop() {
     support::init_tracing();
-    let lab = Lab::new(3);
-    let _frr = lab.start_frr();
-    let speakers: Vec<NsSpeaker> = (1..=3).map(|i| lab.speaker(i)).collect();
+    let lab = Lab::new(1, 3);
+    let _frr = lab.start_router(0, None);
+    let speakers: Vec<NsSpeaker> = (1..=3).map(|i| speaker(&lab, i)).collect();
     for s in &speakers {
         s.set_routes(routes(&[VIP4, VIP6]));
     }
-    wait_next_hops(&lab.router, VIP4, &["10.0.1.2", "10.0.2.2", "10.0.3.2"]);
+    wait_next_hops(lab.router(0), VIP4, &["10.0.1.2", "10.0.2.2", "10.0.3.2"]);
     wait_next_hops(
-        &lab.router,
+        lab.router(0),
         VIP6,
-        &["2001:db8:1::2", "2001:db8:2::2", "2001:db8:3::2"],
+        &[&node_addr6(0, 1), &node_addr6(0, 2), &node_addr6(0, 3)],
     );
     let st = speakers[0].wait_established(1);
     assert_eq!(st[0].routes_sent, 2, "{st:?}");
@@ -246,8 +182,8 @@ fn three_speakers_make_one_ecmp_route_and_a_shutdown_removes_one_next_hop() {
     let mut speakers = speakers;
     let third = speakers.pop().unwrap();
     third.shutdown();
-    wait_next_hops(&lab.router, VIP4, &["10.0.1.2", "10.0.2.2"]);
-    wait_next_hops(&lab.router, VIP6, &["2001:db8:1::2", "2001:db8:2::2"]);
+    wait_next_hops(lab.router(0), VIP4, &["10.0.1.2", "10.0.2.2"]);
+    wait_next_hops(lab.router(0), VIP6, &[&node_addr6(0, 1), &node_addr6(0, 2)]);
     // The router saw a Cease/Administrative Shutdown, not a dropped connection.
     let v = _frr.vtysh_json("show bgp neighbors 10.0.3.2 json");
     let last = v["10.0.3.2"]["lastNotificationReason"].to_string();
@@ -260,17 +196,17 @@ fn three_speakers_make_one_ecmp_route_and_a_shutdown_removes_one_next_hop() {
 #[test]
 fn withdrawing_a_vip_removes_it_at_the_router_and_received_routes_are_counted() {
     support::init_tracing();
-    let lab = Lab::new(1);
-    let frr = lab.start_frr();
+    let lab = Lab::new(1, 1);
+    let frr = lab.start_router(0, None);
     // Give the router something to announce to us, so routes_received is exercised.
     frr.vtysh("configure terminal\nip route 192.0.2.0/24 blackhole\nrouter bgp 65000\naddress-family ipv4 unicast\nredistribute static\n");
-    let s = lab.speaker(1);
+    let s = speaker(&lab, 1);
     s.set_routes(routes(&[VIP4, "10.100.0.2"]));
-    wait_next_hops(&lab.router, VIP4, &["10.0.1.2"]);
-    wait_next_hops(&lab.router, "10.100.0.2", &["10.0.1.2"]);
+    wait_next_hops(lab.router(0), VIP4, &["10.0.1.2"]);
+    wait_next_hops(lab.router(0), "10.100.0.2", &["10.0.1.2"]);
     s.set_routes(routes(&["10.100.0.2"]));
-    wait_next_hops(&lab.router, VIP4, &[]);
-    assert_eq!(kernel_next_hops(&lab.router, "10.100.0.2"), ["10.0.1.2"]);
+    wait_next_hops(lab.router(0), VIP4, &[]);
+    assert_eq!(kernel_next_hops(lab.router(0), "10.100.0.2"), ["10.0.1.2"]);
     let st = wait_for(
         TIMEOUT,
         "routes_received counts the router's prefix",
@@ -279,18 +215,18 @@ fn withdrawing_a_vip_removes_it_at_the_router_and_received_routes_are_counted() 
     );
     assert_eq!(st[0].state, PeerState::Established);
     s.set_routes(RouteSet::new());
-    wait_next_hops(&lab.router, "10.100.0.2", &[]);
+    wait_next_hops(lab.router(0), "10.100.0.2", &[]);
     s.shutdown();
 }
 
 #[test]
 fn after_the_routers_bgpd_restarts_the_session_and_route_come_back() {
     support::init_tracing();
-    let lab = Lab::new(1);
-    let frr = lab.start_frr();
-    let s = lab.speaker(1);
+    let lab = Lab::new(1, 1);
+    let frr = lab.start_router(0, None);
+    let s = speaker(&lab, 1);
     s.set_routes(routes(&[VIP4]));
-    wait_next_hops(&lab.router, VIP4, &["10.0.1.2"]);
+    wait_next_hops(lab.router(0), VIP4, &["10.0.1.2"]);
 
     frr.kill_bgpd();
     wait_for(
@@ -302,59 +238,52 @@ fn after_the_routers_bgpd_restarts_the_session_and_route_come_back() {
     frr.start_bgpd();
     let st = s.wait_established(1);
     assert_eq!(st[0].last_error, None, "cleared once established again");
-    wait_next_hops(&lab.router, VIP4, &["10.0.1.2"]);
+    wait_next_hops(lab.router(0), VIP4, &["10.0.1.2"]);
     s.shutdown();
 }
 
 #[test]
 fn ibgp_gets_local_pref_and_ebgp_gets_prepends_and_communities() {
     support::init_tracing();
-    // One node, two routers: r1 in the node's own AS (iBGP), r2 in AS 65000 (eBGP).
-    let r1 = Netns::new("r");
-    let r2 = Netns::new("r");
-    let n = Netns::new("n");
-    link(&r1, "eth1", &n, "eth0");
-    link(&r2, "eth1", &n, "eth1");
-    r1.addr("eth1", "10.0.1.1/24");
-    n.addr("eth0", "10.0.1.2/24");
-    r2.addr("eth1", "10.0.2.1/24");
-    n.addr("eth1", "10.0.2.2/24");
-    let f1 = Frr::start(&r1, &router_conf("10.0.1.1", 65001, &[("10.0.1.2", 65001)]));
-    let f2 = Frr::start(&r2, &router_conf("10.0.2.1", 65000, &[("10.0.2.2", 65001)]));
-    let s = NsSpeaker::start(
-        &n,
-        node("10.0.0.2", 65001),
-        bgp(vec![peer("10.0.1.1", 65001), peer("10.0.2.1", 65000)]),
+    // One node, two routers: r0 in the node's own AS (iBGP), r1 in AS 65000 (eBGP).
+    let lab = Lab::new(2, 1);
+    let (r0, r1) = (lab.router(0), lab.router(1));
+    let ibgp_conf = frr_bgp_conf(
+        &router_id(0),
+        NODE_ASN,
+        &[(&node_addr(0, 1), NODE_ASN)],
+        None,
     );
-    let attrs = RouteAttrs {
-        communities: vec![Community((65000 << 16) | 100)],
-        large_communities: vec![LargeCommunity {
-            global: 65000,
-            local1: 1,
-            local2: 2,
-        }],
-        med: Some(10),
-        local_pref: Some(200),
-        as_path_prepend: 2,
-    };
+    let f0 = Frr::start(r0, &ibgp_conf);
+    let f1 = lab.start_router(1, None);
+    let s = NsSpeaker::start(
+        lab.node(1),
+        node("10.0.0.2", NODE_ASN),
+        bgp(vec![
+            peer(&router_addr(0, 1), NODE_ASN),
+            peer(&router_addr(1, 1), ROUTER_ASN),
+        ]),
+    );
+    // Community 65000:100, large community 65000:1:2, MED 10, LOCAL_PREF 200, 2 prepends.
+    let attrs = RouteAttrs::example();
     s.set_routes(RouteSet::from([(VIP4.parse().unwrap(), attrs)]));
-    wait_next_hops(&r1, VIP4, &["10.0.1.2"]);
-    wait_next_hops(&r2, VIP4, &["10.0.2.2"]);
+    wait_next_hops(r0, VIP4, &[&node_addr(0, 1)]);
+    wait_next_hops(r1, VIP4, &[&node_addr(1, 1)]);
 
     let show = format!("show bgp ipv4 unicast {VIP4}/32 json");
-    let ibgp = f1.vtysh_json(&show);
+    let ibgp = f0.vtysh_json(&show);
     let p = &ibgp["paths"][0];
     assert_eq!(p["locPrf"], 200, "{ibgp}");
     assert_eq!(p["aspath"]["length"], 0, "{ibgp}");
     assert_eq!(p["metric"], 10, "{ibgp}");
 
-    let ebgp = f2.vtysh_json(&show);
+    let ebgp = f1.vtysh_json(&show);
     let p = &ebgp["paths"][0];
     assert_eq!(p["aspath"]["string"], "65001 65001 65001", "{ebgp}");
     assert_eq!(p["community"]["string"], "65000:100", "{ebgp}");
     assert_eq!(p["largeCommunity"]["string"], "65000:1:2", "{ebgp}");
     assert_eq!(p["metric"], 10, "{ebgp}");
-    // LOCAL_PREF is not sent over eBGP: r2 shows its default for the path.
+    // LOCAL_PREF is not sent over eBGP: r1 shows its default for the path.
     assert_ne!(p["locPrf"], 200, "{ebgp}");
     s.shutdown();
 }
@@ -362,52 +291,45 @@ fn ibgp_gets_local_pref_and_ebgp_gets_prepends_and_communities() {
 #[test]
 fn two_routers_see_the_route_over_inbound_passive_and_colliding_sessions() {
     support::init_tracing();
-    // The node listens; r1's session may collide (both sides connect), r2's peer is passive
-    // on our side, so only r2 can open it.
-    let r1 = Netns::new("r");
-    let r2 = Netns::new("r");
-    let n = Netns::new("n");
-    link(&r1, "eth1", &n, "eth0");
-    link(&r2, "eth1", &n, "eth1");
-    r1.addr("eth1", "10.0.1.1/24");
-    n.addr("eth0", "10.0.1.2/24");
-    r2.addr("eth1", "10.0.2.1/24");
-    n.addr("eth1", "10.0.2.2/24");
-    let _f1 = Frr::start(&r1, &router_conf("10.0.1.1", 65000, &[("10.0.1.2", 65001)]));
-    let _f2 = Frr::start(&r2, &router_conf("10.0.2.1", 65000, &[("10.0.2.2", 65001)]));
-    let mut passive = peer("10.0.2.1", 65000);
+    // The node listens; r0's session may collide (both sides connect), r1's peer is passive
+    // on our side, so only r1 can open it.
+    let lab = Lab::new(2, 1);
+    let (r0, r1) = (lab.router(0), lab.router(1));
+    let _f0 = lab.start_router(0, None);
+    let _f1 = lab.start_router(1, None);
+    let mut passive = peer(&router_addr(1, 1), ROUTER_ASN);
     passive.passive = true;
-    let mut cfg = bgp(vec![peer("10.0.1.1", 65000), passive]);
+    let mut cfg = bgp(vec![peer(&router_addr(0, 1), ROUTER_ASN), passive]);
     cfg.listen = Some("0.0.0.0:179".parse().unwrap());
-    let s = NsSpeaker::start(&n, node("10.0.0.2", 65001), cfg.clone());
+    let s = NsSpeaker::start(lab.node(1), node("10.0.0.2", NODE_ASN), cfg.clone());
     s.set_routes(routes(&[VIP4]));
-    wait_next_hops(&r1, VIP4, &["10.0.1.2"]);
-    wait_next_hops(&r2, VIP4, &["10.0.2.2"]);
+    wait_next_hops(r0, VIP4, &[&node_addr(0, 1)]);
+    wait_next_hops(r1, VIP4, &[&node_addr(1, 1)]);
     s.wait_established(2);
 
-    // Reconfigure: drop r1, keep r2 untouched (its session must not reset).
+    // Reconfigure: drop r0, keep r1 untouched (its session must not reset).
     let uptime_before = s.status()[1].uptime_seconds;
-    let mut only_r2 = cfg.clone();
-    only_r2.peers.remove(0);
-    s.reconfigure(&node("10.0.0.2", 65001), &only_r2);
-    wait_next_hops(&r1, VIP4, &[]);
+    let mut only_r1 = cfg.clone();
+    only_r1.peers.remove(0);
+    s.reconfigure(&node("10.0.0.2", NODE_ASN), &only_r1);
+    wait_next_hops(r0, VIP4, &[]);
     let st = s.status();
     assert_eq!(st.len(), 1);
-    assert_eq!(st[0].address, "10.0.2.1");
+    assert_eq!(st[0].address, router_addr(1, 1));
     assert_eq!(st[0].state, PeerState::Established);
     assert!(st[0].uptime_seconds >= uptime_before);
-    assert_eq!(kernel_next_hops(&r2, VIP4), ["10.0.2.2"]);
+    assert_eq!(kernel_next_hops(r1, VIP4), [node_addr(1, 1)]);
     s.shutdown();
 }
 
 #[test]
 fn route_refresh_from_the_router_resends_everything() {
     support::init_tracing();
-    let lab = Lab::new(1);
-    let frr = lab.start_frr();
-    let s = lab.speaker(1);
+    let lab = Lab::new(1, 1);
+    let frr = lab.start_router(0, None);
+    let s = speaker(&lab, 1);
     s.set_routes(routes(&[VIP4, VIP6]));
-    wait_next_hops(&lab.router, VIP4, &["10.0.1.2"]);
+    wait_next_hops(lab.router(0), VIP4, &["10.0.1.2"]);
     let before = s.wait_established(1)[0].updates_sent;
     // Soft inbound reset makes FRR send ROUTE-REFRESH (RFC 2918) for each family.
     frr.vtysh("clear bgp ipv4 unicast 10.0.1.2 soft in");
@@ -419,16 +341,16 @@ fn route_refresh_from_the_router_resends_everything() {
         |n| *n >= before + 2,
     );
     assert_eq!(s.status()[0].state, PeerState::Established);
-    assert_eq!(kernel_next_hops(&lab.router, VIP4), ["10.0.1.2"]);
+    assert_eq!(kernel_next_hops(lab.router(0), VIP4), ["10.0.1.2"]);
     s.shutdown();
 }
 
 #[test]
 fn a_frozen_router_trips_the_hold_timer_and_the_session_recovers() {
     support::init_tracing();
-    let lab = Lab::new(1);
-    let frr = lab.start_frr();
-    let s = lab.speaker(1);
+    let lab = Lab::new(1, 1);
+    let frr = lab.start_router(0, None);
+    let s = speaker(&lab, 1);
     s.set_routes(routes(&[VIP4]));
     s.wait_established(1);
     frr.pause_bgpd();
@@ -445,25 +367,30 @@ fn a_frozen_router_trips_the_hold_timer_and_the_session_recovers() {
         "{st:?}"
     );
     s.wait_established(1);
-    wait_next_hops(&lab.router, VIP4, &["10.0.1.2"]);
+    wait_next_hops(lab.router(0), VIP4, &["10.0.1.2"]);
     s.shutdown();
 }
 
 #[test]
 fn an_ipv6_session_carries_both_families() {
     support::init_tracing();
-    let lab = Lab::new(1);
+    let lab = Lab::new(1, 1);
     let _frr = Frr::start(
-        &lab.router,
-        &router_conf("10.0.0.1", 65000, &[("2001:db8:1::2", 65001)]),
+        lab.router(0),
+        &frr_bgp_conf(
+            &router_id(0),
+            ROUTER_ASN,
+            &[(&node_addr6(0, 1), NODE_ASN)],
+            None,
+        ),
     );
     // IPv6 next hop: the session's own address; IPv4 next hop: the override.
-    let mut p = peer("2001:db8:1::1", 65000);
+    let mut p = peer(&router_addr6(0, 1), ROUTER_ASN);
     p.next_hop = Some("10.0.1.2".parse().unwrap());
-    let s = NsSpeaker::start(&lab.nodes[0], node("10.0.1.2", 65001), bgp(vec![p]));
+    let s = NsSpeaker::start(lab.node(1), node("10.0.1.2", 65001), bgp(vec![p]));
     s.set_routes(routes(&[VIP4, VIP6]));
-    wait_next_hops(&lab.router, VIP6, &["2001:db8:1::2"]);
-    wait_next_hops(&lab.router, VIP4, &["10.0.1.2"]);
+    wait_next_hops(lab.router(0), VIP6, &[&node_addr6(0, 1)]);
+    wait_next_hops(lab.router(0), VIP4, &["10.0.1.2"]);
     assert_eq!(s.status()[0].routes_sent, 2);
     s.shutdown();
 }
@@ -471,9 +398,9 @@ fn an_ipv6_session_carries_both_families() {
 #[test]
 fn ten_thousand_vips_reach_the_router_and_leave_it_again() {
     support::init_tracing();
-    let lab = Lab::new(1);
-    let frr = lab.start_frr();
-    let s = lab.speaker(1);
+    let lab = Lab::new(1, 1);
+    let frr = lab.start_router(0, None);
+    let s = speaker(&lab, 1);
     s.wait_established(1);
     let many: RouteSet = (0..10_000u32)
         .map(|i| IpAddr::V4((0x0a64_0000 + i).into()))
@@ -596,18 +523,18 @@ fn two_speakers_connecting_to_each_other_settle_on_one_session() {
 #[test]
 fn ttl_security_gets_through_a_router_that_enforces_gtsm() {
     support::init_tracing();
-    let lab = Lab::new(1);
-    let mut conf = router_conf("10.0.0.1", 65000, &[("10.0.1.2", 65001)]);
-    conf = conf.replace(
-        " neighbor 10.0.1.2 timers connect 1\n",
-        " neighbor 10.0.1.2 timers connect 1\n neighbor 10.0.1.2 ttl-security hops 1\n",
+    let lab = Lab::new(1, 1);
+    let conf = with_neighbor_lines(
+        lab.router_config(0, None),
+        "10.0.1.2",
+        &["ttl-security hops 1"],
     );
-    let _frr = Frr::start(&lab.router, &conf);
+    let _frr = Frr::start(lab.router(0), &conf);
     let mut p = peer("10.0.1.1", 65000);
     p.ttl_security = true;
-    let s = NsSpeaker::start(&lab.nodes[0], node("10.0.1.2", 65001), bgp(vec![p]));
+    let s = NsSpeaker::start(lab.node(1), node("10.0.1.2", 65001), bgp(vec![p]));
     s.set_routes(routes(&[VIP4]));
-    wait_next_hops(&lab.router, VIP4, &["10.0.1.2"]);
+    wait_next_hops(lab.router(0), VIP4, &["10.0.1.2"]);
     s.shutdown();
 }
 
@@ -622,7 +549,7 @@ impl NsSpeaker {
     }
 }
 
-/// `router_conf` with extra lines for one neighbor.
+/// A router config ([`frr_bgp_conf`]) with extra lines for one neighbor.
 fn with_neighbor_lines(conf: String, addr: &str, lines: &[&str]) -> String {
     let anchor = format!(" neighbor {addr} timers connect 1\n");
     let mut extra = anchor.clone();
@@ -656,20 +583,12 @@ fn tcp_md5_with_the_routers_password_comes_up_both_ways_and_a_wrong_one_stays_do
     // n1 connects with the right password; n2 is passive and listens on [::]:179 (the router
     // connects, our listening socket must verify its signed SYN); n3 connects with a wrong
     // password.
-    let lab = Lab::new(3);
-    let mut conf = router_conf(
-        "10.0.0.1",
-        65000,
-        &[
-            ("10.0.1.2", 65001),
-            ("10.0.2.2", 65001),
-            ("10.0.3.2", 65001),
-        ],
-    );
+    let lab = Lab::new(1, 3);
+    let mut conf = lab.router_config(0, None);
     for i in 1..=3 {
         conf = with_neighbor_lines(conf, &format!("10.0.{i}.2"), &["password s3cret-pw"]);
     }
-    let frr = Frr::start(&lab.router, &conf);
+    let frr = Frr::start(lab.router(0), &conf);
     let start = |i: usize, password: &str, passive: bool| {
         let mut p = peer(&format!("10.0.{i}.1"), 65000);
         p.password = Some(password.to_string());
@@ -679,21 +598,21 @@ fn tcp_md5_with_the_routers_password_comes_up_both_ways_and_a_wrong_one_stays_do
             // An IPv6 socket: the IPv4 router's key is installed as an IPv4-mapped address.
             cfg.listen = Some("[::]:179".parse().unwrap());
         }
-        let s = NsSpeaker::start(&lab.nodes[i - 1], node(&format!("10.0.{i}.2"), 65001), cfg);
+        let s = NsSpeaker::start(lab.node(i), node(&format!("10.0.{i}.2"), 65001), cfg);
         s.set_routes(routes(&[VIP4]));
         s
     };
     let s1 = start(1, "s3cret-pw", false);
     let s2 = start(2, "s3cret-pw", true);
     let s3 = start(3, "wrong-pw", false);
-    wait_next_hops(&lab.router, VIP4, &["10.0.1.2", "10.0.2.2"]);
+    wait_next_hops(lab.router(0), VIP4, &["10.0.1.2", "10.0.2.2"]);
     s1.wait_established(1);
     s2.wait_established(1);
     never_established("a wrong MD5 password", STAYS_DOWN, || {
         (s3.status()[0].state, frr.neighbor_state("10.0.3.2"))
     });
     assert_eq!(
-        kernel_next_hops(&lab.router, VIP4),
+        kernel_next_hops(lab.router(0), VIP4),
         ["10.0.1.2", "10.0.2.2"]
     );
     // The kernel, not BGP, refused it: the router never saw a single message from n3.
@@ -737,10 +656,11 @@ fn gtsm_drops_a_router_two_hops_away_and_accepts_it_without_ttl_security() {
     for key in ["net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"] {
         support::run("ip", &["netns", "exec", mid.name(), "sysctl", "-qw", key]);
     }
-    let mut conf = router_conf(
+    let mut conf = frr_bgp_conf(
         "10.0.8.2",
-        65000,
-        &[("10.0.9.2", 65001), ("2001:db8:9::2", 65001)],
+        ROUTER_ASN,
+        &[("10.0.9.2", NODE_ASN), ("2001:db8:9::2", NODE_ASN)],
+        None,
     );
     for a in ["10.0.9.2", "2001:db8:9::2"] {
         conf = with_neighbor_lines(conf, a, &["ebgp-multihop 255"]);
@@ -802,15 +722,15 @@ fn stale(frr: &Frr, prefix: &str) -> Option<bool> {
 #[test]
 fn graceful_restart_keeps_the_route_through_a_crash_and_a_cease_still_withdraws_at_once() {
     support::init_tracing();
-    let lab = Lab::new(1);
-    let conf = router_conf("10.0.0.1", 65000, &[("10.0.1.2", 65001)]).replace(
+    let lab = Lab::new(1, 1);
+    let conf = lab.router_config(0, None).replace(
         " no bgp ebgp-requires-policy\n",
         " no bgp ebgp-requires-policy\n bgp graceful-restart\n",
     );
-    let frr = Frr::start(&lab.router, &conf);
-    let first = lab.speaker(1);
+    let frr = Frr::start(lab.router(0), &conf);
+    let first = speaker(&lab, 1);
     first.set_routes(routes(&[VIP4]));
-    wait_next_hops(&lab.router, VIP4, &["10.0.1.2"]);
+    wait_next_hops(lab.router(0), VIP4, &["10.0.1.2"]);
     first.wait_established(1);
     let v = frr.vtysh_json("show bgp neighbors 10.0.1.2 json");
     assert_eq!(
@@ -825,7 +745,7 @@ fn graceful_restart_keeps_the_route_through_a_crash_and_a_cease_still_withdraws_
 
     // Watch the router's kernel route continuously from here on.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let router = lab.router.name().to_string();
+    let router = lab.router(0).name().to_string();
     let watcher = {
         let stop = stop.clone();
         std::thread::spawn(move || {
@@ -860,9 +780,9 @@ fn graceful_restart_keeps_the_route_through_a_crash_and_a_cease_still_withdraws_
     );
     // Well inside the 120 s restart time, a while without us: the route stays.
     std::thread::sleep(Duration::from_secs(3));
-    assert_eq!(kernel_next_hops(&lab.router, VIP4), ["10.0.1.2"]);
+    assert_eq!(kernel_next_hops(lab.router(0), VIP4), ["10.0.1.2"]);
 
-    let second = lab.restarted_speaker(1);
+    let second = restarted_speaker(&lab, 1);
     second.set_routes(routes(&[VIP4]));
     second.wait_established(1);
     let v = frr.vtysh_json("show bgp neighbors 10.0.1.2 json");
@@ -889,7 +809,7 @@ fn graceful_restart_keeps_the_route_through_a_crash_and_a_cease_still_withdraws_
     wait_for(
         Duration::from_secs(10),
         "the Cease withdraws the route",
-        || kernel_next_hops(&lab.router, VIP4),
+        || kernel_next_hops(lab.router(0), VIP4),
         |h| h.is_empty(),
     );
     eprintln!("route gone {:?} after the Cease", t.elapsed());

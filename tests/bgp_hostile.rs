@@ -21,7 +21,7 @@ use anycastd::bgp::message::{
     frame, CodecContext, Message, Notification, Open, Prefix, HEADER_LEN, TYPE_OPEN, TYPE_UPDATE,
 };
 use anycastd::bgp::{Limits, RouteAttrs, RouteSet, Speaker};
-use anycastd::config::{Bgp, Node, Peer};
+use anycastd::config::{Bgp, Families, Node, Peer};
 use anycastd::status::{PeerState, PeerStatus};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
@@ -152,21 +152,11 @@ fn node() -> Node {
 
 fn peer(addr: SocketAddr) -> Peer {
     Peer {
-        address: addr.ip(),
-        asn: 65000,
         port: addr.port(),
-        local_address: None,
-        next_hop: None,
         next_hop6: Some("2001:db8::1".parse().unwrap()),
-        passive: false,
         hold_time: 9,
-        password: None,
-        ttl_security: false,
-        families: anycastd::config::Families::BOTH,
-        extended_next_hop: false,
-        interface: None,
-        bfd: None,
-        graceful_restart: Some(120),
+        families: Families::BOTH,
+        ..Peer::new(addr.ip(), 65000)
     }
 }
 
@@ -175,9 +165,7 @@ fn bgp(peers: Vec<Peer>) -> Bgp {
         hold_time: 9,
         // Fast reconnects keep the many fresh sessions quick.
         connect_retry: Duration::from_millis(300),
-        listen: None,
-        shutdown_delay: Duration::ZERO,
-        peers,
+        ..Bgp::new(peers)
     }
 }
 

@@ -1,6 +1,6 @@
 //! `anycastd check -c FILE` as operators run it: the real binary, real files.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn check(file: &Path) -> Output {
@@ -9,6 +9,16 @@ fn check(file: &Path) -> Output {
         .arg(file)
         .output()
         .expect("run anycastd")
+}
+
+/// Writes `text` to `name` in a new temporary directory and checks it; the directory lives as
+/// long as the first value.
+fn check_text(name: &str, text: &str) -> (tempfile::TempDir, PathBuf, Output) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join(name);
+    std::fs::write(&file, text).unwrap();
+    let out = check(&file);
+    (dir, file, out)
 }
 
 fn stdout(out: &Output) -> String {
@@ -25,10 +35,8 @@ fn a_valid_file_prints_ok_and_exits_0() {
 
 #[test]
 fn an_invalid_file_prints_every_error_with_its_position_and_exits_1() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("bad.toml");
-    std::fs::write(
-        &file,
+    let (_dir, file, out) = check_text(
+        "bad.toml",
         concat!(
             "[node]\n",
             "router_id = \"10.0.1.2\"\n",
@@ -37,9 +45,7 @@ fn an_invalid_file_prints_every_error_with_its_position_and_exits_1() {
             "address = \"10.0.0.300\"\n",
             "interface = \"averyveryverylongname\"\n",
         ),
-    )
-    .unwrap();
-    let out = check(&file);
+    );
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let f = file.display();
     assert_eq!(
@@ -54,10 +60,7 @@ fn an_invalid_file_prints_every_error_with_its_position_and_exits_1() {
 
 #[test]
 fn a_syntax_error_is_reported_at_its_position_and_exits_1() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("syntax.toml");
-    std::fs::write(&file, "[node]\nrouter_id = 10.0.1.2\n").unwrap();
-    let out = check(&file);
+    let (_dir, file, out) = check_text("syntax.toml", "[node]\nrouter_id = 10.0.1.2\n");
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let text = stdout(&out);
     assert!(
@@ -80,19 +83,15 @@ fn a_missing_file_exits_2() {
 
 #[test]
 fn a_vip_whose_attributes_cannot_fit_in_one_update_is_rejected_with_the_size() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("communities.toml");
     let communities: Vec<String> = (0..1100).map(|i| format!("\"65000:{i}\"")).collect();
-    std::fs::write(
-        &file,
-        format!(
+    let (_dir, file, out) = check_text(
+        "communities.toml",
+        &format!(
             "[node]\nrouter_id = \"10.0.1.2\"\nasn = 65001\n[[vip]]\naddress = \"10.100.0.1\"\n\
              communities = [{}]\n",
             communities.join(", ")
         ),
-    )
-    .unwrap();
-    let out = check(&file);
+    );
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert_eq!(
         stdout(&out),
@@ -107,10 +106,8 @@ fn a_vip_whose_attributes_cannot_fit_in_one_update_is_rejected_with_the_size() {
 
 #[test]
 fn durations_beyond_their_bounds_are_rejected_at_their_position() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("durations.toml");
-    std::fs::write(
-        &file,
+    let (_dir, file, out) = check_text(
+        "durations.toml",
         concat!(
             "[node]\n",
             "router_id = \"10.0.1.2\"\n",
@@ -123,9 +120,7 @@ fn durations_beyond_their_bounds_are_rejected_at_their_position() {
             "port = 53\n",
             "interval = \"100000h\"\n",
         ),
-    )
-    .unwrap();
-    let out = check(&file);
+    );
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let f = file.display();
     assert_eq!(

@@ -21,16 +21,12 @@ use std::time::Duration;
 
 use support::bird::Bird;
 use support::daemon::Daemon;
-use support::lab::{node_addr, node_addr6, router_addr, Lab};
+use support::lab::{node_addr, node_addr6, router_addr, router_addr6, Lab};
 use support::{run, wait_for, Frr, Netns};
 
 const TIMEOUT: Duration = Duration::from_secs(40);
 const VIP4: &str = "10.100.0.1";
 const VIP6: &str = "2001:db8:100::1";
-
-fn router_addr6() -> String {
-    "2001:db8:0:1::1".to_string()
-}
 
 /// The node's `[node]` and `[bgp]` tables and the given peers, plus one plain VIP per
 /// address on `lo`.
@@ -120,7 +116,7 @@ fn dual_stack_peers() -> String {
     format!(
         "[[bgp.peer]]\naddress = \"{}\"\nasn = 65000\n\n[[bgp.peer]]\naddress = \"{}\"\nasn = 65000\n",
         router_addr(0, 1),
-        router_addr6()
+        router_addr6(0, 1)
     )
 }
 
@@ -138,7 +134,7 @@ fn dual_stack_with_one_frr_neighbor_per_family_carries_each_vip_over_its_own_ses
     wait_route(lab.router(0), VIP4, &[(&n4, "eth1")]);
     wait_route(lab.router(0), VIP6, &[(&n6, "eth1")]);
     let p4 = established_peer(&d, &router_addr(0, 1));
-    let p6 = established_peer(&d, &router_addr6());
+    let p6 = established_peer(&d, &router_addr6(0, 1));
     assert_eq!(p4["families"], serde_json::json!(["ipv4"]), "{p4}");
     assert_eq!(p6["families"], serde_json::json!(["ipv6"]), "{p6}");
     assert_eq!(
@@ -186,7 +182,7 @@ fn dual_stack_with_bird_single_family_sessions_carries_each_vip_over_its_own_ses
     wait_route(lab.router(0), VIP6, &[(&n6, "eth1")]);
     assert!(bird.established("node4") && bird.established("node6"));
     let p4 = established_peer(&d, &router_addr(0, 1));
-    let p6 = established_peer(&d, &router_addr6());
+    let p6 = established_peer(&d, &router_addr6(0, 1));
     assert_eq!(p4["families"], serde_json::json!(["ipv4"]), "{p4}");
     assert_eq!(p6["families"], serde_json::json!(["ipv6"]), "{p6}");
     assert_eq!(p6["extended_next_hop"], false, "{p6}");
@@ -196,28 +192,38 @@ fn dual_stack_with_bird_single_family_sessions_carries_each_vip_over_its_own_ses
 fn ipv6_only_node(lab: &Lab) -> Daemon {
     let peers = format!(
         "[[bgp.peer]]\naddress = \"{}\"\nasn = 65000\n",
-        router_addr6()
+        router_addr6(0, 1)
     );
     Daemon::start(lab.node(1), "node1", &node_config(&peers, &[VIP4, VIP6]))
+}
+
+/// FRR config with one neighbor, the node's IPv6 address `n6`, active for IPv4 and IPv6
+/// unicast; with `extended_nexthop`, the RFC 8950 capability too.
+fn frr_ipv6_session(n6: &str, extended_nexthop: bool) -> String {
+    let enh = if extended_nexthop {
+        format!(" neighbor {n6} capability extended-nexthop\n")
+    } else {
+        String::new()
+    };
+    format!(
+        "frr defaults datacenter\n!\nrouter bgp 65000\n bgp router-id 10.255.255.1\n \
+         no bgp ebgp-requires-policy\n neighbor {n6} remote-as 65001\n \
+         neighbor {n6} timers connect 1\n{enh} \
+         address-family ipv4 unicast\n  neighbor {n6} activate\n exit-address-family\n \
+         address-family ipv6 unicast\n  neighbor {n6} activate\n exit-address-family\n!\n"
+    )
 }
 
 #[test]
 fn rfc_8950_carries_an_ipv4_vip_over_an_ipv6_session_to_frr() {
     let lab = Lab::new(1, 1);
     let n6 = node_addr6(0, 1);
-    let conf = format!(
-        "frr defaults datacenter\n!\nrouter bgp 65000\n bgp router-id 10.255.255.1\n \
-         no bgp ebgp-requires-policy\n neighbor {n6} remote-as 65001\n \
-         neighbor {n6} timers connect 1\n neighbor {n6} capability extended-nexthop\n \
-         address-family ipv4 unicast\n  neighbor {n6} activate\n exit-address-family\n \
-         address-family ipv6 unicast\n  neighbor {n6} activate\n exit-address-family\n!\n"
-    );
-    let frr = Frr::start(lab.router(0), &conf);
+    let frr = Frr::start(lab.router(0), &frr_ipv6_session(&n6, true));
     let d = ipv6_only_node(&lab);
     // The IPv4 VIP is installed via the node's IPv6 address.
     wait_route(lab.router(0), VIP4, &[(&n6, "eth1")]);
     wait_route(lab.router(0), VIP6, &[(&n6, "eth1")]);
-    let p = established_peer(&d, &router_addr6());
+    let p = established_peer(&d, &router_addr6(0, 1));
     assert_eq!(p["families"], serde_json::json!(["ipv4", "ipv6"]), "{p}");
     assert_eq!(p["extended_next_hop"], true, "{p}");
     assert_eq!(frr.prefixes_received("ipv4", &n6), Some(1));
@@ -228,17 +234,10 @@ fn without_extended_next_hop_at_the_router_the_ipv4_vip_stays_off_an_ipv6_sessio
     // FRR negotiates IPv4 unicast but not RFC 8950: we have no IPv4 next hop to give.
     let lab = Lab::new(1, 1);
     let n6 = node_addr6(0, 1);
-    let conf = format!(
-        "frr defaults datacenter\n!\nrouter bgp 65000\n bgp router-id 10.255.255.1\n \
-         no bgp ebgp-requires-policy\n neighbor {n6} remote-as 65001\n \
-         neighbor {n6} timers connect 1\n \
-         address-family ipv4 unicast\n  neighbor {n6} activate\n exit-address-family\n \
-         address-family ipv6 unicast\n  neighbor {n6} activate\n exit-address-family\n!\n"
-    );
-    let frr = Frr::start(lab.router(0), &conf);
+    let frr = Frr::start(lab.router(0), &frr_ipv6_session(&n6, false));
     let d = ipv6_only_node(&lab);
     wait_route(lab.router(0), VIP6, &[(&n6, "eth1")]);
-    let p = established_peer(&d, &router_addr6());
+    let p = established_peer(&d, &router_addr6(0, 1));
     assert_eq!(p["families"], serde_json::json!(["ipv6"]), "{p}");
     assert_eq!(p["extended_next_hop"], false, "{p}");
     assert_eq!(p["routes_sent"], 1, "{p}");
@@ -262,7 +261,7 @@ fn rfc_8950_carries_an_ipv4_vip_over_an_ipv6_session_to_bird() {
     wait_route(lab.router(0), VIP6, &[(&n6, "eth1")]);
     wait_route(lab.router(0), VIP4, &[(&n6, "eth1")]);
     assert!(bird.established("node6"));
-    let p = established_peer(&d, &router_addr6());
+    let p = established_peer(&d, &router_addr6(0, 1));
     assert_eq!(p["families"], serde_json::json!(["ipv4", "ipv6"]), "{p}");
     assert_eq!(p["extended_next_hop"], true, "{p}");
 }

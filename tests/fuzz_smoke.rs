@@ -21,7 +21,6 @@ use anycastd::bgp::message::{
     CodecContext, Message, Notification, Open, RouteRefresh, Update, AFI_IPV4, AFI_IPV6,
 };
 use anycastd::bgp::{RouteAttrs, RouteSet};
-use anycastd::config::{Community, LargeCommunity};
 
 fn corpus_dir(target: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -236,17 +235,7 @@ fn speaker_messages(ctx: &CodecContext) -> Vec<Vec<u8>> {
         Message::Update(Update::end_of_rib(AFI_IPV4)).to_bytes(ctx),
         Message::Update(Update::end_of_rib(AFI_IPV6)).to_bytes(ctx),
     ];
-    let attrs = RouteAttrs {
-        communities: vec![Community(0xfde8_0064)],
-        large_communities: vec![LargeCommunity {
-            global: 65000,
-            local1: 1,
-            local2: 2,
-        }],
-        med: Some(10),
-        local_pref: Some(200),
-        as_path_prepend: 2,
-    };
+    let attrs = RouteAttrs::example();
     let routes: RouteSet = ["10.100.0.1", "10.100.0.2", "2001:db8:100::1"]
         .iter()
         .map(|a| (a.parse::<IpAddr>().unwrap(), attrs.clone()))

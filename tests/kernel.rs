@@ -243,6 +243,16 @@ fn n_services_with_m_backends_are_programmed_exactly() {
     });
 }
 
+/// Sets backend 10.0.2.3 of [`three_by_four`]'s second service to weight 0; the table that
+/// goes with it.
+fn zero_one_weight(desired: &mut DesiredState) -> BTreeSet<String> {
+    desired.services[1].destinations[2].weight = 0;
+    let mut expected = three_by_four_table();
+    expected.remove("TCP 10.100.0.2:80 wrr | 10.0.2.3:8080 Masq 30");
+    expected.insert("TCP 10.100.0.2:80 wrr | 10.0.2.3:8080 Masq 0".into());
+    expected
+}
+
 #[test]
 #[ignore = "needs IPVS and dummy interfaces: run with labs/qemu/run"]
 fn a_weight_change_reaches_the_kernel_with_one_op() {
@@ -250,7 +260,7 @@ fn a_weight_change_reaches_the_kernel_with_one_op() {
         let dp = Dataplane::start();
         let mut desired = three_by_four();
         assert_all_ok(&dp.apply(desired.clone()).await);
-        desired.services[1].destinations[2].weight = 0;
+        let expected = zero_one_weight(&mut desired);
         let pass = dp.apply(desired).await;
         assert_all_ok(&pass);
         // One netlink request (the op) and no read-back: the pass planned against the view
@@ -258,9 +268,6 @@ fn a_weight_change_reaches_the_kernel_with_one_op() {
         assert_eq!(pass.ops.len(), 1, "{:#?}", pass.ops);
         assert!(matches!(pass.ops[0].0, Op::EditDest { .. }));
         assert!(!pass.dumped, "a weight change must not dump the kernel");
-        let mut expected = three_by_four_table();
-        expected.remove("TCP 10.100.0.2:80 wrr | 10.0.2.3:8080 Masq 30");
-        expected.insert("TCP 10.100.0.2:80 wrr | 10.0.2.3:8080 Masq 0".into());
         assert_eq!(ipvs_table(), expected);
         dp.shutdown(false).await;
     });
@@ -300,7 +307,7 @@ fn an_op_failing_on_the_cached_view_makes_the_next_pass_dump_and_repair() {
         assert!(first.dumped);
         // Behind the reconciler's back: its view still has the service.
         sh("ipvsadm -D -t 10.100.0.2:80");
-        desired.services[1].destinations[2].weight = 0;
+        let expected = zero_one_weight(&mut desired);
         let failed = dp.apply(desired.clone()).await;
         assert!(!failed.dumped);
         assert_eq!(failed.ops.len(), 1, "{:#?}", failed.ops);
@@ -310,9 +317,6 @@ fn an_op_failing_on_the_cached_view_makes_the_next_pass_dump_and_repair() {
         assert!(repaired.dumped);
         assert_all_ok(&repaired);
         assert_eq!(repaired.ops.len(), 1 + 4, "{:#?}", repaired.ops);
-        let mut expected = three_by_four_table();
-        expected.remove("TCP 10.100.0.2:80 wrr | 10.0.2.3:8080 Masq 30");
-        expected.insert("TCP 10.100.0.2:80 wrr | 10.0.2.3:8080 Masq 0".into());
         assert_eq!(ipvs_table(), expected);
         dp.shutdown(false).await;
     });

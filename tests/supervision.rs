@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use support::backend::{http_get, Backend, Mode};
 use support::daemon::Daemon;
+use support::frr::bfd_router_conf;
 use support::lab::{node_addr, router_addr, Lab};
 use support::{kernel_next_hops, wait_for, wait_until, Frr};
 
@@ -129,15 +130,7 @@ fn the_end_of_the_http_server_makes_the_daemon_exit_70() {
 #[test]
 fn the_end_of_the_bfd_task_makes_the_daemon_exit_70() {
     let lab = Lab::new(1, 1);
-    let node = node_addr(0, 1);
-    let conf = format!(
-        "frr defaults datacenter\n!\nrouter bgp 65000\n bgp router-id 10.255.255.1\n \
-         no bgp ebgp-requires-policy\n no bgp default ipv4-unicast\n \
-         neighbor {node} remote-as 65001\n neighbor {node} timers connect 1\n \
-         neighbor {node} timers 3 9\n neighbor {node} bfd\n \
-         address-family ipv4 unicast\n  neighbor {node} activate\n exit-address-family\n!\n"
-    );
-    let _frr = Frr::start_with_bfd(lab.router(0), &conf);
+    let _frr = Frr::start_with_bfd(lab.router(0), &bfd_router_conf(&node_addr(0, 1), true));
     let cfg = lab
         .node_config(1, "")
         .replacen("next_hop6 =", "bfd = true\nnext_hop6 =", 1)

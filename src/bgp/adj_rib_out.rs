@@ -518,18 +518,8 @@ mod tests {
     #[test]
     fn ebgp_attributes_are_origin_as_path_with_prepends_next_hop_med_and_communities() {
         let ctx = ebgp();
-        let attrs = RouteAttrs {
-            communities: vec![Community((65000 << 16) | 100)],
-            large_communities: vec![LargeCommunity {
-                global: 65000,
-                local1: 1,
-                local2: 2,
-            }],
-            med: Some(10),
-            local_pref: Some(200),
-            as_path_prepend: 2,
-        };
-        let routes = RouteSet::from([(v4(1), attrs)]);
+        // 65000:100, 65000:1:2, MED 10, LOCAL_PREF 200 and 2 prepends.
+        let routes = RouteSet::from([(v4(1), RouteAttrs::example())]);
         let updates = AdjRibOut::default().diff(&routes, &ctx);
         #[rustfmt::skip]
         let expected: &[u8] = &[

@@ -60,6 +60,24 @@ impl RouteAttrs {
             self.communities.push(Community::GRACEFUL_SHUTDOWN);
         }
     }
+
+    /// Attributes with every kind set, for tests and documentation: community 65000:100,
+    /// large community 65000:1:2, MED 10, LOCAL_PREF 200 (iBGP only) and two prepends of the
+    /// local AS (eBGP only).
+    #[doc(hidden)]
+    pub fn example() -> RouteAttrs {
+        RouteAttrs {
+            communities: vec![Community((65000 << 16) | 100)],
+            large_communities: vec![LargeCommunity {
+                global: 65000,
+                local1: 1,
+                local2: 2,
+            }],
+            med: Some(10),
+            local_pref: Some(200),
+            as_path_prepend: 2,
+        }
+    }
 }
 
 /// Host routes (/32, /128) to announce, keyed by the VIP.

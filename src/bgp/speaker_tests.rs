@@ -11,24 +11,14 @@ fn node() -> Node {
     }
 }
 
-/// A peer nobody listens for (a closed loopback port): the session just retries.
+/// A peer nobody listens for (a closed loopback port): the session just retries. It offers
+/// both families, so a session has an End-of-RIB for each.
 fn peer(last_octet: u8) -> Peer {
     Peer {
-        address: IpAddr::from([127, 0, 0, last_octet]),
-        asn: 65000,
         port: 9,
-        local_address: None,
-        next_hop: None,
-        next_hop6: None,
-        passive: false,
         hold_time: 9,
-        password: None,
-        ttl_security: false,
         families: crate::config::Families::BOTH,
-        extended_next_hop: false,
-        interface: None,
-        bfd: None,
-        graceful_restart: Some(120),
+        ..Peer::new(IpAddr::from([127, 0, 0, last_octet]), 65000)
     }
 }
 
@@ -36,9 +26,7 @@ fn bgp(peers: Vec<Peer>) -> Bgp {
     Bgp {
         hold_time: 9,
         connect_retry: Duration::from_secs(1),
-        listen: None,
-        shutdown_delay: Duration::ZERO,
-        peers,
+        ..Bgp::new(peers)
     }
 }
 

@@ -184,86 +184,32 @@ pub fn fmt_uptime(seconds: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::status::*;
-
-    fn status() -> Status {
-        Status {
-            node: NodeStatus {
-                router_id: "10.0.1.2".into(),
-                asn: 65001,
-                version: "0.1.0".into(),
-            },
-            peers: vec![
-                PeerStatus {
-                    address: "10.0.1.1".into(),
-                    asn: 65000,
-                    state: PeerState::Established,
-                    uptime_seconds: 3725,
-                    routes_sent: 2,
-                    families: vec!["ipv4".into(), "ipv6".into()],
-                    extended_next_hop: true,
-                    bfd: Some(crate::status::BfdStatus {
-                        state: "up".into(),
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                },
-                PeerStatus {
-                    address: "10.0.2.1".into(),
-                    asn: 65000,
-                    state: PeerState::Active,
-                    last_error: Some("connection refused".into()),
-                    ..Default::default()
-                },
-            ],
-            bfd_discarded: Default::default(),
-            task_restarts: Default::default(),
-            bgp_listener: None,
-            vips: vec![VipStatus {
-                address: "10.100.0.1".into(),
-                announced: false,
-                drained: true,
-                reason: "drained".into(),
-                services: vec![ServiceStatus {
-                    name: "web".into(),
-                    port: 80,
-                    protocol: "tcp".into(),
-                    healthy: true,
-                    backends: vec![BackendStatus {
-                        address: "10.0.10.11".into(),
-                        port: 8080,
-                        healthy: true,
-                        weight: 100,
-                        effective_weight: 50,
-                        state: "healthy".into(),
-                        last_result: Some("HTTP 200".into()),
-                    }],
-                }],
-            }],
-        }
-    }
 
     #[test]
     fn status_table_shows_peers_vips_services_and_backends() {
-        let text = render(&status());
+        let text = render(&Status::example());
         let expected = "\
 node 10.0.1.2 AS65001 (anycastd 0.1.0)
 
 PEER      ASN    STATE        UPTIME  FAMILIES        BFD  SENT  RCVD  LAST ERROR
-10.0.1.1  65000  established  1h02m   ipv4(enh),ipv6  up   2     0     -
+10.0.1.1  65000  established  1h02m   ipv4(enh),ipv6  up   2     1     -
 10.0.2.1  65000  active       -       -               -    0     0     connection refused
 
 VIP         ANNOUNCED  DRAINED  REASON
-10.100.0.1  no         yes      drained
+10.100.0.1  yes        no       healthy
   service web tcp/80: healthy
-    10.0.10.11:8080  healthy  weight 50/100  HTTP 200
+    10.0.10.11:8080      healthy  weight 100/100  HTTP 200
+    [2001:db8::11]:8080  healthy  weight 40/100
+10.100.0.2  no         yes      drained
+  service dns udp/53: healthy
+    10.0.10.12:53  healthy  weight 50/50  exit status 0
 ";
         assert_eq!(text, expected);
     }
 
     #[test]
     fn empty_status_says_so() {
-        let mut s = status();
+        let mut s = Status::example();
         s.peers.clear();
         s.vips.clear();
         let text = render(&s);
@@ -273,14 +219,14 @@ VIP         ANNOUNCED  DRAINED  REASON
 
     #[test]
     fn the_bgp_listener_line_says_whether_it_listens_and_why_not() {
-        let mut s = status();
-        s.bgp_listener = Some(ListenerStatus {
+        let mut s = Status::example();
+        s.bgp_listener = Some(crate::status::ListenerStatus {
             address: "10.0.1.2:179".into(),
             listening: true,
             last_error: None,
         });
         assert!(render(&s).contains("\nlistening for BGP on 10.0.1.2:179\n\nVIP"));
-        s.bgp_listener = Some(ListenerStatus {
+        s.bgp_listener = Some(crate::status::ListenerStatus {
             address: "10.0.1.2:179".into(),
             listening: false,
             last_error: Some("cannot listen on 10.0.1.2:179: Address in use".into()),

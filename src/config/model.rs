@@ -132,7 +132,47 @@ impl Default for Bfd {
     }
 }
 
+impl Bgp {
+    /// `[bgp]` with `peers` and nothing else set: hold time 90 s, connect retry 5 s, no
+    /// listener, no shutdown delay (the defaults `config::parse` fills in).
+    pub fn new(peers: Vec<Peer>) -> Bgp {
+        Bgp {
+            hold_time: DEFAULT_HOLD_TIME,
+            connect_retry: DEFAULT_CONNECT_RETRY,
+            listen: None,
+            shutdown_delay: Duration::ZERO,
+            peers,
+        }
+    }
+}
+
 impl Peer {
+    /// The peer a `[[bgp.peer]]` with only `address` and `asn` resolves to under a `[bgp]`
+    /// that sets nothing: port 179, hold time 90 s, Graceful Restart with 120 s, active, no
+    /// password, GTSM or BFD, and the default families ([`Families::default_for`]: the
+    /// session's own, and for an IPv6 peer IPv4 too with RFC 8950). `address` is taken as it
+    /// is: a link-local one needs `interface` set as well.
+    pub fn new(address: IpAddr, asn: u32) -> Peer {
+        let (families, extended_next_hop) = Families::default_for(address, false, false, None);
+        Peer {
+            address,
+            asn,
+            port: DEFAULT_BGP_PORT,
+            local_address: None,
+            next_hop: None,
+            next_hop6: None,
+            passive: false,
+            hold_time: DEFAULT_HOLD_TIME,
+            password: None,
+            ttl_security: false,
+            families,
+            extended_next_hop,
+            interface: None,
+            bfd: None,
+            graceful_restart: Some(DEFAULT_RESTART_TIME),
+        }
+    }
+
     pub fn is_ibgp(&self, local_asn: u32) -> bool {
         self.asn == local_asn
     }
@@ -174,6 +214,26 @@ impl Families {
         ipv4: true,
         ipv6: true,
     };
+
+    /// The families a peer at `address` offers when its config names none, and whether it
+    /// offers RFC 8950 (as GoBGP does): the session's own family, plus the other one when a
+    /// next hop for it is configured (`has_next_hop4`, `has_next_hop6`); an IPv6 session
+    /// also offers IPv4 with extended next hop, unless it has an IPv4 next hop or
+    /// `extended_next_hop` is `Some(false)`.
+    pub fn default_for(
+        address: IpAddr,
+        has_next_hop4: bool,
+        has_next_hop6: bool,
+        extended_next_hop: Option<bool>,
+    ) -> (Families, bool) {
+        let v6_session = address.is_ipv6();
+        let enh = v6_session && !has_next_hop4 && extended_next_hop.unwrap_or(true);
+        let families = Families {
+            ipv4: !v6_session || has_next_hop4 || enh,
+            ipv6: v6_session || has_next_hop6,
+        };
+        (families, enh)
+    }
 
     /// The family of `ip` only.
     pub fn of(ip: IpAddr) -> Families {

@@ -545,10 +545,9 @@ fn families(ctx: &mut Ctx, here: &str, leaf: &Leaf) -> Option<Families> {
 
 /// The families a peer offers and whether it offers RFC 8950.
 ///
-/// Default (as GoBGP does): the session's own family, plus the other one when a next hop for
-/// it is configured; an IPv6 session also offers IPv4 with extended next hop (RFC 8950),
-/// which carries IPv4 VIPs only if the router negotiates it. An explicit list is taken as
-/// it is, but a family the session could never give a next hop is an error.
+/// Default: [`Families::default_for`]; the IPv4 that an IPv6 session offers with extended
+/// next hop (RFC 8950) carries IPv4 VIPs only if the router negotiates it. An explicit list
+/// is taken as it is, but a family the session could never give a next hop is an error.
 fn resolve_families(
     ctx: &mut Ctx,
     here: &str,
@@ -568,12 +567,12 @@ fn resolve_families(
         return None;
     }
     let Some(families) = explicit else {
-        let enh = v6_session && !has_next_hop4 && extended_next_hop.unwrap_or(true);
-        let families = Families {
-            ipv4: !v6_session || has_next_hop4 || enh,
-            ipv6: v6_session || has_next_hop6,
-        };
-        return Some((families, enh));
+        return Some(Families::default_for(
+            address,
+            has_next_hop4,
+            has_next_hop6,
+            extended_next_hop,
+        ));
     };
     let enh = v6_session && families.ipv4 && !has_next_hop4 && extended_next_hop.unwrap_or(true);
     let leaf = p.families.as_ref()?;

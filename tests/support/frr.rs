@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
+use super::lab::{router_id, NODE_ASN, ROUTER_ASN};
 use super::{wait_until, Netns};
 
 pub struct Frr {
@@ -177,4 +178,28 @@ impl Drop for Frr {
         let _ = std::fs::remove_dir_all(&self.conf_dir);
         let _ = std::fs::remove_dir_all(&self.run_dir);
     }
+}
+
+/// FRR config for router 0 of a [`super::lab::Lab`] (AS 65000) with one eBGP neighbor in AS
+/// 65001, active only in the neighbor's own address family, timers 3/9 and connect retry 1 s;
+/// with `bfd`, `neighbor X bfd` too (start FRR with [`Frr::start_with_bfd`]).
+pub fn bfd_router_conf(neighbor: &str, bfd: bool) -> String {
+    let af = if neighbor.contains(':') {
+        "ipv6"
+    } else {
+        "ipv4"
+    };
+    let bfd_line = if bfd {
+        format!(" neighbor {neighbor} bfd\n")
+    } else {
+        String::new()
+    };
+    let router_id = router_id(0);
+    format!(
+        "frr defaults datacenter\n!\nrouter bgp {ROUTER_ASN}\n bgp router-id {router_id}\n \
+         no bgp ebgp-requires-policy\n no bgp default ipv4-unicast\n \
+         neighbor {neighbor} remote-as {NODE_ASN}\n neighbor {neighbor} timers connect 1\n \
+         neighbor {neighbor} timers 3 9\n{bfd_line} \
+         address-family {af} unicast\n  neighbor {neighbor} activate\n exit-address-family\n!\n"
+    )
 }

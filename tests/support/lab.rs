@@ -28,7 +28,7 @@ impl Lab {
                 let (rif, nif) = (format!("eth{i}"), format!("eth{k}"));
                 link(r, &rif, n, &nif);
                 r.addr(&rif, &format!("{}/24", router_addr(k, i)));
-                r.addr(&rif, &format!("2001:db8:{k}:{i}::1/64"));
+                r.addr(&rif, &format!("{}/64", router_addr6(k, i)));
                 n.addr(&nif, &format!("{}/24", node_addr(k, i)));
                 n.addr(&nif, &format!("{}/64", node_addr6(k, i)));
             }
@@ -48,11 +48,14 @@ impl Lab {
     /// Starts FRR on router k with every node as a neighbor. `timers`: (keepalive, hold) for
     /// every neighbor, else FRR's datacenter defaults (3, 9).
     pub fn start_router(&self, k: usize, timers: Option<(u16, u16)>) -> Frr {
+        Frr::start(&self.routers[k], &self.router_config(k, timers))
+    }
+
+    /// The FRR config [`Lab::start_router`] gives router k, to add to before starting FRR
+    /// with it.
+    pub fn router_config(&self, k: usize, timers: Option<(u16, u16)>) -> String {
         let neighbors: Vec<String> = (1..=self.nodes.len()).map(|i| node_addr(k, i)).collect();
-        Frr::start(
-            &self.routers[k],
-            &router_conf(&format!("10.255.255.{}", k + 1), &neighbors, timers),
-        )
+        router_conf(&router_id(k), &neighbors, timers)
     }
 
     /// `[node]`, `[api]` and `[bgp]` (plus `bgp_extra` lines) for node i, peering over IPv4
@@ -79,12 +82,21 @@ impl Lab {
     }
 }
 
+/// Router k's BGP identifier.
+pub fn router_id(k: usize) -> String {
+    format!("10.255.255.{}", k + 1)
+}
+
 pub fn router_addr(k: usize, i: usize) -> String {
     format!("10.{k}.{i}.1")
 }
 
 pub fn node_addr(k: usize, i: usize) -> String {
     format!("10.{k}.{i}.2")
+}
+
+pub fn router_addr6(k: usize, i: usize) -> String {
+    format!("2001:db8:{k}:{i}::1")
 }
 
 pub fn node_addr6(k: usize, i: usize) -> String {
@@ -94,19 +106,37 @@ pub fn node_addr6(k: usize, i: usize) -> String {
 /// FRR config: AS 65000, eBGP neighbors in AS 65001 active for IPv4 and IPv6 unicast, ECMP
 /// over up to 16 paths, connect retry 1 s.
 pub fn router_conf(router_id: &str, neighbors: &[String], timers: Option<(u16, u16)>) -> String {
+    let neighbors: Vec<(&str, u32)> = neighbors.iter().map(|a| (a.as_str(), NODE_ASN)).collect();
+    frr_bgp_conf(router_id, ROUTER_ASN, &neighbors, timers)
+}
+
+/// FRR config for a router in AS `asn` with the given (address, AS) neighbors, each active for
+/// IPv4 and IPv6 unicast with connect retry 1 s; ECMP over up to 16 paths (iBGP paths too when
+/// a neighbor is in `asn`). `timers`: (keepalive, hold) for every neighbor, else FRR's
+/// datacenter defaults (3, 9).
+pub fn frr_bgp_conf(
+    router_id: &str,
+    asn: u32,
+    neighbors: &[(&str, u32)],
+    timers: Option<(u16, u16)>,
+) -> String {
     let mut c = format!(
-        "frr defaults datacenter\n!\nrouter bgp {ROUTER_ASN}\n bgp router-id {router_id}\n \
+        "frr defaults datacenter\n!\nrouter bgp {asn}\n bgp router-id {router_id}\n \
          no bgp ebgp-requires-policy\n bgp bestpath as-path multipath-relax\n"
     );
-    for addr in neighbors {
-        c += &format!(" neighbor {addr} remote-as {NODE_ASN}\n neighbor {addr} timers connect 1\n");
+    for (addr, peer_asn) in neighbors {
+        c += &format!(" neighbor {addr} remote-as {peer_asn}\n neighbor {addr} timers connect 1\n");
         if let Some((ka, hold)) = timers {
             c += &format!(" neighbor {addr} timers {ka} {hold}\n");
         }
     }
+    let ibgp = neighbors.iter().any(|&(_, peer_asn)| peer_asn == asn);
     for af in ["ipv4", "ipv6"] {
         c += &format!(" address-family {af} unicast\n  maximum-paths 16\n");
-        for addr in neighbors {
+        if ibgp {
+            c += "  maximum-paths ibgp 16\n";
+        }
+        for (addr, _) in neighbors {
             c += &format!("  neighbor {addr} activate\n");
         }
         c += " exit-address-family\n";

@@ -52,21 +52,8 @@ mod tests {
     fn cfg(local_address: Option<IpAddr>) -> SessionConfig {
         SessionConfig {
             peer: Peer {
-                address: "10.0.1.1".parse().unwrap(),
-                asn: 65000,
-                port: 179,
                 local_address,
-                next_hop: None,
-                next_hop6: None,
-                passive: false,
-                hold_time: 9,
-                password: None,
-                ttl_security: false,
-                families: crate::config::Families::BOTH,
-                extended_next_hop: false,
-                interface: None,
-                bfd: None,
-                graceful_restart: Some(120),
+                ..Peer::new("10.0.1.1".parse().unwrap(), 65000)
             },
             local_asn: 65001,
             router_id: Ipv4Addr::new(10, 0, 1, 2),

@@ -81,6 +81,25 @@ fn defaults_are_filled_in_for_peers_vips_services_backends_and_checks() {
     assert_eq!(be.check, default_check);
 }
 
+/// `Bgp::new` and `Peer::new` build what tests and tools need without a file; they must
+/// give the same defaults as the file does.
+#[test]
+fn bgp_new_and_peer_new_are_what_a_file_without_settings_resolves_to() {
+    let c = parse_ok(&with_node(&[
+        "[[bgp.peer]]",
+        r#"address = "10.0.1.1""#,
+        "asn = 65000",
+        "[[bgp.peer]]",
+        r#"address = "2001:db8:1::1""#,
+        "asn = 65000",
+    ]));
+    let v4 = Peer::new("10.0.1.1".parse().unwrap(), 65000);
+    let v6 = Peer::new("2001:db8:1::1".parse().unwrap(), 65000);
+    assert_eq!(v4.families, Families::of(v4.address));
+    assert_eq!((v6.families, v6.extended_next_hop), (Families::BOTH, true));
+    assert_eq!(c.bgp, Bgp::new(vec![v4, v6]));
+}
+
 #[test]
 fn every_error_is_reported_at_once_in_file_order() {
     let lines = with_node(&[
