@@ -401,6 +401,21 @@ pub struct Check {
     pub fall: u32,
 }
 
+/// What a backend gets without a check table: a TCP connect with the default timing (pinned
+/// against the resolver by `defaults_are_filled_in_for_peers_vips_services_backends_and_checks`).
+impl Default for Check {
+    fn default() -> Self {
+        Check {
+            kind: CheckKind::Tcp,
+            port: None,
+            interval: DEFAULT_CHECK_INTERVAL,
+            timeout: DEFAULT_CHECK_TIMEOUT,
+            rise: DEFAULT_RISE,
+            fall: DEFAULT_FALL,
+        }
+    }
+}
+
 /// Inclusive range of acceptable HTTP status codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StatusRange {

@@ -258,14 +258,7 @@ mod tests {
 
     #[test]
     fn check_port_overrides_the_target_port() {
-        let mut check = Check {
-            kind: CheckKind::Tcp,
-            port: None,
-            interval: Duration::from_secs(2),
-            timeout: Duration::from_secs(1),
-            rise: 2,
-            fall: 3,
-        };
+        let mut check = Check::default();
         let mut t = Target {
             id: TargetId(0),
             address: "10.0.0.1".parse().unwrap(),

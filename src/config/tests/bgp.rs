@@ -22,13 +22,12 @@ fn node_table_is_required() {
 
 #[test]
 fn router_id_and_asn_are_required_and_reported_at_the_node_header() {
-    let errs = errors(&["# comment", "[node]"]);
-    assert_eq!(
-        errs,
-        [
-            (2, 1, "node: router_id is required".to_string()),
-            (2, 1, "node: asn is required".to_string()),
-        ]
+    assert_errors(
+        &["# comment", "[node]"],
+        &[
+            (2, 1, "node: router_id is required"),
+            (2, 1, "node: asn is required"),
+        ],
     );
 }
 
@@ -224,13 +223,12 @@ fn bgp_listen_must_be_a_socket_address() {
 
 #[test]
 fn peer_address_and_asn_are_required() {
-    let errs = errors(&with_node(&["[[bgp.peer]]", "port = 179"]));
-    assert_eq!(
-        errs,
-        [
-            (4, 1, "bgp.peer[0]: address is required".to_string()),
-            (4, 1, "bgp.peer[0]: asn is required".to_string()),
-        ]
+    assert_errors(
+        &with_node(&["[[bgp.peer]]", "port = 179"]),
+        &[
+            (4, 1, "bgp.peer[0]: address is required"),
+            (4, 1, "bgp.peer[0]: asn is required"),
+        ],
     );
 }
 

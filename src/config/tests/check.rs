@@ -8,17 +8,9 @@ use crate::config::*;
 /// A service (lines 4-8) whose `[vip.service.check]` is at line 9 with the given keys from
 /// line 10, then one backend: `[[vip.service.backend]]` and its address on the next two lines.
 fn service_check(keys: &[&'static str]) -> Vec<&'static str> {
-    let mut lines = with_node(&[
-        "[[vip]]",                   // 4
-        r#"address = "10.100.0.1""#, // 5
-        "[[vip.service]]",           // 6
-        r#"name = "web""#,           // 7
-        "port = 80",                 // 8
-        "[vip.service.check]",       // 9
-    ]);
+    let mut lines = vec!["[vip.service.check]"]; // 9
     lines.extend(keys);
-    lines.extend(["[[vip.service.backend]]", r#"address = "10.0.10.11""#]);
-    lines
+    service(&lines)
 }
 
 /// Like `service_check`, with a backend `check = { … }` override as the backend's third line.
@@ -46,13 +38,12 @@ fn check_type_must_be_known() {
 
 #[test]
 fn rise_and_fall_of_zero_are_invalid() {
-    let errs = errors(&service_check(&["rise = 0", "fall = 0"]));
-    assert_eq!(
-        errs,
-        [
-            (10, 8, "vip[0].service[0].check.rise: 0 is out of range; expected a count of consecutive checks, at least 1".to_string()),
-            (11, 8, "vip[0].service[0].check.fall: 0 is out of range; expected a count of consecutive checks, at least 1".to_string()),
-        ]
+    assert_errors(
+        &service_check(&["rise = 0", "fall = 0"]),
+        &[
+            (10, 8, "vip[0].service[0].check.rise: 0 is out of range; expected a count of consecutive checks, at least 1"),
+            (11, 8, "vip[0].service[0].check.fall: 0 is out of range; expected a count of consecutive checks, at least 1"),
+        ],
     );
 }
 

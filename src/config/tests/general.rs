@@ -79,6 +79,11 @@ fn defaults_are_filled_in_for_peers_vips_services_backends_and_checks() {
         fall: 3,
     };
     assert_eq!(be.check, default_check);
+    assert_eq!(
+        Check::default(),
+        default_check,
+        "Check::default is the resolved default"
+    );
 }
 
 /// `Bgp::new` and `Peer::new` build what tests and tools need without a file; they must

@@ -19,6 +19,20 @@ fn with_node<'a>(lines: &[&'a str]) -> Vec<&'a str> {
     NODE.iter().copied().chain(lines.iter().copied()).collect()
 }
 
+/// A VIP (lines 4-5), service "web" (lines 6-8) and the given lines, then one backend (last two lines).
+fn service(extra: &[&'static str]) -> Vec<&'static str> {
+    let mut lines = with_node(&[
+        "[[vip]]",                   // 4
+        r#"address = "10.100.0.1""#, // 5
+        "[[vip.service]]",           // 6
+        r#"name = "web""#,           // 7
+        "port = 80",                 // 8
+    ]);
+    lines.extend(extra);
+    lines.extend(["[[vip.service.backend]]", r#"address = "10.0.10.11""#]);
+    lines
+}
+
 fn text(lines: &[&str]) -> String {
     let mut t = lines.join("\n");
     t.push('\n');
@@ -43,6 +57,16 @@ fn parse_ok(lines: &[&str]) -> Config {
         Ok(c) => c,
         Err(e) => panic!("expected a valid config, got:\n{e}"),
     }
+}
+
+/// Asserts that the file has exactly these errors, as (line, col, message), in this order.
+#[track_caller]
+fn assert_errors(lines: &[&str], expected: &[(usize, usize, &str)]) {
+    let expected: Vec<(usize, usize, String)> = expected
+        .iter()
+        .map(|(l, c, m)| (*l, *c, m.to_string()))
+        .collect();
+    assert_eq!(errors(lines), expected);
 }
 
 /// Asserts that the file has exactly one error, at `line:col`, whose message contains `part`.

@@ -5,20 +5,6 @@ use std::time::Duration;
 use super::*;
 use crate::config::*;
 
-/// A VIP (line 4), a service (lines 5-7) and the given lines, then one backend (last two lines).
-fn service(extra: &[&'static str]) -> Vec<&'static str> {
-    let mut lines = with_node(&[
-        "[[vip]]",                   // 4
-        r#"address = "10.100.0.1""#, // 5
-        "[[vip.service]]",           // 6
-        r#"name = "web""#,           // 7
-        "port = 80",                 // 8
-    ]);
-    lines.extend(extra);
-    lines.extend(["[[vip.service.backend]]", r#"address = "10.0.10.11""#]);
-    lines
-}
-
 #[test]
 fn service_names_are_unique_in_the_whole_file() {
     assert_one(
@@ -46,19 +32,18 @@ fn service_names_are_unique_in_the_whole_file() {
 
 #[test]
 fn service_name_and_port_are_required() {
-    let errs = errors(&with_node(&[
-        "[[vip]]",
-        r#"address = "10.100.0.1""#,
-        "[[vip.service]]",
-        "[[vip.service.backend]]",
-        r#"address = "10.0.10.11""#,
-    ]));
-    assert_eq!(
-        errs,
-        [
-            (6, 1, "vip[0].service[0]: name is required".to_string()),
-            (6, 1, "vip[0].service[0]: port is required".to_string()),
-        ]
+    assert_errors(
+        &with_node(&[
+            "[[vip]]",
+            r#"address = "10.100.0.1""#,
+            "[[vip.service]]",
+            "[[vip.service.backend]]",
+            r#"address = "10.0.10.11""#,
+        ]),
+        &[
+            (6, 1, "vip[0].service[0]: name is required"),
+            (6, 1, "vip[0].service[0]: port is required"),
+        ],
     );
 }
 
