@@ -30,18 +30,6 @@ pub struct Ownership {
     pub created_services: BTreeSet<ServiceKey>,
 }
 
-impl Ownership {
-    /// Whether anycastd may delete this service. Scans the addresses: for one key only; the
-    /// planner uses [`owned_addresses`] built once per pass.
-    pub fn owns_service(&self, key: &ServiceKey, actual: &ActualState) -> bool {
-        self.created_services.contains(key)
-            || actual
-                .addresses
-                .iter()
-                .any(|a| a.owned && a.address == key.address)
-    }
-}
-
 /// The addresses carrying anycastd's marker: services on them are ours.
 fn owned_addresses(actual: &ActualState) -> HashSet<IpAddr> {
     actual
