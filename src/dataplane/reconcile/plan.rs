@@ -1,34 +1,11 @@
-//! The pure planner: desired state + kernel state → the minimal list of kernel changes.
-//!
-//! No I/O here. [`plan`] is called on every reconcile pass with the kernel's state (a fresh dump,
-//! or the previous pass's view updated by [`mirror`]), so it has to be minimal (a kernel already in the desired state yields no ops at all, which is
-//! also how a restarted daemon adopts what it finds instead of flushing) and safe (it removes
-//! only what anycastd owns, see [`Ownership`]).
-//!
-//! Order: on the way up links → addresses → services → destinations; on the way down the
-//! reverse: destinations → services → addresses → links.
-//!
-//! Cost: every function here runs on each pass, with tens of thousands of VIPs, so each builds
-//! its lookup sets/maps once and stays O(n log n); nothing scans a list per item.
+//! The diff: desired state + kernel state → the minimal, ordered list of [`Op`]s.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 
-use super::state::{
-    ActualState, Address, DestKey, DestParams, Link, Service, ServiceKey, ServiceParams,
-};
-use super::{DataplaneReport, DesiredState, VirtualService};
-
-/// What anycastd may remove, beyond what the kernel marks for it.
-///
-/// Links carry [`super::state::LINK_ALIAS`] and addresses carry
-/// [`super::state::ADDRESS_PROTO`] in the kernel, so their ownership is read from the dump.
-/// IPVS has no place for such a marker, so a service is ours when its VIP is an address we own,
-/// or when this process created it (recorded here, e.g. a VIP on an address the operator added).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Ownership {
-    pub created_services: BTreeSet<ServiceKey>,
-}
+use super::{Op, Ownership};
+use crate::dataplane::state::{ActualState, DestKey, DestParams, ServiceKey, ServiceParams};
+use crate::dataplane::{DesiredState, VirtualService};
 
 /// The addresses carrying anycastd's marker: services on them are ours.
 fn owned_addresses(actual: &ActualState) -> HashSet<IpAddr> {
@@ -38,125 +15,6 @@ fn owned_addresses(actual: &ActualState) -> HashSet<IpAddr> {
         .filter(|a| a.owned)
         .map(|a| a.address)
         .collect()
-}
-
-/// One kernel change.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Op {
-    /// Create a dummy interface marked as ours, and bring it up.
-    AddLink {
-        name: String,
-    },
-    /// Bring up an interface of ours found down.
-    SetLinkUp {
-        name: String,
-    },
-    /// Add a host address (/32 or /128) marked as ours.
-    AddAddress {
-        interface: String,
-        address: IpAddr,
-    },
-    AddService {
-        key: ServiceKey,
-        params: ServiceParams,
-    },
-    EditService {
-        key: ServiceKey,
-        params: ServiceParams,
-    },
-    AddDest {
-        service: ServiceKey,
-        dest: DestKey,
-        params: DestParams,
-    },
-    EditDest {
-        service: ServiceKey,
-        dest: DestKey,
-        params: DestParams,
-    },
-    DelDest {
-        service: ServiceKey,
-        dest: DestKey,
-    },
-    /// Deleting a service deletes its destinations with it.
-    DelService {
-        key: ServiceKey,
-    },
-    DelAddress {
-        interface: String,
-        address: IpAddr,
-        prefix_len: u8,
-    },
-    DelLink {
-        name: String,
-    },
-}
-
-impl Op {
-    /// Whether this op goes to IPVS (generic netlink) rather than rtnetlink.
-    pub fn is_ipvs(&self) -> bool {
-        matches!(
-            self,
-            Op::AddService { .. }
-                | Op::EditService { .. }
-                | Op::DelService { .. }
-                | Op::AddDest { .. }
-                | Op::EditDest { .. }
-                | Op::DelDest { .. }
-        )
-    }
-}
-
-impl std::fmt::Display for Op {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Op::AddLink { name } => write!(f, "add link {name}"),
-            Op::SetLinkUp { name } => write!(f, "set link {name} up"),
-            Op::AddAddress { interface, address } => {
-                write!(f, "add address {address} dev {interface}")
-            }
-            Op::AddService { key, params } => write!(
-                f,
-                "add service {key} scheduler {} persistence {}",
-                params.scheduler, params.persistence
-            ),
-            Op::EditService { key, params } => write!(
-                f,
-                "edit service {key} scheduler {} persistence {}",
-                params.scheduler, params.persistence
-            ),
-            Op::AddDest {
-                service,
-                dest,
-                params,
-            } => write!(
-                f,
-                "add dest {dest} to {service} weight {} fwd {}",
-                params.weight,
-                params.fwd_name()
-            ),
-            Op::EditDest {
-                service,
-                dest,
-                params,
-            } => write!(
-                f,
-                "edit dest {dest} of {service} weight {} fwd {}",
-                params.weight,
-                params.fwd_name()
-            ),
-            Op::DelDest { service, dest } => write!(f, "delete dest {dest} of {service}"),
-            Op::DelService { key } => write!(f, "delete service {key}"),
-            Op::DelAddress {
-                interface,
-                address,
-                prefix_len,
-            } => {
-                write!(f, "delete address {address}/{prefix_len} dev {interface}")
-            }
-            Op::DelLink { name } => write!(f, "delete link {name}"),
-        }
-    }
 }
 
 /// The desired services by identity; a later duplicate of the same identity wins.
@@ -176,14 +34,14 @@ pub fn service_key(s: &VirtualService) -> ServiceKey {
     }
 }
 
-fn service_params(s: &VirtualService) -> ServiceParams {
+pub(super) fn service_params(s: &VirtualService) -> ServiceParams {
     ServiceParams {
         scheduler: s.scheduler.clone(),
         persistence: s.persistence,
     }
 }
 
-fn desired_dests(s: &VirtualService) -> BTreeMap<DestKey, DestParams> {
+pub(super) fn desired_dests(s: &VirtualService) -> BTreeMap<DestKey, DestParams> {
     s.destinations
         .iter()
         .map(|d| {
@@ -337,292 +195,14 @@ pub fn plan(desired: &DesiredState, actual: &ActualState, owned: &Ownership) -> 
     ops
 }
 
-/// Why a VIP with services cannot be served when the kernel has no IPVS.
-pub const IPVS_UNAVAILABLE: &str =
-    "IPVS is not available in this kernel: generic netlink family IPVS not found";
-
-/// The per-VIP outcome of one pass: `Ok` unless an op concerning the VIP failed (its first
-/// failure is the reason), or it has services and IPVS is missing (`ipvs_error`).
-pub fn report(
-    desired: &DesiredState,
-    outcomes: &[(Op, Result<(), String>)],
-    ipvs_error: Option<&str>,
-) -> DataplaneReport {
-    let mut vips: BTreeMap<IpAddr, Result<(), String>> = BTreeMap::new();
-    // Which VIPs a link op concerns: those on that interface.
-    let mut on_interface: HashMap<&str, BTreeSet<IpAddr>> = HashMap::new();
-    for a in &desired.addresses {
-        vips.insert(a.address, Ok(()));
-        on_interface
-            .entry(a.interface.as_str())
-            .or_default()
-            .insert(a.address);
-    }
-    for s in &desired.services {
-        vips.insert(s.vip, Ok(()));
-    }
-    let mut blame = |vip: &IpAddr, e: &String| {
-        // Outcomes come in execution order: the first failure stays the reason.
-        if let Some(verdict @ Ok(())) = vips.get_mut(vip) {
-            *verdict = Err(e.clone());
-        }
-    };
-    for (op, result) in outcomes {
-        let Err(e) = result else { continue };
-        match op {
-            Op::AddLink { name } | Op::SetLinkUp { name } => {
-                for vip in on_interface.get(name.as_str()).into_iter().flatten() {
-                    blame(vip, e);
-                }
-            }
-            Op::AddAddress { address, .. } => blame(address, e),
-            Op::AddService { key, .. } | Op::EditService { key, .. } => blame(&key.address, e),
-            Op::AddDest { service, .. }
-            | Op::EditDest { service, .. }
-            | Op::DelDest { service, .. } => blame(&service.address, e),
-            // Removals concern what is no longer desired.
-            Op::DelService { .. } | Op::DelAddress { .. } | Op::DelLink { .. } => {}
-        }
-    }
-    if let Some(e) = ipvs_error {
-        for s in &desired.services {
-            if let Some(verdict @ Ok(())) = vips.get_mut(&s.vip) {
-                *verdict = Err(e.to_string());
-            }
-        }
-    }
-    DataplaneReport { vips }
-}
-
-/// Updates `actual` with ops the kernel acknowledged, so that it is again what a dump would
-/// read, as far as [`plan`] looks. Returns false when an op cannot be mirrored (an IPVS op on
-/// a service the view lacks, or no IPVS in the view); the caller then drops the view and
-/// dumps on the next pass.
-///
-/// A link added here has index 0: the kernel picks the real one, and nothing reads the index
-/// of a view (the planner goes by name; address dumps use freshly dumped links).
-pub fn mirror(actual: &mut ActualState, done: &[&Op]) -> bool {
-    let mut exact = true;
-    let mut deleted: HashSet<(&str, IpAddr)> = HashSet::new();
-    for op in done {
-        match op {
-            Op::AddLink { name } => actual.links.push(Link {
-                index: 0,
-                name: name.clone(),
-                up: true,
-                owned: true,
-            }),
-            Op::SetLinkUp { name } => {
-                for l in actual.links.iter_mut().filter(|l| l.name == *name) {
-                    l.up = true;
-                }
-            }
-            Op::DelLink { name } => {
-                actual.links.retain(|l| l.name != *name);
-                // The kernel deletes an interface's addresses with it.
-                actual.addresses.retain(|a| a.interface != *name);
-            }
-            Op::AddAddress { interface, address } => actual.addresses.push(Address {
-                interface: interface.clone(),
-                address: *address,
-                prefix_len: if address.is_ipv4() { 32 } else { 128 },
-                owned: true,
-            }),
-            // Collected and removed in one sweep below: one `retain` per op would be quadratic.
-            Op::DelAddress {
-                interface, address, ..
-            } => {
-                deleted.insert((interface.as_str(), *address));
-            }
-            _ => match &mut actual.ipvs {
-                Some(ipvs) => exact &= mirror_ipvs(ipvs, op),
-                None => exact = false,
-            },
-        }
-    }
-    if !deleted.is_empty() {
-        actual
-            .addresses
-            .retain(|a| !deleted.contains(&(a.interface.as_str(), a.address)));
-    }
-    exact
-}
-
-fn mirror_ipvs(ipvs: &mut BTreeMap<ServiceKey, Service>, op: &Op) -> bool {
-    match op {
-        Op::AddService { key, params } => {
-            ipvs.insert(
-                *key,
-                Service {
-                    params: params.clone(),
-                    dests: BTreeMap::new(),
-                },
-            );
-        }
-        Op::EditService { key, params } => match ipvs.get_mut(key) {
-            Some(s) => s.params = params.clone(),
-            None => return false,
-        },
-        Op::DelService { key } => {
-            ipvs.remove(key);
-        }
-        Op::AddDest {
-            service,
-            dest,
-            params,
-        }
-        | Op::EditDest {
-            service,
-            dest,
-            params,
-        } => match ipvs.get_mut(service) {
-            Some(s) => {
-                s.dests.insert(*dest, *params);
-            }
-            None => return false,
-        },
-        Op::DelDest { service, dest } => match ipvs.get_mut(service) {
-            Some(s) => {
-                s.dests.remove(dest);
-            }
-            None => return false,
-        },
-        _ => return false,
-    }
-    true
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::fixtures::*;
+    use super::super::{mirror, report};
     use super::*;
     use crate::config::{Forwarding, Protocol};
     use crate::dataplane::state::{Address, Link, Service};
     use crate::dataplane::{Destination, VipAddress};
-
-    fn ip(s: &str) -> IpAddr {
-        s.parse().unwrap()
-    }
-
-    fn dest(addr: &str, port: u16, weight: u32) -> Destination {
-        Destination {
-            address: ip(addr),
-            port,
-            weight,
-            forwarding: Forwarding::Masq,
-        }
-    }
-
-    fn service(vip: &str, port: u16, dests: Vec<Destination>) -> VirtualService {
-        VirtualService {
-            vip: ip(vip),
-            port,
-            protocol: Protocol::Tcp,
-            scheduler: "wrr".into(),
-            persistence: 0,
-            destinations: dests,
-        }
-    }
-
-    fn key(vip: &str, port: u16) -> ServiceKey {
-        ServiceKey {
-            protocol: Protocol::Tcp,
-            address: ip(vip),
-            port,
-        }
-    }
-
-    fn dkey(addr: &str, port: u16) -> DestKey {
-        DestKey {
-            address: ip(addr),
-            port,
-        }
-    }
-
-    /// Two VIPs on anycast0 (one v4, one v6), two services with two backends each.
-    fn full_desired() -> DesiredState {
-        DesiredState {
-            addresses: vec![
-                VipAddress {
-                    interface: "anycast0".into(),
-                    address: ip("10.100.0.1"),
-                },
-                VipAddress {
-                    interface: "anycast0".into(),
-                    address: ip("2001:db8::1"),
-                },
-            ],
-            services: vec![
-                service(
-                    "10.100.0.1",
-                    80,
-                    vec![dest("10.0.10.11", 8080, 100), dest("10.0.10.12", 8080, 50)],
-                ),
-                service(
-                    "2001:db8::1",
-                    443,
-                    vec![
-                        dest("2001:db8:10::11", 8443, 1),
-                        dest("2001:db8:10::12", 8443, 2),
-                    ],
-                ),
-            ],
-        }
-    }
-
-    /// The kernel as anycastd would leave it after programming `desired`.
-    fn programmed(desired: &DesiredState) -> ActualState {
-        let mut actual = ActualState {
-            links: vec![
-                Link {
-                    index: 1,
-                    name: "lo".into(),
-                    up: true,
-                    owned: false,
-                },
-                Link {
-                    index: 2,
-                    name: "anycast0".into(),
-                    up: true,
-                    owned: true,
-                },
-            ],
-            addresses: desired
-                .addresses
-                .iter()
-                .map(|a| Address {
-                    interface: a.interface.clone(),
-                    address: a.address,
-                    prefix_len: if a.address.is_ipv4() { 32 } else { 128 },
-                    owned: true,
-                })
-                .collect(),
-            ipvs: Some(BTreeMap::new()),
-        };
-        let ipvs = actual.ipvs.as_mut().unwrap();
-        for s in &desired.services {
-            ipvs.insert(
-                service_key(s),
-                Service {
-                    params: service_params(s),
-                    dests: desired_dests(s),
-                },
-            );
-        }
-        actual
-    }
-
-    fn empty_kernel() -> ActualState {
-        ActualState {
-            links: vec![Link {
-                index: 1,
-                name: "lo".into(),
-                up: true,
-                owned: false,
-            }],
-            addresses: vec![],
-            ipvs: Some(BTreeMap::new()),
-        }
-    }
 
     #[test]
     fn empty_kernel_gets_links_then_addresses_then_services_then_dests() {
@@ -934,59 +514,6 @@ mod tests {
         assert!(ops.iter().all(|o| !o.is_ipvs()));
     }
 
-    #[test]
-    fn report_blames_a_vip_for_its_first_failed_op() {
-        let desired = full_desired();
-        let outcomes = vec![
-            (
-                Op::AddService {
-                    key: key("10.100.0.1", 80),
-                    params: ServiceParams {
-                        scheduler: "mh".into(),
-                        persistence: 0,
-                    },
-                },
-                Err("first".to_string()),
-            ),
-            (
-                Op::AddDest {
-                    service: key("10.100.0.1", 80),
-                    dest: dkey("10.0.10.11", 8080),
-                    params: DestParams::new(1, Forwarding::Masq),
-                },
-                Err("second".to_string()),
-            ),
-        ];
-        let r = report(&desired, &outcomes, None);
-        assert_eq!(r.vips[&ip("10.100.0.1")], Err("first".to_string()));
-        assert_eq!(r.vips[&ip("2001:db8::1")], Ok(()));
-    }
-
-    #[test]
-    fn report_blames_every_vip_on_an_interface_that_could_not_be_created() {
-        let desired = full_desired();
-        let outcomes = vec![(
-            Op::AddLink {
-                name: "anycast0".into(),
-            },
-            Err("no dummy".to_string()),
-        )];
-        let r = report(&desired, &outcomes, None);
-        assert!(r.vips.values().all(|v| v == &Err("no dummy".to_string())));
-    }
-
-    #[test]
-    fn report_without_ipvs_fails_vips_with_services_only() {
-        let mut desired = full_desired();
-        desired.addresses.push(VipAddress {
-            interface: "anycast0".into(),
-            address: ip("10.100.0.53"),
-        });
-        let r = report(&desired, &[], Some(IPVS_UNAVAILABLE));
-        assert_eq!(r.vips[&ip("10.100.0.1")], Err(IPVS_UNAVAILABLE.to_string()));
-        assert_eq!(r.vips[&ip("10.100.0.53")], Ok(()));
-    }
-
     /// 50 000 VIPs on one interface, 5 000 of them with a service of 4 backends: the scale
     /// the benchmark found quadratic. The counts pin the plan; run time is the guard: the
     /// quadratic planner and report took minutes here, these take well under a second.
@@ -1051,68 +578,5 @@ mod tests {
         assert_eq!(ops.len(), 1);
         assert!(mirror(&mut programmed, &ops.iter().collect::<Vec<_>>()));
         assert_eq!(plan(&changed, &programmed, &Ownership::default()), vec![]);
-    }
-
-    /// The cached view after a pass must be what a dump would read, or the next pass on it
-    /// plans wrong: replanning on the mirrored state finds nothing left to do.
-    #[test]
-    fn mirrored_ops_leave_the_view_equal_to_the_programmed_kernel() {
-        let before = full_desired();
-        let mut after = full_desired();
-        after.services[0].destinations[1].weight = 7;
-        after.services[0].destinations.remove(0);
-        after.services[0]
-            .destinations
-            .push(dest("10.0.10.13", 8080, 3));
-        after.services[1].scheduler = "rr".into();
-        after.addresses.remove(1);
-        after.services.remove(1);
-        after.addresses.push(VipAddress {
-            interface: "anycast0".into(),
-            address: ip("10.100.0.2"),
-        });
-        after
-            .services
-            .push(service("10.100.0.2", 53, vec![dest("10.0.20.1", 53, 1)]));
-
-        let mut view = programmed(&before);
-        let ops = plan(&after, &view, &Ownership::default());
-        assert!(mirror(&mut view, &ops.iter().collect::<Vec<_>>()));
-        assert_eq!(plan(&after, &view, &Ownership::default()), vec![]);
-        let expected = programmed(&after);
-        assert_eq!(view.ipvs, expected.ipvs);
-        let addrs = |a: &ActualState| -> BTreeSet<(String, IpAddr, u8)> {
-            a.addresses
-                .iter()
-                .map(|a| (a.interface.clone(), a.address, a.prefix_len))
-                .collect()
-        };
-        assert_eq!(addrs(&view), addrs(&expected));
-    }
-
-    #[test]
-    fn a_first_pass_from_an_empty_kernel_is_mirrored_links_included() {
-        let desired = full_desired();
-        let mut view = empty_kernel();
-        let ops = plan(&desired, &view, &Ownership::default());
-        assert!(matches!(ops[0], Op::AddLink { .. }));
-        assert!(mirror(&mut view, &ops.iter().collect::<Vec<_>>()));
-        assert_eq!(plan(&desired, &view, &Ownership::default()), vec![]);
-        // And the cleanup plan on that view removes the link it added, then nothing is left.
-        let cleanup = plan(&DesiredState::default(), &view, &Ownership::default());
-        assert!(matches!(cleanup.last(), Some(Op::DelLink { .. })));
-        assert!(mirror(&mut view, &cleanup.iter().collect::<Vec<_>>()));
-        assert_eq!(view, empty_kernel());
-    }
-
-    #[test]
-    fn a_dest_op_on_a_service_missing_from_the_view_cannot_be_mirrored() {
-        let mut view = empty_kernel();
-        let op = Op::EditDest {
-            service: key("10.100.0.1", 80),
-            dest: dkey("10.0.10.11", 8080),
-            params: DestParams::new(1, Forwarding::Masq),
-        };
-        assert!(!mirror(&mut view, &[&op]));
     }
 }
