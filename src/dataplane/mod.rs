@@ -32,7 +32,7 @@ pub mod reconcile;
 pub mod state;
 pub mod task;
 
-pub use reconcile::Op;
+pub use reconcile::{IpvsOp, LinkOp, Op};
 pub use task::{Pass, RECONCILE_INTERVAL};
 
 /// A VIP address bound to an interface.

@@ -1,6 +1,6 @@
 //! IPVS errors, and the text operators read in status for each refused change.
 
-use crate::dataplane::reconcile::{Op, IPVS_UNAVAILABLE};
+use crate::dataplane::reconcile::{IpvsOp, IPVS_UNAVAILABLE};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IpvsError {
@@ -50,23 +50,24 @@ pub fn errno_text(e: i32) -> String {
 }
 
 /// What went wrong with `op`, in the words an operator needs.
-pub fn describe(op: &Op, err: &IpvsError) -> String {
+pub fn describe(op: &IpvsOp, err: &IpvsError) -> String {
     let IpvsError::Errno(e) = err else {
         return match op {
-            Op::AddDest { service, dest, .. }
-            | Op::EditDest { service, dest, .. }
-            | Op::DelDest { service, dest } => {
+            IpvsOp::AddDest { service, dest, .. }
+            | IpvsOp::EditDest { service, dest, .. }
+            | IpvsOp::DelDest { service, dest } => {
                 format!("IPVS refused destination {dest} of service {service}: {err}")
             }
-            Op::AddService { key, .. } | Op::EditService { key, .. } | Op::DelService { key } => {
+            IpvsOp::AddService { key, .. }
+            | IpvsOp::EditService { key, .. }
+            | IpvsOp::DelService { key } => {
                 format!("IPVS refused service {key}: {err}")
             }
-            other => format!("{other}: {err}"),
         };
     };
     let e = *e;
     match op {
-        Op::AddService { key, params } | Op::EditService { key, params } => {
+        IpvsOp::AddService { key, params } | IpvsOp::EditService { key, params } => {
             let reason = match e {
                 // ip_vs_add_service/ip_vs_edit_service: ip_vs_scheduler_get() found no scheduler.
                 2 => format!(
@@ -81,7 +82,7 @@ pub fn describe(op: &Op, err: &IpvsError) -> String {
             };
             format!("IPVS refused service {key}: {reason}")
         }
-        Op::DelService { key } => {
+        IpvsOp::DelService { key } => {
             let reason = if e == 3 {
                 "no such service (ESRCH)".to_string()
             } else {
@@ -89,9 +90,9 @@ pub fn describe(op: &Op, err: &IpvsError) -> String {
             };
             format!("IPVS refused to delete service {key}: {reason}")
         }
-        Op::AddDest { service, dest, .. }
-        | Op::EditDest { service, dest, .. }
-        | Op::DelDest { service, dest } => {
+        IpvsOp::AddDest { service, dest, .. }
+        | IpvsOp::EditDest { service, dest, .. }
+        | IpvsOp::DelDest { service, dest } => {
             let reason = match e {
                 3 => "no such service (ESRCH)".to_string(),
                 17 => "the destination already exists (EEXIST)".to_string(),
@@ -104,7 +105,6 @@ pub fn describe(op: &Op, err: &IpvsError) -> String {
             };
             format!("IPVS refused destination {dest} of service {service}: {reason}")
         }
-        other => format!("{other}: {}", errno_text(e)),
     }
 }
 
@@ -116,7 +116,7 @@ mod tests {
 
     #[test]
     fn unknown_scheduler_names_the_scheduler() {
-        let op = Op::AddService {
+        let op = IpvsOp::AddService {
             key: ServiceKey {
                 protocol: Protocol::Tcp,
                 address: "10.100.0.1".parse().unwrap(),

@@ -14,6 +14,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::config::{Forwarding, Protocol};
+use crate::dataplane::reconcile::IpvsOp;
 use crate::dataplane::state::{DestKey, DestParams, ServiceKey, ServiceParams};
 
 use super::genl::{self, put_attr, put_nested, Attrs, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST};
@@ -244,6 +245,27 @@ pub enum Request<'a> {
     GetServices,
     /// Dump the destinations of one service.
     GetDests(&'a ServiceKey),
+}
+
+impl<'a> From<&'a IpvsOp> for Request<'a> {
+    fn from(op: &'a IpvsOp) -> Request<'a> {
+        match op {
+            IpvsOp::AddService { key, params } => Request::NewService(key, params),
+            IpvsOp::EditService { key, params } => Request::SetService(key, params),
+            IpvsOp::DelService { key } => Request::DelService(key),
+            IpvsOp::AddDest {
+                service,
+                dest,
+                params,
+            } => Request::NewDest(service, dest, params),
+            IpvsOp::EditDest {
+                service,
+                dest,
+                params,
+            } => Request::SetDest(service, dest, params),
+            IpvsOp::DelDest { service, dest } => Request::DelDest(service, dest),
+        }
+    }
 }
 
 impl Request<'_> {

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::net::IpAddr;
 
-use super::Op;
+use super::{IpvsOp, LinkOp, Op};
 use crate::dataplane::state::{ActualState, Address, Link, Service, ServiceKey};
 
 /// Updates `actual` with ops the kernel acknowledged, so that it is again what a dump would
@@ -18,39 +18,45 @@ pub fn mirror(actual: &mut ActualState, done: &[&Op]) -> bool {
     let mut exact = true;
     let mut deleted: HashSet<(&str, IpAddr)> = HashSet::new();
     for op in done {
+        let op = match op {
+            Op::Link(op) => op,
+            Op::Ipvs(op) => {
+                match &mut actual.ipvs {
+                    Some(ipvs) => exact &= mirror_ipvs(ipvs, op),
+                    None => exact = false,
+                }
+                continue;
+            }
+        };
         match op {
-            Op::AddLink { name } => actual.links.push(Link {
+            LinkOp::AddLink { name } => actual.links.push(Link {
                 index: 0,
                 name: name.clone(),
                 up: true,
                 owned: true,
             }),
-            Op::SetLinkUp { name } => {
+            LinkOp::SetLinkUp { name } => {
                 for l in actual.links.iter_mut().filter(|l| l.name == *name) {
                     l.up = true;
                 }
             }
-            Op::DelLink { name } => {
+            LinkOp::DelLink { name } => {
                 actual.links.retain(|l| l.name != *name);
                 // The kernel deletes an interface's addresses with it.
                 actual.addresses.retain(|a| a.interface != *name);
             }
-            Op::AddAddress { interface, address } => actual.addresses.push(Address {
+            LinkOp::AddAddress { interface, address } => actual.addresses.push(Address {
                 interface: interface.clone(),
                 address: *address,
                 prefix_len: if address.is_ipv4() { 32 } else { 128 },
                 owned: true,
             }),
             // Collected and removed in one sweep below: one `retain` per op would be quadratic.
-            Op::DelAddress {
+            LinkOp::DelAddress {
                 interface, address, ..
             } => {
                 deleted.insert((interface.as_str(), *address));
             }
-            _ => match &mut actual.ipvs {
-                Some(ipvs) => exact &= mirror_ipvs(ipvs, op),
-                None => exact = false,
-            },
         }
     }
     if !deleted.is_empty() {
@@ -61,9 +67,9 @@ pub fn mirror(actual: &mut ActualState, done: &[&Op]) -> bool {
     exact
 }
 
-fn mirror_ipvs(ipvs: &mut BTreeMap<ServiceKey, Service>, op: &Op) -> bool {
+fn mirror_ipvs(ipvs: &mut BTreeMap<ServiceKey, Service>, op: &IpvsOp) -> bool {
     match op {
-        Op::AddService { key, params } => {
+        IpvsOp::AddService { key, params } => {
             ipvs.insert(
                 *key,
                 Service {
@@ -72,19 +78,19 @@ fn mirror_ipvs(ipvs: &mut BTreeMap<ServiceKey, Service>, op: &Op) -> bool {
                 },
             );
         }
-        Op::EditService { key, params } => match ipvs.get_mut(key) {
+        IpvsOp::EditService { key, params } => match ipvs.get_mut(key) {
             Some(s) => s.params = params.clone(),
             None => return false,
         },
-        Op::DelService { key } => {
+        IpvsOp::DelService { key } => {
             ipvs.remove(key);
         }
-        Op::AddDest {
+        IpvsOp::AddDest {
             service,
             dest,
             params,
         }
-        | Op::EditDest {
+        | IpvsOp::EditDest {
             service,
             dest,
             params,
@@ -94,13 +100,12 @@ fn mirror_ipvs(ipvs: &mut BTreeMap<ServiceKey, Service>, op: &Op) -> bool {
             }
             None => return false,
         },
-        Op::DelDest { service, dest } => match ipvs.get_mut(service) {
+        IpvsOp::DelDest { service, dest } => match ipvs.get_mut(service) {
             Some(s) => {
                 s.dests.remove(dest);
             }
             None => return false,
         },
-        _ => return false,
     }
     true
 }
@@ -157,12 +162,15 @@ mod tests {
         let desired = full_desired();
         let mut view = empty_kernel();
         let ops = plan(&desired, &view, &Ownership::default());
-        assert!(matches!(ops[0], Op::AddLink { .. }));
+        assert!(matches!(ops[0], Op::Link(LinkOp::AddLink { .. })));
         assert!(mirror(&mut view, &ops.iter().collect::<Vec<_>>()));
         assert_eq!(plan(&desired, &view, &Ownership::default()), vec![]);
         // And the cleanup plan on that view removes the link it added, then nothing is left.
         let cleanup = plan(&DesiredState::default(), &view, &Ownership::default());
-        assert!(matches!(cleanup.last(), Some(Op::DelLink { .. })));
+        assert!(matches!(
+            cleanup.last(),
+            Some(Op::Link(LinkOp::DelLink { .. }))
+        ));
         assert!(mirror(&mut view, &cleanup.iter().collect::<Vec<_>>()));
         assert_eq!(view, empty_kernel());
     }
@@ -170,11 +178,11 @@ mod tests {
     #[test]
     fn a_dest_op_on_a_service_missing_from_the_view_cannot_be_mirrored() {
         let mut view = empty_kernel();
-        let op = Op::EditDest {
+        let op = Op::Ipvs(IpvsOp::EditDest {
             service: key("10.100.0.1", 80),
             dest: dkey("10.0.10.11", 8080),
             params: DestParams::new(1, Forwarding::Masq),
-        };
+        });
         assert!(!mirror(&mut view, &[&op]));
     }
 }

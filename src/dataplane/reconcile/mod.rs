@@ -39,9 +39,17 @@ pub struct Ownership {
     pub created_services: BTreeSet<ServiceKey>,
 }
 
-/// One kernel change.
+/// One kernel change: an interface or address change over rtnetlink, or an IPVS change over
+/// generic netlink.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
+    Link(LinkOp),
+    Ipvs(IpvsOp),
+}
+
+/// An interface or address change (rtnetlink).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkOp {
     /// Create a dummy interface marked as ours, and bring it up.
     AddLink {
         name: String,
@@ -55,6 +63,19 @@ pub enum Op {
         interface: String,
         address: IpAddr,
     },
+    DelAddress {
+        interface: String,
+        address: IpAddr,
+        prefix_len: u8,
+    },
+    DelLink {
+        name: String,
+    },
+}
+
+/// An IPVS change (the IPVS generic netlink family).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IpvsOp {
     AddService {
         key: ServiceKey,
         params: ServiceParams,
@@ -81,50 +102,63 @@ pub enum Op {
     DelService {
         key: ServiceKey,
     },
-    DelAddress {
-        interface: String,
-        address: IpAddr,
-        prefix_len: u8,
-    },
-    DelLink {
-        name: String,
-    },
 }
 
-impl Op {
-    /// Whether this op goes to IPVS (generic netlink) rather than rtnetlink.
-    pub fn is_ipvs(&self) -> bool {
-        matches!(
-            self,
-            Op::AddService { .. }
-                | Op::EditService { .. }
-                | Op::DelService { .. }
-                | Op::AddDest { .. }
-                | Op::EditDest { .. }
-                | Op::DelDest { .. }
-        )
+impl From<LinkOp> for Op {
+    fn from(op: LinkOp) -> Op {
+        Op::Link(op)
+    }
+}
+
+impl From<IpvsOp> for Op {
+    fn from(op: IpvsOp) -> Op {
+        Op::Ipvs(op)
     }
 }
 
 impl std::fmt::Display for Op {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Op::AddLink { name } => write!(f, "add link {name}"),
-            Op::SetLinkUp { name } => write!(f, "set link {name} up"),
-            Op::AddAddress { interface, address } => {
+            Op::Link(op) => op.fmt(f),
+            Op::Ipvs(op) => op.fmt(f),
+        }
+    }
+}
+
+impl std::fmt::Display for LinkOp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LinkOp::AddLink { name } => write!(f, "add link {name}"),
+            LinkOp::SetLinkUp { name } => write!(f, "set link {name} up"),
+            LinkOp::AddAddress { interface, address } => {
                 write!(f, "add address {address} dev {interface}")
             }
-            Op::AddService { key, params } => write!(
+            LinkOp::DelAddress {
+                interface,
+                address,
+                prefix_len,
+            } => {
+                write!(f, "delete address {address}/{prefix_len} dev {interface}")
+            }
+            LinkOp::DelLink { name } => write!(f, "delete link {name}"),
+        }
+    }
+}
+
+impl std::fmt::Display for IpvsOp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IpvsOp::AddService { key, params } => write!(
                 f,
                 "add service {key} scheduler {} persistence {}",
                 params.scheduler, params.persistence
             ),
-            Op::EditService { key, params } => write!(
+            IpvsOp::EditService { key, params } => write!(
                 f,
                 "edit service {key} scheduler {} persistence {}",
                 params.scheduler, params.persistence
             ),
-            Op::AddDest {
+            IpvsOp::AddDest {
                 service,
                 dest,
                 params,
@@ -134,7 +168,7 @@ impl std::fmt::Display for Op {
                 params.weight,
                 params.fwd_name()
             ),
-            Op::EditDest {
+            IpvsOp::EditDest {
                 service,
                 dest,
                 params,
@@ -144,16 +178,8 @@ impl std::fmt::Display for Op {
                 params.weight,
                 params.fwd_name()
             ),
-            Op::DelDest { service, dest } => write!(f, "delete dest {dest} of {service}"),
-            Op::DelService { key } => write!(f, "delete service {key}"),
-            Op::DelAddress {
-                interface,
-                address,
-                prefix_len,
-            } => {
-                write!(f, "delete address {address}/{prefix_len} dev {interface}")
-            }
-            Op::DelLink { name } => write!(f, "delete link {name}"),
+            IpvsOp::DelDest { service, dest } => write!(f, "delete dest {dest} of {service}"),
+            IpvsOp::DelService { key } => write!(f, "delete service {key}"),
         }
     }
 }

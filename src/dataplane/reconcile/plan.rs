@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 
-use super::{Op, Ownership};
+use super::{IpvsOp, LinkOp, Op, Ownership};
 use crate::dataplane::state::{ActualState, DestKey, DestParams, ServiceKey, ServiceParams};
 use crate::dataplane::{DesiredState, VirtualService};
 
@@ -81,10 +81,10 @@ pub fn plan(desired: &DesiredState, actual: &ActualState, owned: &Ownership) -> 
     }
     for name in &wanted_links {
         match links_by_name.get(name) {
-            None => links_up.push(Op::AddLink {
+            None => links_up.push(LinkOp::AddLink {
                 name: name.to_string(),
             }),
-            Some(l) if l.owned && !l.up => links_up.push(Op::SetLinkUp {
+            Some(l) if l.owned && !l.up => links_up.push(LinkOp::SetLinkUp {
                 name: name.to_string(),
             }),
             Some(_) => {}
@@ -104,7 +104,7 @@ pub fn plan(desired: &DesiredState, actual: &ActualState, owned: &Ownership) -> 
         .collect();
     for (interface, address) in &wanted_addrs {
         if !present.contains(&(*interface, *address)) {
-            addrs_up.push(Op::AddAddress {
+            addrs_up.push(LinkOp::AddAddress {
                 interface: interface.to_string(),
                 address: *address,
             });
@@ -112,7 +112,7 @@ pub fn plan(desired: &DesiredState, actual: &ActualState, owned: &Ownership) -> 
     }
     for a in &actual.addresses {
         if a.owned && !wanted_addrs.contains(&(a.interface.as_str(), a.address)) {
-            addrs_down.push(Op::DelAddress {
+            addrs_down.push(LinkOp::DelAddress {
                 interface: a.interface.clone(),
                 address: a.address,
                 prefix_len: a.prefix_len,
@@ -121,7 +121,7 @@ pub fn plan(desired: &DesiredState, actual: &ActualState, owned: &Ownership) -> 
     }
     for l in &actual.links {
         if l.owned && !wanted_links.contains(l.name.as_str()) {
-            links_down.push(Op::DelLink {
+            links_down.push(LinkOp::DelLink {
                 name: l.name.clone(),
             });
         }
@@ -135,9 +135,9 @@ pub fn plan(desired: &DesiredState, actual: &ActualState, owned: &Ownership) -> 
             let dests = desired_dests(vs);
             match ipvs.get(key) {
                 None => {
-                    services_up.push(Op::AddService { key: *key, params });
+                    services_up.push(IpvsOp::AddService { key: *key, params });
                     for (dest, params) in dests {
-                        dests_up.push(Op::AddDest {
+                        dests_up.push(IpvsOp::AddDest {
                             service: *key,
                             dest,
                             params,
@@ -146,16 +146,16 @@ pub fn plan(desired: &DesiredState, actual: &ActualState, owned: &Ownership) -> 
                 }
                 Some(current) => {
                     if current.params != params {
-                        services_up.push(Op::EditService { key: *key, params });
+                        services_up.push(IpvsOp::EditService { key: *key, params });
                     }
                     for (dest, params) in &dests {
                         match current.dests.get(dest) {
-                            None => dests_up.push(Op::AddDest {
+                            None => dests_up.push(IpvsOp::AddDest {
                                 service: *key,
                                 dest: *dest,
                                 params: *params,
                             }),
-                            Some(p) if p != params => dests_up.push(Op::EditDest {
+                            Some(p) if p != params => dests_up.push(IpvsOp::EditDest {
                                 service: *key,
                                 dest: *dest,
                                 params: *params,
@@ -166,7 +166,7 @@ pub fn plan(desired: &DesiredState, actual: &ActualState, owned: &Ownership) -> 
                     // A service we manage carries exactly the desired destinations.
                     for dest in current.dests.keys() {
                         if !dests.contains_key(dest) {
-                            dests_down.push(Op::DelDest {
+                            dests_down.push(IpvsOp::DelDest {
                                 service: *key,
                                 dest: *dest,
                             });
@@ -179,20 +179,22 @@ pub fn plan(desired: &DesiredState, actual: &ActualState, owned: &Ownership) -> 
         for key in ipvs.keys() {
             let ours = owned.created_services.contains(key) || owned_addrs.contains(&key.address);
             if !wanted.contains_key(key) && ours {
-                services_down.push(Op::DelService { key: *key });
+                services_down.push(IpvsOp::DelService { key: *key });
             }
         }
     }
 
-    let mut ops = links_up;
-    ops.extend(addrs_up);
-    ops.extend(services_up);
-    ops.extend(dests_up);
-    ops.extend(dests_down);
-    ops.extend(services_down);
-    ops.extend(addrs_down);
-    ops.extend(links_down);
-    ops
+    let link = |ops: Vec<LinkOp>| ops.into_iter().map(Op::Link);
+    let ipvs = |ops: Vec<IpvsOp>| ops.into_iter().map(Op::Ipvs);
+    link(links_up)
+        .chain(link(addrs_up))
+        .chain(ipvs(services_up))
+        .chain(ipvs(dests_up))
+        .chain(ipvs(dests_down))
+        .chain(ipvs(services_down))
+        .chain(link(addrs_down))
+        .chain(link(links_down))
+        .collect()
 }
 
 #[cfg(test)]
@@ -252,11 +254,11 @@ mod tests {
         changed.services[0].destinations[1].weight = 0;
         assert_eq!(
             plan(&changed, &actual, &Ownership::default()),
-            vec![Op::EditDest {
+            vec![Op::Ipvs(IpvsOp::EditDest {
                 service: key("10.100.0.1", 80),
                 dest: dkey("10.0.10.12", 8080),
                 params: DestParams::new(0, Forwarding::Masq),
-            }]
+            })]
         );
     }
 
@@ -270,10 +272,10 @@ mod tests {
         assert_eq!(ops.len(), 1);
         assert!(matches!(
             ops[0],
-            Op::EditDest {
+            Op::Ipvs(IpvsOp::EditDest {
                 params: DestParams { fwd_method: 3, .. },
                 ..
-            }
+            })
         ));
     }
 
@@ -286,13 +288,13 @@ mod tests {
         changed.services[0].persistence = 300;
         assert_eq!(
             plan(&changed, &actual, &Ownership::default()),
-            vec![Op::EditService {
+            vec![Op::Ipvs(IpvsOp::EditService {
                 key: key("10.100.0.1", 80),
                 params: ServiceParams {
                     scheduler: "mh".into(),
                     persistence: 300
                 },
-            }]
+            })]
         );
     }
 
@@ -303,9 +305,15 @@ mod tests {
         actual.ipvs.as_mut().unwrap().remove(&key("10.100.0.1", 80));
         let ops = plan(&desired, &actual, &Ownership::default());
         assert_eq!(ops.len(), 3);
-        assert!(matches!(&ops[0], Op::AddService { key: k, .. } if *k == key("10.100.0.1", 80)));
-        assert!(matches!(&ops[1], Op::AddDest { dest, .. } if *dest == dkey("10.0.10.11", 8080)));
-        assert!(matches!(&ops[2], Op::AddDest { dest, .. } if *dest == dkey("10.0.10.12", 8080)));
+        assert!(
+            matches!(&ops[0], Op::Ipvs(IpvsOp::AddService { key: k, .. }) if *k == key("10.100.0.1", 80))
+        );
+        assert!(
+            matches!(&ops[1], Op::Ipvs(IpvsOp::AddDest { dest, .. }) if *dest == dkey("10.0.10.11", 8080))
+        );
+        assert!(
+            matches!(&ops[2], Op::Ipvs(IpvsOp::AddDest { dest, .. }) if *dest == dkey("10.0.10.12", 8080))
+        );
     }
 
     #[test]
@@ -322,10 +330,10 @@ mod tests {
             .insert(dkey("10.0.10.99", 80), DestParams::new(1, Forwarding::Masq));
         assert_eq!(
             plan(&desired, &actual, &Ownership::default()),
-            vec![Op::DelDest {
+            vec![Op::Ipvs(IpvsOp::DelDest {
                 service: key("10.100.0.1", 80),
                 dest: dkey("10.0.10.99", 80),
-            }]
+            })]
         );
     }
 
@@ -336,10 +344,10 @@ mod tests {
         actual.addresses.retain(|a| a.address != ip("10.100.0.1"));
         assert_eq!(
             plan(&desired, &actual, &Ownership::default()),
-            vec![Op::AddAddress {
+            vec![Op::Link(LinkOp::AddAddress {
                 interface: "anycast0".into(),
                 address: ip("10.100.0.1"),
-            }]
+            })]
         );
     }
 
@@ -381,9 +389,10 @@ mod tests {
         let ops = plan(&DesiredState::default(), &actual, &Ownership::default());
         assert!(
             ops.iter().all(|op| match op {
-                Op::DelService { key } => key.address != ip("192.0.2.1"),
-                Op::DelAddress { address, .. } => !address.to_string().starts_with("192.0.2."),
-                Op::DelLink { name } => name == "anycast0",
+                Op::Ipvs(IpvsOp::DelService { key }) => key.address != ip("192.0.2.1"),
+                Op::Link(LinkOp::DelAddress { address, .. }) =>
+                    !address.to_string().starts_with("192.0.2."),
+                Op::Link(LinkOp::DelLink { name }) => name == "anycast0",
                 _ => false,
             }),
             "{ops:?}"
@@ -400,14 +409,14 @@ mod tests {
         assert_eq!(
             plan(&smaller, &actual, &Ownership::default()),
             vec![
-                Op::DelService {
+                Op::Ipvs(IpvsOp::DelService {
                     key: key("10.100.0.1", 80)
-                },
-                Op::DelAddress {
+                }),
+                Op::Link(LinkOp::DelAddress {
                     interface: "anycast0".into(),
                     address: ip("10.100.0.1"),
                     prefix_len: 32,
-                },
+                }),
             ]
         );
     }
@@ -438,14 +447,13 @@ mod tests {
         let k = key("10.100.0.1", 80);
         assert!(
             !plan(&DesiredState::default(), &actual, &Ownership::default())
-                .contains(&Op::DelService { key: k })
+                .contains(&Op::Ipvs(IpvsOp::DelService { key: k }))
         );
         let owned = Ownership {
             created_services: [k].into(),
         };
-        assert!(
-            plan(&DesiredState::default(), &actual, &owned).contains(&Op::DelService { key: k })
-        );
+        assert!(plan(&DesiredState::default(), &actual, &owned)
+            .contains(&Op::Ipvs(IpvsOp::DelService { key: k })));
     }
 
     #[test]
@@ -459,10 +467,10 @@ mod tests {
         };
         assert_eq!(
             plan(&desired, &empty_kernel(), &Ownership::default()),
-            vec![Op::AddAddress {
+            vec![Op::Link(LinkOp::AddAddress {
                 interface: "lo".into(),
                 address: ip("10.100.0.9"),
-            }]
+            })]
         );
     }
 
@@ -473,9 +481,9 @@ mod tests {
         actual.links[1].up = false;
         assert_eq!(
             plan(&desired, &actual, &Ownership::default()),
-            vec![Op::SetLinkUp {
+            vec![Op::Link(LinkOp::SetLinkUp {
                 name: "anycast0".into()
-            }]
+            })]
         );
     }
 
@@ -491,15 +499,15 @@ mod tests {
         assert_eq!(
             plan(&changed, &actual, &Ownership::default()),
             vec![
-                Op::AddDest {
+                Op::Ipvs(IpvsOp::AddDest {
                     service: key("2001:db8::1", 443),
                     dest: dkey("2001:db8:10::13", 8443),
                     params: DestParams::new(7, Forwarding::Masq),
-                },
-                Op::DelDest {
+                }),
+                Op::Ipvs(IpvsOp::DelDest {
                     service: key("2001:db8::1", 443),
                     dest: dkey("2001:db8:10::11", 8443),
-                },
+                }),
             ]
         );
     }
@@ -511,7 +519,7 @@ mod tests {
         actual.ipvs = None;
         let ops = plan(&desired, &actual, &Ownership::default());
         assert_eq!(ops.len(), 3);
-        assert!(ops.iter().all(|o| !o.is_ipvs()));
+        assert!(ops.iter().all(|o| matches!(o, Op::Link(_))));
     }
 
     /// 50 000 VIPs on one interface, 5 000 of them with a service of 4 backends: the scale
@@ -558,9 +566,18 @@ mod tests {
         });
         let ops = plan(&desired, &kernel, &Ownership::default());
         let count = |f: fn(&Op) -> bool| ops.iter().filter(|o| f(o)).count();
-        assert_eq!(count(|o| matches!(o, Op::AddAddress { .. })), 50_000);
-        assert_eq!(count(|o| matches!(o, Op::AddService { .. })), 5_000);
-        assert_eq!(count(|o| matches!(o, Op::AddDest { .. })), 20_000);
+        assert_eq!(
+            count(|o| matches!(o, Op::Link(LinkOp::AddAddress { .. }))),
+            50_000
+        );
+        assert_eq!(
+            count(|o| matches!(o, Op::Ipvs(IpvsOp::AddService { .. }))),
+            5_000
+        );
+        assert_eq!(
+            count(|o| matches!(o, Op::Ipvs(IpvsOp::AddDest { .. }))),
+            20_000
+        );
         assert_eq!(ops.len(), 75_000);
 
         let outcomes: Vec<(Op, Result<(), String>)> =

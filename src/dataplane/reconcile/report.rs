@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
-use super::Op;
+use super::{IpvsOp, LinkOp, Op};
 use crate::dataplane::{DataplaneReport, DesiredState};
 
 /// Why a VIP with services cannot be served when the kernel has no IPVS.
@@ -39,18 +39,21 @@ pub fn report(
     for (op, result) in outcomes {
         let Err(e) = result else { continue };
         match op {
-            Op::AddLink { name } | Op::SetLinkUp { name } => {
+            Op::Link(LinkOp::AddLink { name }) | Op::Link(LinkOp::SetLinkUp { name }) => {
                 for vip in on_interface.get(name.as_str()).into_iter().flatten() {
                     blame(vip, e);
                 }
             }
-            Op::AddAddress { address, .. } => blame(address, e),
-            Op::AddService { key, .. } | Op::EditService { key, .. } => blame(&key.address, e),
-            Op::AddDest { service, .. }
-            | Op::EditDest { service, .. }
-            | Op::DelDest { service, .. } => blame(&service.address, e),
+            Op::Link(LinkOp::AddAddress { address, .. }) => blame(address, e),
+            Op::Ipvs(IpvsOp::AddService { key, .. })
+            | Op::Ipvs(IpvsOp::EditService { key, .. }) => blame(&key.address, e),
+            Op::Ipvs(IpvsOp::AddDest { service, .. })
+            | Op::Ipvs(IpvsOp::EditDest { service, .. })
+            | Op::Ipvs(IpvsOp::DelDest { service, .. }) => blame(&service.address, e),
             // Removals concern what is no longer desired.
-            Op::DelService { .. } | Op::DelAddress { .. } | Op::DelLink { .. } => {}
+            Op::Ipvs(IpvsOp::DelService { .. })
+            | Op::Link(LinkOp::DelAddress { .. })
+            | Op::Link(LinkOp::DelLink { .. }) => {}
         }
     }
     if let Some(e) = ipvs_error {
@@ -76,21 +79,21 @@ mod tests {
         let desired = full_desired();
         let outcomes = vec![
             (
-                Op::AddService {
+                Op::Ipvs(IpvsOp::AddService {
                     key: key("10.100.0.1", 80),
                     params: ServiceParams {
                         scheduler: "mh".into(),
                         persistence: 0,
                     },
-                },
+                }),
                 Err("first".to_string()),
             ),
             (
-                Op::AddDest {
+                Op::Ipvs(IpvsOp::AddDest {
                     service: key("10.100.0.1", 80),
                     dest: dkey("10.0.10.11", 8080),
                     params: DestParams::new(1, Forwarding::Masq),
-                },
+                }),
                 Err("second".to_string()),
             ),
         ];
@@ -103,9 +106,9 @@ mod tests {
     fn report_blames_every_vip_on_an_interface_that_could_not_be_created() {
         let desired = full_desired();
         let outcomes = vec![(
-            Op::AddLink {
+            Op::Link(LinkOp::AddLink {
                 name: "anycast0".into(),
-            },
+            }),
             Err("no dummy".to_string()),
         )];
         let r = report(&desired, &outcomes, None);
