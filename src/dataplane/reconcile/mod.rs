@@ -165,8 +165,7 @@ impl std::fmt::Display for IpvsOp {
             } => write!(
                 f,
                 "add dest {dest} to {service} weight {} fwd {}",
-                params.weight,
-                params.fwd_name()
+                params.weight, params.forwarding
             ),
             IpvsOp::EditDest {
                 service,
@@ -175,8 +174,7 @@ impl std::fmt::Display for IpvsOp {
             } => write!(
                 f,
                 "edit dest {dest} of {service} weight {} fwd {}",
-                params.weight,
-                params.fwd_name()
+                params.weight, params.forwarding
             ),
             IpvsOp::DelDest { service, dest } => write!(f, "delete dest {dest} of {service}"),
             IpvsOp::DelService { key } => write!(f, "delete service {key}"),

@@ -203,7 +203,7 @@ mod tests {
     use super::super::{mirror, report};
     use super::*;
     use crate::config::{Forwarding, Protocol};
-    use crate::dataplane::state::{Address, Link, Service};
+    use crate::dataplane::state::{self, Address, Link, Service};
     use crate::dataplane::{Destination, VipAddress};
 
     #[test]
@@ -273,7 +273,10 @@ mod tests {
         assert!(matches!(
             ops[0],
             Op::Ipvs(IpvsOp::EditDest {
-                params: DestParams { fwd_method: 3, .. },
+                params: DestParams {
+                    forwarding: state::Forwarding::Route,
+                    ..
+                },
                 ..
             })
         ));
