@@ -22,7 +22,8 @@ use std::time::Duration;
 
 use anycastd::config::{Forwarding, Protocol};
 use anycastd::dataplane::{
-    Dataplane, DataplaneReport, DesiredState, Destination, Op, Pass, VipAddress, VirtualService,
+    Dataplane, DataplaneReport, DesiredState, Destination, IpvsOp, Op, Pass, VipAddress,
+    VirtualService,
 };
 
 const LAB: &str = "needs IPVS and dummy interfaces: run with labs/qemu/run";
@@ -266,7 +267,7 @@ fn a_weight_change_reaches_the_kernel_with_one_op() {
         // One netlink request (the op) and no read-back: the pass planned against the view
         // the previous pass left.
         assert_eq!(pass.ops.len(), 1, "{:#?}", pass.ops);
-        assert!(matches!(pass.ops[0].0, Op::EditDest { .. }));
+        assert!(matches!(pass.ops[0].0, Op::Ipvs(IpvsOp::EditDest { .. })));
         assert!(!pass.dumped, "a weight change must not dump the kernel");
         assert_eq!(ipvs_table(), expected);
         dp.shutdown(false).await;

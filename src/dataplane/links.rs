@@ -104,7 +104,7 @@ async fn index_of(handle: &Handle, name: &str) -> Result<u32, String> {
     match links.try_next().await {
         Ok(Some(msg)) => Ok(msg.header.index),
         Ok(None) => Err(format!("interface {name} not found")),
-        Err(e) if errno(&e) == Some(19) => Err(format!("interface {name} not found")),
+        Err(e) if errno(&e) == Some(libc::ENODEV) => Err(format!("interface {name} not found")),
         Err(e) => Err(format!(
             "interface {name} could not be looked up: {}",
             text(&e)
@@ -122,7 +122,7 @@ pub async fn add_link(handle: &Handle, name: &str) -> Result<(), String> {
     {
         return Err(match errno(&e) {
             // rtnl_newlink: no rtnl_link_ops for kind "dummy" (and no module to load).
-            Some(95) => format!("interface {name} could not be created: dummy interfaces not supported by this kernel"),
+            Some(libc::EOPNOTSUPP) => format!("interface {name} could not be created: dummy interfaces not supported by this kernel"),
             _ => format!("interface {name} could not be created: {}", text(&e)),
         });
     }

@@ -9,7 +9,8 @@
 //! into a list of [`Op`]s, and [`task`] is the one executor that applies them.
 //! - [`state`]: the kernel as plain data, and the ownership markers (ifalias `anycastd` on
 //!   interfaces anycastd creates, `IFA_PROTO` 0x41 on addresses it adds).
-//! - [`reconcile`]: the planner and the per-VIP report; no I/O.
+//! - [`reconcile`]: the ops, the planner, the view carried between passes ([`reconcile::mirror`])
+//!   and the per-VIP report; no I/O.
 //! - [`ipvs`]: the IPVS generic netlink family (codec, errors, socket).
 //! - [`links`]: interfaces and addresses over rtnetlink.
 //! - [`task`]: the reconciler thread.
@@ -32,7 +33,7 @@ pub mod reconcile;
 pub mod state;
 pub mod task;
 
-pub use reconcile::Op;
+pub use reconcile::{IpvsOp, LinkOp, Op};
 pub use task::{Pass, RECONCILE_INTERVAL};
 
 /// A VIP address bound to an interface.

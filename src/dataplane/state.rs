@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
 
-use crate::config::{Forwarding, Protocol};
+use crate::config::{self, Protocol};
 
 /// `ifalias` set on every interface anycastd creates. An interface carrying it is ours: it may
 /// be deleted when no VIP needs it any more. Interfaces without it (including `lo` or a dummy
@@ -93,28 +93,49 @@ impl fmt::Display for DestKey {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DestParams {
     pub weight: u32,
-    /// Forwarding method as the kernel encodes it (`IP_VS_CONN_F_*`); see
-    /// [`super::ipvs::fwd_method`]. Kept raw so that a method anycastd never sets (local node,
-    /// bypass) still compares unequal instead of failing to parse.
-    pub fwd_method: u32,
+    pub forwarding: Forwarding,
 }
 
 impl DestParams {
-    /// The forwarding method in ipvsadm's words (masq, route, tunnel, or the raw code).
-    pub fn fwd_name(&self) -> String {
-        use super::ipvs::message::{IP_VS_CONN_F_DROUTE, IP_VS_CONN_F_MASQ, IP_VS_CONN_F_TUNNEL};
-        match self.fwd_method {
-            IP_VS_CONN_F_MASQ => "masq".into(),
-            IP_VS_CONN_F_DROUTE => "route".into(),
-            IP_VS_CONN_F_TUNNEL => "tunnel".into(),
-            other => format!("{other:#x}"),
-        }
-    }
-
-    pub fn new(weight: u32, forwarding: Forwarding) -> DestParams {
+    pub fn new(weight: u32, forwarding: config::Forwarding) -> DestParams {
         DestParams {
             weight,
-            fwd_method: super::ipvs::fwd_method(forwarding),
+            forwarding: forwarding.into(),
+        }
+    }
+}
+
+/// A destination's forwarding method as the kernel holds it: the configured ones
+/// ([`config::Forwarding`]), or one anycastd never sets. The kernel's codes for them
+/// (`IP_VS_CONN_F_*`) live in the IPVS codec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forwarding {
+    Masq,
+    Route,
+    Tunnel,
+    /// Another method (local node, bypass) by its kernel code: kept so that it still compares
+    /// unequal to every configured method instead of failing to parse.
+    Other(u32),
+}
+
+impl From<config::Forwarding> for Forwarding {
+    fn from(f: config::Forwarding) -> Forwarding {
+        match f {
+            config::Forwarding::Masq => Forwarding::Masq,
+            config::Forwarding::Route => Forwarding::Route,
+            config::Forwarding::Tunnel => Forwarding::Tunnel,
+        }
+    }
+}
+
+/// In ipvsadm's words (masq, route, tunnel), or the raw code.
+impl fmt::Display for Forwarding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Forwarding::Masq => f.write_str("masq"),
+            Forwarding::Route => f.write_str("route"),
+            Forwarding::Tunnel => f.write_str("tunnel"),
+            Forwarding::Other(code) => write!(f, "{code:#x}"),
         }
     }
 }

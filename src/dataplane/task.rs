@@ -34,7 +34,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::MissedTickBehavior;
 
 use super::ipvs::{self, IpvsError, IpvsSocket, Request};
-use super::reconcile::{self, Op, Ownership};
+use super::reconcile::{self, IpvsOp, LinkOp, Op, Ownership};
 use super::state::ActualState;
 use super::{links, DataplaneReport, DesiredState};
 
@@ -310,10 +310,10 @@ async fn reconcile_once(
             Err(e) => tracing::warn!(pass = number, "dataplane: {op} failed: {e}"),
         }
         match (op, result) {
-            (Op::AddService { key, .. }, Ok(())) => {
+            (Op::Ipvs(IpvsOp::AddService { key, .. }), Ok(())) => {
                 owned.created_services.insert(*key);
             }
-            (Op::DelService { key }, Ok(())) => {
+            (Op::Ipvs(IpvsOp::DelService { key }), Ok(())) => {
                 owned.created_services.remove(key);
             }
             _ => {}
@@ -352,26 +352,6 @@ fn publish(reports: &watch::Sender<Arc<DataplaneReport>>, report: DataplaneRepor
     });
 }
 
-fn ipvs_request(op: &Op) -> Option<Request<'_>> {
-    Some(match op {
-        Op::AddService { key, params } => Request::NewService(key, params),
-        Op::EditService { key, params } => Request::SetService(key, params),
-        Op::DelService { key } => Request::DelService(key),
-        Op::AddDest {
-            service,
-            dest,
-            params,
-        } => Request::NewDest(service, dest, params),
-        Op::EditDest {
-            service,
-            dest,
-            params,
-        } => Request::SetDest(service, dest, params),
-        Op::DelDest { service, dest } => Request::DelDest(service, dest),
-        _ => return None,
-    })
-}
-
 /// Applies the ops in order; consecutive IPVS ops go to the kernel as one pipelined batch.
 async fn execute(
     kernel: &mut Kernel,
@@ -379,53 +359,63 @@ async fn execute(
     plan: Vec<Op>,
 ) -> Vec<(Op, Result<(), String>)> {
     let mut out: Vec<(Op, Result<(), String>)> = Vec::with_capacity(plan.len());
-    let mut i = 0;
-    while i < plan.len() {
-        if plan[i].is_ipvs() {
-            let end = plan[i..]
-                .iter()
-                .position(|o| !o.is_ipvs())
-                .map_or(plan.len(), |p| i + p);
-            let batch = &plan[i..end];
-            let results: Vec<Result<(), String>> = match (&mut kernel.ipvs, family) {
-                (Ok(sock), Some(family)) => {
-                    let requests: Vec<Request<'_>> =
-                        batch.iter().filter_map(ipvs_request).collect();
-                    sock.execute(family, &requests)
-                        .into_iter()
-                        .zip(batch)
-                        .map(|(r, op)| r.map_err(|e| ipvs::describe(op, &e)))
-                        .collect()
-                }
-                _ => batch
-                    .iter()
-                    .map(|op| Err(ipvs::describe(op, &IpvsError::Unavailable)))
-                    .collect(),
-            };
-            out.extend(batch.iter().cloned().zip(results));
-            i = end;
-            continue;
+    let mut batch: Vec<IpvsOp> = Vec::new();
+    for op in plan {
+        match op {
+            Op::Ipvs(op) => batch.push(op),
+            Op::Link(op) => {
+                execute_ipvs(kernel, family, std::mem::take(&mut batch), &mut out);
+                let result = match &kernel.rtnl {
+                    Err(e) => Err(e.clone()),
+                    Ok(h) => execute_link(h, &op).await,
+                };
+                out.push((Op::Link(op), result));
+            }
         }
-        let op = &plan[i];
-        let result = match &kernel.rtnl {
-            Err(e) => Err(e.clone()),
-            Ok(h) => match op {
-                Op::AddLink { name } => links::add_link(h, name).await,
-                Op::SetLinkUp { name } => links::set_link_up(h, name).await,
-                Op::DelLink { name } => links::del_link(h, name).await,
-                Op::AddAddress { interface, address } => {
-                    links::add_address(h, interface, *address).await
-                }
-                Op::DelAddress {
-                    interface,
-                    address,
-                    prefix_len,
-                } => links::del_address(h, interface, *address, *prefix_len).await,
-                other => Err(format!("{other}: not a link or address op")),
-            },
-        };
-        out.push((op.clone(), result));
-        i += 1;
     }
+    execute_ipvs(kernel, family, batch, &mut out);
     out
+}
+
+/// Sends `batch` to IPVS pipelined, appending each op with its outcome to `out`.
+fn execute_ipvs(
+    kernel: &mut Kernel,
+    family: Option<u16>,
+    batch: Vec<IpvsOp>,
+    out: &mut Vec<(Op, Result<(), String>)>,
+) {
+    if batch.is_empty() {
+        return;
+    }
+    let results: Vec<Result<(), String>> = match (&mut kernel.ipvs, family) {
+        (Ok(sock), Some(family)) => {
+            let requests: Vec<Request<'_>> = batch.iter().map(Request::from).collect();
+            sock.execute(family, &requests)
+                .into_iter()
+                .zip(&batch)
+                .map(|(r, op)| r.map_err(|e| ipvs::describe(op, &e)))
+                .collect()
+        }
+        _ => batch
+            .iter()
+            .map(|op| Err(ipvs::describe(op, &IpvsError::Unavailable)))
+            .collect(),
+    };
+    out.extend(batch.into_iter().map(Op::Ipvs).zip(results));
+}
+
+async fn execute_link(h: &rtnetlink::Handle, op: &LinkOp) -> Result<(), String> {
+    match op {
+        LinkOp::AddLink { name } => links::add_link(h, name).await,
+        LinkOp::SetLinkUp { name } => links::set_link_up(h, name).await,
+        LinkOp::DelLink { name } => links::del_link(h, name).await,
+        LinkOp::AddAddress { interface, address } => {
+            links::add_address(h, interface, *address).await
+        }
+        LinkOp::DelAddress {
+            interface,
+            address,
+            prefix_len,
+        } => links::del_address(h, interface, *address, *prefix_len).await,
+    }
 }

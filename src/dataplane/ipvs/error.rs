@@ -1,6 +1,6 @@
 //! IPVS errors, and the text operators read in status for each refused change.
 
-use crate::dataplane::reconcile::{Op, IPVS_UNAVAILABLE};
+use crate::dataplane::reconcile::{IpvsOp, IPVS_UNAVAILABLE};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IpvsError {
@@ -18,25 +18,32 @@ pub enum IpvsError {
 
 /// Symbolic names of the errnos IPVS and rtnetlink return.
 pub fn errno_name(e: i32) -> Option<&'static str> {
-    Some(match e {
-        1 => "EPERM",
-        2 => "ENOENT",
-        3 => "ESRCH",
-        12 => "ENOMEM",
-        13 => "EACCES",
-        16 => "EBUSY",
-        17 => "EEXIST",
-        19 => "ENODEV",
-        22 => "EINVAL",
-        34 => "ERANGE",
-        71 => "EPROTO",
-        93 => "EPROTONOSUPPORT",
-        95 => "EOPNOTSUPP",
-        97 => "EAFNOSUPPORT",
-        99 => "EADDRNOTAVAIL",
-        105 => "ENOBUFS",
-        _ => return None,
-    })
+    macro_rules! names {
+        ($($name:ident),* $(,)?) => {
+            match e {
+                $(libc::$name => Some(stringify!($name)),)*
+                _ => None,
+            }
+        };
+    }
+    names!(
+        EPERM,
+        ENOENT,
+        ESRCH,
+        ENOMEM,
+        EACCES,
+        EBUSY,
+        EEXIST,
+        ENODEV,
+        EINVAL,
+        ERANGE,
+        EPROTO,
+        EPROTONOSUPPORT,
+        EOPNOTSUPP,
+        EAFNOSUPPORT,
+        EADDRNOTAVAIL,
+        ENOBUFS,
+    )
 }
 
 /// "No such file or directory (ENOENT)".
@@ -50,53 +57,56 @@ pub fn errno_text(e: i32) -> String {
 }
 
 /// What went wrong with `op`, in the words an operator needs.
-pub fn describe(op: &Op, err: &IpvsError) -> String {
+pub fn describe(op: &IpvsOp, err: &IpvsError) -> String {
     let IpvsError::Errno(e) = err else {
         return match op {
-            Op::AddDest { service, dest, .. }
-            | Op::EditDest { service, dest, .. }
-            | Op::DelDest { service, dest } => {
+            IpvsOp::AddDest { service, dest, .. }
+            | IpvsOp::EditDest { service, dest, .. }
+            | IpvsOp::DelDest { service, dest } => {
                 format!("IPVS refused destination {dest} of service {service}: {err}")
             }
-            Op::AddService { key, .. } | Op::EditService { key, .. } | Op::DelService { key } => {
+            IpvsOp::AddService { key, .. }
+            | IpvsOp::EditService { key, .. }
+            | IpvsOp::DelService { key } => {
                 format!("IPVS refused service {key}: {err}")
             }
-            other => format!("{other}: {err}"),
         };
     };
     let e = *e;
     match op {
-        Op::AddService { key, params } | Op::EditService { key, params } => {
+        IpvsOp::AddService { key, params } | IpvsOp::EditService { key, params } => {
             let reason = match e {
                 // ip_vs_add_service/ip_vs_edit_service: ip_vs_scheduler_get() found no scheduler.
-                2 => format!(
+                libc::ENOENT => format!(
                     "scheduler '{}' is not loaded in the kernel (ENOENT)",
                     params.scheduler
                 ),
-                17 => "the service already exists (EEXIST)".to_string(),
-                3 => "no such service (ESRCH)".to_string(),
-                97 => "this address family is not supported by IPVS in this kernel (EAFNOSUPPORT)"
-                    .to_string(),
+                libc::EEXIST => "the service already exists (EEXIST)".to_string(),
+                libc::ESRCH => "no such service (ESRCH)".to_string(),
+                libc::EAFNOSUPPORT => {
+                    "this address family is not supported by IPVS in this kernel (EAFNOSUPPORT)"
+                        .to_string()
+                }
                 _ => errno_text(e),
             };
             format!("IPVS refused service {key}: {reason}")
         }
-        Op::DelService { key } => {
-            let reason = if e == 3 {
+        IpvsOp::DelService { key } => {
+            let reason = if e == libc::ESRCH {
                 "no such service (ESRCH)".to_string()
             } else {
                 errno_text(e)
             };
             format!("IPVS refused to delete service {key}: {reason}")
         }
-        Op::AddDest { service, dest, .. }
-        | Op::EditDest { service, dest, .. }
-        | Op::DelDest { service, dest } => {
+        IpvsOp::AddDest { service, dest, .. }
+        | IpvsOp::EditDest { service, dest, .. }
+        | IpvsOp::DelDest { service, dest } => {
             let reason = match e {
-                3 => "no such service (ESRCH)".to_string(),
-                17 => "the destination already exists (EEXIST)".to_string(),
-                2 => "no such destination (ENOENT)".to_string(),
-                22 if dest.address.is_ipv4() != service.address.is_ipv4() => {
+                libc::ESRCH => "no such service (ESRCH)".to_string(),
+                libc::EEXIST => "the destination already exists (EEXIST)".to_string(),
+                libc::ENOENT => "no such destination (ENOENT)".to_string(),
+                libc::EINVAL if dest.address.is_ipv4() != service.address.is_ipv4() => {
                     "a destination of the other address family needs tunnel forwarding (EINVAL)"
                         .to_string()
                 }
@@ -104,7 +114,6 @@ pub fn describe(op: &Op, err: &IpvsError) -> String {
             };
             format!("IPVS refused destination {dest} of service {service}: {reason}")
         }
-        other => format!("{other}: {}", errno_text(e)),
     }
 }
 
@@ -116,7 +125,7 @@ mod tests {
 
     #[test]
     fn unknown_scheduler_names_the_scheduler() {
-        let op = Op::AddService {
+        let op = IpvsOp::AddService {
             key: ServiceKey {
                 protocol: Protocol::Tcp,
                 address: "10.100.0.1".parse().unwrap(),
@@ -128,7 +137,7 @@ mod tests {
             },
         };
         assert_eq!(
-            describe(&op, &IpvsError::Errno(2)),
+            describe(&op, &IpvsError::Errno(libc::ENOENT)),
             "IPVS refused service 10.100.0.1:80/tcp: scheduler 'mh' is not loaded in the kernel (ENOENT)"
         );
     }
@@ -143,6 +152,14 @@ mod tests {
 
     #[test]
     fn other_errnos_get_text_and_name() {
-        assert_eq!(errno_text(22), "Invalid argument (EINVAL)");
+        assert_eq!(errno_text(libc::EINVAL), "Invalid argument (EINVAL)");
+    }
+
+    #[test]
+    fn errno_names_are_the_libc_names_and_unknown_ones_are_numbered() {
+        assert_eq!(errno_name(libc::EOPNOTSUPP), Some("EOPNOTSUPP"));
+        assert_eq!(errno_name(libc::ENOBUFS), Some("ENOBUFS"));
+        assert_eq!(errno_name(libc::EXDEV), None);
+        assert!(errno_text(libc::EXDEV).ends_with(&format!("(errno {})", libc::EXDEV)));
     }
 }

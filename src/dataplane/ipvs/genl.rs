@@ -234,7 +234,7 @@ mod tests {
     #[test]
     fn split_messages_reads_acks_errors_and_stops_at_garbage() {
         let mut buf = Vec::new();
-        for (seq, code) in [(5u32, 0i32), (6, -2)] {
+        for (seq, code) in [(5u32, 0i32), (6, -libc::ENOENT)] {
             buf.extend_from_slice(&36u32.to_ne_bytes());
             buf.extend_from_slice(&NLMSG_ERROR.to_ne_bytes());
             buf.extend_from_slice(&0u16.to_ne_bytes());
@@ -247,6 +247,6 @@ mod tests {
         let msgs = split_messages(&buf);
         assert_eq!(msgs.len(), 2);
         assert_eq!((msgs[0].seq, msgs[0].errno()), (5, Some(0)));
-        assert_eq!((msgs[1].seq, msgs[1].errno()), (6, Some(2)));
+        assert_eq!((msgs[1].seq, msgs[1].errno()), (6, Some(libc::ENOENT)));
     }
 }

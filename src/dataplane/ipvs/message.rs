@@ -13,8 +13,9 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::config::{Forwarding, Protocol};
-use crate::dataplane::state::{DestKey, DestParams, ServiceKey, ServiceParams};
+use crate::config::Protocol;
+use crate::dataplane::reconcile::IpvsOp;
+use crate::dataplane::state::{DestKey, DestParams, Forwarding, ServiceKey, ServiceParams};
 
 use super::genl::{self, put_attr, put_nested, Attrs, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST};
 // What the socket reads replies with, under the names it has always used.
@@ -109,9 +110,9 @@ const IPVS_DEST_ATTR_TUN_FLAGS: u16 = 15;
 const IP_VS_SVC_F_PERSISTENT: u32 = 0x0001;
 /// ip_vs.h: IP_VS_CONN_F_FWD_MASK and the forwarding methods.
 const IP_VS_CONN_F_FWD_MASK: u32 = 0x0007;
-pub const IP_VS_CONN_F_MASQ: u32 = 0x0000;
-pub const IP_VS_CONN_F_TUNNEL: u32 = 0x0002;
-pub const IP_VS_CONN_F_DROUTE: u32 = 0x0003;
+const IP_VS_CONN_F_MASQ: u32 = 0x0000;
+const IP_VS_CONN_F_TUNNEL: u32 = 0x0002;
+const IP_VS_CONN_F_DROUTE: u32 = 0x0003;
 
 /// socket.h / in.h, from libc (as `bgp::sockopt` takes them), in the width IPVS carries them.
 const AF_INET: u16 = libc::AF_INET as u16;
@@ -121,11 +122,23 @@ const IPPROTO_UDP: u16 = libc::IPPROTO_UDP as u16;
 const IPPROTO_SCTP: u16 = libc::IPPROTO_SCTP as u16;
 
 /// The kernel encoding of a forwarding method (IPVS_DEST_ATTR_FWD_METHOD).
-pub fn fwd_method(f: Forwarding) -> u32 {
+fn fwd_code(f: Forwarding) -> u32 {
     match f {
         Forwarding::Masq => IP_VS_CONN_F_MASQ,
         Forwarding::Tunnel => IP_VS_CONN_F_TUNNEL,
         Forwarding::Route => IP_VS_CONN_F_DROUTE,
+        Forwarding::Other(code) => code & IP_VS_CONN_F_FWD_MASK,
+    }
+}
+
+/// The forwarding method of an IPVS_DEST_ATTR_FWD_METHOD value (its flags beyond the method
+/// masked off).
+fn forwarding(code: u32) -> Forwarding {
+    match code & IP_VS_CONN_F_FWD_MASK {
+        IP_VS_CONN_F_MASQ => Forwarding::Masq,
+        IP_VS_CONN_F_TUNNEL => Forwarding::Tunnel,
+        IP_VS_CONN_F_DROUTE => Forwarding::Route,
+        other => Forwarding::Other(other),
     }
 }
 
@@ -217,7 +230,7 @@ fn put_dest(buf: &mut Vec<u8>, dest: &DestKey, params: Option<&DestParams>) {
         put_attr(b, IPVS_DEST_ATTR_ADDR, &inet_addr(&dest.address));
         put_attr(b, IPVS_DEST_ATTR_PORT, &dest.port.to_be_bytes());
         if let Some(p) = params {
-            let fwd = p.fwd_method & IP_VS_CONN_F_FWD_MASK;
+            let fwd = fwd_code(p.forwarding);
             put_attr(b, IPVS_DEST_ATTR_FWD_METHOD, &fwd.to_ne_bytes());
             put_attr(b, IPVS_DEST_ATTR_WEIGHT, &p.weight.to_ne_bytes());
             // Tunnel encapsulation: plain IPIP (IP_VS_CONN_F_TUNNEL_TYPE_IPIP), no port, no
@@ -244,6 +257,27 @@ pub enum Request<'a> {
     GetServices,
     /// Dump the destinations of one service.
     GetDests(&'a ServiceKey),
+}
+
+impl<'a> From<&'a IpvsOp> for Request<'a> {
+    fn from(op: &'a IpvsOp) -> Request<'a> {
+        match op {
+            IpvsOp::AddService { key, params } => Request::NewService(key, params),
+            IpvsOp::EditService { key, params } => Request::SetService(key, params),
+            IpvsOp::DelService { key } => Request::DelService(key),
+            IpvsOp::AddDest {
+                service,
+                dest,
+                params,
+            } => Request::NewDest(service, dest, params),
+            IpvsOp::EditDest {
+                service,
+                dest,
+                params,
+            } => Request::SetDest(service, dest, params),
+            IpvsOp::DelDest { service, dest } => Request::DelDest(service, dest),
+        }
+    }
 }
 
 impl Request<'_> {
@@ -355,7 +389,7 @@ pub fn decode_dest(msg: &Incoming<'_>, service: &ServiceKey) -> Option<(DestKey,
     };
     let params = DestParams {
         weight: d.u32(IPVS_DEST_ATTR_WEIGHT)?,
-        fwd_method: d.u32(IPVS_DEST_ATTR_FWD_METHOD)? & IP_VS_CONN_F_FWD_MASK,
+        forwarding: forwarding(d.u32(IPVS_DEST_ATTR_FWD_METHOD)?),
     };
     Some((key, params))
 }
@@ -395,13 +429,13 @@ mod tests {
         address: &str,
         port: u16,
         weight: u32,
-        fwd_method: u32,
+        forwarding: Forwarding,
     ) -> (DestKey, DestParams) {
         let key = DestKey {
             address: address.parse().unwrap(),
             port,
         };
-        (key, DestParams { weight, fwd_method })
+        (key, DestParams { weight, forwarding })
     }
 
     // Fixtures: captured with nlmon in the QEMU lab (Debian kernel 6.1.0-56, ipvsadm 1.31 with
@@ -504,7 +538,7 @@ mod tests {
     #[test]
     #[cfg(target_endian = "little")]
     fn new_dest_attribute_is_byte_for_byte_what_ipvsadm_sends() {
-        let (dest, params) = destination("127.0.0.1", 8080, 5, IP_VS_CONN_F_MASQ);
+        let (dest, params) = destination("127.0.0.1", 8080, 5, Forwarding::Masq);
         let ours = Request::NewDest(&key(), &dest, &params).encode(0x20, 0x6b01_a508);
         let theirs = fixture(CAPTURED_NEW_DEST);
         // Same header fields and command.
@@ -557,7 +591,7 @@ mod tests {
         assert_eq!(msgs.len(), 1);
         assert_eq!(
             decode_dest(&msgs[0], &key()),
-            Some(destination("127.0.0.1", 8080, 5, IP_VS_CONN_F_MASQ))
+            Some(destination("127.0.0.1", 8080, 5, Forwarding::Masq))
         );
     }
 
@@ -608,10 +642,27 @@ mod tests {
 
     #[test]
     fn dest_round_trips_including_a_v6_dest_of_a_v4_service() {
-        let (dest, params) = destination("2001:db8::10", 8443, 65535, IP_VS_CONN_F_TUNNEL);
+        let (dest, params) = destination("2001:db8::10", 8443, 65535, Forwarding::Tunnel);
         let bytes = Request::NewDest(&key(), &dest, &params).encode(0x1c, 1);
         let msgs = split_messages(&bytes);
         assert_eq!(decode_dest(&msgs[0], &key()), Some((dest, params)));
+    }
+
+    /// ip_vs.h: MASQ 0, TUNNEL 2, DROUTE 3; a method anycastd never sets (1, local node) is
+    /// kept by its code, and flags above the method are masked off.
+    #[test]
+    fn forwarding_methods_have_the_kernel_codes() {
+        for (f, code) in [
+            (Forwarding::Masq, 0),
+            (Forwarding::Tunnel, 2),
+            (Forwarding::Route, 3),
+            (Forwarding::Other(1), 1),
+        ] {
+            assert_eq!(fwd_code(f), code);
+            assert_eq!(forwarding(code), f);
+        }
+        assert_eq!(forwarding(0x0100 | 3), Forwarding::Route);
+        assert_eq!(Forwarding::Other(1).to_string(), "0x1");
     }
 
     #[test]

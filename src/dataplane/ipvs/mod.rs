@@ -15,5 +15,5 @@ pub mod message;
 pub mod socket;
 
 pub use error::{describe, IpvsError};
-pub use message::{fwd_method, Request};
+pub use message::Request;
 pub use socket::IpvsSocket;

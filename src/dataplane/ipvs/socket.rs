@@ -159,7 +159,7 @@ impl IpvsSocket {
             let dests = match self.dump(family, Request::GetDests(&key)) {
                 Ok(d) => d,
                 // Deleted between the two dumps: the next pass sees it gone.
-                Err(IpvsError::Errno(3)) => {
+                Err(IpvsError::Errno(libc::ESRCH)) => {
                     out.remove(&key);
                     continue;
                 }

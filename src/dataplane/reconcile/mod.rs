@@ -1,0 +1,183 @@
+//! From desired state to kernel changes and back, with no I/O: the ops ([`Op`]), the pure
+//! planner ([`plan()`], in `plan.rs`), the view of the kernel carried between passes
+//! ([`mirror()`], in `mirror.rs`) and the per-VIP report ([`report()`], in `report.rs`).
+//!
+//! [`plan()`] is called on every reconcile pass with the kernel's state (a fresh dump, or the
+//! previous pass's view updated by [`mirror()`]), so it has to be minimal (a kernel already in
+//! the desired state yields no ops at all, which is also how a restarted daemon adopts what it
+//! finds instead of flushing) and safe (it removes only what anycastd owns, see [`Ownership`]).
+//!
+//! Order: on the way up links → addresses → services → destinations; on the way down the
+//! reverse: destinations → services → addresses → links.
+//!
+//! Cost: every function here runs on each pass, with tens of thousands of VIPs, so each builds
+//! its lookup sets/maps once and stays O(n log n); nothing scans a list per item.
+
+#[cfg(test)]
+mod fixtures;
+mod mirror;
+mod plan;
+mod report;
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+
+use super::state::{DestKey, DestParams, ServiceKey, ServiceParams};
+
+pub use mirror::mirror;
+pub use plan::{plan, service_key};
+pub use report::{report, IPVS_UNAVAILABLE};
+
+/// What anycastd may remove, beyond what the kernel marks for it.
+///
+/// Links carry [`super::state::LINK_ALIAS`] and addresses carry
+/// [`super::state::ADDRESS_PROTO`] in the kernel, so their ownership is read from the dump.
+/// IPVS has no place for such a marker, so a service is ours when its VIP is an address we own,
+/// or when this process created it (recorded here, e.g. a VIP on an address the operator added).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ownership {
+    pub created_services: BTreeSet<ServiceKey>,
+}
+
+/// One kernel change: an interface or address change over rtnetlink, or an IPVS change over
+/// generic netlink.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    Link(LinkOp),
+    Ipvs(IpvsOp),
+}
+
+/// An interface or address change (rtnetlink).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkOp {
+    /// Create a dummy interface marked as ours, and bring it up.
+    AddLink {
+        name: String,
+    },
+    /// Bring up an interface of ours found down.
+    SetLinkUp {
+        name: String,
+    },
+    /// Add a host address (/32 or /128) marked as ours.
+    AddAddress {
+        interface: String,
+        address: IpAddr,
+    },
+    DelAddress {
+        interface: String,
+        address: IpAddr,
+        prefix_len: u8,
+    },
+    DelLink {
+        name: String,
+    },
+}
+
+/// An IPVS change (the IPVS generic netlink family).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IpvsOp {
+    AddService {
+        key: ServiceKey,
+        params: ServiceParams,
+    },
+    EditService {
+        key: ServiceKey,
+        params: ServiceParams,
+    },
+    AddDest {
+        service: ServiceKey,
+        dest: DestKey,
+        params: DestParams,
+    },
+    EditDest {
+        service: ServiceKey,
+        dest: DestKey,
+        params: DestParams,
+    },
+    DelDest {
+        service: ServiceKey,
+        dest: DestKey,
+    },
+    /// Deleting a service deletes its destinations with it.
+    DelService {
+        key: ServiceKey,
+    },
+}
+
+impl From<LinkOp> for Op {
+    fn from(op: LinkOp) -> Op {
+        Op::Link(op)
+    }
+}
+
+impl From<IpvsOp> for Op {
+    fn from(op: IpvsOp) -> Op {
+        Op::Ipvs(op)
+    }
+}
+
+impl std::fmt::Display for Op {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Op::Link(op) => op.fmt(f),
+            Op::Ipvs(op) => op.fmt(f),
+        }
+    }
+}
+
+impl std::fmt::Display for LinkOp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LinkOp::AddLink { name } => write!(f, "add link {name}"),
+            LinkOp::SetLinkUp { name } => write!(f, "set link {name} up"),
+            LinkOp::AddAddress { interface, address } => {
+                write!(f, "add address {address} dev {interface}")
+            }
+            LinkOp::DelAddress {
+                interface,
+                address,
+                prefix_len,
+            } => {
+                write!(f, "delete address {address}/{prefix_len} dev {interface}")
+            }
+            LinkOp::DelLink { name } => write!(f, "delete link {name}"),
+        }
+    }
+}
+
+impl std::fmt::Display for IpvsOp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IpvsOp::AddService { key, params } => write!(
+                f,
+                "add service {key} scheduler {} persistence {}",
+                params.scheduler, params.persistence
+            ),
+            IpvsOp::EditService { key, params } => write!(
+                f,
+                "edit service {key} scheduler {} persistence {}",
+                params.scheduler, params.persistence
+            ),
+            IpvsOp::AddDest {
+                service,
+                dest,
+                params,
+            } => write!(
+                f,
+                "add dest {dest} to {service} weight {} fwd {}",
+                params.weight, params.forwarding
+            ),
+            IpvsOp::EditDest {
+                service,
+                dest,
+                params,
+            } => write!(
+                f,
+                "edit dest {dest} of {service} weight {} fwd {}",
+                params.weight, params.forwarding
+            ),
+            IpvsOp::DelDest { service, dest } => write!(f, "delete dest {dest} of {service}"),
+            IpvsOp::DelService { key } => write!(f, "delete service {key}"),
+        }
+    }
+}

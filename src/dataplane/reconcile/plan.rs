@@ -1,0 +1,602 @@
+//! The diff: desired state + kernel state → the minimal, ordered list of [`Op`]s.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::net::IpAddr;
+
+use super::{IpvsOp, LinkOp, Op, Ownership};
+use crate::dataplane::state::{ActualState, DestKey, DestParams, ServiceKey, ServiceParams};
+use crate::dataplane::{DesiredState, VirtualService};
+
+/// The addresses carrying anycastd's marker: services on them are ours.
+fn owned_addresses(actual: &ActualState) -> HashSet<IpAddr> {
+    actual
+        .addresses
+        .iter()
+        .filter(|a| a.owned)
+        .map(|a| a.address)
+        .collect()
+}
+
+/// The desired services by identity; a later duplicate of the same identity wins.
+fn desired_services(desired: &DesiredState) -> BTreeMap<ServiceKey, &VirtualService> {
+    desired
+        .services
+        .iter()
+        .map(|s| (service_key(s), s))
+        .collect()
+}
+
+pub fn service_key(s: &VirtualService) -> ServiceKey {
+    ServiceKey {
+        protocol: s.protocol,
+        address: s.vip,
+        port: s.port,
+    }
+}
+
+pub(super) fn service_params(s: &VirtualService) -> ServiceParams {
+    ServiceParams {
+        scheduler: s.scheduler.clone(),
+        persistence: s.persistence,
+    }
+}
+
+pub(super) fn desired_dests(s: &VirtualService) -> BTreeMap<DestKey, DestParams> {
+    s.destinations
+        .iter()
+        .map(|d| {
+            (
+                DestKey {
+                    address: d.address,
+                    port: d.port,
+                },
+                DestParams::new(d.weight, d.forwarding),
+            )
+        })
+        .collect()
+}
+
+/// The minimal list of ops that turns `actual` into `desired`, touching nothing foreign.
+pub fn plan(desired: &DesiredState, actual: &ActualState, owned: &Ownership) -> Vec<Op> {
+    let mut links_up = Vec::new();
+    let mut addrs_up = Vec::new();
+    let mut services_up = Vec::new();
+    let mut dests_up = Vec::new();
+    let mut dests_down = Vec::new();
+    let mut services_down = Vec::new();
+    let mut addrs_down = Vec::new();
+    let mut links_down = Vec::new();
+
+    // Links: create the missing ones; an existing interface is used as it is, unless it is
+    // ours and was set down.
+    let wanted_links: BTreeSet<&str> = desired
+        .addresses
+        .iter()
+        .map(|a| a.interface.as_str())
+        .collect();
+    // The first interface of a name wins, as a scan would find it.
+    let mut links_by_name = HashMap::with_capacity(actual.links.len());
+    for l in &actual.links {
+        links_by_name.entry(l.name.as_str()).or_insert(l);
+    }
+    for name in &wanted_links {
+        match links_by_name.get(name) {
+            None => links_up.push(LinkOp::AddLink {
+                name: name.to_string(),
+            }),
+            Some(l) if l.owned && !l.up => links_up.push(LinkOp::SetLinkUp {
+                name: name.to_string(),
+            }),
+            Some(_) => {}
+        }
+    }
+
+    // Addresses: present on the named interface (with any prefix, marked or not) counts.
+    let wanted_addrs: BTreeSet<(&str, IpAddr)> = desired
+        .addresses
+        .iter()
+        .map(|a| (a.interface.as_str(), a.address))
+        .collect();
+    let present: HashSet<(&str, IpAddr)> = actual
+        .addresses
+        .iter()
+        .map(|a| (a.interface.as_str(), a.address))
+        .collect();
+    for (interface, address) in &wanted_addrs {
+        if !present.contains(&(*interface, *address)) {
+            addrs_up.push(LinkOp::AddAddress {
+                interface: interface.to_string(),
+                address: *address,
+            });
+        }
+    }
+    for a in &actual.addresses {
+        if a.owned && !wanted_addrs.contains(&(a.interface.as_str(), a.address)) {
+            addrs_down.push(LinkOp::DelAddress {
+                interface: a.interface.clone(),
+                address: a.address,
+                prefix_len: a.prefix_len,
+            });
+        }
+    }
+    for l in &actual.links {
+        if l.owned && !wanted_links.contains(l.name.as_str()) {
+            links_down.push(LinkOp::DelLink {
+                name: l.name.clone(),
+            });
+        }
+    }
+
+    // IPVS, when the kernel has it.
+    if let Some(ipvs) = &actual.ipvs {
+        let wanted = desired_services(desired);
+        for (key, vs) in &wanted {
+            let params = service_params(vs);
+            let dests = desired_dests(vs);
+            match ipvs.get(key) {
+                None => {
+                    services_up.push(IpvsOp::AddService { key: *key, params });
+                    for (dest, params) in dests {
+                        dests_up.push(IpvsOp::AddDest {
+                            service: *key,
+                            dest,
+                            params,
+                        });
+                    }
+                }
+                Some(current) => {
+                    if current.params != params {
+                        services_up.push(IpvsOp::EditService { key: *key, params });
+                    }
+                    for (dest, params) in &dests {
+                        match current.dests.get(dest) {
+                            None => dests_up.push(IpvsOp::AddDest {
+                                service: *key,
+                                dest: *dest,
+                                params: *params,
+                            }),
+                            Some(p) if p != params => dests_up.push(IpvsOp::EditDest {
+                                service: *key,
+                                dest: *dest,
+                                params: *params,
+                            }),
+                            Some(_) => {}
+                        }
+                    }
+                    // A service we manage carries exactly the desired destinations.
+                    for dest in current.dests.keys() {
+                        if !dests.contains_key(dest) {
+                            dests_down.push(IpvsOp::DelDest {
+                                service: *key,
+                                dest: *dest,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        let owned_addrs = owned_addresses(actual);
+        for key in ipvs.keys() {
+            let ours = owned.created_services.contains(key) || owned_addrs.contains(&key.address);
+            if !wanted.contains_key(key) && ours {
+                services_down.push(IpvsOp::DelService { key: *key });
+            }
+        }
+    }
+
+    let link = |ops: Vec<LinkOp>| ops.into_iter().map(Op::Link);
+    let ipvs = |ops: Vec<IpvsOp>| ops.into_iter().map(Op::Ipvs);
+    link(links_up)
+        .chain(link(addrs_up))
+        .chain(ipvs(services_up))
+        .chain(ipvs(dests_up))
+        .chain(ipvs(dests_down))
+        .chain(ipvs(services_down))
+        .chain(link(addrs_down))
+        .chain(link(links_down))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures::*;
+    use super::super::{mirror, report};
+    use super::*;
+    use crate::config::{Forwarding, Protocol};
+    use crate::dataplane::state::{self, Address, Link, Service};
+    use crate::dataplane::{Destination, VipAddress};
+
+    #[test]
+    fn empty_kernel_gets_links_then_addresses_then_services_then_dests() {
+        let desired = full_desired();
+        let ops = plan(&desired, &empty_kernel(), &Ownership::default());
+        let names: Vec<String> = ops.iter().map(|o| o.to_string()).collect();
+        assert_eq!(
+            names,
+            vec![
+                "add link anycast0",
+                "add address 10.100.0.1 dev anycast0",
+                "add address 2001:db8::1 dev anycast0",
+                "add service 10.100.0.1:80/tcp scheduler wrr persistence 0",
+                "add service [2001:db8::1]:443/tcp scheduler wrr persistence 0",
+                "add dest 10.0.10.11:8080 to 10.100.0.1:80/tcp weight 100 fwd masq",
+                "add dest 10.0.10.12:8080 to 10.100.0.1:80/tcp weight 50 fwd masq",
+                "add dest [2001:db8:10::11]:8443 to [2001:db8::1]:443/tcp weight 1 fwd masq",
+                "add dest [2001:db8:10::12]:8443 to [2001:db8::1]:443/tcp weight 2 fwd masq",
+            ]
+        );
+    }
+
+    #[test]
+    fn kernel_already_in_desired_state_needs_no_ops() {
+        let desired = full_desired();
+        assert_eq!(
+            plan(&desired, &programmed(&desired), &Ownership::default()),
+            vec![]
+        );
+    }
+
+    #[test]
+    fn restarted_daemon_adopts_unmarked_matching_state_without_ops() {
+        // Same objects, but nothing carries our markers (e.g. made by a previous tool).
+        let desired = full_desired();
+        let mut actual = programmed(&desired);
+        actual.addresses.iter_mut().for_each(|a| a.owned = false);
+        actual.links.iter_mut().for_each(|l| l.owned = false);
+        assert_eq!(plan(&desired, &actual, &Ownership::default()), vec![]);
+    }
+
+    #[test]
+    fn weight_change_is_exactly_one_edit_dest() {
+        let desired = full_desired();
+        let actual = programmed(&desired);
+        let mut changed = desired.clone();
+        changed.services[0].destinations[1].weight = 0;
+        assert_eq!(
+            plan(&changed, &actual, &Ownership::default()),
+            vec![Op::Ipvs(IpvsOp::EditDest {
+                service: key("10.100.0.1", 80),
+                dest: dkey("10.0.10.12", 8080),
+                params: DestParams::new(0, Forwarding::Masq),
+            })]
+        );
+    }
+
+    #[test]
+    fn forwarding_change_is_one_edit_dest() {
+        let desired = full_desired();
+        let actual = programmed(&desired);
+        let mut changed = desired.clone();
+        changed.services[0].destinations[0].forwarding = Forwarding::Route;
+        let ops = plan(&changed, &actual, &Ownership::default());
+        assert_eq!(ops.len(), 1);
+        assert!(matches!(
+            ops[0],
+            Op::Ipvs(IpvsOp::EditDest {
+                params: DestParams {
+                    forwarding: state::Forwarding::Route,
+                    ..
+                },
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn scheduler_or_persistence_change_is_one_edit_service() {
+        let desired = full_desired();
+        let actual = programmed(&desired);
+        let mut changed = desired.clone();
+        changed.services[0].scheduler = "mh".into();
+        changed.services[0].persistence = 300;
+        assert_eq!(
+            plan(&changed, &actual, &Ownership::default()),
+            vec![Op::Ipvs(IpvsOp::EditService {
+                key: key("10.100.0.1", 80),
+                params: ServiceParams {
+                    scheduler: "mh".into(),
+                    persistence: 300
+                },
+            })]
+        );
+    }
+
+    #[test]
+    fn service_deleted_by_hand_is_recreated_with_its_dests() {
+        let desired = full_desired();
+        let mut actual = programmed(&desired);
+        actual.ipvs.as_mut().unwrap().remove(&key("10.100.0.1", 80));
+        let ops = plan(&desired, &actual, &Ownership::default());
+        assert_eq!(ops.len(), 3);
+        assert!(
+            matches!(&ops[0], Op::Ipvs(IpvsOp::AddService { key: k, .. }) if *k == key("10.100.0.1", 80))
+        );
+        assert!(
+            matches!(&ops[1], Op::Ipvs(IpvsOp::AddDest { dest, .. }) if *dest == dkey("10.0.10.11", 8080))
+        );
+        assert!(
+            matches!(&ops[2], Op::Ipvs(IpvsOp::AddDest { dest, .. }) if *dest == dkey("10.0.10.12", 8080))
+        );
+    }
+
+    #[test]
+    fn dest_added_by_hand_to_a_managed_service_is_removed() {
+        let desired = full_desired();
+        let mut actual = programmed(&desired);
+        let svc = actual
+            .ipvs
+            .as_mut()
+            .unwrap()
+            .get_mut(&key("10.100.0.1", 80))
+            .unwrap();
+        svc.dests
+            .insert(dkey("10.0.10.99", 80), DestParams::new(1, Forwarding::Masq));
+        assert_eq!(
+            plan(&desired, &actual, &Ownership::default()),
+            vec![Op::Ipvs(IpvsOp::DelDest {
+                service: key("10.100.0.1", 80),
+                dest: dkey("10.0.10.99", 80),
+            })]
+        );
+    }
+
+    #[test]
+    fn address_deleted_by_hand_is_added_back() {
+        let desired = full_desired();
+        let mut actual = programmed(&desired);
+        actual.addresses.retain(|a| a.address != ip("10.100.0.1"));
+        assert_eq!(
+            plan(&desired, &actual, &Ownership::default()),
+            vec![Op::Link(LinkOp::AddAddress {
+                interface: "anycast0".into(),
+                address: ip("10.100.0.1"),
+            })]
+        );
+    }
+
+    #[test]
+    fn foreign_service_address_and_link_are_untouched() {
+        let desired = full_desired();
+        let mut actual = programmed(&desired);
+        actual.links.push(Link {
+            index: 7,
+            name: "foreign0".into(),
+            up: true,
+            owned: false,
+        });
+        actual.addresses.push(Address {
+            interface: "foreign0".into(),
+            address: ip("192.0.2.1"),
+            prefix_len: 32,
+            owned: false,
+        });
+        // An unmarked address on our own interface is foreign too.
+        actual.addresses.push(Address {
+            interface: "anycast0".into(),
+            address: ip("192.0.2.2"),
+            prefix_len: 32,
+            owned: false,
+        });
+        actual.ipvs.as_mut().unwrap().insert(
+            key("192.0.2.1", 80),
+            Service {
+                params: ServiceParams {
+                    scheduler: "rr".into(),
+                    persistence: 0,
+                },
+                dests: BTreeMap::new(),
+            },
+        );
+        assert_eq!(plan(&desired, &actual, &Ownership::default()), vec![]);
+        // Even with nothing desired, only our own objects go.
+        let ops = plan(&DesiredState::default(), &actual, &Ownership::default());
+        assert!(
+            ops.iter().all(|op| match op {
+                Op::Ipvs(IpvsOp::DelService { key }) => key.address != ip("192.0.2.1"),
+                Op::Link(LinkOp::DelAddress { address, .. }) =>
+                    !address.to_string().starts_with("192.0.2."),
+                Op::Link(LinkOp::DelLink { name }) => name == "anycast0",
+                _ => false,
+            }),
+            "{ops:?}"
+        );
+    }
+
+    #[test]
+    fn removing_a_vip_deletes_its_services_then_its_address_but_keeps_the_link_in_use() {
+        let desired = full_desired();
+        let actual = programmed(&desired);
+        let mut smaller = desired.clone();
+        smaller.addresses.retain(|a| a.address != ip("10.100.0.1"));
+        smaller.services.retain(|s| s.vip != ip("10.100.0.1"));
+        assert_eq!(
+            plan(&smaller, &actual, &Ownership::default()),
+            vec![
+                Op::Ipvs(IpvsOp::DelService {
+                    key: key("10.100.0.1", 80)
+                }),
+                Op::Link(LinkOp::DelAddress {
+                    interface: "anycast0".into(),
+                    address: ip("10.100.0.1"),
+                    prefix_len: 32,
+                }),
+            ]
+        );
+    }
+
+    #[test]
+    fn cleanup_plan_removes_dests_services_addresses_then_links() {
+        let desired = full_desired();
+        let actual = programmed(&desired);
+        let ops = plan(&DesiredState::default(), &actual, &Ownership::default());
+        let names: Vec<String> = ops.iter().map(|o| o.to_string()).collect();
+        assert_eq!(
+            names,
+            vec![
+                "delete service 10.100.0.1:80/tcp",
+                "delete service [2001:db8::1]:443/tcp",
+                "delete address 10.100.0.1/32 dev anycast0",
+                "delete address 2001:db8::1/128 dev anycast0",
+                "delete link anycast0",
+            ]
+        );
+    }
+
+    #[test]
+    fn service_created_by_us_on_a_foreign_address_is_ours_to_remove() {
+        let desired = full_desired();
+        let mut actual = programmed(&desired);
+        actual.addresses.iter_mut().for_each(|a| a.owned = false);
+        let k = key("10.100.0.1", 80);
+        assert!(
+            !plan(&DesiredState::default(), &actual, &Ownership::default())
+                .contains(&Op::Ipvs(IpvsOp::DelService { key: k }))
+        );
+        let owned = Ownership {
+            created_services: [k].into(),
+        };
+        assert!(plan(&DesiredState::default(), &actual, &owned)
+            .contains(&Op::Ipvs(IpvsOp::DelService { key: k })));
+    }
+
+    #[test]
+    fn vip_on_an_existing_foreign_interface_is_added_without_creating_it() {
+        let desired = DesiredState {
+            addresses: vec![VipAddress {
+                interface: "lo".into(),
+                address: ip("10.100.0.9"),
+            }],
+            services: vec![],
+        };
+        assert_eq!(
+            plan(&desired, &empty_kernel(), &Ownership::default()),
+            vec![Op::Link(LinkOp::AddAddress {
+                interface: "lo".into(),
+                address: ip("10.100.0.9"),
+            })]
+        );
+    }
+
+    #[test]
+    fn our_link_found_down_is_brought_up() {
+        let desired = full_desired();
+        let mut actual = programmed(&desired);
+        actual.links[1].up = false;
+        assert_eq!(
+            plan(&desired, &actual, &Ownership::default()),
+            vec![Op::Link(LinkOp::SetLinkUp {
+                name: "anycast0".into()
+            })]
+        );
+    }
+
+    #[test]
+    fn ipv6_service_and_dest_changes_are_planned_like_ipv4() {
+        let desired = full_desired();
+        let actual = programmed(&desired);
+        let mut changed = desired.clone();
+        changed.services[1].destinations.remove(0);
+        changed.services[1]
+            .destinations
+            .push(dest("2001:db8:10::13", 8443, 7));
+        assert_eq!(
+            plan(&changed, &actual, &Ownership::default()),
+            vec![
+                Op::Ipvs(IpvsOp::AddDest {
+                    service: key("2001:db8::1", 443),
+                    dest: dkey("2001:db8:10::13", 8443),
+                    params: DestParams::new(7, Forwarding::Masq),
+                }),
+                Op::Ipvs(IpvsOp::DelDest {
+                    service: key("2001:db8::1", 443),
+                    dest: dkey("2001:db8:10::11", 8443),
+                }),
+            ]
+        );
+    }
+
+    #[test]
+    fn without_ipvs_only_links_and_addresses_are_planned() {
+        let desired = full_desired();
+        let mut actual = empty_kernel();
+        actual.ipvs = None;
+        let ops = plan(&desired, &actual, &Ownership::default());
+        assert_eq!(ops.len(), 3);
+        assert!(ops.iter().all(|o| matches!(o, Op::Link(_))));
+    }
+
+    /// 50 000 VIPs on one interface, 5 000 of them with a service of 4 backends: the scale
+    /// the benchmark found quadratic. The counts pin the plan; run time is the guard: the
+    /// quadratic planner and report took minutes here, these take well under a second.
+    fn large_desired() -> DesiredState {
+        let vip = |i: u32| IpAddr::from([10, 200 + (i >> 16) as u8, (i >> 8) as u8, i as u8]);
+        DesiredState {
+            addresses: (0..50_000)
+                .map(|i| VipAddress {
+                    interface: "anycast0".into(),
+                    address: vip(i),
+                })
+                .collect(),
+            services: (0..5_000)
+                .map(|i| VirtualService {
+                    vip: vip(i * 10),
+                    port: 80,
+                    protocol: Protocol::Tcp,
+                    scheduler: "wrr".into(),
+                    persistence: 0,
+                    destinations: (0..4)
+                        .map(|b| Destination {
+                            address: IpAddr::from([10, 0, (i >> 8) as u8, b]),
+                            port: 8080 + (i & 0xff) as u16,
+                            weight: 1,
+                            forwarding: Forwarding::Masq,
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn fifty_thousand_vips_are_planned_and_reported_in_one_sweep() {
+        let desired = large_desired();
+        let mut kernel = empty_kernel();
+        kernel.links.push(Link {
+            index: 2,
+            name: "anycast0".into(),
+            up: true,
+            owned: true,
+        });
+        let ops = plan(&desired, &kernel, &Ownership::default());
+        let count = |f: fn(&Op) -> bool| ops.iter().filter(|o| f(o)).count();
+        assert_eq!(
+            count(|o| matches!(o, Op::Link(LinkOp::AddAddress { .. }))),
+            50_000
+        );
+        assert_eq!(
+            count(|o| matches!(o, Op::Ipvs(IpvsOp::AddService { .. }))),
+            5_000
+        );
+        assert_eq!(
+            count(|o| matches!(o, Op::Ipvs(IpvsOp::AddDest { .. }))),
+            20_000
+        );
+        assert_eq!(ops.len(), 75_000);
+
+        let outcomes: Vec<(Op, Result<(), String>)> =
+            ops.iter().map(|o| (o.clone(), Ok(()))).collect();
+        let r = report(&desired, &outcomes, None);
+        assert_eq!(r.vips.len(), 50_000);
+        assert!(r.vips.values().all(|v| v.is_ok()));
+
+        // The idle pass: a programmed kernel needs nothing, and one weight is one op.
+        let mut programmed = programmed(&desired);
+        assert_eq!(plan(&desired, &programmed, &Ownership::default()), vec![]);
+        let mut changed = desired.clone();
+        changed.services[4_321].destinations[3].weight = 0;
+        let ops = plan(&changed, &programmed, &Ownership::default());
+        assert_eq!(ops.len(), 1);
+        assert!(mirror(&mut programmed, &ops.iter().collect::<Vec<_>>()));
+        assert_eq!(plan(&changed, &programmed, &Ownership::default()), vec![]);
+    }
+}
