@@ -26,20 +26,15 @@ fn a_node_table_alone_is_a_valid_config_with_every_default() {
 
 #[test]
 fn defaults_are_filled_in_for_peers_vips_services_backends_and_checks() {
-    let c = parse_ok(&with_node(&[
+    let mut lines = service(&[]);
+    lines.extend([
         "[bgp]",
         "hold_time = 30",
         "[[bgp.peer]]",
         r#"address = "10.0.1.1""#,
         "asn = 65000",
-        "[[vip]]",
-        r#"address = "10.100.0.1""#,
-        "[[vip.service]]",
-        r#"name = "web""#,
-        "port = 80",
-        "[[vip.service.backend]]",
-        r#"address = "10.0.10.11""#,
-    ]));
+    ]);
+    let c = parse_ok(&lines);
     let peer = &c.bgp.peers[0];
     assert_eq!(peer.port, 179);
     assert_eq!(peer.hold_time, 30, "inherits bgp.hold_time");

@@ -5,25 +5,33 @@ use std::time::Duration;
 use super::*;
 use crate::config::*;
 
+/// The service line `bad` (line 9) is refused at column `col` with `message`; the service
+/// parsed with `good` instead is returned.
+#[track_caller]
+fn refused_then_accepted(
+    bad: &'static str,
+    col: usize,
+    message: &str,
+    good: &'static str,
+) -> Service {
+    assert_one(&service(&[bad]), 9, col, message);
+    parse_ok(&service(&[good])).vips[0].services[0].clone()
+}
+
 #[test]
 fn service_names_are_unique_in_the_whole_file() {
+    let mut lines = service(&[]); // "web" on 10.100.0.1, lines 4-10
+    lines.extend([
+        "[[vip]]",
+        r#"address = "10.100.0.2""#,
+        "[[vip.service]]",
+        r#"name = "web""#,
+        "port = 80",
+        "[[vip.service.backend]]",
+        r#"address = "10.0.10.12""#,
+    ]);
     assert_one(
-        &with_node(&[
-            "[[vip]]",
-            r#"address = "10.100.0.1""#,
-            "[[vip.service]]",
-            r#"name = "web""#,
-            "port = 80",
-            "[[vip.service.backend]]",
-            r#"address = "10.0.10.11""#,
-            "[[vip]]",
-            r#"address = "10.100.0.2""#,
-            "[[vip.service]]",
-            r#"name = "web""#,
-            "port = 80",
-            "[[vip.service.backend]]",
-            r#"address = "10.0.10.11""#,
-        ]),
+        &lines,
         14,
         8,
         r#"vip[1].service[0].name: duplicate service name "web" (first defined at line 7)"#,
@@ -49,14 +57,10 @@ fn service_name_and_port_are_required() {
 
 #[test]
 fn a_service_needs_a_backend() {
+    let mut lines = service(&[]);
+    lines.truncate(lines.len() - 2); // without its backend
     assert_one(
-        &with_node(&[
-            "[[vip]]",
-            r#"address = "10.100.0.1""#,
-            "[[vip.service]]",
-            r#"name = "web""#,
-            "port = 80",
-        ]),
+        &lines,
         6,
         1,
         "vip[0].service[0]: a service needs at least one [[vip.service.backend]]",
@@ -65,16 +69,13 @@ fn a_service_needs_a_backend() {
 
 #[test]
 fn protocol_must_be_tcp_udp_or_sctp() {
-    assert_one(
-        &service(&[r#"protocol = "icmp""#]),
-        9,
+    let accepted = refused_then_accepted(
+        r#"protocol = "icmp""#,
         12,
         r#"vip[0].service[0].protocol: unknown protocol "icmp"; expected one of: tcp, udp, sctp"#,
+        r#"protocol = "sctp""#,
     );
-    assert_eq!(
-        parse_ok(&service(&[r#"protocol = "sctp""#])).vips[0].services[0].protocol,
-        Protocol::Sctp
-    );
+    assert_eq!(accepted.protocol, Protocol::Sctp);
 }
 
 #[test]
@@ -99,16 +100,13 @@ fn scheduler_must_be_one_the_kernel_knows() {
 
 #[test]
 fn forwarding_must_be_masq_route_or_tunnel() {
-    assert_one(
-        &service(&[r#"forwarding = "nat""#]),
-        9,
+    let accepted = refused_then_accepted(
+        r#"forwarding = "nat""#,
         14,
         r#"vip[0].service[0].forwarding: unknown forwarding method "nat"; expected one of: masq, route, tunnel"#,
+        r#"forwarding = "tunnel""#,
     );
-    assert_eq!(
-        parse_ok(&service(&[r#"forwarding = "tunnel""#])).vips[0].services[0].forwarding,
-        Forwarding::Tunnel
-    );
+    assert_eq!(accepted.forwarding, Forwarding::Tunnel);
 }
 
 #[test]
