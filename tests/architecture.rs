@@ -43,9 +43,13 @@ fn daemon_code(root: &Path, path: &Path) -> Option<Vec<String>> {
 }
 
 /// Whether a line calls a function or method named exactly `spawn` with arguments (tokio's,
-/// a JoinSet's, a thread Builder's), not `Command::spawn()` or a definition.
+/// a JoinSet's, a thread Builder's), not `Command::spawn()` or a definition; or starts a
+/// notify watcher, which runs a thread of its own.
 fn spawns(line: &str) -> bool {
     let code = line.split("//").next().unwrap_or_default();
+    if code.contains("notify::recommended_watcher(") {
+        return true;
+    }
     if code.trim_start().starts_with("fn ") || code.contains(" fn spawn") {
         return false;
     }
@@ -130,6 +134,9 @@ fn the_spawn_detector_tells_spawns_from_look_alikes() {
         "        let handle = self.tasks.spawn(run_target(target, results));"
     ));
     assert!(spawns("            .spawn(move || task::run(channels))"));
+    assert!(spawns(
+        "        let mut w = notify::recommended_watcher(move |e| {"
+    ));
     assert!(!spawns(
         "        let child = Command::new(\"sh\").spawn()?;"
     ));

@@ -144,6 +144,15 @@ pub async fn run(config_path: PathBuf, cfg: Config, cleanup: bool) -> Result<Exi
     systemd::notify_ready();
     let mut watchdog = systemd::watchdog_interval().map(tokio::time::interval);
     let mut tick = tokio::time::interval(TICK);
+    let mut config_watch = match super::watch::ConfigWatch::start(&d.config_path) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::warn!(
+                "the config file is not watched ({e}): edits need SIGHUP or POST /reload"
+            );
+            None
+        }
+    };
     let exit = loop {
         alive.beat();
         if let Some(deadline) = initial_hold {
@@ -194,6 +203,12 @@ pub async fn run(config_path: PathBuf, cfg: Config, cleanup: bool) -> Result<Exi
                 d.apply(changes);
             }
             _ = sighup.recv() => {
+                if let Err(e) = d.reload() {
+                    tracing::error!("{e}");
+                }
+            }
+            _ = edited(config_watch.as_mut()) => {
+                tracing::info!("the config file changed on disk: reloading");
                 if let Err(e) = d.reload() {
                     tracing::error!("{e}");
                 }
@@ -399,6 +414,14 @@ fn load_for_reload(path: &Path) -> Result<Config, String> {
 async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The next settled edit of the config file; never completes when it is not watched.
+async fn edited(watch: Option<&mut super::watch::ConfigWatch>) {
+    match watch {
+        Some(w) => w.edited().await,
         None => std::future::pending().await,
     }
 }

@@ -233,3 +233,30 @@ fn daemon_reload_removes_a_vip_and_applies_a_changed_check() {
     let st = d.status();
     assert_eq!(vip_status(&st, VIP4)["announced"], false, "{st}");
 }
+
+/// An edit of the config file on disk is applied without SIGHUP, as SIGHUP would apply it:
+/// written in place, the new VIP is announced; replaced by rename (as editors save) with an
+/// invalid file, it is refused and logged with FILE:LINE:COL and everything keeps serving.
+#[test]
+fn an_edit_of_the_config_file_is_applied_without_sighup_and_a_bad_one_is_refused() {
+    let s = Scenario::one_router_one_node();
+    let base = s.config("") + &vip(VIP4, "", None);
+    let d = s.start(&base);
+    s.wait_announced(VIP4);
+    std::fs::write(d.config_path(), base.clone() + &vip(VIP4B, "", None)).unwrap();
+    s.wait_announced(VIP4B);
+    d.wait_log(TIMEOUT, "the config file changed on disk: reloading");
+
+    let tmp = d.config_path().with_extension("new");
+    std::fs::write(&tmp, base.replace("asn = 65001", "asn = 0")).unwrap();
+    std::fs::rename(&tmp, d.config_path()).unwrap();
+    let log = d.wait_log(TIMEOUT, "reload rejected");
+    assert!(
+        has_position(&log, d.config_path()),
+        "no {}:LINE:COL in the log:\n{log}",
+        d.config_path().display()
+    );
+    assert_eq!(d.status()["node"]["asn"], 65001);
+    s.assert_announced(VIP4, "the running configuration stays after a bad edit");
+    s.assert_announced(VIP4B, "the running configuration stays after a bad edit");
+}
