@@ -10,6 +10,7 @@
 
 mod check;
 pub mod duration;
+pub mod edit;
 mod model;
 mod position;
 mod raw;
