@@ -140,6 +140,9 @@ fn apply(
                     Ok(false)
                 }
                 None => {
+                    if let Some(sibling) = tables.iter().last() {
+                        imitate(&mut table, sibling);
+                    }
                     tables.push(table);
                     Ok(true)
                 }
@@ -167,6 +170,44 @@ fn apply(
                 }
             }
             Ok(false)
+        }
+    }
+}
+
+/// Indents a new table as the operator indented its sibling: the header, the keys, and the
+/// same way down nested arrays of tables the sibling has too.
+fn imitate(new: &mut Table, sibling: &Table) {
+    let indent = |prefix: Option<&toml_edit::RawString>| -> Option<String> {
+        let prefix = prefix?.as_str()?;
+        let last_line = prefix.rsplit('\n').next().unwrap_or(prefix);
+        last_line
+            .chars()
+            .all(|c| c == ' ' || c == '\t')
+            .then(|| last_line.to_string())
+    };
+    if let Some(header) = indent(sibling.decor().prefix()) {
+        new.decor_mut().set_prefix(format!("\n{header}"));
+    }
+    let key_indent = sibling
+        .iter()
+        .find(|(_, item)| item.is_value())
+        .and_then(|(k, _)| sibling.key(k))
+        .and_then(|k| indent(k.leaf_decor().prefix()));
+    let keys: Vec<String> = new.iter().map(|(k, _)| k.to_string()).collect();
+    for key in keys {
+        let is_value = new.get(&key).is_some_and(Item::is_value);
+        if let (true, Some(ind), Some(mut k)) = (is_value, &key_indent, new.key_mut(&key)) {
+            k.leaf_decor_mut().set_prefix(ind.as_str());
+        }
+        let like = sibling
+            .get(&key)
+            .and_then(Item::as_array_of_tables)
+            .and_then(|a| a.iter().next());
+        let mine = new.get_mut(&key).and_then(Item::as_array_of_tables_mut);
+        if let (Some(like), Some(mine)) = (like, mine) {
+            for t in mine.iter_mut() {
+                imitate(t, like);
+            }
         }
     }
 }
@@ -347,13 +388,22 @@ address = "10.100.0.53"
         edit(FILE, target, Change::Put(body(json))).unwrap()
     }
 
-    /// The lines of `after` that are not in `before`, and the lines of `before` gone from it.
+    /// The lines `after` has more of than `before`, and the lines it has fewer of.
     fn diff(before: &str, after: &str) -> (Vec<String>, Vec<String>) {
-        let b: Vec<&str> = before.lines().collect();
-        let a: Vec<&str> = after.lines().collect();
-        let added = a.iter().filter(|l| !b.contains(l)).map(|l| l.to_string());
-        let gone = b.iter().filter(|l| !a.contains(l)).map(|l| l.to_string());
-        (added.collect(), gone.collect())
+        fn extra(a: &str, b: &str) -> Vec<String> {
+            let mut rest: Vec<&str> = b.lines().collect();
+            let mut out = Vec::new();
+            for line in a.lines() {
+                match rest.iter().position(|l| *l == line) {
+                    Some(i) => {
+                        rest.remove(i);
+                    }
+                    None => out.push(line.to_string()),
+                }
+            }
+            out
+        }
+        (extra(after, before), extra(before, after))
     }
 
     #[test]
@@ -365,11 +415,13 @@ address = "10.100.0.53"
         assert_eq!(
             added,
             [
-                "[[vip.service.backend]]",
-                r#"address = "10.0.10.13""#,
-                "port = 80",
-                "weight = 50"
-            ]
+                "    [[vip.service.backend]]",
+                r#"    address = "10.0.10.13""#,
+                "    port = 80",
+                "    weight = 50",
+                "",
+            ],
+            "indented as its siblings, after a blank line as they are"
         );
         // Right after the service's last backend, before the next VIP.
         let at = e.text.find(r#"address = "10.0.10.13""#).unwrap();
