@@ -141,8 +141,8 @@ impl Setup {
 }
 
 /// A speaker with one active peer at `peer` (a listener the test controls) and its own
-/// listener, so the peer can dial it too.
-fn start(peer: TcpListener) -> Setup {
+/// listener, bound before this returns, so the peer can dial it too.
+async fn start(peer: TcpListener) -> Setup {
     let addr = peer.local_addr().unwrap();
     let listen = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -163,8 +163,15 @@ fn start(peer: TcpListener) -> Setup {
         router_id: NODE_ID,
         asn: NODE_ASN,
     };
+    let speaker = Speaker::start(&node, &bgp);
+    // The listener binds in its own task: dialling before it has would be refused.
+    let deadline = Instant::now() + WAIT;
+    while !speaker.listener_status().is_some_and(|l| l.listening) {
+        assert!(Instant::now() < deadline, "the speaker's listener never bound");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     Setup {
-        speaker: Speaker::start(&node, &bgp),
+        speaker,
         peer,
         listen,
     }
@@ -174,7 +181,7 @@ fn start(peer: TcpListener) -> Setup {
 /// OPEN yet: the speaker's to the peer (`ours`) and the peer's to the speaker (`theirs`), each
 /// with the speaker's OPEN received.
 async fn colliding() -> (Setup, Wire, Wire) {
-    let s = start(TcpListener::bind("127.0.0.2:0").await.unwrap());
+    let s = start(TcpListener::bind("127.0.0.2:0").await.unwrap()).await;
     let mut ours = Wire::accept(&s.peer).await;
     ours.expect_open().await;
     let mut theirs = Wire::dial(s.peer_ip(), s.listen).await;
@@ -220,7 +227,7 @@ async fn in_connect_an_inbound_connection_is_taken_even_when_our_identifier_is_h
     let filler = TcpStream::connect(peer.local_addr().unwrap())
         .await
         .unwrap();
-    let s = start(peer);
+    let s = start(peer).await;
     s.wait_state("dialling, the SYNs unanswered", PeerState::Connect)
         .await;
 
