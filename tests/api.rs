@@ -543,3 +543,20 @@ async fn at_max_connections_the_oldest_idle_one_makes_room_and_busy_ones_get_503
         "{metrics}"
     );
 }
+
+#[tokio::test]
+async fn a_connection_with_a_half_sent_request_head_makes_room_too() {
+    let limits = Limits {
+        max_connections: 1,
+        ..Limits::default()
+    };
+    let api = start_with("127.0.0.1:0", None, Duration::from_secs(60), limits).await;
+    let mut slow = TcpStream::connect(api.addr).await.unwrap();
+    slow.write_all(b"GET /heal").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        call(&api, Method::GET, "/healthz").await,
+        (200, "ok".into())
+    );
+    assert!(closed_within(&mut slow, Duration::from_secs(2)).await);
+}

@@ -47,6 +47,9 @@ pub const MAX_BODY: usize = 64 * 1024;
 pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a new connection at the cap waits for the idle connection it evicted to close.
 const EVICTION_WAIT: Duration = Duration::from_millis(250);
+/// An evicted connection that hyper does not close at once (a request head only partly sent,
+/// an answer the client does not read) is dropped after this long.
+const EVICTION_GRACE: Duration = Duration::from_millis(100);
 /// At most one warning per this long about connections refused at the cap.
 const REFUSAL_WARNING_EVERY: Duration = Duration::from_secs(10);
 
@@ -249,9 +252,10 @@ pub async fn serve(listener: TcpListener, ctx: ApiContext, shutdown: impl Future
                 result = served.as_mut() => result,
                 _ = conn.evicted() => {
                     tracing::debug!(%peer, "api: closing an idle connection to make room");
-                    // Closes at once when idle; a request in progress is answered first.
+                    // hyper closes at once when idle (fresh, or between requests). Not in our
+                    // handler either, so nothing is lost by dropping it after the grace.
                     served.as_mut().graceful_shutdown();
-                    served.await
+                    tokio::time::timeout(EVICTION_GRACE, served).await.unwrap_or(Ok(()))
                 }
             };
             if let Err(e) = result {
