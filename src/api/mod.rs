@@ -224,14 +224,17 @@ pub async fn serve(listener: TcpListener, ctx: ApiContext, shutdown: impl Future
             conns::refuse(stream, limits.max_connections);
             continue;
         };
+        // Registered before the task runs, so the next accept already sees it to evict.
+        let (conn, registered) = table.register();
+        ctx.counters.opened();
+        let counters = ctx.counters.clone();
+        let counted = conns::OnDrop(move || counters.closed());
         let ctx = ctx.clone();
-        let table = table.clone();
         // task: api connection
         connections.spawn(async move {
             let _permit = permit;
-            let (conn, _registered) = table.register();
-            ctx.counters.opened();
-            let _counted = conns::OnDrop(|| ctx.counters.closed());
+            let _registered = registered;
+            let _counted = counted;
             let in_request = conn.clone();
             let ctx_for_service = ctx.clone();
             let service = service_fn(move |req| {
