@@ -3,10 +3,12 @@
 //!
 //! Gauges are rendered from a [`Status`] snapshot at scrape time; the only state kept between
 //! scrapes is [`CheckMetrics`] (check counts and the duration histogram), which the daemon loop
-//! feeds with every observation.
+//! feeds with every observation, and [`ApiMetrics`] (requests and connections), which the HTTP
+//! server feeds.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -70,6 +72,54 @@ impl CheckMetrics {
         *c.totals
             .entry((service.to_string(), if ok { "ok" } else { "fail" }))
             .or_default() += 1;
+    }
+}
+
+/// Counters fed by the HTTP server: requests by method and status code, and connections.
+/// Shared with the /metrics page by `Arc`, like [`CheckMetrics`].
+#[derive(Debug, Default)]
+pub struct ApiMetrics {
+    /// (method, code) → count; methods outside the standard set count as "other".
+    requests: Mutex<BTreeMap<(&'static str, u16), u64>>,
+    /// Connections open now.
+    open: AtomicU64,
+    /// Idle connections closed to make room for a new one at `api.max_connections`.
+    evicted: AtomicU64,
+    /// Connections answered 503 and closed because every slot was busy.
+    refused: AtomicU64,
+}
+
+impl ApiMetrics {
+    /// Records one answered request.
+    pub fn request(&self, method: &hyper::Method, code: u16) {
+        let method: &'static str = match method.as_str() {
+            "GET" => "GET",
+            "HEAD" => "HEAD",
+            "POST" => "POST",
+            "PUT" => "PUT",
+            "PATCH" => "PATCH",
+            "DELETE" => "DELETE",
+            "OPTIONS" => "OPTIONS",
+            _ => "other",
+        };
+        let mut r = self.requests.lock().unwrap_or_else(|e| e.into_inner());
+        *r.entry((method, code)).or_default() += 1;
+    }
+
+    pub fn opened(&self) {
+        self.open.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn closed(&self) {
+        self.open.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    pub fn evicted(&self) {
+        self.evicted.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn refused(&self) {
+        self.refused.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -164,7 +214,7 @@ fn flag(b: bool) -> f64 {
 }
 
 /// The whole /metrics page.
-pub fn render(status: &Status, checks: &CheckMetrics) -> String {
+pub fn render(status: &Status, checks: &CheckMetrics, api: &ApiMetrics) -> String {
     let mut e = Encoder::new();
     e.family("anycastd_build_info", "anycastd version.", "gauge");
     e.sample(
@@ -360,7 +410,51 @@ pub fn render(status: &Status, checks: &CheckMetrics) -> String {
             h,
         );
     }
+    drop(c);
+    render_api(&mut e, api);
     e.finish()
+}
+
+fn render_api(e: &mut Encoder, api: &ApiMetrics) {
+    e.family(
+        "anycastd_api_requests_total",
+        "HTTP API requests answered, by method and status code.",
+        "counter",
+    );
+    let requests = api.requests.lock().unwrap_or_else(|e| e.into_inner());
+    for ((method, code), n) in requests.iter() {
+        let code = code.to_string();
+        e.sample(
+            "anycastd_api_requests_total",
+            &[("method", method), ("code", &code)],
+            *n as f64,
+        );
+    }
+    drop(requests);
+    let counters = [
+        (
+            "anycastd_api_connections",
+            "HTTP API connections open now.",
+            "gauge",
+            &api.open,
+        ),
+        (
+            "anycastd_api_connections_evicted_total",
+            "Idle HTTP API connections closed to make room at api.max_connections.",
+            "counter",
+            &api.evicted,
+        ),
+        (
+            "anycastd_api_connections_refused_total",
+            "HTTP API connections answered 503 and closed: every slot was busy.",
+            "counter",
+            &api.refused,
+        ),
+    ];
+    for (name, help, kind, value) in counters {
+        e.family(name, help, kind);
+        e.sample(name, &[], value.load(Ordering::Relaxed) as f64);
+    }
 }
 
 #[cfg(test)]
@@ -369,7 +463,11 @@ mod tests {
 
     #[test]
     fn gauges_and_counters_render_with_help_type_and_labels() {
-        let text = render(&Status::example(), &CheckMetrics::default());
+        let text = render(
+            &Status::example(),
+            &CheckMetrics::default(),
+            &ApiMetrics::default(),
+        );
         for line in [
             "# HELP anycastd_peer_up 1 when the BGP session is established.",
             "# TYPE anycastd_peer_up gauge",
@@ -398,14 +496,14 @@ mod tests {
     #[test]
     fn the_bgp_listener_gauge_follows_its_state() {
         let mut st = Status::example();
-        let no_listener = render(&st, &CheckMetrics::default());
+        let no_listener = render(&st, &CheckMetrics::default(), &ApiMetrics::default());
         assert!(!no_listener.contains("anycastd_bgp_listener_up{"));
         st.bgp_listener = Some(crate::status::ListenerStatus {
             address: "10.0.1.2:179".into(),
             listening: false,
             last_error: Some("in use".into()),
         });
-        let text = render(&st, &CheckMetrics::default());
+        let text = render(&st, &CheckMetrics::default(), &ApiMetrics::default());
         let line = "anycastd_bgp_listener_up{address=\"10.0.1.2:179\"} 0";
         assert!(
             text.lines().any(|l| l == line),
@@ -415,7 +513,11 @@ mod tests {
 
     #[test]
     fn bfd_metrics_cover_peers_with_bfd_and_discards_by_reason() {
-        let text = render(&Status::example(), &CheckMetrics::default());
+        let text = render(
+            &Status::example(),
+            &CheckMetrics::default(),
+            &ApiMetrics::default(),
+        );
         for line in [
             "anycastd_bfd_up{peer=\"10.0.1.1\"} 1",
             "anycastd_bfd_transitions_total{peer=\"10.0.1.1\"} 2",
@@ -430,7 +532,7 @@ mod tests {
         for p in &mut no_bfd.peers {
             p.bfd = None;
         }
-        let none = render(&no_bfd, &CheckMetrics::default());
+        let none = render(&no_bfd, &CheckMetrics::default(), &ApiMetrics::default());
         assert!(!none.lines().any(|l| l.starts_with("anycastd_bfd_up{")));
     }
 
@@ -438,7 +540,7 @@ mod tests {
     fn every_family_has_exactly_one_help_and_type() {
         let checks = CheckMetrics::default();
         checks.record("web", true, Duration::from_millis(3));
-        let text = render(&Status::example(), &checks);
+        let text = render(&Status::example(), &checks, &ApiMetrics::default());
         let types: Vec<&str> = text.lines().filter(|l| l.starts_with("# TYPE")).collect();
         let mut names: Vec<&str> = types.iter().map(|l| l.split(' ').nth(2).unwrap()).collect();
         let n = names.len();
@@ -454,7 +556,7 @@ mod tests {
         checks.record("web", true, Duration::from_millis(3));
         checks.record("web", false, Duration::from_millis(400));
         checks.record("web", false, Duration::from_secs(30));
-        let text = render(&Status::example(), &checks);
+        let text = render(&Status::example(), &checks, &ApiMetrics::default());
         for line in [
             "anycastd_check_duration_seconds_bucket{service=\"web\",le=\"0.001\"} 0",
             "anycastd_check_duration_seconds_bucket{service=\"web\",le=\"0.005\"} 1",
@@ -466,6 +568,39 @@ mod tests {
             "anycastd_check_duration_seconds_count{service=\"web\"} 3",
             "anycastd_checks_total{service=\"web\",result=\"ok\"} 1",
             "anycastd_checks_total{service=\"web\",result=\"fail\"} 2",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn api_requests_are_counted_by_method_and_code_with_connection_counters() {
+        let api = ApiMetrics::default();
+        api.request(&hyper::Method::POST, 403);
+        api.request(&hyper::Method::POST, 403);
+        api.request(&hyper::Method::POST, 200);
+        api.request(&hyper::Method::GET, 200);
+        api.request(&hyper::Method::from_bytes(b"BREW").unwrap(), 404);
+        api.opened();
+        api.opened();
+        api.closed();
+        api.evicted();
+        api.refused();
+        api.refused();
+        let text = render(&Status::example(), &CheckMetrics::default(), &api);
+        for line in [
+            "# TYPE anycastd_api_requests_total counter",
+            "anycastd_api_requests_total{method=\"POST\",code=\"403\"} 2",
+            "anycastd_api_requests_total{method=\"POST\",code=\"200\"} 1",
+            "anycastd_api_requests_total{method=\"GET\",code=\"200\"} 1",
+            "anycastd_api_requests_total{method=\"other\",code=\"404\"} 1",
+            "# TYPE anycastd_api_connections gauge",
+            "anycastd_api_connections 1",
+            "anycastd_api_connections_evicted_total 1",
+            "anycastd_api_connections_refused_total 2",
         ] {
             assert!(
                 text.lines().any(|l| l == line),

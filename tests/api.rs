@@ -8,13 +8,14 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anycastd::api::{serve, Action, ApiCommand, ApiContext, ApiError, Liveness};
+use anycastd::api::{serve, Action, ApiCommand, ApiContext, ApiError, Limits, Liveness};
 use anycastd::cli::client::{drain_command, request, status_command, ApiTarget};
 use anycastd::cli::ApiArgs;
-use anycastd::metrics::{render, CheckMetrics};
+use anycastd::metrics::{render, ApiMetrics, CheckMetrics};
 use anycastd::status::Status;
 use hyper::Method;
-use tokio::net::TcpListener;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 
 const VIP: &str = "10.100.0.1";
@@ -31,6 +32,10 @@ struct Api {
 }
 
 async fn start(bind: &str, token: Option<&str>, max_silence: Duration) -> Api {
+    start_with(bind, token, max_silence, Limits::default()).await
+}
+
+async fn start_with(bind: &str, token: Option<&str>, max_silence: Duration, limits: Limits) -> Api {
     let listener = TcpListener::bind(bind).await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (commands, mut rx) = mpsc::channel::<ApiCommand>(8);
@@ -53,12 +58,16 @@ async fn start(bind: &str, token: Option<&str>, max_silence: Duration) -> Api {
     let checks = Arc::new(CheckMetrics::default());
     checks.record("web", true, Duration::from_millis(2));
     let alive = Liveness::new(max_silence);
+    let counters = Arc::new(ApiMetrics::default());
+    let for_metrics = counters.clone();
     let ctx = ApiContext {
         status: Arc::new(Status::example),
-        metrics: Arc::new(move || render(&Status::example(), &checks)),
+        metrics: Arc::new(move || render(&Status::example(), &checks, &for_metrics)),
         commands,
         token: token.map(str::to_string),
         alive: alive.clone(),
+        limits,
+        counters,
     };
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(serve(listener, ctx, async move {
@@ -349,4 +358,205 @@ async fn without_a_token_remote_posts_are_always_refused() {
         .await;
     assert_eq!(code, 403);
     assert!(api.received.lock().unwrap().is_empty());
+}
+
+/// Sends `request` on a fresh connection and reads until the server closes it (or 5 s pass).
+async fn raw(addr: SocketAddr, request: &[u8]) -> String {
+    let mut c = TcpStream::connect(addr).await.unwrap();
+    let _ = c.write_all(request).await;
+    read_to_close(&mut c).await
+}
+
+async fn read_to_close(c: &mut TcpStream) -> String {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), c.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => out.extend_from_slice(&buf[..n]),
+            Err(_) => panic!("the server kept the connection open: {out:?}"),
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// True once the server has closed `c` (EOF or reset) within `within`.
+async fn closed_within(c: &mut TcpStream, within: Duration) -> bool {
+    let mut buf = [0u8; 1024];
+    matches!(
+        tokio::time::timeout(within, c.read(&mut buf)).await,
+        Ok(Ok(0)) | Ok(Err(_))
+    )
+}
+
+fn metric(text: &str, line_start: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(line_start))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+#[tokio::test]
+async fn bodies_over_64_kib_get_413_and_reach_nothing() {
+    let api = start("127.0.0.1:0", None, Duration::from_secs(60)).await;
+    // Declared too large: refused before a byte of the body is read.
+    let answer = raw(
+        api.addr,
+        b"POST /drain HTTP/1.1\r\nHost: x\r\nContent-Length: 65537\r\n\r\n",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(
+        answer.contains("request body too large: at most 65536 bytes (64 KiB)"),
+        "{answer}"
+    );
+    assert!(
+        answer.to_ascii_lowercase().contains("connection: close"),
+        "{answer}"
+    );
+
+    // Chunked, no length given: refused once the bytes pass the cap.
+    let mut chunked =
+        b"POST /vips/10.100.0.1/drain HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+            .to_vec();
+    for _ in 0..5 {
+        chunked.extend_from_slice(format!("{:x}\r\n", 16 * 1024).as_bytes());
+        chunked.extend(std::iter::repeat_n(b'x', 16 * 1024));
+        chunked.extend_from_slice(b"\r\n");
+    }
+    chunked.extend_from_slice(b"0\r\n\r\n");
+    let answer = raw(api.addr, &chunked).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+
+    // 64 KiB exactly is within the cap.
+    let mut exact =
+        b"POST /undrain HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 65536\r\n\r\n"
+            .to_vec();
+    exact.extend(std::iter::repeat_n(b'{', 65536));
+    let answer = raw(api.addr, &exact).await;
+    assert!(
+        answer.starts_with("HTTP/1.1 200"),
+        "64 KiB exactly is accepted: {answer}"
+    );
+
+    assert_eq!(
+        *api.received.lock().unwrap(),
+        vec![(Action::Undrain, None)],
+        "only the request within the cap reached the daemon loop"
+    );
+    let (_, metrics) = call(&api, Method::GET, "/metrics").await;
+    let posts = "anycastd_api_requests_total{method=\"POST\",code=\"413\"} ";
+    assert_eq!(metric(&metrics, posts), Some(2), "{metrics}");
+}
+
+#[tokio::test]
+async fn a_body_that_does_not_arrive_in_time_gets_408() {
+    let limits = Limits {
+        body_read_timeout: Duration::from_millis(300),
+        ..Limits::default()
+    };
+    let api = start_with("127.0.0.1:0", None, Duration::from_secs(60), limits).await;
+    let answer = raw(
+        api.addr,
+        b"POST /drain HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(api.received.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn idle_connections_are_closed_after_the_header_timeout_also_between_requests() {
+    let limits = Limits {
+        header_read_timeout: Duration::from_millis(400),
+        ..Limits::default()
+    };
+    let api = start_with("127.0.0.1:0", None, Duration::from_secs(60), limits).await;
+    // Never sends a byte.
+    let mut silent = TcpStream::connect(api.addr).await.unwrap();
+    // One request, then silence on the kept-alive connection.
+    let mut kept = TcpStream::connect(api.addr).await.unwrap();
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    let n = kept.read(&mut buf).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    assert!(
+        closed_within(&mut silent, Duration::from_secs(3)).await,
+        "silent connection"
+    );
+    assert!(
+        closed_within(&mut kept, Duration::from_secs(3)).await,
+        "idle keep-alive connection"
+    );
+}
+
+#[tokio::test]
+async fn at_max_connections_the_oldest_idle_one_makes_room_and_busy_ones_get_503() {
+    let limits = Limits {
+        max_connections: 2,
+        ..Limits::default()
+    };
+    let api = start_with("127.0.0.1:0", None, Duration::from_secs(60), limits).await;
+    let mut oldest = TcpStream::connect(api.addr).await.unwrap();
+    let mut second = TcpStream::connect(api.addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // A third client is served: the oldest idle connection is closed for it.
+    assert_eq!(
+        call(&api, Method::GET, "/healthz").await,
+        (200, "ok".into())
+    );
+    assert!(
+        closed_within(&mut oldest, Duration::from_secs(2)).await,
+        "oldest closed"
+    );
+
+    // Two clients in a request (bodies still coming): no idle connection to close.
+    let mut slow = Vec::new();
+    for _ in 0..2 {
+        let mut c = TcpStream::connect(api.addr).await.unwrap();
+        c.write_all(b"POST /drain HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        slow.push(c);
+    }
+    assert!(
+        closed_within(&mut second, Duration::from_secs(2)).await,
+        "second closed"
+    );
+    let answer = raw(api.addr, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("api.max_connections = 2"), "{answer}");
+    // Once a slot is free again, clients are served.
+    drop(slow.pop());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(call(&api, Method::GET, "/healthz").await.0, 200);
+    let (_, metrics) = call(&api, Method::GET, "/metrics").await;
+    assert!(
+        metric(&metrics, "anycastd_api_connections_evicted_total ").unwrap() >= 1,
+        "{metrics}"
+    );
+    assert_eq!(
+        metric(&metrics, "anycastd_api_connections_refused_total "),
+        Some(1),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn a_connection_with_a_half_sent_request_head_makes_room_too() {
+    let limits = Limits {
+        max_connections: 1,
+        ..Limits::default()
+    };
+    let api = start_with("127.0.0.1:0", None, Duration::from_secs(60), limits).await;
+    let mut slow = TcpStream::connect(api.addr).await.unwrap();
+    slow.write_all(b"GET /heal").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        call(&api, Method::GET, "/healthz").await,
+        (200, "ok".into())
+    );
+    assert!(closed_within(&mut slow, Duration::from_secs(2)).await);
 }

@@ -21,6 +21,45 @@ pub(super) fn allowed(peer: SocketAddr, headers: &HeaderMap, token: Option<&str>
         .any(|given| constant_time_eq(given.as_bytes(), token.as_bytes()))
 }
 
+/// Whether a request carried a bearer token, for the audit log (which never holds the token).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum TokenUse {
+    /// No `Authorization: Bearer` header.
+    None,
+    /// The configured `api.token`.
+    Valid,
+    /// A bearer token that is not `api.token` (or none is configured).
+    Invalid,
+}
+
+impl TokenUse {
+    pub(super) fn as_str(self) -> &'static str {
+        match self {
+            TokenUse::None => "none",
+            TokenUse::Valid => "valid",
+            TokenUse::Invalid => "invalid",
+        }
+    }
+}
+
+pub(super) fn token_use(headers: &HeaderMap, token: Option<&str>) -> TokenUse {
+    let mut given = headers
+        .get_all(AUTHORIZATION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(bearer)
+        .peekable();
+    if given.peek().is_none() {
+        return TokenUse::None;
+    }
+    match token.filter(|t| !t.is_empty()) {
+        Some(token) if given.any(|g| constant_time_eq(g.as_bytes(), token.as_bytes())) => {
+            TokenUse::Valid
+        }
+        _ => TokenUse::Invalid,
+    }
+}
+
 /// The credentials of `Bearer <token>` (scheme case-insensitive, RFC 6750).
 fn bearer(value: &str) -> Option<&str> {
     let (scheme, rest) = value.trim().split_once(' ')?;
@@ -91,6 +130,21 @@ mod tests {
         let peer = "10.0.0.5:5000".parse().unwrap();
         assert!(!allowed(peer, &headers(Some("Bearer ")), None));
         assert!(!allowed(peer, &headers(Some("Bearer ")), Some("")));
+    }
+
+    #[test]
+    fn token_use_says_whether_a_bearer_token_came_and_matched() {
+        let h = headers;
+        assert_eq!(token_use(&h(None), Some("s3cret")), TokenUse::None);
+        assert_eq!(
+            token_use(&h(Some("Basic s3cret")), Some("s3cret")),
+            TokenUse::None
+        );
+        let valid = token_use(&h(Some("Bearer s3cret")), Some("s3cret"));
+        assert_eq!(valid, TokenUse::Valid);
+        let wrong = token_use(&h(Some("Bearer nope")), Some("s3cret"));
+        assert_eq!(wrong, TokenUse::Invalid);
+        assert_eq!(token_use(&h(Some("Bearer x")), None), TokenUse::Invalid);
     }
 
     #[test]

@@ -8,8 +8,18 @@
 //!
 //! The API owns no daemon state: reads go through snapshot closures the runtime provides, and
 //! every change is a command to the daemon loop, which stays the single owner of the state.
+//!
+//! Limits, so that no client can take the descriptors the health checks and BGP need:
+//! at most [`Limits::max_connections`] connections are open (a semaphore); at the cap the
+//! oldest connection that is not in a request is closed to make room (as nginx reuses idle
+//! keep-alive connections), and when every one is in a request the newcomer is answered 503
+//! and closed. A connection that sends no complete request head for
+//! [`Limits::header_read_timeout`] (from connect, and between keep-alive requests) is closed;
+//! request bodies are capped at [`Limits::max_body`] (413) and must arrive within
+//! [`Limits::body_read_timeout`] (408).
 
 mod auth;
+mod conns;
 mod routes;
 
 use std::future::Future;
@@ -21,13 +31,55 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::task::JoinSet;
 
+use crate::config::DEFAULT_API_MAX_CONNECTIONS;
+use crate::metrics::ApiMetrics;
 use crate::status::Status;
 
-/// A client that has not sent its request headers by then is disconnected.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// A client that has not sent a complete request head by then (after connecting, or after its
+/// previous answer on a keep-alive connection) is disconnected.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest request body accepted; beyond it, 413.
+pub const MAX_BODY: usize = 64 * 1024;
+/// A request body must have arrived by then; otherwise 408.
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a new connection at the cap waits for the idle connection it evicted to close.
+const EVICTION_WAIT: Duration = Duration::from_millis(250);
+/// An evicted connection that hyper does not close at once (a request head only partly sent,
+/// an answer the client does not read) is dropped after this long.
+const EVICTION_GRACE: Duration = Duration::from_millis(100);
+/// At most one warning per this long about connections refused at the cap.
+const REFUSAL_WARNING_EVERY: Duration = Duration::from_secs(10);
+
+/// What one client may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// `api.max_connections`.
+    pub max_connections: usize,
+    pub max_body: usize,
+    pub header_read_timeout: Duration,
+    pub body_read_timeout: Duration,
+}
+
+impl Limits {
+    /// The defaults, with `max_connections` from the config.
+    pub fn new(max_connections: usize) -> Limits {
+        Limits {
+            max_connections,
+            max_body: MAX_BODY,
+            header_read_timeout: HEADER_READ_TIMEOUT,
+            body_read_timeout: BODY_READ_TIMEOUT,
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits::new(DEFAULT_API_MAX_CONNECTIONS)
+    }
+}
 
 /// What the runtime provides to the API.
 #[derive(Clone)]
@@ -42,6 +94,9 @@ pub struct ApiContext {
     pub token: Option<String>,
     /// /healthz answers 200 while the daemon loop keeps beating this.
     pub alive: Liveness,
+    pub limits: Limits,
+    /// Requests and connections, for /metrics.
+    pub counters: Arc<ApiMetrics>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,6 +185,10 @@ impl Liveness {
 /// Serves the API on `listener` until `shutdown` resolves; open connections are then closed.
 pub async fn serve(listener: TcpListener, ctx: ApiContext, shutdown: impl Future<Output = ()>) {
     let ctx = Arc::new(ctx);
+    let limits = ctx.limits;
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let table = conns::Table::default();
+    let mut refusals = conns::Refusals::new(REFUSAL_WARNING_EVERY);
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
@@ -147,16 +206,61 @@ pub async fn serve(listener: TcpListener, ctx: ApiContext, shutdown: impl Future
             },
         };
         crate::fault::inject("api");
+        let permit = match slots.clone().try_acquire_owned() {
+            Ok(permit) => Some(permit),
+            // At the cap: close the oldest idle connection and take its slot.
+            Err(_) if table.evict_oldest_idle() => {
+                ctx.counters.evicted();
+                tokio::time::timeout(EVICTION_WAIT, slots.clone().acquire_owned())
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+            }
+            Err(_) => None,
+        };
+        let Some(permit) = permit else {
+            ctx.counters.refused();
+            refusals.note(peer, limits.max_connections);
+            conns::refuse(stream, limits.max_connections);
+            continue;
+        };
+        // Registered before the task runs, so the next accept already sees it to evict.
+        let (conn, registered) = table.register();
+        ctx.counters.opened();
+        let counters = ctx.counters.clone();
+        let counted = conns::OnDrop(move || counters.closed());
         let ctx = ctx.clone();
         // task: api connection
         connections.spawn(async move {
-            let service = service_fn(move |req| routes::handle(req, peer, ctx.clone()));
-            let result = http1::Builder::new()
+            let _permit = permit;
+            let _registered = registered;
+            let _counted = counted;
+            let in_request = conn.clone();
+            let ctx_for_service = ctx.clone();
+            let service = service_fn(move |req| {
+                let busy = in_request.busy();
+                let ctx = ctx_for_service.clone();
+                async move {
+                    let _busy = busy;
+                    routes::handle(req, peer, ctx).await
+                }
+            });
+            let served = http1::Builder::new()
                 .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT)
+                .header_read_timeout(limits.header_read_timeout)
                 .keep_alive(true)
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+                .serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(served);
+            let result = tokio::select! {
+                result = served.as_mut() => result,
+                _ = conn.evicted() => {
+                    tracing::debug!(%peer, "api: closing an idle connection to make room");
+                    // hyper closes at once when idle (fresh, or between requests). Not in our
+                    // handler either, so nothing is lost by dropping it after the grace.
+                    served.as_mut().graceful_shutdown();
+                    tokio::time::timeout(EVICTION_GRACE, served).await.unwrap_or(Ok(()))
+                }
+            };
             if let Err(e) = result {
                 tracing::debug!(%peer, error = %e, "api: connection ended with an error");
             }

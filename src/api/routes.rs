@@ -5,13 +5,13 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{ALLOW, CONTENT_TYPE};
+use hyper::header::{HeaderValue, ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use tokio::sync::oneshot;
 
-use super::{auth, Action, ApiCommand, ApiContext, ApiError};
+use super::{auth, Action, ApiCommand, ApiContext, ApiError, Limits};
 
 /// How long a POST waits for the daemon loop's answer.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
@@ -25,6 +25,40 @@ pub(super) async fn handle(
     peer: SocketAddr,
     ctx: Arc<ApiContext>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let token = auth::token_use(req.headers(), ctx.token.as_deref());
+    let reply = route(req, peer, &ctx).await;
+    ctx.counters.request(&method, reply.status.as_u16());
+    if is_mutation(&method) {
+        audit(peer, token, &method, &path, &reply);
+    }
+    Ok(reply.into_response())
+}
+
+/// Requests that (may) change something: audited, accepted or not.
+fn is_mutation(method: &Method) -> bool {
+    !matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
+    )
+}
+
+/// One structured record per mutation: who, what, and how it ended. Never the token itself.
+fn audit(peer: SocketAddr, token: auth::TokenUse, method: &Method, path: &str, reply: &Reply) {
+    tracing::info!(
+        target: "anycastd::api::audit",
+        %peer,
+        token = token.as_str(),
+        method = method.as_str(),
+        path,
+        status = reply.status.as_u16(),
+        outcome = reply.body.trim_end(),
+        "api audit",
+    );
+}
+
+async fn route(req: Request<Incoming>, peer: SocketAddr, ctx: &ApiContext) -> Reply {
     let path = req.uri().path().trim_end_matches('/').to_string();
     let segments: Vec<&str> = path.split('/').skip(1).collect();
     let post = |action, vip| Route::Post(action, vip);
@@ -37,10 +71,10 @@ pub(super) async fn handle(
         ["reload"] => post(Action::Reload, None),
         ["vips", vip, verb @ ("drain" | "undrain")] => {
             let Ok(vip) = vip.parse::<IpAddr>() else {
-                return Ok(text(
+                return text(
                     StatusCode::NOT_FOUND,
                     format!("{vip:?} is not an IP address"),
-                ));
+                );
             };
             let action = if *verb == "drain" {
                 Action::Drain
@@ -49,28 +83,75 @@ pub(super) async fn handle(
             };
             post(action, Some(vip))
         }
-        _ => return Ok(text(StatusCode::NOT_FOUND, "not found".into())),
+        _ => return text(StatusCode::NOT_FOUND, "not found".into()),
     };
-    Ok(match route {
-        Route::Get(page) if req.method() == Method::GET || req.method() == Method::HEAD => {
-            get(page, &ctx)
+    let method = req.method().clone();
+    match route {
+        Route::Get(page) if method == Method::GET || method == Method::HEAD => {
+            if let Err(refused) = read_body(req, &ctx.limits).await {
+                return refused;
+            }
+            get(page, ctx)
         }
-        Route::Post(action, vip) if req.method() == Method::POST => {
-            let token = ctx.token.as_deref();
-            if !auth::allowed(peer, req.headers(), token) {
-                tracing::info!(%peer, path, "api: refused a POST without a valid token");
-                text(
+        Route::Post(action, vip) if method == Method::POST => {
+            if !auth::allowed(peer, req.headers(), ctx.token.as_deref()) {
+                return text(
                     StatusCode::FORBIDDEN,
                     "forbidden: POST needs a loopback client or Authorization: Bearer <api.token>"
                         .into(),
-                )
-            } else {
-                command(action, vip, &ctx).await
+                );
             }
+            if let Err(refused) = read_body(req, &ctx.limits).await {
+                return refused;
+            }
+            command(action, vip, ctx).await
         }
         Route::Get(_) => method_not_allowed("GET, HEAD"),
         Route::Post(..) => method_not_allowed("POST"),
-    })
+    }
+}
+
+/// Reads the whole body within the limits: 413 beyond `max_body` (at once when Content-Length
+/// says so, else as soon as the bytes exceed it, chunked or not), 408 when it is too slow.
+/// Either way the connection is closed after the answer, the rest of the body unread.
+async fn read_body(req: Request<Incoming>, limits: &Limits) -> Result<Bytes, Reply> {
+    let too_large = || {
+        text(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "request body too large: at most {} bytes ({} KiB)",
+                limits.max_body,
+                limits.max_body / 1024
+            ),
+        )
+        .closing()
+    };
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limits.max_body as u64) {
+        return Err(too_large());
+    }
+    let body = Limited::new(req.into_body(), limits.max_body);
+    match tokio::time::timeout(limits.body_read_timeout, body.collect()).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
+        Ok(Err(e)) => Err(text(
+            StatusCode::BAD_REQUEST,
+            format!("could not read the request body: {e}"),
+        )
+        .closing()),
+        Err(_) => Err(text(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "request body not received within {}s",
+                limits.body_read_timeout.as_secs()
+            ),
+        )
+        .closing()),
+    }
 }
 
 enum Route {
@@ -84,7 +165,7 @@ enum Page {
     Metrics,
 }
 
-fn get(page: Page, ctx: &ApiContext) -> Response<Full<Bytes>> {
+fn get(page: Page, ctx: &ApiContext) -> Reply {
     match page {
         // Exactly "ok": scripts compare the body.
         Page::Healthz if ctx.alive.is_alive() => respond(StatusCode::OK, TEXT, "ok".into()),
@@ -106,7 +187,7 @@ fn get(page: Page, ctx: &ApiContext) -> Response<Full<Bytes>> {
     }
 }
 
-async fn command(action: Action, vip: Option<IpAddr>, ctx: &ApiContext) -> Response<Full<Bytes>> {
+async fn command(action: Action, vip: Option<IpAddr>, ctx: &ApiContext) -> Reply {
     let (reply, answer) = oneshot::channel();
     let sent = ctx.commands.send(ApiCommand { action, vip, reply });
     let outcome = tokio::time::timeout(COMMAND_TIMEOUT, async {
@@ -135,26 +216,57 @@ async fn command(action: Action, vip: Option<IpAddr>, ctx: &ApiContext) -> Respo
     }
 }
 
-fn method_not_allowed(allow: &'static str) -> Response<Full<Bytes>> {
+fn method_not_allowed(allow: &'static str) -> Reply {
     let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed".into());
-    r.headers_mut()
-        .insert(ALLOW, hyper::header::HeaderValue::from_static(allow));
+    r.allow = Some(allow);
     r
 }
 
-fn text(status: StatusCode, mut body: String) -> Response<Full<Bytes>> {
+fn text(status: StatusCode, mut body: String) -> Reply {
     if !body.ends_with('\n') {
         body.push('\n');
     }
     respond(status, TEXT, body)
 }
 
-fn respond(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(Bytes::from(body)));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static(content_type),
-    );
-    r
+fn respond(status: StatusCode, content_type: &'static str, body: String) -> Reply {
+    Reply {
+        status,
+        content_type,
+        body,
+        allow: None,
+        close: false,
+    }
+}
+
+/// An answer before it becomes a response: the audit record needs its status and text.
+struct Reply {
+    status: StatusCode,
+    content_type: &'static str,
+    body: String,
+    /// `Allow`, for 405.
+    allow: Option<&'static str>,
+    /// `Connection: close`: the request body was left unread.
+    close: bool,
+}
+
+impl Reply {
+    fn closing(mut self) -> Reply {
+        self.close = true;
+        self
+    }
+
+    fn into_response(self) -> Response<Full<Bytes>> {
+        let mut r = Response::new(Full::new(Bytes::from(self.body)));
+        *r.status_mut() = self.status;
+        let headers = r.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(self.content_type));
+        if let Some(allow) = self.allow {
+            headers.insert(ALLOW, HeaderValue::from_static(allow));
+        }
+        if self.close {
+            headers.insert(CONNECTION, HeaderValue::from_static("close"));
+        }
+        r
+    }
 }

@@ -8,6 +8,12 @@ use std::time::Duration;
 
 /// Default HTTP status endpoint: loopback only.
 pub const DEFAULT_API_LISTEN: &str = "127.0.0.1:9180";
+/// Default cap on concurrent HTTP API connections (`api.max_connections`): far more than
+/// status scrapers and automation need, and a small share of the 1024 descriptors a daemon
+/// gets under systemd's default soft limit, so the API cannot starve the checks and BGP.
+pub const DEFAULT_API_MAX_CONNECTIONS: usize = 256;
+/// Largest `api.max_connections` accepted: each connection holds a file descriptor.
+pub const MAX_API_MAX_CONNECTIONS: usize = 65_536;
 /// Default hold time proposed in OPEN (RFC 4271 suggests 90 s).
 pub const DEFAULT_HOLD_TIME: u16 = 90;
 /// Default pause between outbound connection attempts (before backoff).
@@ -66,6 +72,9 @@ pub struct Node {
 pub struct Api {
     pub listen: SocketAddr,
     pub token: Option<String>,
+    /// Concurrent connections served; beyond it the oldest idle one is closed, or the new one
+    /// is answered 503 and closed.
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]

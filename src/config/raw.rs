@@ -111,6 +111,7 @@ pub struct RawNode {
 pub struct RawApi {
     pub listen: Option<Leaf>,
     pub token: Option<Leaf>,
+    pub max_connections: Option<Leaf>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -100,9 +100,21 @@ fn api(ctx: &mut Ctx, raw: Option<&Spanned<RawApi>>) -> Option<Api> {
             ctx.at("api.listen", &leaf.span(), msg);
         }
     }
+    let max_connections = match &a.max_connections {
+        Some(leaf) => ctx
+            .int(
+                "api.max_connections",
+                leaf,
+                1..=MAX_API_MAX_CONNECTIONS as i64,
+                &format!("a number of connections 1..={MAX_API_MAX_CONNECTIONS}"),
+            )
+            .map(|n| n as usize),
+        None => Some(DEFAULT_API_MAX_CONNECTIONS),
+    };
     Some(Api {
         listen: listen?,
         token: token?,
+        max_connections: max_connections?,
     })
 }
 

@@ -284,12 +284,16 @@ fn api_context(
     let snapshot = Arc::new(snapshot);
     let for_metrics = snapshot.clone();
     let check_metrics = d.check_metrics.clone();
+    let counters = Arc::new(metrics::ApiMetrics::default());
+    let api_metrics = counters.clone();
     ApiContext {
         status: snapshot,
-        metrics: Arc::new(move || metrics::render(&for_metrics(), &check_metrics)),
+        metrics: Arc::new(move || metrics::render(&for_metrics(), &check_metrics, &api_metrics)),
         commands,
         token: d.cfg.api.token.clone(),
         alive,
+        limits: api::Limits::new(d.cfg.api.max_connections),
+        counters,
     }
 }
 

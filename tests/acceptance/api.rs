@@ -126,3 +126,233 @@ fn daemon_api_token_guards_remote_drain() {
     assert!(out.status.success(), "{out:?}");
     s.wait_withdrawn(VIP4);
 }
+
+/// Moves the calling thread into namespace `name`.
+fn enter_ns(name: &str) {
+    let f = std::fs::File::open(format!("/var/run/netns/{name}")).expect("open netns");
+    nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+}
+
+/// Sends `request` to `addr` from inside `ns` and reads the answer until the server closes
+/// the connection (or 10 s pass).
+fn http_raw(ns: &Netns, addr: SocketAddr, request: Vec<u8>) -> String {
+    use std::io::{Read, Write};
+    let name = ns.name().to_string();
+    std::thread::spawn(move || {
+        enter_ns(&name);
+        let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+            .expect("connect to the API");
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        // The server may answer (and close) before it has read everything.
+        let _ = s.write_all(&request);
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    })
+    .join()
+    .expect("http_raw thread")
+}
+
+/// The value of the /metrics sample whose line starts with `series ` (the name and labels).
+fn sample(metrics: &str, series: &str) -> Option<u64> {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Issue 14: a request body over 64 KiB is answered 413 whatever its framing, and the drain
+/// it carried does not happen.
+#[test]
+fn a_post_with_a_body_over_64_kib_gets_413_and_changes_nothing() {
+    let s = Scenario::one_router_one_node();
+    let d = s.start(&(s.config("") + &vip(VIP4, "", None)));
+    s.wait_announced(VIP4);
+    let api: SocketAddr = API.parse().unwrap();
+    let big = vec![b'x'; 100 * 1024];
+
+    let mut declared = format!(
+        "POST /drain HTTP/1.1\r\nHost: {API}\r\nContent-Length: {}\r\n\r\n",
+        big.len()
+    )
+    .into_bytes();
+    declared.extend_from_slice(&big);
+    let answer = http_raw(s.node(), api, declared);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(
+        answer.contains("request body too large: at most 65536 bytes"),
+        "{answer}"
+    );
+
+    let mut chunked = format!(
+        "POST /vips/{VIP4}/drain HTTP/1.1\r\nHost: {API}\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n",
+        big.len()
+    )
+    .into_bytes();
+    chunked.extend_from_slice(&big);
+    chunked.extend_from_slice(b"\r\n0\r\n\r\n");
+    let answer = http_raw(s.node(), api, chunked);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+
+    std::thread::sleep(Duration::from_secs(1));
+    s.assert_announced(VIP4, "nothing drained");
+    let st = d.status();
+    assert_eq!(vip_status(&st, VIP4)["drained"], false, "{st}");
+    let (_, metrics) = http_get(s.node(), api, "/metrics").unwrap();
+    let series = "anycastd_api_requests_total{method=\"POST\",code=\"413\"}";
+    assert_eq!(sample(&metrics, series), Some(2), "{metrics}");
+}
+
+/// Issue 14: every mutation is audited (who, whether a token came, what, the outcome; never
+/// the token) and counted by method and code, refused or accepted.
+#[test]
+fn refused_and_accepted_posts_are_audited_and_counted() {
+    let s = Scenario::one_router_one_node();
+    let cfg = s.config("").replace(
+        "listen = \"127.0.0.1:9180\"",
+        "listen = \"0.0.0.0:9180\"\ntoken = \"t0k3n-xyz\"",
+    ) + &vip(VIP4, "", None);
+    let d = s.start(&cfg);
+    s.wait_announced(VIP4);
+    let url = format!("http://{}:9180", node_addr(0, 1));
+    let nocfg = "/nonexistent/anycastd.toml";
+    let router = router_addr(0, 1);
+
+    let out = Daemon::cli_in(s.router(), &["drain", "--api", &url, "-c", nocfg]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let out = Daemon::cli_in(
+        s.router(),
+        &["drain", "--api", &url, "-c", nocfg, "--token", "wrong"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    s.assert_announced(VIP4, "refused: nothing drained");
+    let out = Daemon::cli_in(
+        s.router(),
+        &["drain", "--api", &url, "-c", nocfg, "--token", "t0k3n-xyz"],
+    );
+    assert!(out.status.success(), "{out:?}");
+    s.wait_withdrawn(VIP4);
+
+    let log = d.wait_log(TIMEOUT, "status=200");
+    let audit: Vec<&str> = log.lines().filter(|l| l.contains("api audit")).collect();
+    assert_eq!(audit.len(), 3, "one record per POST:\n{}", audit.join("\n"));
+    for (line, token, status) in [
+        (audit[0], "none", "403"),
+        (audit[1], "invalid", "403"),
+        (audit[2], "valid", "200"),
+    ] {
+        for field in [
+            format!("peer={router}:"),
+            format!("token=\"{token}\""),
+            "method=\"POST\"".to_string(),
+            "path=\"/drain\"".to_string(),
+            format!("status={status}"),
+        ] {
+            assert!(line.contains(&field), "no {field:?} in {line}");
+        }
+    }
+    assert!(audit[0].contains("forbidden"), "{}", audit[0]);
+    assert!(
+        audit[2].contains("outcome=\"drained all VIPs"),
+        "{}",
+        audit[2]
+    );
+    assert!(
+        !log.contains("t0k3n-xyz"),
+        "the token is never logged:\n{log}"
+    );
+
+    let (_, metrics) = http_get(s.node(), API.parse().unwrap(), "/metrics").unwrap();
+    let post = |code| format!("anycastd_api_requests_total{{method=\"POST\",code=\"{code}\"}}");
+    assert_eq!(sample(&metrics, &post("403")), Some(2), "{metrics}");
+    assert_eq!(sample(&metrics, &post("200")), Some(1), "{metrics}");
+    // GETs count too (the scrape above, seen by the next one).
+    let (_, metrics) = http_get(s.node(), API.parse().unwrap(), "/metrics").unwrap();
+    let get = "anycastd_api_requests_total{method=\"GET\",code=\"200\"}";
+    assert!(sample(&metrics, get) >= Some(1), "{metrics}");
+}
+
+/// Issue 14: 2,000 idle connections to the API of a daemon with systemd's default soft limit
+/// of 1024 descriptors: the API keeps to `api.max_connections` (closing the oldest idle ones),
+/// /healthz answers, the health check keeps running and the VIP stays announced. Before the
+/// cap, the flood took every descriptor: checks failed (EMFILE) and the VIP was withdrawn.
+#[test]
+fn two_thousand_idle_api_connections_starve_neither_the_checks_nor_the_api() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    const FLOOD: usize = 2000;
+    let s = Scenario::one_router_one_node();
+    let _backend = Backend::start(s.node(), 8080);
+    let cfg = s.config("") + &vip(VIP4, "", Some(&tcp_check(8080)));
+    let d = Daemon::start_wrapped(
+        s.node(),
+        "node1",
+        &cfg,
+        &["prlimit", "--nofile=1024:1024", "--"],
+        &[],
+    );
+    s.wait_announced(VIP4);
+    let api: SocketAddr = API.parse().unwrap();
+    let checks_ok = format!("anycastd_checks_total{{service=\"vip {VIP4}\",result=\"ok\"}}");
+    let checks_failed = format!("anycastd_checks_total{{service=\"vip {VIP4}\",result=\"fail\"}}");
+    let metrics = || http_get(s.node(), api, "/metrics").map(|(_, m)| m);
+    let before = metrics().unwrap();
+    let failed_before = sample(&before, &checks_failed).unwrap_or(0);
+
+    // The test process itself needs a descriptor per connection (after the daemon started,
+    // so the daemon keeps its 1024).
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+    if soft < 4 * FLOOD as u64 {
+        setrlimit(Resource::RLIMIT_NOFILE, hard.min(8 * FLOOD as u64), hard).unwrap();
+    }
+    let (opened_tx, opened_rx) = std::sync::mpsc::channel::<usize>();
+    let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+    let ns = s.node().name().to_string();
+    let flood = std::thread::spawn(move || {
+        enter_ns(&ns);
+        let held: Vec<std::net::TcpStream> = (0..FLOOD)
+            .filter_map(|_| {
+                std::net::TcpStream::connect_timeout(&api, Duration::from_millis(500)).ok()
+            })
+            .collect();
+        let _ = opened_tx.send(held.len());
+        let _ = stop_rx.recv_timeout(Duration::from_secs(60));
+        drop(held);
+    });
+    let opened = opened_rx
+        .recv_timeout(Duration::from_secs(120))
+        .expect("the flood's connections");
+    assert!(opened >= FLOOD / 2, "only {opened} connections opened");
+
+    let ok_at_flood = sample(&metrics().expect("/metrics during the flood"), &checks_ok)
+        .expect("a check counter");
+    for second in 0..5 {
+        let health = http_get(s.node(), api, "/healthz");
+        assert!(
+            matches!(&health, Ok((200, body)) if body == "ok"),
+            "/healthz {second} s into the flood: {health:?}"
+        );
+        s.assert_announced(VIP4, "the VIP stays announced during the flood");
+        let fds = std::fs::read_dir(format!("/proc/{}/fd", d.pid()))
+            .map(|d| d.count())
+            .unwrap_or(0);
+        assert!(fds < 256 + 100, "the daemon holds {fds} descriptors");
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    let after = metrics().expect("/metrics after the flood");
+    let ok_after = sample(&after, &checks_ok).unwrap_or(0);
+    assert!(
+        ok_after >= ok_at_flood + 3,
+        "checks kept running: {ok_at_flood} -> {ok_after}"
+    );
+    assert_eq!(
+        sample(&after, &checks_failed).unwrap_or(0),
+        failed_before,
+        "no check failed during the flood"
+    );
+    assert!(
+        sample(&after, "anycastd_api_connections_evicted_total").unwrap_or(0) >= 1000,
+        "{after}"
+    );
+    let _ = stop_tx.send(());
+    flood.join().unwrap();
+}

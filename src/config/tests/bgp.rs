@@ -147,6 +147,39 @@ fn api_token_must_not_be_empty() {
 }
 
 #[test]
+fn api_max_connections_defaults_to_256_and_takes_1_to_65536() {
+    let c = parse_ok(&with_node(&[]));
+    assert_eq!(c.api.max_connections, 256);
+    let c = parse_ok(&with_node(&["[api]", "max_connections = 1"]));
+    assert_eq!(c.api.max_connections, 1);
+    let c = parse_ok(&with_node(&["[api]", "max_connections = 65536"]));
+    assert_eq!(c.api.max_connections, 65536);
+    let range = "expected a number of connections 1..=65536";
+    assert_one(
+        &with_node(&["[api]", "max_connections = 0"]),
+        5,
+        19,
+        &format!("api.max_connections: 0 is out of range; {range}"),
+    );
+    assert_one(
+        &with_node(&[
+            "[api]",
+            r#"listen = "127.0.0.1:9180""#,
+            "max_connections = 65537",
+        ]),
+        6,
+        19,
+        &format!("api.max_connections: 65537 is out of range; {range}"),
+    );
+    assert_one(
+        &with_node(&["[api]", r#"max_connections = "many""#]),
+        5,
+        19,
+        &format!(r#"api.max_connections: {range}, found string "many""#),
+    );
+}
+
+#[test]
 fn hold_time_is_zero_or_three_to_65535() {
     for bad in ["1", "2", "65536", "-3"] {
         let line = format!("hold_time = {bad}");

@@ -68,6 +68,7 @@ pub(super) fn config(vips: Vec<Vip>) -> Config {
         api: Api {
             listen: "127.0.0.1:9180".parse().unwrap(),
             token: None,
+            max_connections: 256,
         },
         bgp: Bgp {
             hold_time: 9,
