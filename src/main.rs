@@ -15,6 +15,7 @@ fn main() -> ExitCode {
         Command::Run { config, cleanup } => daemon::run(&config, cleanup),
         Command::Check { config } => check(&config),
         Command::Status { api, json } => client::status_command(&api, json),
+        Command::Config { api } => client::config_command(&api),
         Command::Drain { api, vips } => client::drain_command(&api, &vips, true),
         Command::Undrain { api, vips } => client::drain_command(&api, &vips, false),
     };

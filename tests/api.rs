@@ -62,6 +62,10 @@ async fn start_with(bind: &str, token: Option<&str>, max_silence: Duration, limi
     let for_metrics = counters.clone();
     let ctx = ApiContext {
         status: Arc::new(Status::example),
+        config: Arc::new(|| {
+            let text = "[node]\nrouter_id = \"10.0.1.2\"\nasn = 65001\n";
+            Arc::new(anycastd::config::running::RunningConfig::new(text))
+        }),
         metrics: Arc::new(move || render(&Status::example(), &checks, &for_metrics)),
         commands,
         token: token.map(str::to_string),

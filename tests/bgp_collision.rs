@@ -167,7 +167,10 @@ async fn start(peer: TcpListener) -> Setup {
     // The listener binds in its own task: dialling before it has would be refused.
     let deadline = Instant::now() + WAIT;
     while !speaker.listener_status().is_some_and(|l| l.listening) {
-        assert!(Instant::now() < deadline, "the speaker's listener never bound");
+        assert!(
+            Instant::now() < deadline,
+            "the speaker's listener never bound"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     Setup {

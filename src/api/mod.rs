@@ -86,6 +86,8 @@ impl Default for Limits {
 pub struct ApiContext {
     /// A fresh /status snapshot.
     pub status: Arc<dyn Fn() -> Status + Send + Sync>,
+    /// The running config for `GET /config`.
+    pub config: Arc<dyn Fn() -> Arc<crate::config::running::RunningConfig> + Send + Sync>,
     /// The /metrics page.
     pub metrics: Arc<dyn Fn() -> String + Send + Sync>,
     /// Drain, undrain and reload requests for the daemon loop.

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{HeaderValue, ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::header::{
+    HeaderValue, ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, ETAG, IF_NONE_MATCH,
+};
 use hyper::{Method, Request, Response, StatusCode};
 use tokio::sync::oneshot;
 
@@ -66,6 +68,7 @@ async fn route(req: Request<Incoming>, peer: SocketAddr, ctx: &ApiContext) -> Re
         ["healthz"] => Route::Get(Page::Healthz),
         ["status"] => Route::Get(Page::Status),
         ["metrics"] => Route::Get(Page::Metrics),
+        ["config"] => Route::Get(Page::Config),
         ["drain"] => post(Action::Drain, None),
         ["undrain"] => post(Action::Undrain, None),
         ["reload"] => post(Action::Reload, None),
@@ -88,10 +91,15 @@ async fn route(req: Request<Incoming>, peer: SocketAddr, ctx: &ApiContext) -> Re
     let method = req.method().clone();
     match route {
         Route::Get(page) if method == Method::GET || method == Method::HEAD => {
+            let if_none_match = req
+                .headers()
+                .get(IF_NONE_MATCH)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
             if let Err(refused) = read_body(req, &ctx.limits).await {
                 return refused;
             }
-            get(page, ctx)
+            get(page, ctx, if_none_match.as_deref())
         }
         Route::Post(action, vip) if method == Method::POST => {
             if !auth::allowed(peer, req.headers(), ctx.token.as_deref()) {
@@ -163,9 +171,10 @@ enum Page {
     Healthz,
     Status,
     Metrics,
+    Config,
 }
 
-fn get(page: Page, ctx: &ApiContext) -> Reply {
+fn get(page: Page, ctx: &ApiContext, if_none_match: Option<&str>) -> Reply {
     match page {
         // Exactly "ok": scripts compare the body.
         Page::Healthz if ctx.alive.is_alive() => respond(StatusCode::OK, TEXT, "ok".into()),
@@ -184,7 +193,26 @@ fn get(page: Page, ctx: &ApiContext) -> Reply {
             Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("status: {e}")),
         },
         Page::Metrics => respond(StatusCode::OK, METRICS, (ctx.metrics)()),
+        Page::Config => {
+            let running = (ctx.config)();
+            let mut r = if if_none_match.is_some_and(|tags| matches_etag(tags, &running.etag)) {
+                respond(StatusCode::NOT_MODIFIED, JSON, String::new())
+            } else {
+                respond(StatusCode::OK, JSON, running.json.clone())
+            };
+            r.etag = Some(running.etag.clone());
+            r
+        }
     }
+}
+
+/// Whether an `If-None-Match` list names `etag` (or is `*`). Weak tags compare by their
+/// opaque part, as RFC 9110 §13.1.2 asks for this header.
+fn matches_etag(header: &str, etag: &str) -> bool {
+    header
+        .split(',')
+        .map(|t| t.trim().trim_start_matches("W/"))
+        .any(|t| t == "*" || t == etag)
 }
 
 async fn command(action: Action, vip: Option<IpAddr>, ctx: &ApiContext) -> Reply {
@@ -236,6 +264,7 @@ fn respond(status: StatusCode, content_type: &'static str, body: String) -> Repl
         body,
         allow: None,
         close: false,
+        etag: None,
     }
 }
 
@@ -248,6 +277,8 @@ struct Reply {
     allow: Option<&'static str>,
     /// `Connection: close`: the request body was left unread.
     close: bool,
+    /// `ETag`, for `GET /config`.
+    etag: Option<String>,
 }
 
 impl Reply {
@@ -266,6 +297,9 @@ impl Reply {
         }
         if self.close {
             headers.insert(CONNECTION, HeaderValue::from_static("close"));
+        }
+        if let Some(tag) = self.etag.and_then(|t| HeaderValue::from_str(&t).ok()) {
+            headers.insert(ETAG, tag);
         }
         r
     }

@@ -46,6 +46,19 @@ pub fn status_command(api: &ApiArgs, json: bool) -> i32 {
     }
 }
 
+/// `anycastd config`: the running configuration as the daemon serves it (`GET /config`).
+pub fn config_command(api: &ApiArgs) -> i32 {
+    let target = resolve(api);
+    match run(get(&target, "/config")) {
+        Ok((200, body)) => {
+            print!("{body}");
+            0
+        }
+        Ok((code, body)) => fail(&target, &format!("HTTP {code}: {}", body.trim())),
+        Err(e) => fail(&target, &e),
+    }
+}
+
 /// `anycastd drain [VIP…]` / `anycastd undrain [VIP…]`: all VIPs when none are named.
 pub fn drain_command(api: &ApiArgs, vips: &[IpAddr], drain: bool) -> i32 {
     let target = resolve(api);

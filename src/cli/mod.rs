@@ -55,6 +55,11 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print the running daemon's configuration as JSON (GET /config; secrets left out).
+    Config {
+        #[command(flatten)]
+        api: ApiArgs,
+    },
     /// Withdraw all VIPs, or the named ones, while the daemon keeps running.
     Drain {
         #[command(flatten)]

@@ -15,6 +15,7 @@ mod model;
 mod position;
 mod raw;
 mod resolve;
+pub mod running;
 #[cfg(test)]
 mod tests;
 mod validate;
@@ -71,11 +72,18 @@ pub enum LoadError {
 
 /// Reads and validates a config file.
 pub fn load(path: &Path) -> Result<Config, LoadError> {
+    load_with_text(path).map(|(config, _)| config)
+}
+
+/// Reads and validates a config file, keeping the text it was read from (the daemon serves
+/// it, secrets removed, as `GET /config`).
+pub fn load_with_text(path: &Path) -> Result<(Config, String), LoadError> {
     let text = std::fs::read_to_string(path).map_err(|source| LoadError::Unreadable {
         path: path.display().to_string(),
         source,
     })?;
-    parse(&text, &path.display().to_string()).map_err(LoadError::Invalid)
+    let config = parse(&text, &path.display().to_string()).map_err(LoadError::Invalid)?;
+    Ok((config, text))
 }
 
 /// Parses and validates config text; `file` is only used in error messages.

@@ -30,8 +30,8 @@ pub const EXIT_TASK_FAILED: i32 = 70;
 /// end of a task it cannot run without (exit 70).
 /// Returns the process exit code.
 pub fn run(config_path: &Path, cleanup: bool) -> i32 {
-    let cfg = match config::load(config_path) {
-        Ok(c) => c,
+    let (cfg, text) = match config::load_with_text(config_path) {
+        Ok(loaded) => loaded,
         Err(e) => {
             eprintln!("{e}");
             return 1;
@@ -47,7 +47,7 @@ pub fn run(config_path: &Path, cleanup: bool) -> i32 {
             return 1;
         }
     };
-    match rt.block_on(runtime::run(config_path.to_path_buf(), cfg, cleanup)) {
+    match rt.block_on(runtime::run(config_path.to_path_buf(), cfg, &text, cleanup)) {
         Ok(runtime::Exit::Stopped) => 0,
         Ok(runtime::Exit::GracefulRestart) => EXIT_GRACEFUL_RESTART,
         Ok(runtime::Exit::TaskFailed(_)) => EXIT_TASK_FAILED,

@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, watch};
 use super::state::{Changes, NodeState};
 use crate::api::{self, Action, ApiCommand, ApiContext, ApiError, Liveness};
 use crate::bgp::{Limits, RouteSet, Speaker};
+use crate::config::running::RunningConfig;
 use crate::config::{self, Config};
 use crate::dataplane::Dataplane;
 use crate::health::{Checker, Observation};
@@ -39,6 +40,8 @@ pub enum RuntimeError {
 /// Everything the loop owns besides the pure state.
 struct Daemon {
     config_path: PathBuf,
+    /// The accepted config file as `GET /config` serves it.
+    running: watch::Sender<Arc<RunningConfig>>,
     cfg: Config,
     state: NodeState,
     speaker: Arc<Speaker>,
@@ -70,7 +73,12 @@ pub enum Exit {
 /// results; well inside the graceful-restart time routers keep our routes for (120 s).
 const MAX_INITIAL_HOLD: Duration = Duration::from_secs(90);
 
-pub async fn run(config_path: PathBuf, cfg: Config, cleanup: bool) -> Result<Exit, RuntimeError> {
+pub async fn run(
+    config_path: PathBuf,
+    cfg: Config,
+    text: &str,
+    cleanup: bool,
+) -> Result<Exit, RuntimeError> {
     let mut sigterm = signal(SignalKind::terminate()).map_err(RuntimeError::Signals)?;
     let mut sigusr2 = signal(SignalKind::user_defined2()).map_err(RuntimeError::Signals)?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(RuntimeError::Signals)?;
@@ -125,6 +133,7 @@ pub async fn run(config_path: PathBuf, cfg: Config, cleanup: bool) -> Result<Exi
         dataplane,
         state,
         config_path,
+        running: watch::channel(Arc::new(RunningConfig::new(text))).0,
         cfg,
     };
 
@@ -286,8 +295,10 @@ fn api_context(
     let check_metrics = d.check_metrics.clone();
     let counters = Arc::new(metrics::ApiMetrics::default());
     let api_metrics = counters.clone();
+    let running = d.running.subscribe();
     ApiContext {
         status: snapshot,
+        config: Arc::new(move || running.borrow().clone()),
         metrics: Arc::new(move || metrics::render(&for_metrics(), &check_metrics, &api_metrics)),
         commands,
         token: d.cfg.api.token.clone(),
@@ -382,7 +393,10 @@ impl Daemon {
 
     /// Re-reads the config; an invalid one is rejected and the running one stays in force.
     fn reload(&mut self) -> Result<String, String> {
-        let new = load_for_reload(&self.config_path)?;
+        let (new, text) = load_for_reload(&self.config_path)?;
+        // Comments may have changed even when the config did not: the served text follows.
+        self.running
+            .send_replace(Arc::new(RunningConfig::new(&text)));
         if new == self.cfg {
             tracing::info!("reload: configuration unchanged");
             return Ok("configuration unchanged".into());
@@ -409,8 +423,8 @@ fn log_transitions(changes: &Changes) {
 }
 
 /// Loads and validates the config for a reload, with the same errors as `anycastd check`.
-fn load_for_reload(path: &Path) -> Result<Config, String> {
-    config::load(path)
+fn load_for_reload(path: &Path) -> Result<(Config, String), String> {
+    config::load_with_text(path)
         .map_err(|e| format!("reload rejected, keeping the running configuration:\n{e}"))
 }
 

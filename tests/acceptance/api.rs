@@ -356,3 +356,73 @@ fn two_thousand_idle_api_connections_starve_neither_the_checks_nor_the_api() {
     let _ = stop_tx.send(());
     flood.join().unwrap();
 }
+
+/// The `ETag` header of a raw HTTP answer.
+fn etag_of(answer: &str) -> Option<String> {
+    answer
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("etag: ")
+                .or_else(|| l.strip_prefix("ETag: "))
+        })
+        .map(|t| t.trim().to_string())
+}
+
+/// Issue 14: `GET /config` serves the running config as JSON without its secrets, with an
+/// `ETag` that follows the accepted file (a reload that only changes a comment changes it; a
+/// rejected file does not) and a 304 for a current `If-None-Match`.
+#[test]
+fn get_config_serves_the_running_config_without_secrets_and_tags_it() {
+    let s = Scenario::one_router_one_node();
+    let cfg = s
+        .config("")
+        .replace(
+            "listen = \"127.0.0.1:9180\"",
+            "listen = \"127.0.0.1:9180\"\ntoken = \"t0k3n-xyz\"",
+        )
+        .replacen(
+            "asn = 65000\n",
+            "asn = 65000\npassword = \"md5-s3cret\"\n",
+            1,
+        )
+        + &vip(VIP4, "", None);
+    assert!(cfg.contains("md5-s3cret"), "{cfg}");
+    let d = s.start(&cfg);
+    let api: SocketAddr = API.parse().unwrap();
+    let get = |extra: &str| {
+        let req =
+            format!("GET /config HTTP/1.1\r\nHost: {API}\r\n{extra}Connection: close\r\n\r\n");
+        http_raw(s.node(), api, req.into_bytes())
+    };
+    support::wait_until(TIMEOUT, "the API answering", || {
+        http_get(s.node(), api, "/healthz").is_ok()
+    });
+    let first = get("");
+    assert!(first.starts_with("HTTP/1.1 200"), "{first}");
+    let body = first.split_once("\r\n\r\n").unwrap().1;
+    let v: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(v["vip"][0]["address"], VIP4);
+    assert_eq!(v["node"]["asn"], 65001);
+    assert!(v["bgp"]["peer"][0]["address"].is_string(), "{v}");
+    assert!(
+        !body.contains("t0k3n-xyz") && !body.contains("md5-s3cret"),
+        "{body}"
+    );
+    let tag = etag_of(&first).expect("an ETag on GET /config");
+
+    let shown: serde_json::Value = serde_json::from_str(&d.cli_ok(&["config"])).unwrap();
+    assert_eq!(shown, v, "anycastd config prints what GET /config serves");
+
+    let cached = get(&format!("If-None-Match: {tag}\r\n"));
+    assert!(cached.starts_with("HTTP/1.1 304"), "{cached}");
+
+    // A rejected file leaves the running config, and its tag, as they were.
+    d.reload(&(cfg.clone() + "bogus_key = 1\n"));
+    d.wait_log(TIMEOUT, "reload rejected");
+    assert_eq!(etag_of(&get("")), Some(tag.clone()));
+    // An accepted one that only adds a comment is another text: another tag.
+    d.reload(&format!("# edited by the test\n{cfg}"));
+    support::wait_until(TIMEOUT, "a new ETag after the accepted reload", || {
+        etag_of(&get("")).is_some_and(|t| t != tag)
+    });
+}
