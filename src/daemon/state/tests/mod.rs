@@ -78,6 +78,7 @@ pub(super) fn config(vips: Vec<Vip>) -> Config {
             peers: vec![],
         },
         vips,
+        state_file: None,
     }
 }
 
