@@ -65,23 +65,26 @@ pub struct Config {
     pub bgp: Bgp,
     pub vips: Vec<Vip>,
     /// `node.state_file` as written (absolute, or relative to the config file's directory);
-    /// `None`: [`DEFAULT_STATE_FILE_NAME`] beside the config. Kept out of [`Node`], which the
+    /// `None`: see [`Config::state_file_path`]. Kept out of [`Node`], which the
     /// BGP speaker gets: where drains are kept is no business of BGP.
     pub state_file: Option<PathBuf>,
 }
 
 impl Config {
     /// Where the drain state file is, for a config read from `config_path`: `node.state_file`
-    /// (a relative path is taken from the config file's directory), else
-    /// `anycastd.state.json` in that directory.
-    pub fn state_file_path(&self, config_path: &Path) -> PathBuf {
+    /// (a relative path is taken from the config file's directory); else
+    /// [`DEFAULT_STATE_FILE_NAME`] in `state_directory` (systemd's `$STATE_DIRECTORY`, set by
+    /// `StateDirectory=`: the shipped unit's dynamic user cannot write to `/etc`) when there is
+    /// one, else in the config file's directory.
+    pub fn state_file_path(&self, config_path: &Path, state_directory: Option<&Path>) -> PathBuf {
         let dir = match config_path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
         };
-        match &self.state_file {
-            Some(p) => dir.join(p),
-            None => dir.join(DEFAULT_STATE_FILE_NAME),
+        match (&self.state_file, state_directory) {
+            (Some(p), _) => dir.join(p),
+            (None, Some(state)) => state.join(DEFAULT_STATE_FILE_NAME),
+            (None, None) => dir.join(DEFAULT_STATE_FILE_NAME),
         }
     }
 }

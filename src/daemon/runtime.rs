@@ -91,7 +91,7 @@ pub async fn run(config_path: PathBuf, cfg: Config, cleanup: bool) -> Result<Exi
 
     let mut state = NodeState::new(&cfg);
     // Before anything can be announced: a VIP drained before a restart stays drained.
-    let state_path = cfg.state_file_path(&config_path);
+    let state_path = state_file::path(&cfg, &config_path);
     let loaded = state_file::load(&state_path);
     let unreadable = loaded.is_err();
     for line in state.restore_drains(loaded, state_file::unix_now()) {
@@ -408,7 +408,7 @@ impl Daemon {
     /// (the drain stays in force, but a restart would not know of it).
     fn save_drains(&mut self) -> Result<(), String> {
         let saved = (
-            self.cfg.state_file_path(&self.config_path),
+            state_file::path(&self.cfg, &self.config_path),
             self.state.saved_drains().to_json(),
         );
         if saved == self.saved_drains {

@@ -2,10 +2,22 @@
 //! atomically ([`crate::persist::write_atomic`]) whenever the drains to keep change. What it
 //! holds and what follows from it is `state::saved`'s business; this is only the I/O.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::state::SavedDrains;
+use crate::config::Config;
+
+/// The state file of `cfg`, read from `config_path`: [`Config::state_file_path`] with
+/// systemd's `$STATE_DIRECTORY` (its first entry), if set.
+pub fn path(cfg: &Config, config_path: &Path) -> PathBuf {
+    let state = std::env::var_os("STATE_DIRECTORY");
+    let first = state.as_ref().and_then(|s| {
+        let first = std::env::split_paths(s).next()?;
+        (!first.as_os_str().is_empty()).then_some(first)
+    });
+    cfg.state_file_path(config_path, first.as_deref())
+}
 
 /// The drains in the file: `Ok(None)` when there is no file (a first start), `Err` (in words,
 /// with the path) when it cannot be read or understood.

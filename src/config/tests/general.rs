@@ -386,12 +386,24 @@ fn the_state_file_defaults_to_the_config_files_directory() {
     let c = parse_ok(&NODE);
     assert_eq!(c.state_file, None);
     assert_eq!(
-        c.state_file_path(Path::new("/etc/anycastd/anycastd.toml")),
+        c.state_file_path(Path::new("/etc/anycastd/anycastd.toml"), None),
         Path::new("/etc/anycastd/anycastd.state.json")
     );
     assert_eq!(
-        c.state_file_path(Path::new("anycastd.toml")),
+        c.state_file_path(Path::new("anycastd.toml"), None),
         Path::new("./anycastd.state.json")
+    );
+    // Under systemd with StateDirectory= ($STATE_DIRECTORY), there.
+    let state = Some(Path::new("/var/lib/anycastd"));
+    assert_eq!(
+        c.state_file_path(Path::new("/etc/anycastd/anycastd.toml"), state),
+        Path::new("/var/lib/anycastd/anycastd.state.json")
+    );
+    let c = parse_ok(&with_node(&[r#"state_file = "drains.json""#]));
+    assert_eq!(
+        c.state_file_path(Path::new("/etc/anycastd/anycastd.toml"), state),
+        Path::new("/etc/anycastd/drains.json"),
+        "the key wins"
     );
 }
 
@@ -401,12 +413,12 @@ fn node_state_file_is_absolute_or_relative_to_the_config_files_directory() {
         r#"state_file = "/var/lib/anycastd/state.json""#,
     ]));
     assert_eq!(
-        c.state_file_path(Path::new("/etc/anycastd/anycastd.toml")),
+        c.state_file_path(Path::new("/etc/anycastd/anycastd.toml"), None),
         Path::new("/var/lib/anycastd/state.json")
     );
     let c = parse_ok(&with_node(&[r#"state_file = "run/drains.json""#]));
     assert_eq!(
-        c.state_file_path(Path::new("/etc/anycastd/anycastd.toml")),
+        c.state_file_path(Path::new("/etc/anycastd/anycastd.toml"), None),
         Path::new("/etc/anycastd/run/drains.json")
     );
 }
