@@ -401,3 +401,24 @@ fn an_unreadable_state_file_keeps_the_node_drained_until_an_undrain() {
     s.wait_announced(VIP4);
     assert_eq!(state_file(&d), serde_json::json!({"version": 1}));
 }
+
+/// A state file that cannot be written does not block a drain: the VIP is withdrawn at once,
+/// and the answer and the log say that a restart would not keep it.
+#[test]
+fn a_drain_with_an_unwritable_state_file_still_withdraws_and_says_it_is_not_kept() {
+    let s = Scenario::one_router_one_node();
+    let node = "[node]\nstate_file = \"/nonexistent-anycastd-dir/anycastd.state.json\"\n";
+    let cfg = s.config("").replacen("[node]\n", node, 1) + &vip(VIP4, "", None);
+    assert!(cfg.contains("state_file"), "{cfg}");
+    let d = s.start(&cfg);
+    s.wait_announced(VIP4);
+    let out = d.cli_ok(&["drain", VIP4]);
+    assert!(
+        out.contains("drained 10.100.0.1 (not kept across a restart: /nonexistent-anycastd-dir/anycastd.state.json: cannot write:"),
+        "{out}"
+    );
+    s.wait_withdrawn(VIP4);
+    d.wait_log(TIMEOUT, "a restart would not keep the drains");
+    let st = d.status();
+    assert_eq!(vip_status(&st, VIP4)["drained_by"], "api", "{st}");
+}
