@@ -10,6 +10,7 @@
 //! - [`daemon`]: the owner loop that ties health, BGP and the dataplane together.
 //! - [`api`]: the HTTP endpoint (/healthz, /status, /metrics, drain).
 //! - [`metrics`]: the Prometheus text rendering behind /metrics.
+//! - [`persist`]: atomic file replacement (temp file, fsync, rename, fsync of the directory).
 //! - [`cli`]: the command line.
 
 pub mod api;
@@ -23,5 +24,6 @@ pub mod fault;
 pub mod health;
 pub mod logging;
 pub mod metrics;
+pub mod persist;
 pub mod status;
 pub mod systemd;

@@ -111,6 +111,14 @@ pub struct VipStatus {
     pub address: String,
     pub announced: bool,
     pub drained: bool,
+    /// Where the drain came from, while drained: `"api"` (an API request, `anycastd drain`
+    /// included), `"state file"` (a drain kept across a restart) or `"unreadable state file"`
+    /// (the state file could not be read at start-up, so every VIP was drained to be safe).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drained_by: Option<String>,
+    /// When the drain was asked, RFC 3339 UTC (`"2026-12-03T13:20:00Z"`), while drained.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drained_since: Option<String>,
     /// Why the VIP is (not) announced: "healthy", "drained", "no healthy backends for web", …
     pub reason: String,
     pub services: Vec<ServiceStatus>,
@@ -191,6 +199,8 @@ impl Status {
                     address: "10.100.0.1".into(),
                     announced: true,
                     drained: false,
+                    drained_by: None,
+                    drained_since: None,
                     reason: "healthy".into(),
                     services: vec![ServiceStatus {
                         name: "web".into(),
@@ -223,6 +233,8 @@ impl Status {
                     address: "10.100.0.2".into(),
                     announced: false,
                     drained: true,
+                    drained_by: Some("state file".into()),
+                    drained_since: Some("2026-12-03T13:20:00Z".into()),
                     reason: "drained".into(),
                     services: vec![ServiceStatus {
                         name: "dns".into(),

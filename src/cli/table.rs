@@ -76,7 +76,7 @@ pub fn render(status: &Status) -> String {
             vec![
                 v.address.clone(),
                 yes_no(v.announced).into(),
-                yes_no(v.drained).into(),
+                drained(v),
                 v.reason.clone(),
             ]
         }))
@@ -122,6 +122,16 @@ pub fn render(status: &Status) -> String {
 
 fn row(cells: &[&str]) -> Vec<String> {
     cells.iter().map(|c| c.to_string()).collect()
+}
+
+/// `yes`, with where the drain came from and since when when the daemon says (`yes (state
+/// file since 2026-12-03T13:20:00Z)`), or `no`.
+fn drained(v: &crate::status::VipStatus) -> String {
+    match (&v.drained_by, &v.drained_since) {
+        (Some(by), Some(since)) if v.drained => format!("yes ({by} since {since})"),
+        (Some(by), None) if v.drained => format!("yes ({by})"),
+        _ => yes_no(v.drained).into(),
+    }
 }
 
 fn yes_no(b: bool) -> &'static str {
@@ -195,12 +205,12 @@ PEER      ASN    STATE        UPTIME  FAMILIES        BFD  SENT  RCVD  LAST ERRO
 10.0.1.1  65000  established  1h02m   ipv4(enh),ipv6  up   2     1     -
 10.0.2.1  65000  active       -       -               -    0     0     connection refused
 
-VIP         ANNOUNCED  DRAINED  REASON
-10.100.0.1  yes        no       healthy
+VIP         ANNOUNCED  DRAINED                                      REASON
+10.100.0.1  yes        no                                           healthy
   service web tcp/80: healthy
     10.0.10.11:8080      healthy  weight 100/100  HTTP 200
     [2001:db8::11]:8080  healthy  weight 40/100
-10.100.0.2  no         yes      drained
+10.100.0.2  no         yes (state file since 2026-12-03T13:20:00Z)  drained
   service dns udp/53: healthy
     10.0.10.12:53  healthy  weight 50/50  exit status 0
 ";

@@ -4,6 +4,7 @@
 //! filled in. Nothing else in the daemon parses TOML or re-checks ranges.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Default HTTP status endpoint: loopback only.
@@ -24,6 +25,9 @@ pub const DEFAULT_BGP_PORT: u16 = 179;
 pub const DEFAULT_RESTART_TIME: u16 = 120;
 /// The largest Restart Time the capability's 12-bit field can carry, seconds.
 pub const MAX_RESTART_TIME: u16 = 4095;
+/// File name of the drain state file when `node.state_file` is not set: it lives in the config
+/// file's directory.
+pub const DEFAULT_STATE_FILE_NAME: &str = "anycastd.state.json";
 /// Default interface that holds VIPs when a VIP names none.
 pub const DEFAULT_VIP_INTERFACE: &str = "anycast0";
 /// Default check timing.
@@ -60,6 +64,29 @@ pub struct Config {
     pub api: Api,
     pub bgp: Bgp,
     pub vips: Vec<Vip>,
+    /// `node.state_file` as written (absolute, or relative to the config file's directory);
+    /// `None`: see [`Config::state_file_path`]. Kept out of [`Node`], which the
+    /// BGP speaker gets: where drains are kept is no business of BGP.
+    pub state_file: Option<PathBuf>,
+}
+
+impl Config {
+    /// Where the drain state file is, for a config read from `config_path`: `node.state_file`
+    /// (a relative path is taken from the config file's directory); else
+    /// [`DEFAULT_STATE_FILE_NAME`] in `state_directory` (systemd's `$STATE_DIRECTORY`, set by
+    /// `StateDirectory=`: the shipped unit's dynamic user cannot write to `/etc`) when there is
+    /// one, else in the config file's directory.
+    pub fn state_file_path(&self, config_path: &Path, state_directory: Option<&Path>) -> PathBuf {
+        let dir = match config_path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        match (&self.state_file, state_directory) {
+            (Some(p), _) => dir.join(p),
+            (None, Some(state)) => state.join(DEFAULT_STATE_FILE_NAME),
+            (None, None) => dir.join(DEFAULT_STATE_FILE_NAME),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -104,6 +104,7 @@ pub struct RawConfig {
 pub struct RawNode {
     pub router_id: Option<Leaf>,
     pub asn: Option<Leaf>,
+    pub state_file: Option<Leaf>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -3,6 +3,7 @@
 
 use std::net::IpAddr;
 use std::ops::Range;
+use std::path::{Component, PathBuf};
 use std::time::Duration;
 
 use toml::Spanned;
@@ -28,11 +29,13 @@ pub fn config(ctx: &mut Ctx, raw: &RawConfig) -> Option<Config> {
         &peers,
         local_asn,
     );
+    let state_file = state_file(ctx, raw.node.as_ref());
     Some(Config {
         node: node?,
         api: api?,
         bgp: bgp?,
         vips: vips?,
+        state_file: state_file?,
     })
 }
 
@@ -75,6 +78,26 @@ fn node(ctx: &mut Ctx, raw: Option<&Spanned<RawNode>>) -> Option<Node> {
         router_id: router_id?,
         asn: asn?,
     })
+}
+
+/// `node.state_file`: a file path (not empty, not a directory such as `dir/` or `..`).
+fn state_file(ctx: &mut Ctx, raw: Option<&Spanned<RawNode>>) -> Option<Option<PathBuf>> {
+    let Some(leaf) = raw.and_then(|t| t.get_ref().state_file.as_ref()) else {
+        return Some(None);
+    };
+    let s = ctx.nonempty_string("node.state_file", leaf)?;
+    let path = PathBuf::from(s);
+    let names_a_file =
+        !s.ends_with('/') && matches!(path.components().next_back(), Some(Component::Normal(_)));
+    if !names_a_file {
+        ctx.at(
+            "node.state_file",
+            &leaf.span(),
+            format_args!("{s:?} is a directory; expected the path of a file"),
+        );
+        return None;
+    }
+    Some(Some(path))
 }
 
 fn api(ctx: &mut Ctx, raw: Option<&Spanned<RawApi>>) -> Option<Api> {

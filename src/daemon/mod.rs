@@ -12,6 +12,7 @@
 
 mod runtime;
 pub mod state;
+mod state_file;
 mod watch;
 
 use std::path::Path;

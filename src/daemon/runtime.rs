@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, watch};
 
-use super::state::{Changes, NodeState};
+use super::state::{Changes, DrainOrigin, NodeState};
+use super::state_file;
 use crate::api::{self, Action, ApiCommand, ApiContext, ApiError, Liveness};
 use crate::bgp::{Limits, RouteSet, Speaker};
 use crate::config::running::RunningConfig;
@@ -52,6 +53,9 @@ struct Daemon {
     status: watch::Sender<Arc<Status>>,
     /// What was last handed to the speaker and the dataplane.
     sent_routes: RouteSet,
+    /// The state file's path and content as last read or written: it is rewritten when the
+    /// drains to keep (or its path, by a reload) differ.
+    saved_drains: (PathBuf, Vec<u8>),
 }
 
 /// How the daemon ended.
@@ -93,7 +97,19 @@ pub async fn run(
     tracing::info!(router_id = %cfg.node.router_id, asn = cfg.node.asn, vips = cfg.vips.len(),
         peers = cfg.bgp.peers.len(), api = %cfg.api.listen, "anycastd {} starting", env!("CARGO_PKG_VERSION"));
 
-    let state = NodeState::new(&cfg);
+    let mut state = NodeState::new(&cfg);
+    // Before anything can be announced: a VIP drained before a restart stays drained.
+    let state_path = state_file::path(&cfg, &config_path);
+    let loaded = state_file::load(&state_path);
+    let unreadable = loaded.is_err();
+    for line in state.restore_drains(loaded, state_file::unix_now()) {
+        if unreadable {
+            tracing::error!("{line}");
+        } else {
+            tracing::warn!("{line}");
+        }
+    }
+    let saved_drains = (state_path, state.saved_drains().to_json());
     let (obs_tx, mut obs_rx) = mpsc::channel::<Observation>(OBSERVATION_QUEUE);
     let (status_tx, status_rx) = watch::channel(Arc::new(state.status(Vec::new())));
     let dataplane = Dataplane::start();
@@ -130,6 +146,7 @@ pub async fn run(
         check_metrics: Arc::new(CheckMetrics::default()),
         status: status_tx,
         sent_routes: RouteSet::new(),
+        saved_drains,
         dataplane,
         state,
         config_path,
@@ -377,17 +394,46 @@ impl Daemon {
             Action::Drain | Action::Undrain => {
                 let drain = action == Action::Drain;
                 let delay = self.cfg.bgp.shutdown_delay;
+                let origin = DrainOrigin::api(state_file::unix_now());
                 let outcome = self
                     .state
-                    .drain(vip, drain, delay, Instant::now())
+                    .drain(vip, drain, delay, Instant::now(), origin)
                     .map_err(ApiError::NotFound)?;
                 // Pushed even when no route changed: the status shows the request.
                 let changes = outcome.changes;
                 log_transitions(&changes);
                 self.push(changes.announcements, changes.dataplane);
-                Ok(outcome.message)
+                match self.save_drains() {
+                    Ok(()) => Ok(outcome.message),
+                    Err(e) => Ok(format!(
+                        "{} (not kept across a restart: {e})",
+                        outcome.message
+                    )),
+                }
             }
             Action::Reload => self.reload().map_err(ApiError::Rejected),
+        }
+    }
+
+    /// Writes the state file when the drains to keep changed; an error is logged and returned
+    /// (the drain stays in force, but a restart would not know of it).
+    fn save_drains(&mut self) -> Result<(), String> {
+        let saved = (
+            state_file::path(&self.cfg, &self.config_path),
+            self.state.saved_drains().to_json(),
+        );
+        if saved == self.saved_drains {
+            return Ok(());
+        }
+        match state_file::save(&saved.0, &saved.1) {
+            Ok(()) => {
+                self.saved_drains = saved;
+                Ok(())
+            }
+            Err(e) => {
+                tracing::error!("state file: {e}; a restart would not keep the drains");
+                Err(e)
+            }
         }
     }
 
@@ -410,6 +456,10 @@ impl Daemon {
         self.cfg = new;
         log_transitions(&changes);
         self.push(true, true);
+        // Drains of VIPs that left the config are gone; the state file may have moved.
+        if let Err(e) = self.save_drains() {
+            tracing::error!("reload: {e}");
+        }
         tracing::info!("reload: new configuration applied");
         Ok("configuration reloaded".into())
     }

@@ -1,5 +1,5 @@
 //! `anycastd drain`/`undrain`: for all VIPs, named ones, with `shutdown_delay` (GRACEFUL_SHUTDOWN
-//! first), cancelled, and across a reload.
+//! first), cancelled, across a reload, and across a restart (the state file).
 
 use super::*;
 
@@ -204,4 +204,221 @@ fn draining_several_named_vips_withdraws_those_and_no_other() {
     d.cli_ok(&["undrain", VIP4, VIP4C]);
     s.wait_announced(VIP4);
     s.wait_announced(VIP4C);
+}
+
+/// The node's state file: `anycastd.state.json` beside the config (`node.state_file` unset).
+fn state_file(d: &Daemon) -> serde_json::Value {
+    let path = d.config_path().with_file_name("anycastd.state.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}: {text}", path.display()))
+}
+
+/// SIGTERM (exit 0), then the daemon started again on the same config directory. Returns
+/// every next-hop list the router's kernel had for `watched` meanwhile, until the restarted
+/// daemon has sent its initial table and `announced` is routed via the node again (with no
+/// `announced`: until 3 s after the session is established again).
+fn restart_watching(
+    s: &Scenario,
+    d: &mut Daemon,
+    watched: &str,
+    announced: Option<&str>,
+) -> Vec<Vec<String>> {
+    let mut seen = Vec::new();
+    d.signal(Signal::SIGTERM);
+    let status = d.wait_exit(TIMEOUT);
+    assert_eq!(status.code(), Some(0), "SIGTERM exits 0");
+    seen.push(s.hops(watched));
+    d.start_again();
+    let sent = |d: &Daemon| {
+        let log = d.log();
+        let restarted = &log[log.find("----- started again -----").unwrap_or(0)..];
+        restarted.contains("sending the initial BGP table")
+    };
+    let t0 = Instant::now();
+    let mut settled: Option<Instant> = None;
+    loop {
+        seen.push(s.hops(watched));
+        let done = match announced {
+            Some(v) => sent(d) && s.announced(v),
+            None => {
+                let node = node_addr(0, 1);
+                let up = || s.frr().neighbor_state(&node).as_deref() == Some("Established");
+                if settled.is_none() && sent(d) && up() {
+                    settled = Some(Instant::now());
+                }
+                settled.is_some_and(|t| t.elapsed() > Duration::from_secs(3))
+            }
+        };
+        if done {
+            break;
+        }
+        assert!(t0.elapsed() < TIMEOUT, "restarted daemon never settled");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // A little longer: a late announcement of the drained VIP would show here.
+    for _ in 0..20 {
+        seen.push(s.hops(watched));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    seen
+}
+
+/// Issue 14: a drain of one VIP is kept in the state file, so a daemon restarted during the
+/// maintenance never announces that VIP again, not even for a moment, while the other comes
+/// back; `/status` says the drain came from the state file; `undrain` announces it and clears
+/// the file.
+#[test]
+fn a_drained_vip_stays_withdrawn_through_a_restart_until_undrained() {
+    let s = Scenario::one_router_one_node();
+    let cfg = s.config("") + &vip(VIP4, "", None) + &vip(VIP4B, "", None);
+    let mut d = s.start(&cfg);
+    s.wait_announced(VIP4);
+    s.wait_announced(VIP4B);
+    d.cli_ok(&["drain", VIP4]);
+    s.wait_withdrawn(VIP4);
+    let file = state_file(&d);
+    assert_eq!(file["version"], 1, "{file}");
+    assert_eq!(file["drained"][VIP4]["by"], "api", "{file}");
+    assert!(file["drained"][VIP4]["since"].is_u64(), "{file}");
+    assert!(file.get("drain_all").is_none(), "{file}");
+
+    let seen = restart_watching(&s, &mut d, VIP4, Some(VIP4B));
+    assert!(
+        seen.iter().all(|hops| hops.is_empty()),
+        "the drained VIP was announced again after the restart: {seen:?}"
+    );
+    assert!(
+        d.log().contains(&format!(
+            "state file: VIP {VIP4} stays drained (drained by api at "
+        )),
+        "no log line about the restored drain"
+    );
+    let st = d.status();
+    let vs = vip_status(&st, VIP4);
+    assert_eq!(vs["drained"], true, "{st}");
+    assert_eq!(vs["announced"], false, "{st}");
+    assert_eq!(vs["drained_by"], "state file", "{st}");
+    assert!(
+        vs["drained_since"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z')),
+        "{st}"
+    );
+    assert_eq!(vip_status(&st, VIP4B)["drained"], false, "{st}");
+    assert!(vip_status(&st, VIP4B).get("drained_by").is_none(), "{st}");
+    let table = d.cli_ok(&["status"]);
+    assert!(table.contains("yes (state file since "), "{table}");
+
+    d.cli_ok(&["undrain", VIP4]);
+    s.wait_announced(VIP4);
+    s.assert_announced(VIP4B, "the other VIP stays");
+    assert_eq!(
+        state_file(&d),
+        serde_json::json!({"version": 1}),
+        "undrain clears the file"
+    );
+    let st = d.status();
+    assert_eq!(vip_status(&st, VIP4)["drained"], false, "{st}");
+}
+
+/// Issue 14: after `anycastd drain` (all VIPs) and a restart, nothing is announced, and an
+/// `undrain` brings every VIP back.
+#[test]
+fn a_drained_node_announces_nothing_after_a_restart() {
+    let s = Scenario::one_router_one_node();
+    let cfg = s.config("") + &vip(VIP4, "", None) + &vip(VIP4B, "", None);
+    let mut d = s.start(&cfg);
+    s.wait_announced(VIP4);
+    s.wait_announced(VIP4B);
+    d.cli_ok(&["drain"]);
+    s.wait_withdrawn(VIP4);
+    s.wait_withdrawn(VIP4B);
+    assert_eq!(state_file(&d)["drain_all"]["by"], "api");
+
+    let seen = restart_watching(&s, &mut d, VIP4, None);
+    assert!(
+        seen.iter().all(|h| h.is_empty()),
+        "{VIP4} announced: {seen:?}"
+    );
+    assert!(
+        s.hops(VIP4B).is_empty(),
+        "{VIP4B} announced after the restart"
+    );
+    let node = node_addr(0, 1);
+    assert_eq!(
+        s.frr().neighbor_state(&node).as_deref(),
+        Some("Established")
+    );
+    assert_eq!(s.frr().prefixes_received("ipv4", &node), Some(0));
+    let st = d.status();
+    for v in [VIP4, VIP4B] {
+        assert_eq!(vip_status(&st, v)["drained_by"], "state file", "{st}");
+    }
+
+    d.cli_ok(&["undrain"]);
+    s.wait_announced(VIP4);
+    s.wait_announced(VIP4B);
+    assert_eq!(state_file(&d), serde_json::json!({"version": 1}));
+}
+
+/// A state file that cannot be understood keeps every VIP drained (the safe side of a
+/// maintenance) and says so; `undrain` puts the node back and rewrites the file.
+#[test]
+fn an_unreadable_state_file_keeps_the_node_drained_until_an_undrain() {
+    let s = Scenario::one_router_one_node();
+    let cfg = s.config("") + &vip(VIP4, "", None);
+    let mut d = s.start(&cfg);
+    s.wait_announced(VIP4);
+    d.signal(Signal::SIGTERM);
+    assert_eq!(d.wait_exit(TIMEOUT).code(), Some(0));
+    s.wait_withdrawn(VIP4);
+    let path = d.config_path().with_file_name("anycastd.state.json");
+    std::fs::write(&path, "{\"version\": 1, \"drained\": ").unwrap();
+    d.start_again();
+    d.wait_log(TIMEOUT, "every VIP stays drained until `anycastd undrain`");
+    d.wait_log(TIMEOUT, "sending the initial BGP table");
+    let node = node_addr(0, 1);
+    wait_for(
+        TIMEOUT,
+        "the session up again",
+        || s.frr().neighbor_state(&node),
+        |st| st.as_deref() == Some("Established"),
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        s.hops(VIP4).is_empty(),
+        "announced despite an unreadable state file"
+    );
+    let st = d.status();
+    assert_eq!(
+        vip_status(&st, VIP4)["drained_by"],
+        "unreadable state file",
+        "{st}"
+    );
+    assert_eq!(vip_status(&st, VIP4)["reason"], "drained", "{st}");
+
+    d.cli_ok(&["undrain"]);
+    s.wait_announced(VIP4);
+    assert_eq!(state_file(&d), serde_json::json!({"version": 1}));
+}
+
+/// A state file that cannot be written does not block a drain: the VIP is withdrawn at once,
+/// and the answer and the log say that a restart would not keep it.
+#[test]
+fn a_drain_with_an_unwritable_state_file_still_withdraws_and_says_it_is_not_kept() {
+    let s = Scenario::one_router_one_node();
+    let node = "[node]\nstate_file = \"/nonexistent-anycastd-dir/anycastd.state.json\"\n";
+    let cfg = s.config("").replacen("[node]\n", node, 1) + &vip(VIP4, "", None);
+    assert!(cfg.contains("state_file"), "{cfg}");
+    let d = s.start(&cfg);
+    s.wait_announced(VIP4);
+    let out = d.cli_ok(&["drain", VIP4]);
+    assert!(
+        out.contains("drained 10.100.0.1 (not kept across a restart: /nonexistent-anycastd-dir/anycastd.state.json: cannot write:"),
+        "{out}"
+    );
+    s.wait_withdrawn(VIP4);
+    d.wait_log(TIMEOUT, "a restart would not keep the drains");
+    let st = d.status();
+    assert_eq!(vip_status(&st, VIP4)["drained_by"], "api", "{st}");
 }

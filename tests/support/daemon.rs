@@ -19,6 +19,9 @@ pub struct Daemon {
     _dir: tempfile::TempDir,
     config: PathBuf,
     log: PathBuf,
+    /// `wrapper` and `args` of [`Daemon::start_wrapped`], for [`Daemon::start_again`].
+    wrapper: Vec<String>,
+    args: Vec<String>,
     child: Child,
     exit: Option<ExitStatus>,
 }
@@ -56,30 +59,46 @@ impl Daemon {
             std::fs::set_permissions(dir.path(), open).expect("chmod config dir");
         }
         let log = dir.path().join("anycastd.log");
-        let out = std::fs::File::create(&log).expect("create log");
-        let err = out.try_clone().expect("clone log");
-        // `ip netns exec` execs the program after setns: the child's pid is anycastd's.
-        let child = Command::new("ip")
-            .args(["netns", "exec", ns.name()])
-            .args(wrapper)
-            .args([BIN, "run", "-c"])
-            .arg(&config_path)
-            .args(["--log-level", "debug"])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .expect("spawn anycastd");
+        std::fs::File::create(&log).expect("create log");
+        let strings = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let (wrapper, args) = (strings(wrapper), strings(args));
+        let child = spawn(ns.name(), &config_path, &log, &wrapper, &args);
         Daemon {
             label: label.to_string(),
             netns: ns.name().to_string(),
             _dir: dir,
             config: config_path,
             log,
+            wrapper,
+            args,
             child,
             exit: None,
         }
+    }
+
+    /// Starts the daemon again after it exited, with the same config file in the same
+    /// directory (and so the same state file), the same arguments and the same log, which
+    /// gets a `----- started again -----` line first.
+    pub fn start_again(&mut self) {
+        assert!(
+            self.exited().is_some(),
+            "{}: still running, cannot start it again",
+            self.label
+        );
+        use std::io::Write;
+        let mut log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&self.log)
+            .expect("open log");
+        writeln!(log, "----- started again -----").expect("write log");
+        self.child = spawn(
+            &self.netns,
+            &self.config,
+            &self.log,
+            &self.wrapper,
+            &self.args,
+        );
+        self.exit = None;
     }
 
     pub fn config_path(&self) -> &Path {
@@ -177,6 +196,29 @@ impl Daemon {
         }
         serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
     }
+}
+
+/// `ip netns exec NS [WRAPPER…] anycastd run -c CONFIG --log-level debug [ARGS…]`, appending
+/// its output to `log`. `ip netns exec` execs the program after setns: the child's pid is
+/// anycastd's.
+fn spawn(netns: &str, config: &Path, log: &Path, wrapper: &[String], args: &[String]) -> Child {
+    let out = std::fs::OpenOptions::new()
+        .append(true)
+        .open(log)
+        .expect("open log");
+    let err = out.try_clone().expect("clone log");
+    Command::new("ip")
+        .args(["netns", "exec", netns])
+        .args(wrapper)
+        .args([BIN, "run", "-c"])
+        .arg(config)
+        .args(["--log-level", "debug"])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .expect("spawn anycastd")
 }
 
 impl Drop for Daemon {

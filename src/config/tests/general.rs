@@ -380,3 +380,63 @@ fn lab_node_files_follow_the_lab_plan() {
         }
     }
 }
+
+#[test]
+fn the_state_file_defaults_to_the_config_files_directory() {
+    let c = parse_ok(&NODE);
+    assert_eq!(c.state_file, None);
+    assert_eq!(
+        c.state_file_path(Path::new("/etc/anycastd/anycastd.toml"), None),
+        Path::new("/etc/anycastd/anycastd.state.json")
+    );
+    assert_eq!(
+        c.state_file_path(Path::new("anycastd.toml"), None),
+        Path::new("./anycastd.state.json")
+    );
+    // Under systemd with StateDirectory= ($STATE_DIRECTORY), there.
+    let state = Some(Path::new("/var/lib/anycastd"));
+    assert_eq!(
+        c.state_file_path(Path::new("/etc/anycastd/anycastd.toml"), state),
+        Path::new("/var/lib/anycastd/anycastd.state.json")
+    );
+    let c = parse_ok(&with_node(&[r#"state_file = "drains.json""#]));
+    assert_eq!(
+        c.state_file_path(Path::new("/etc/anycastd/anycastd.toml"), state),
+        Path::new("/etc/anycastd/drains.json"),
+        "the key wins"
+    );
+}
+
+#[test]
+fn node_state_file_is_absolute_or_relative_to_the_config_files_directory() {
+    let c = parse_ok(&with_node(&[
+        r#"state_file = "/var/lib/anycastd/state.json""#,
+    ]));
+    assert_eq!(
+        c.state_file_path(Path::new("/etc/anycastd/anycastd.toml"), None),
+        Path::new("/var/lib/anycastd/state.json")
+    );
+    let c = parse_ok(&with_node(&[r#"state_file = "run/drains.json""#]));
+    assert_eq!(
+        c.state_file_path(Path::new("/etc/anycastd/anycastd.toml"), None),
+        Path::new("/etc/anycastd/run/drains.json")
+    );
+}
+
+#[test]
+fn node_state_file_must_name_a_file() {
+    assert_errors(
+        &with_node(&[r#"state_file = """#]),
+        &[(4, 14, "node.state_file: must not be empty")],
+    );
+    assert_errors(
+        &with_node(&["state_file = 1"]),
+        &[(4, 14, "node.state_file: expected a string, found integer 1")],
+    );
+    for dir in ["/var/lib/anycastd/", "..", ".", "/", "a/.."] {
+        let line = format!("state_file = {dir:?}");
+        let message =
+            format!("node.state_file: {dir:?} is a directory; expected the path of a file");
+        assert_errors(&with_node(&[&line]), &[(4, 14, &message)]);
+    }
+}

@@ -3,11 +3,13 @@
 use super::*;
 
 /// A drain announced with GRACEFUL_SHUTDOWN, carried out (withdrawn) at `at`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct PendingDrain {
     pub(super) at: Instant,
     /// `None`: every VIP.
     pub(super) vip: Option<IpAddr>,
+    /// Who asked, and when (for `/status` and the state file).
+    pub(super) origin: DrainOrigin,
 }
 
 impl PendingDrain {
@@ -28,13 +30,16 @@ impl NodeState {
     /// `shutdown_delay`, a drain first announces GRACEFUL_SHUTDOWN and withdraws once the delay
     /// has passed ([`NodeState::complete_drains`]); without one it withdraws at once. A new
     /// request replaces the pending drains it covers; undraining one VIP while a drain of all
-    /// is pending narrows that drain to the other VIPs. An unknown VIP is an error.
+    /// is pending narrows that drain to the other VIPs. An unknown VIP is an error. `origin`
+    /// says who asked a drain and when; the runtime keeps [`NodeState::saved_drains`] in the
+    /// state file.
     pub fn drain(
         &mut self,
         vip: Option<IpAddr>,
         drain: bool,
         shutdown_delay: Duration,
         now: Instant,
+        origin: DrainOrigin,
     ) -> Result<DrainOutcome, String> {
         if let Some(v) = vip.filter(|v| !self.has_vip(*v)) {
             return Err(format!("no VIP {v} in the configuration"));
@@ -50,6 +55,7 @@ impl NodeState {
                 narrowed.extend(others.map(|a| PendingDrain {
                     at: p.at,
                     vip: Some(*a),
+                    origin: p.origin.clone(),
                 }));
                 false
             }
@@ -61,6 +67,7 @@ impl NodeState {
             self.pending_drains.push(PendingDrain {
                 at: now + shutdown_delay,
                 vip,
+                origin,
             });
             let delay = crate::health::fmt_duration(shutdown_delay);
             return Ok(DrainOutcome {
@@ -74,7 +81,7 @@ impl NodeState {
                 message: format!("draining {what}: withdraw in {delay}"),
             });
         }
-        let mut changes = self.set_drained(vip, drain)?;
+        let mut changes = self.set_drained(vip, drain.then_some(origin))?;
         changes.announcements |= self.route_set() != routes;
         let verb = if drain { "drained" } else { "undrained" };
         Ok(DrainOutcome {
@@ -97,7 +104,7 @@ impl NodeState {
         self.pending_drains = pending;
         let mut all = Changes::default();
         for p in due {
-            match self.set_drained(p.vip, true) {
+            match self.set_drained(p.vip, Some(p.origin)) {
                 Ok(c) => all.log.extend(c.log),
                 // The VIP left the configuration by a reload in the meantime.
                 Err(e) => all.log.push(format!("drain: {e}")),
@@ -124,13 +131,19 @@ impl NodeState {
         self.shutting_down || self.pending_drains.iter().any(|p| p.covers(vip))
     }
 
-    /// Drains (or undrains) every VIP (`None`) or one at once. An unknown VIP is an error.
-    pub fn set_drained(&mut self, vip: Option<IpAddr>, drained: bool) -> Result<Changes, String> {
+    /// Drains (`Some` origin) or undrains (`None`) every VIP (`vip` `None`) or one at once. An
+    /// unknown VIP is an error.
+    pub(super) fn set_drained(
+        &mut self,
+        vip: Option<IpAddr>,
+        origin: Option<DrainOrigin>,
+    ) -> Result<Changes, String> {
         let before = self.announced();
         let mut log = Vec::new();
+        let drained = origin.is_some();
         match vip {
             None => {
-                self.drain_all = drained;
+                self.drain_all = origin;
                 self.drained.clear();
                 log.push(format!(
                     "{} all VIPs",
@@ -141,13 +154,13 @@ impl NodeState {
                 if !self.vips.iter().any(|v| v.cfg.address == address) {
                     return Err(format!("no VIP {address} in the configuration"));
                 }
-                if drained {
-                    self.drained.insert(address);
+                if let Some(origin) = origin {
+                    self.drained.insert(address, origin);
                 } else {
-                    if self.drain_all {
+                    if let Some(all) = self.drain_all.take() {
                         // Undraining one VIP of a drained node: the others stay drained.
-                        self.drain_all = false;
-                        self.drained = self.vips.iter().map(|v| v.cfg.address).collect();
+                        let vips = self.vips.iter().map(|v| (v.cfg.address, all.clone()));
+                        self.drained = vips.collect();
                     }
                     self.drained.remove(&address);
                 }
@@ -162,6 +175,6 @@ impl NodeState {
 
     /// Whether this VIP (or the whole node) is drained.
     pub fn is_drained(&self, vip: IpAddr) -> bool {
-        self.drain_all || self.drained.contains(&vip)
+        self.drain_all.is_some() || self.drained.contains_key(&vip)
     }
 }

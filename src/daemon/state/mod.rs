@@ -24,7 +24,7 @@
 //! One job per file: this one holds the model and its events and outputs; `targets` what is
 //! checked and how ids survive a reload, `verdict` whether a VIP is announced (and why not),
 //! `weights` what IPVS gets (slow-start ramps), `drain` drains, GRACEFUL_SHUTDOWN and shutdown,
-//! `status` the /status view.
+//! `saved` the drains kept in the state file across restarts, `status` the /status view.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -56,6 +56,7 @@ impl Changes {
 }
 
 mod drain;
+mod saved;
 mod status;
 mod targets;
 #[cfg(test)]
@@ -65,6 +66,7 @@ mod weights;
 
 pub use drain::DrainOutcome;
 use drain::PendingDrain;
+pub use saved::{DrainOrigin, SavedDrains, STATE_FILE_VERSION};
 use targets::{TargetKey, TargetModel};
 
 #[derive(Debug, Clone)]
@@ -82,8 +84,10 @@ pub struct NodeState {
     vips: Vec<VipModel>,
     targets: BTreeMap<TargetId, TargetModel>,
     next_id: usize,
-    drain_all: bool,
-    drained: BTreeSet<IpAddr>,
+    /// Every VIP drained, by whom and since when.
+    drain_all: Option<DrainOrigin>,
+    /// VIPs drained one by one.
+    drained: BTreeMap<IpAddr, DrainOrigin>,
     /// Drains waiting out `bgp.shutdown_delay`: their routes carry GRACEFUL_SHUTDOWN (RFC
     /// 8326) until the deadline, then the VIP is drained (withdrawn).
     pending_drains: Vec<PendingDrain>,
@@ -104,8 +108,8 @@ impl NodeState {
             vips: Vec::new(),
             targets: BTreeMap::new(),
             next_id: 0,
-            drain_all: false,
-            drained: BTreeSet::new(),
+            drain_all: None,
+            drained: BTreeMap::new(),
             pending_drains: Vec::new(),
             shutting_down: false,
             task_restarts: BTreeMap::new(),
@@ -136,7 +140,7 @@ impl NodeState {
         self.node = config.node.clone();
         self.build(config, old);
         let known: BTreeSet<IpAddr> = self.vips.iter().map(|v| v.cfg.address).collect();
-        self.drained.retain(|a| known.contains(a));
+        self.drained.retain(|a, _| known.contains(a));
         // A VIP moved to another interface is not programmed until the dataplane says so.
         let unmoved: BTreeSet<IpAddr> = self
             .vips

@@ -14,10 +14,14 @@ impl NodeState {
                 // still announced (with GRACEFUL_SHUTDOWN).
                 let draining =
                     verdict.is_ok() && self.pending_drains.iter().any(|p| p.covers(address));
+                let drained = draining || self.is_drained(address);
+                let origin = self.drain_origin(address).filter(|_| drained);
                 VipStatus {
                     address: address.to_string(),
                     announced: verdict.is_ok(),
-                    drained: draining || self.is_drained(address),
+                    drained,
+                    drained_by: origin.map(DrainOrigin::shown_by),
+                    drained_since: origin.map(|o| saved::rfc3339(o.since)),
                     reason: if draining {
                         "draining: announced with GRACEFUL_SHUTDOWN until bgp.shutdown_delay passes"
                             .into()

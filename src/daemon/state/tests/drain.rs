@@ -4,7 +4,7 @@ use super::*;
 fn drain_all_and_one_and_undrain() {
     let (mut state, two) = two_announced();
 
-    let c = state.set_drained(None, true).unwrap();
+    let c = state.set_drained(None, Some(asked())).unwrap();
     assert!(c.announcements);
     assert!(state.route_set().is_empty());
     assert!(state
@@ -13,16 +13,16 @@ fn drain_all_and_one_and_undrain() {
         .all(|v| v.drained && v.reason == "drained"));
 
     // Undraining one VIP of a drained node leaves the others drained.
-    let _ = state.set_drained(Some(two), false).unwrap();
+    let _ = state.set_drained(Some(two), None).unwrap();
     assert_eq!(
         state.route_set().keys().copied().collect::<Vec<_>>(),
         vec![two]
     );
 
-    let _ = state.set_drained(None, false).unwrap();
+    let _ = state.set_drained(None, None).unwrap();
     assert_eq!(state.route_set().len(), 2);
 
-    let c = state.set_drained(Some(vip_addr()), true).unwrap();
+    let c = state.set_drained(Some(vip_addr()), Some(asked())).unwrap();
     assert_eq!(
         c.log,
         vec![
@@ -39,7 +39,9 @@ fn drain_all_and_one_and_undrain() {
 fn a_drain_with_a_shutdown_delay_announces_graceful_shutdown_then_withdraws() {
     let (mut state, two) = two_announced();
     let (now, delay) = (Instant::now(), Duration::from_secs(5));
-    let out = state.drain(Some(vip_addr()), true, delay, now).unwrap();
+    let out = state
+        .drain(Some(vip_addr()), true, delay, now, asked())
+        .unwrap();
     assert_eq!(out.message, "draining 10.100.0.1: withdraw in 5s");
     assert!(out.changes.announcements, "the route's communities changed");
     assert_eq!(graceful_shutdown_on(&state), vec![vip_addr()]);
@@ -76,14 +78,14 @@ fn a_drain_with_a_shutdown_delay_announces_graceful_shutdown_then_withdraws() {
 fn without_a_shutdown_delay_a_drain_withdraws_at_once() {
     let (mut state, _) = two_announced();
     let out = state
-        .drain(None, true, Duration::ZERO, Instant::now())
+        .drain(None, true, Duration::ZERO, Instant::now(), asked())
         .unwrap();
     assert_eq!(out.message, "drained all VIPs");
     assert!(out.changes.announcements);
     assert!(state.route_set().is_empty());
     assert_eq!(state.next_drain_deadline(), None);
     let out = state
-        .drain(None, false, Duration::ZERO, Instant::now())
+        .drain(None, false, Duration::ZERO, Instant::now(), asked())
         .unwrap();
     assert_eq!(out.message, "undrained all VIPs");
     assert_eq!(state.route_set().len(), 2);
@@ -93,9 +95,9 @@ fn without_a_shutdown_delay_a_drain_withdraws_at_once() {
 fn undraining_one_vip_during_a_pending_drain_of_all_narrows_it_to_the_others() {
     let (mut state, two) = two_announced();
     let (now, delay) = (Instant::now(), Duration::from_secs(5));
-    let _ = state.drain(None, true, delay, now).unwrap();
+    let _ = state.drain(None, true, delay, now, asked()).unwrap();
     assert_eq!(graceful_shutdown_on(&state), vec![vip_addr(), two]);
-    let out = state.drain(Some(two), false, delay, now).unwrap();
+    let out = state.drain(Some(two), false, delay, now, asked()).unwrap();
     assert_eq!(out.message, "undrained 10.100.0.2");
     assert_eq!(graceful_shutdown_on(&state), vec![vip_addr()]);
     let _ = state.complete_drains(now + delay);
@@ -109,11 +111,17 @@ fn undraining_one_vip_during_a_pending_drain_of_all_narrows_it_to_the_others() {
 fn an_undrain_cancels_a_pending_drain_and_a_new_drain_replaces_it() {
     let (mut state, _) = two_announced();
     let (now, delay) = (Instant::now(), Duration::from_secs(5));
-    let _ = state.drain(Some(vip_addr()), true, delay, now).unwrap();
+    let _ = state
+        .drain(Some(vip_addr()), true, delay, now, asked())
+        .unwrap();
     let later = now + Duration::from_secs(2);
-    let _ = state.drain(Some(vip_addr()), true, delay, later).unwrap();
+    let _ = state
+        .drain(Some(vip_addr()), true, delay, later, asked())
+        .unwrap();
     assert_eq!(state.next_drain_deadline(), Some(later + delay), "replaced");
-    let _ = state.drain(Some(vip_addr()), false, delay, later).unwrap();
+    let _ = state
+        .drain(Some(vip_addr()), false, delay, later, asked())
+        .unwrap();
     assert_eq!(state.next_drain_deadline(), None);
     assert!(graceful_shutdown_on(&state).is_empty());
     assert!(state.complete_drains(later + delay).is_empty());
@@ -125,7 +133,7 @@ fn a_drain_of_an_unknown_vip_is_refused_and_changes_nothing() {
     let (mut state, _) = two_announced();
     let now = Instant::now();
     let _ = state
-        .drain(None, true, Duration::from_secs(5), now)
+        .drain(None, true, Duration::from_secs(5), now, asked())
         .unwrap();
     let err = state
         .drain(
@@ -133,6 +141,7 @@ fn a_drain_of_an_unknown_vip_is_refused_and_changes_nothing() {
             false,
             Duration::ZERO,
             now,
+            asked(),
         )
         .unwrap_err();
     assert_eq!(err, "no VIP 192.0.2.1 in the configuration");
@@ -159,7 +168,7 @@ fn shutting_down_puts_graceful_shutdown_on_every_route() {
 fn draining_an_unknown_vip_is_an_error() {
     let mut state = NodeState::new(&web());
     let err = state
-        .set_drained(Some("192.0.2.1".parse().unwrap()), true)
+        .set_drained(Some("192.0.2.1".parse().unwrap()), Some(asked()))
         .unwrap_err();
     assert_eq!(err, "no VIP 192.0.2.1 in the configuration");
 }

@@ -5,6 +5,7 @@ use crate::config::*;
 
 mod drain;
 mod reload;
+mod saved;
 mod status;
 mod verdict;
 mod weights;
@@ -78,6 +79,7 @@ pub(super) fn config(vips: Vec<Vip>) -> Config {
             peers: vec![],
         },
         vips,
+        state_file: None,
     }
 }
 
@@ -131,6 +133,11 @@ pub(super) fn weights(state: &NodeState) -> Vec<u32> {
         .iter()
         .flat_map(|s| s.destinations.iter().map(|d| d.weight))
         .collect()
+}
+
+/// A drain asked over the API at 2026-12-03T13:20:00Z.
+pub(super) fn asked() -> DrainOrigin {
+    DrainOrigin::api(1_796_304_000)
 }
 
 pub(super) fn vip_addr() -> IpAddr {

@@ -19,7 +19,7 @@ fn reload_carries_health_and_drain_over_for_targets_that_still_exist() {
     programmed(&mut state);
     let now = Instant::now();
     let _ = feed(&mut state, "10.0.10.11", true, now);
-    let _ = state.set_drained(Some(vip_addr()), true);
+    let _ = state.set_drained(Some(vip_addr()), Some(asked()));
     let kept = id_of(&state, "10.0.10.11");
 
     let mut cfg = web();
@@ -48,7 +48,7 @@ fn reload_carries_health_and_drain_over_for_targets_that_still_exist() {
     assert_eq!(state.observe(&obs(stale, false), now), Changes::default());
 
     // Undrain: the carried-over healthy backend announces at once.
-    let c = state.set_drained(None, false).unwrap();
+    let c = state.set_drained(None, None).unwrap();
     assert!(c.announcements);
     assert!(state.route_set().contains_key(&vip_addr()));
 }
