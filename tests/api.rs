@@ -60,6 +60,8 @@ async fn start_with(bind: &str, token: Option<&str>, max_silence: Duration, limi
     let alive = Liveness::new(max_silence);
     let counters = Arc::new(ApiMetrics::default());
     let for_metrics = counters.clone();
+    // No test here writes: the loop's side of the edit channel is dropped.
+    let (edits, _) = mpsc::channel(1);
     let ctx = ApiContext {
         status: Arc::new(Status::example),
         config: Arc::new(|| {
@@ -68,6 +70,7 @@ async fn start_with(bind: &str, token: Option<&str>, max_silence: Duration, limi
         }),
         metrics: Arc::new(move || render(&Status::example(), &checks, &for_metrics)),
         commands,
+        edits,
         token: token.map(str::to_string),
         alive: alive.clone(),
         limits,

@@ -22,6 +22,15 @@ mod auth;
 mod conns;
 mod routes;
 
+/// Whether an `If-Match` list names `etag` (or is `*`). Strong comparison (RFC 9110
+/// §13.1.1): a weak tag never matches.
+pub fn etag_matches(header: &str, etag: &str) -> bool {
+    header
+        .split(',')
+        .map(str::trim)
+        .any(|t| t == "*" || t == etag)
+}
+
 use std::future::Future;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -92,6 +101,8 @@ pub struct ApiContext {
     pub metrics: Arc<dyn Fn() -> String + Send + Sync>,
     /// Drain, undrain and reload requests for the daemon loop.
     pub commands: mpsc::Sender<ApiCommand>,
+    /// Changes to VIPs, services and backends, written back to the config file by the loop.
+    pub edits: mpsc::Sender<EditCommand>,
     /// `api.token`: lets non-loopback clients POST with `Authorization: Bearer <token>`.
     pub token: Option<String>,
     /// /healthz answers 200 while the daemon loop keeps beating this.
@@ -117,6 +128,25 @@ pub struct ApiCommand {
     pub reply: oneshot::Sender<Result<String, ApiError>>,
 }
 
+/// A change to one VIP, service or backend (`PUT`, `PATCH`, `DELETE` on `/vips/…`).
+#[derive(Debug)]
+pub struct EditCommand {
+    pub target: crate::config::edit::Target,
+    pub change: crate::config::edit::Change,
+    /// The client's `If-Match`: the change applies only to the file with this tag.
+    pub if_match: Option<String>,
+    pub reply: oneshot::Sender<Result<EditAnswer, ApiError>>,
+}
+
+/// An accepted change: the resulting object (JSON; `null` after a delete) and the file's new
+/// entity tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EditAnswer {
+    pub created: bool,
+    pub json: String,
+    pub etag: String,
+}
+
 /// How a command failed; each maps to an HTTP status.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ApiError {
@@ -126,6 +156,15 @@ pub enum ApiError {
     /// 400: e.g. a reload with an invalid config (the old one stays in force).
     #[error("{0}")]
     Rejected(String),
+    /// 400 with the validation errors as `{"errors": [{"path", "message"}]}`.
+    #[error("{0}")]
+    Invalid(String),
+    /// 409: writes are off, or the file cannot be written or differs from what runs.
+    #[error("{0}")]
+    Conflict(String),
+    /// 412: `If-Match` names another version of the file.
+    #[error("{0}")]
+    Stale(String),
     /// 500.
     #[error("{0}")]
     Failed(String),

@@ -8,12 +8,13 @@ use std::time::Duration;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{
-    HeaderValue, ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, ETAG, IF_NONE_MATCH,
+    HeaderValue, ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, ETAG, IF_MATCH, IF_NONE_MATCH,
 };
 use hyper::{Method, Request, Response, StatusCode};
 use tokio::sync::oneshot;
 
-use super::{auth, Action, ApiCommand, ApiContext, ApiError, Limits};
+use super::{auth, Action, ApiCommand, ApiContext, ApiError, EditCommand, Limits};
+use crate::config::edit::{Change, Target};
 
 /// How long a POST waits for the daemon loop's answer.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
@@ -86,6 +87,10 @@ async fn route(req: Request<Incoming>, peer: SocketAddr, ctx: &ApiContext) -> Re
             };
             post(action, Some(vip))
         }
+        ["vips", ..] => match object_target(&segments) {
+            Ok(target) => Route::Object(target),
+            Err(why) => return text(StatusCode::NOT_FOUND, why),
+        },
         _ => return text(StatusCode::NOT_FOUND, "not found".into()),
     };
     let method = req.method().clone();
@@ -114,8 +119,146 @@ async fn route(req: Request<Incoming>, peer: SocketAddr, ctx: &ApiContext) -> Re
             }
             command(action, vip, ctx).await
         }
+        Route::Object(target)
+            if method == Method::PUT
+                || method == Method::DELETE
+                || (method == Method::PATCH && matches!(target, Target::Backend { .. })) =>
+        {
+            if !auth::allowed(peer, req.headers(), ctx.token.as_deref()) {
+                return text(
+                    StatusCode::FORBIDDEN,
+                    "forbidden: a write needs a loopback client or Authorization: Bearer <api.token>"
+                        .into(),
+                );
+            }
+            let if_match = req
+                .headers()
+                .get(IF_MATCH)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let body = match read_body(req, &ctx.limits).await {
+                Ok(b) => b,
+                Err(refused) => return refused,
+            };
+            let change = match change_from(&method, &body) {
+                Ok(c) => c,
+                Err(why) => return json_errors(StatusCode::BAD_REQUEST, &why),
+            };
+            edit(target, change, if_match, ctx).await
+        }
         Route::Get(_) => method_not_allowed("GET, HEAD"),
         Route::Post(..) => method_not_allowed("POST"),
+        Route::Object(Target::Backend { .. }) => method_not_allowed("PUT, PATCH, DELETE"),
+        Route::Object(_) => method_not_allowed("PUT, DELETE"),
+    }
+}
+
+/// `/vips/{address}[/services/{name}[/backends/{ip}:{port}]]` as the object it names.
+fn object_target(segments: &[&str]) -> Result<Target, String> {
+    let vip = |s: &str| {
+        s.parse::<IpAddr>()
+            .map_err(|_| format!("{s:?} is not an IP address"))
+    };
+    match segments {
+        ["vips", v] => Ok(Target::Vip(vip(v)?)),
+        ["vips", v, "services", name] => Ok(Target::Service {
+            vip: vip(v)?,
+            name: name.to_string(),
+        }),
+        ["vips", v, "services", name, "backends", b] => Ok(Target::Backend {
+            vip: vip(v)?,
+            service: name.to_string(),
+            backend: b
+                .parse::<SocketAddr>()
+                .map_err(|_| format!("{b:?} is not IP:PORT (an IPv6 backend is [ADDR]:PORT)"))?,
+        }),
+        _ => Err("not found".into()),
+    }
+}
+
+/// The change a request asks for: a PUT's object, a PATCH's `{"weight": N}`, a DELETE.
+fn change_from(method: &Method, body: &[u8]) -> Result<Change, String> {
+    if *method == Method::DELETE {
+        return Ok(Change::Delete);
+    }
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| format!("the body is not JSON: {e}"))?;
+    let serde_json::Value::Object(object) = value else {
+        return Err("the body must be a JSON object with the keys of the TOML table".into());
+    };
+    if *method == Method::PUT {
+        return Ok(Change::Put(object));
+    }
+    match (object.len(), object.get("weight").and_then(|w| w.as_u64())) {
+        (1, Some(w)) => u32::try_from(w)
+            .map(Change::Weight)
+            .map_err(|_| format!("weight: {w} is out of range")),
+        _ => Err("PATCH takes {\"weight\": N} and nothing else".into()),
+    }
+}
+
+/// `{"errors": [{"path", "message"}]}`, one per line of `text` (`path: message`, as the
+/// config's validation words them).
+fn json_errors(status: StatusCode, text: &str) -> Reply {
+    let errors: Vec<serde_json::Value> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| match line.split_once(": ") {
+            Some((path, message)) if !path.contains(' ') => {
+                serde_json::json!({ "path": path, "message": message })
+            }
+            _ => serde_json::json!({ "path": "", "message": line }),
+        })
+        .collect();
+    let mut body = serde_json::json!({ "errors": errors }).to_string();
+    body.push('\n');
+    respond(status, JSON, body)
+}
+
+async fn edit(target: Target, change: Change, if_match: Option<String>, ctx: &ApiContext) -> Reply {
+    let (reply, answer) = oneshot::channel();
+    let sent = ctx.edits.send(EditCommand {
+        target,
+        change,
+        if_match,
+        reply,
+    });
+    let outcome = tokio::time::timeout(COMMAND_TIMEOUT, async {
+        sent.await.ok()?;
+        answer.await.ok()
+    })
+    .await;
+    match outcome {
+        Ok(Some(Ok(done))) => {
+            let status = if done.created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            let mut r = respond(status, JSON, done.json);
+            r.etag = Some(done.etag);
+            r
+        }
+        Ok(Some(Err(ApiError::Invalid(errors)))) => json_errors(StatusCode::BAD_REQUEST, &errors),
+        Ok(Some(Err(e))) => text(error_status(&e), e.to_string()),
+        Ok(None) => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the daemon loop is not running".into(),
+        ),
+        Err(_) => text(
+            StatusCode::GATEWAY_TIMEOUT,
+            "the daemon loop did not answer in time".into(),
+        ),
+    }
+}
+
+fn error_status(e: &ApiError) -> StatusCode {
+    match e {
+        ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+        ApiError::Rejected(_) | ApiError::Invalid(_) => StatusCode::BAD_REQUEST,
+        ApiError::Conflict(_) => StatusCode::CONFLICT,
+        ApiError::Stale(_) => StatusCode::PRECONDITION_FAILED,
+        ApiError::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
@@ -165,6 +308,8 @@ async fn read_body(req: Request<Incoming>, limits: &Limits) -> Result<Bytes, Rep
 enum Route {
     Get(Page),
     Post(Action, Option<IpAddr>),
+    /// A VIP, service or backend: PUT, DELETE (and PATCH for a backend).
+    Object(Target),
 }
 
 enum Page {
@@ -225,14 +370,7 @@ async fn command(action: Action, vip: Option<IpAddr>, ctx: &ApiContext) -> Reply
     .await;
     match outcome {
         Ok(Some(Ok(message))) => text(StatusCode::OK, message),
-        Ok(Some(Err(e))) => {
-            let status = match e {
-                ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-                ApiError::Rejected(_) => StatusCode::BAD_REQUEST,
-                ApiError::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            };
-            text(status, e.to_string())
-        }
+        Ok(Some(Err(e))) => text(error_status(&e), e.to_string()),
         Ok(None) => text(
             StatusCode::SERVICE_UNAVAILABLE,
             "the daemon loop is not running".into(),

@@ -37,6 +37,43 @@ impl RunningConfig {
     }
 }
 
+impl RunningConfig {
+    /// One object of the running config as JSON (`null` when it is not there, as after a
+    /// delete): the answer to a write.
+    pub fn object(&self, target: &super::edit::Target) -> Value {
+        use super::edit::Target;
+        let doc: Value = serde_json::from_str(&self.json).unwrap_or(Value::Null);
+        let same = |v: &Value, ip: std::net::IpAddr| {
+            v["address"].as_str().and_then(|a| a.parse().ok()) == Some(ip)
+        };
+        let find = |list: &Value, pred: &dyn Fn(&Value) -> bool| {
+            list.as_array()
+                .and_then(|a| a.iter().find(|v| pred(v)))
+                .cloned()
+                .unwrap_or(Value::Null)
+        };
+        let vip = |ip| find(&doc["vip"], &|v| same(v, ip));
+        let service = |ip, name: &str| find(&vip(ip)["service"], &|s| s["name"] == name);
+        match target {
+            Target::Vip(ip) => vip(*ip),
+            Target::Service { vip, name } => service(*vip, name),
+            Target::Backend {
+                vip,
+                service: name,
+                backend,
+            } => {
+                let svc = service(*vip, name);
+                let port = svc["port"].clone();
+                find(&svc["backend"], &|b| {
+                    same(b, backend.ip())
+                        && b.get("port").unwrap_or(&port).as_u64()
+                            == Some(u64::from(backend.port()))
+                })
+            }
+        }
+    }
+}
+
 fn remove(value: &mut Value, path: &[&str]) {
     match path {
         [] => {}

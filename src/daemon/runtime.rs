@@ -10,7 +10,9 @@ use tokio::sync::{mpsc, watch};
 
 use super::state::{Changes, DrainOrigin, NodeState};
 use super::state_file;
-use crate::api::{self, Action, ApiCommand, ApiContext, ApiError, Liveness};
+use crate::api::{
+    self, Action, ApiCommand, ApiContext, ApiError, EditAnswer, EditCommand, Liveness,
+};
 use crate::bgp::{Limits, RouteSet, Speaker};
 use crate::config::running::RunningConfig;
 use crate::config::{self, Config};
@@ -156,11 +158,12 @@ pub async fn run(
 
     let alive = Liveness::new(LIVENESS_SILENCE);
     let (cmd_tx, mut cmd_rx) = mpsc::channel::<ApiCommand>(16);
+    let (edit_tx, mut edit_rx) = mpsc::channel::<EditCommand>(16);
     let (api_stop_tx, api_stop_rx) = tokio::sync::oneshot::channel::<()>();
     // task: api server
     let api_task = tokio::spawn(api::serve(
         api_listener,
-        api_context(&d, status_rx, cmd_tx, alive.clone()),
+        api_context(&d, status_rx, cmd_tx, edit_tx, alive.clone()),
         async move {
             let _ = api_stop_rx.await;
         },
@@ -220,6 +223,10 @@ pub async fn run(
             Some(cmd) = cmd_rx.recv() => {
                 let reply = d.command(cmd.action, cmd.vip);
                 let _ = cmd.reply.send(reply);
+            }
+            Some(e) = edit_rx.recv() => {
+                let reply = d.edit(&e.target, e.change, e.if_match.as_deref());
+                let _ = e.reply.send(reply);
             }
             _ = tick.tick() => {
                 if let Some(failed) = d.supervise(&api_task) {
@@ -297,6 +304,7 @@ fn api_context(
     d: &Daemon,
     status: watch::Receiver<Arc<Status>>,
     commands: mpsc::Sender<ApiCommand>,
+    edits: mpsc::Sender<EditCommand>,
     alive: Liveness,
 ) -> ApiContext {
     let speaker = d.speaker.clone();
@@ -318,6 +326,7 @@ fn api_context(
         config: Arc::new(move || running.borrow().clone()),
         metrics: Arc::new(move || metrics::render(&for_metrics(), &check_metrics, &api_metrics)),
         commands,
+        edits,
         token: d.cfg.api.token.clone(),
         alive,
         limits: api::Limits::new(d.cfg.api.max_connections),
@@ -440,12 +449,17 @@ impl Daemon {
     /// Re-reads the config; an invalid one is rejected and the running one stays in force.
     fn reload(&mut self) -> Result<String, String> {
         let (new, text) = load_for_reload(&self.config_path)?;
+        Ok(self.apply_config(new, &text))
+    }
+
+    /// Puts an accepted config in force, like SIGHUP: only what changed is touched.
+    fn apply_config(&mut self, new: Config, text: &str) -> String {
         // Comments may have changed even when the config did not: the served text follows.
         self.running
-            .send_replace(Arc::new(RunningConfig::new(&text)));
+            .send_replace(Arc::new(RunningConfig::new(text)));
         if new == self.cfg {
             tracing::info!("reload: configuration unchanged");
-            return Ok("configuration unchanged".into());
+            return "configuration unchanged".into();
         }
         if new.api != self.cfg.api {
             tracing::warn!("reload: [api] changes take effect at the next restart");
@@ -461,7 +475,65 @@ impl Daemon {
             tracing::error!("reload: {e}");
         }
         tracing::info!("reload: new configuration applied");
-        Ok("configuration reloaded".into())
+        "configuration reloaded".into()
+    }
+
+    /// A write from the API: the change is made to the config file's text (comments kept),
+    /// validated like `anycastd check`, written back atomically and applied like SIGHUP.
+    /// Nothing changes unless all of that succeeds.
+    fn edit(
+        &mut self,
+        target: &config::edit::Target,
+        change: config::edit::Change,
+        if_match: Option<&str>,
+    ) -> Result<EditAnswer, ApiError> {
+        let path = self.config_path.clone();
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| ApiError::Failed(format!("{shown}: cannot read: {e}")))?;
+        let running = self.running.borrow().clone();
+        if RunningConfig::new(&text).etag != running.etag {
+            return Err(ApiError::Conflict(format!(
+                "{shown} on disk is not the running configuration (an edit not applied yet, or \
+                 refused): fix it or reload before writing through the API"
+            )));
+        }
+        if let Some(tags) = if_match {
+            if !api::etag_matches(tags, &running.etag) {
+                return Err(ApiError::Stale(format!(
+                    "the configuration changed since: its ETag is now {}",
+                    running.etag
+                )));
+            }
+        }
+        let edited = config::edit::edit(&text, target, change).map_err(|e| match e {
+            config::edit::EditError::NotFound(m) => ApiError::NotFound(m),
+            config::edit::EditError::BadBody(m) => ApiError::Invalid(m),
+            config::edit::EditError::Unparsable(m) => ApiError::Conflict(m),
+        })?;
+        let new = config::parse(&edited.text, &shown).map_err(|e| {
+            let lines: Vec<String> = e.errors.iter().map(|e| e.message.clone()).collect();
+            ApiError::Invalid(lines.join("\n"))
+        })?;
+        crate::persist::write_atomic(&path, edited.text.as_bytes()).map_err(|e| {
+            use std::io::ErrorKind::{PermissionDenied, ReadOnlyFilesystem};
+            match e.kind() {
+                PermissionDenied | ReadOnlyFilesystem => ApiError::Conflict(format!(
+                    "{shown} cannot be written ({e}): API writes need a writable config file"
+                )),
+                _ => ApiError::Failed(format!("{shown}: cannot write: {e}")),
+            }
+        })?;
+        tracing::info!("api: {shown} written back");
+        self.apply_config(new, &edited.text);
+        let running = self.running.borrow().clone();
+        let mut json = serde_json::to_string_pretty(&running.object(target)).unwrap_or_default();
+        json.push('\n');
+        Ok(EditAnswer {
+            created: edited.created,
+            json,
+            etag: running.etag.clone(),
+        })
     }
 }
 

@@ -426,3 +426,78 @@ fn get_config_serves_the_running_config_without_secrets_and_tags_it() {
         etag_of(&get("")).is_some_and(|t| t != tag)
     });
 }
+
+/// Issue 14: a VIP written through the API. A PUT is validated, written back to the file with
+/// the operator's comment kept and applied without SIGHUP (the router gets the route); a PUT
+/// with the tag it replaced gets 412; an invalid body gets 400 naming the key and leaves the
+/// file byte for byte; a DELETE withdraws the VIP and takes it out of the file.
+#[test]
+fn a_vip_put_through_the_api_is_written_back_and_announced_and_a_bad_one_changes_nothing() {
+    let s = Scenario::one_router_one_node();
+    let cfg = format!("# operator's note: keep me\n{}", s.config("")) + &vip(VIP4, "", None);
+    let d = s.start(&cfg);
+    s.wait_announced(VIP4);
+    let api: SocketAddr = API.parse().unwrap();
+    let send = |method: &str, path: &str, extra: &str, body: &str| {
+        let req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {API}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\n{extra}Connection: close\r\n\r\n{body}",
+            body.len()
+        );
+        http_raw(s.node(), api, req.into_bytes())
+    };
+    let body_of = |answer: &str| answer.split_once("\r\n\r\n").unwrap().1.to_string();
+    let tag = etag_of(&send("GET", "/config", "", "")).expect("ETag");
+    let path = format!("/vips/{VIP4B}");
+
+    let put = send(
+        "PUT",
+        &path,
+        &format!("If-Match: {tag}\r\n"),
+        r#"{"interface": "lo"}"#,
+    );
+    assert!(put.starts_with("HTTP/1.1 201"), "{put}");
+    let made: serde_json::Value = serde_json::from_str(&body_of(&put)).unwrap();
+    assert_eq!(made["address"], VIP4B);
+    s.wait_announced(VIP4B);
+    let file = std::fs::read_to_string(d.config_path()).unwrap();
+    assert!(file.starts_with("# operator's note: keep me\n"), "{file}");
+    assert!(file.contains(&format!("address = \"{VIP4B}\"")), "{file}");
+    assert_ne!(etag_of(&put), Some(tag.clone()));
+
+    let stale = send(
+        "PUT",
+        &path,
+        &format!("If-Match: {tag}\r\n"),
+        r#"{"interface": "lo", "med": 5}"#,
+    );
+    assert!(stale.starts_with("HTTP/1.1 412"), "{stale}");
+
+    let before = std::fs::read(d.config_path()).unwrap();
+    let bad = send("PUT", &path, "", r#"{"interface": "lo", "med": "high"}"#);
+    assert!(bad.starts_with("HTTP/1.1 400"), "{bad}");
+    let errors: serde_json::Value = serde_json::from_str(&body_of(&bad)).unwrap();
+    let first = &errors["errors"][0];
+    assert!(
+        first["path"].as_str().is_some_and(|p| p.ends_with("med")),
+        "{errors}"
+    );
+    assert_eq!(
+        std::fs::read(d.config_path()).unwrap(),
+        before,
+        "the file is untouched"
+    );
+    s.assert_announced(VIP4B, "the running VIP stays after a refused write");
+
+    let del = send("DELETE", &path, "", "");
+    assert!(del.starts_with("HTTP/1.1 200"), "{del}");
+    s.wait_withdrawn(VIP4B);
+    s.assert_announced(VIP4, "the other VIP stays");
+    let file = std::fs::read_to_string(d.config_path()).unwrap();
+    assert!(
+        !file.contains(VIP4B) && file.starts_with("# operator's note"),
+        "{file}"
+    );
+    let gone = send("DELETE", &path, "", "");
+    assert!(gone.starts_with("HTTP/1.1 404"), "{gone}");
+}
