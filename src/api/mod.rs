@@ -22,15 +22,6 @@ mod auth;
 mod conns;
 mod routes;
 
-/// Whether an `If-Match` list names `etag` (or is `*`). Strong comparison (RFC 9110
-/// §13.1.1): a weak tag never matches.
-pub fn etag_matches(header: &str, etag: &str) -> bool {
-    header
-        .split(',')
-        .map(str::trim)
-        .any(|t| t == "*" || t == etag)
-}
-
 use std::future::Future;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -307,4 +298,23 @@ pub async fn serve(listener: TcpListener, ctx: ApiContext, shutdown: impl Future
             }
         });
     }
+}
+
+/// How entity tags compare (RFC 9110 §8.8.3.2): `If-Match` compares strong (a weak tag
+/// never matches), `If-None-Match` weak (tags compare by their opaque part).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compare {
+    Strong,
+    Weak,
+}
+
+/// Whether a header's list of tags names `etag`, or is `*`.
+pub fn etag_listed(header: &str, etag: &str, compare: Compare) -> bool {
+    header.split(',').map(str::trim).any(|t| {
+        let t = match compare {
+            Compare::Weak => t.trim_start_matches("W/"),
+            Compare::Strong => t,
+        };
+        t == "*" || t == etag
+    })
 }

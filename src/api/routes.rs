@@ -11,7 +11,7 @@ use hyper::header::{
     HeaderValue, ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, ETAG, IF_MATCH, IF_NONE_MATCH,
 };
 use hyper::{Method, Request, Response, StatusCode};
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
 use super::{auth, Action, ApiCommand, ApiContext, ApiError, EditCommand, Limits};
 use crate::config::edit::{Change, Target};
@@ -216,20 +216,14 @@ fn json_errors(status: StatusCode, text: &str) -> Reply {
 }
 
 async fn edit(target: Target, change: Change, if_match: Option<String>, ctx: &ApiContext) -> Reply {
-    let (reply, answer) = oneshot::channel();
-    let sent = ctx.edits.send(EditCommand {
+    let asked = ask(&ctx.edits, |reply| EditCommand {
         target,
         change,
         if_match,
         reply,
     });
-    let outcome = tokio::time::timeout(COMMAND_TIMEOUT, async {
-        sent.await.ok()?;
-        answer.await.ok()
-    })
-    .await;
-    match outcome {
-        Ok(Some(Ok(done))) => {
+    match asked.await {
+        Ok(done) => {
             let status = if done.created {
                 StatusCode::CREATED
             } else {
@@ -239,16 +233,37 @@ async fn edit(target: Target, change: Change, if_match: Option<String>, ctx: &Ap
             r.etag = Some(done.etag);
             r
         }
-        Ok(Some(Err(ApiError::Invalid(errors)))) => json_errors(StatusCode::BAD_REQUEST, &errors),
-        Ok(Some(Err(e))) => text(error_status(&e), e.to_string()),
-        Ok(None) => text(
+        Err(refused) => refused,
+    }
+}
+
+/// Sends a request to the daemon loop and waits (at most [`COMMAND_TIMEOUT`]) for its
+/// answer. A refusal, or a loop that is gone or too slow, comes back as the reply to send.
+async fn ask<C, T>(
+    queue: &mpsc::Sender<C>,
+    request: impl FnOnce(oneshot::Sender<Result<T, ApiError>>) -> C,
+) -> Result<T, Reply> {
+    let (reply, answer) = oneshot::channel();
+    let sent = queue.send(request(reply));
+    let outcome = tokio::time::timeout(COMMAND_TIMEOUT, async {
+        sent.await.ok()?;
+        answer.await.ok()
+    })
+    .await;
+    match outcome {
+        Ok(Some(Ok(answer))) => Ok(answer),
+        Ok(Some(Err(ApiError::Invalid(errors)))) => {
+            Err(json_errors(StatusCode::BAD_REQUEST, &errors))
+        }
+        Ok(Some(Err(e))) => Err(text(error_status(&e), e.to_string())),
+        Ok(None) => Err(text(
             StatusCode::SERVICE_UNAVAILABLE,
             "the daemon loop is not running".into(),
-        ),
-        Err(_) => text(
+        )),
+        Err(_) => Err(text(
             StatusCode::GATEWAY_TIMEOUT,
             "the daemon loop did not answer in time".into(),
-        ),
+        )),
     }
 }
 
@@ -340,7 +355,9 @@ fn get(page: Page, ctx: &ApiContext, if_none_match: Option<&str>) -> Reply {
         Page::Metrics => respond(StatusCode::OK, METRICS, (ctx.metrics)()),
         Page::Config => {
             let running = (ctx.config)();
-            let mut r = if if_none_match.is_some_and(|tags| matches_etag(tags, &running.etag)) {
+            let mut r = if if_none_match
+                .is_some_and(|tags| super::etag_listed(tags, &running.etag, super::Compare::Weak))
+            {
                 respond(StatusCode::NOT_MODIFIED, JSON, String::new())
             } else {
                 respond(StatusCode::OK, JSON, running.json.clone())
@@ -351,34 +368,10 @@ fn get(page: Page, ctx: &ApiContext, if_none_match: Option<&str>) -> Reply {
     }
 }
 
-/// Whether an `If-None-Match` list names `etag` (or is `*`). Weak tags compare by their
-/// opaque part, as RFC 9110 §13.1.2 asks for this header.
-fn matches_etag(header: &str, etag: &str) -> bool {
-    header
-        .split(',')
-        .map(|t| t.trim().trim_start_matches("W/"))
-        .any(|t| t == "*" || t == etag)
-}
-
 async fn command(action: Action, vip: Option<IpAddr>, ctx: &ApiContext) -> Reply {
-    let (reply, answer) = oneshot::channel();
-    let sent = ctx.commands.send(ApiCommand { action, vip, reply });
-    let outcome = tokio::time::timeout(COMMAND_TIMEOUT, async {
-        sent.await.ok()?;
-        answer.await.ok()
-    })
-    .await;
-    match outcome {
-        Ok(Some(Ok(message))) => text(StatusCode::OK, message),
-        Ok(Some(Err(e))) => text(error_status(&e), e.to_string()),
-        Ok(None) => text(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the daemon loop is not running".into(),
-        ),
-        Err(_) => text(
-            StatusCode::GATEWAY_TIMEOUT,
-            "the daemon loop did not answer in time".into(),
-        ),
+    match ask(&ctx.commands, |reply| ApiCommand { action, vip, reply }).await {
+        Ok(message) => text(StatusCode::OK, message),
+        Err(refused) => refused,
     }
 }
 

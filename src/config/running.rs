@@ -8,8 +8,10 @@ use serde_json::Value;
 const SECRETS: [&[&str]; 2] = [&["api", "token"], &["bgp", "peer", "[]", "password"]];
 
 /// What the API serves for `GET /config`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RunningConfig {
+    /// The document, for answering with one of its objects.
+    doc: Value,
     /// Pretty JSON, ending in a newline.
     pub json: String,
     /// A strong entity tag (with its quotes) of the config text.
@@ -31,9 +33,15 @@ impl RunningConfig {
         let mut json = serde_json::to_string_pretty(&doc).unwrap_or_default();
         json.push('\n');
         RunningConfig {
+            doc,
             json,
             etag: etag(text),
         }
+    }
+
+    /// The entity tag `RunningConfig::new(text)` would carry, without building the JSON.
+    pub fn etag_of(text: &str) -> String {
+        etag(text)
     }
 }
 
@@ -42,7 +50,7 @@ impl RunningConfig {
     /// delete): the answer to a write.
     pub fn object(&self, target: &super::edit::Target) -> Value {
         use super::edit::Target;
-        let doc: Value = serde_json::from_str(&self.json).unwrap_or(Value::Null);
+        let doc = &self.doc;
         let same = |v: &Value, ip: std::net::IpAddr| {
             v["address"].as_str().and_then(|a| a.parse().ok()) == Some(ip)
         };

@@ -492,14 +492,14 @@ impl Daemon {
         let text = std::fs::read_to_string(&path)
             .map_err(|e| ApiError::Failed(format!("{shown}: cannot read: {e}")))?;
         let running = self.running.borrow().clone();
-        if RunningConfig::new(&text).etag != running.etag {
+        if RunningConfig::etag_of(&text) != running.etag {
             return Err(ApiError::Conflict(format!(
                 "{shown} on disk is not the running configuration (an edit not applied yet, or \
                  refused): fix it or reload before writing through the API"
             )));
         }
         if let Some(tags) = if_match {
-            if !api::etag_matches(tags, &running.etag) {
+            if !api::etag_listed(tags, &running.etag, api::Compare::Strong) {
                 return Err(ApiError::Stale(format!(
                     "the configuration changed since: its ETag is now {}",
                     running.etag
