@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use anycastd::cli::{client, Cli, Command};
+use anycastd::cli::{client, objects, Cli, Command};
 use anycastd::{config, daemon, logging};
 
 fn main() -> ExitCode {
@@ -18,6 +18,8 @@ fn main() -> ExitCode {
         Command::Config { api } => client::config_command(&api),
         Command::Drain { api, vips } => client::drain_command(&api, &vips, true),
         Command::Undrain { api, vips } => client::drain_command(&api, &vips, false),
+        Command::Vip(command) => objects::vip_command(&command),
+        Command::Backend(command) => objects::backend_command(&command),
     };
     ExitCode::from(code as u8)
 }

@@ -72,6 +72,7 @@ async fn start_with(bind: &str, token: Option<&str>, max_silence: Duration, limi
         commands,
         edits,
         token: token.map(str::to_string),
+        writable: true,
         alive: alive.clone(),
         limits,
         counters,

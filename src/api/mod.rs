@@ -20,6 +20,7 @@
 
 mod auth;
 mod conns;
+pub mod objects;
 mod routes;
 
 use std::future::Future;
@@ -96,6 +97,8 @@ pub struct ApiContext {
     pub edits: mpsc::Sender<EditCommand>,
     /// `api.token`: lets non-loopback clients POST with `Authorization: Bearer <token>`.
     pub token: Option<String>,
+    /// `api.writable`: off, PUT/PATCH/DELETE on `/vips/…` answer 409.
+    pub writable: bool,
     /// /healthz answers 200 while the daemon loop keeps beating this.
     pub alive: Liveness,
     pub limits: Limits,

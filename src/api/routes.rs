@@ -13,7 +13,7 @@ use hyper::header::{
 use hyper::{Method, Request, Response, StatusCode};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{auth, Action, ApiCommand, ApiContext, ApiError, EditCommand, Limits};
+use super::{auth, objects, Action, ApiCommand, ApiContext, ApiError, EditCommand, Limits};
 use crate::config::edit::{Change, Target};
 
 /// How long a POST waits for the daemon loop's answer.
@@ -119,6 +119,12 @@ async fn route(req: Request<Incoming>, peer: SocketAddr, ctx: &ApiContext) -> Re
             }
             command(action, vip, ctx).await
         }
+        Route::Object(target) if method == Method::GET || method == Method::HEAD => {
+            if let Err(refused) = read_body(req, &ctx.limits).await {
+                return refused;
+            }
+            get_object(&target, ctx)
+        }
         Route::Object(target)
             if method == Method::PUT
                 || method == Method::DELETE
@@ -128,6 +134,13 @@ async fn route(req: Request<Incoming>, peer: SocketAddr, ctx: &ApiContext) -> Re
                 return text(
                     StatusCode::FORBIDDEN,
                     "forbidden: a write needs a loopback client or Authorization: Bearer <api.token>"
+                        .into(),
+                );
+            }
+            if !ctx.writable {
+                return text(
+                    StatusCode::CONFLICT,
+                    "API writes are off ([api] writable = false): change the config file instead"
                         .into(),
                 );
             }
@@ -148,8 +161,10 @@ async fn route(req: Request<Incoming>, peer: SocketAddr, ctx: &ApiContext) -> Re
         }
         Route::Get(_) => method_not_allowed("GET, HEAD"),
         Route::Post(..) => method_not_allowed("POST"),
-        Route::Object(Target::Backend { .. }) => method_not_allowed("PUT, PATCH, DELETE"),
-        Route::Object(_) => method_not_allowed("PUT, DELETE"),
+        Route::Object(Target::Backend { .. }) => {
+            method_not_allowed("GET, HEAD, PUT, PATCH, DELETE")
+        }
+        Route::Object(_) => method_not_allowed("GET, HEAD, PUT, DELETE"),
     }
 }
 
@@ -187,6 +202,8 @@ fn change_from(method: &Method, body: &[u8]) -> Result<Change, String> {
         return Err("the body must be a JSON object with the keys of the TOML table".into());
     };
     if *method == Method::PUT {
+        let mut object = object;
+        objects::strip_live(&mut object);
         return Ok(Change::Put(object));
     }
     match (object.len(), object.get("weight").and_then(|w| w.as_u64())) {
@@ -368,6 +385,20 @@ fn get(page: Page, ctx: &ApiContext, if_none_match: Option<&str>) -> Reply {
     }
 }
 
+/// A configured VIP, service or backend with its live state, tagged with the config's ETag
+/// (the tag a following write's `If-Match` names).
+fn get_object(target: &Target, ctx: &ApiContext) -> Reply {
+    let running = (ctx.config)();
+    let Some(object) = objects::view(&running, &(ctx.status)(), target) else {
+        return text(StatusCode::NOT_FOUND, target.not_found());
+    };
+    let mut json = serde_json::to_string_pretty(&object).unwrap_or_default();
+    json.push('\n');
+    let mut r = respond(StatusCode::OK, JSON, json);
+    r.etag = Some(running.etag.clone());
+    r
+}
+
 async fn command(action: Action, vip: Option<IpAddr>, ctx: &ApiContext) -> Reply {
     match ask(&ctx.commands, |reply| ApiCommand { action, vip, reply }).await {
         Ok(message) => text(StatusCode::OK, message),
@@ -408,7 +439,7 @@ struct Reply {
     allow: Option<&'static str>,
     /// `Connection: close`: the request body was left unread.
     close: bool,
-    /// `ETag`, for `GET /config`.
+    /// `ETag`, for `GET /config`, object reads and writes.
     etag: Option<String>,
 }
 

@@ -1,4 +1,5 @@
-//! `anycastd status`, `drain` and `undrain`: a minimal HTTP/1 client for the daemon's API.
+//! `anycastd status`, `config`, `drain` and `undrain`, and the transport of every client
+//! command: a minimal HTTP/1 client for the daemon's API.
 //!
 //! The base URL comes from `--api`, else from the config's `api.listen` (an unspecified
 //! listen address such as 0.0.0.0 is reached over loopback), else the default
@@ -7,9 +8,9 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
-use hyper::header::{AUTHORIZATION, CONNECTION, HOST, USER_AGENT};
+use hyper::header::{AUTHORIZATION, CONNECTION, CONTENT_TYPE, ETAG, HOST, IF_MATCH, USER_AGENT};
 use hyper::{Method, Request};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
@@ -162,7 +163,7 @@ pub fn parse_url(url: &str) -> Result<(String, String), String> {
     Ok((authority, path.trim_end_matches('/').to_string()))
 }
 
-fn fail(target: &ApiTarget, message: &str) -> i32 {
+pub(super) fn fail(target: &ApiTarget, message: &str) -> i32 {
     eprintln!("anycastd: http://{}: {message}", target.authority);
     1
 }
@@ -174,9 +175,9 @@ fn with_newline(mut s: String) -> String {
     s
 }
 
-fn run<F: std::future::Future<Output = Result<(u16, String), String>>>(
+pub(super) fn run<T, F: std::future::Future<Output = Result<T, String>>>(
     f: F,
-) -> Result<(u16, String), String> {
+) -> Result<T, String> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -189,19 +190,55 @@ fn run<F: std::future::Future<Output = Result<(u16, String), String>>>(
 }
 
 async fn get(target: &ApiTarget, path: &str) -> Result<(u16, String), String> {
-    request(target, Method::GET, path).await
+    request(target, Call::new(Method::GET, path))
+        .await
+        .map(Answer::pair)
 }
 
 async fn post(target: &ApiTarget, path: &str) -> Result<(u16, String), String> {
-    request(target, Method::POST, path).await
+    request(target, Call::new(Method::POST, path))
+        .await
+        .map(Answer::pair)
 }
 
-/// One request on a fresh connection; returns the status code and the body.
-pub async fn request(
-    target: &ApiTarget,
-    method: Method,
-    path: &str,
-) -> Result<(u16, String), String> {
+/// One request to the API.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub method: Method,
+    pub path: String,
+    /// A JSON body.
+    pub body: Option<String>,
+    /// `If-Match`: the write applies only to this version of the config.
+    pub if_match: Option<String>,
+}
+
+impl Call {
+    pub fn new(method: Method, path: &str) -> Call {
+        Call {
+            method,
+            path: path.to_string(),
+            body: None,
+            if_match: None,
+        }
+    }
+}
+
+/// What the daemon answered.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub code: u16,
+    pub body: String,
+    pub etag: Option<String>,
+}
+
+impl Answer {
+    fn pair(self) -> (u16, String) {
+        (self.code, self.body)
+    }
+}
+
+/// One request on a fresh connection. Every method but GET carries the token, if any.
+pub async fn request(target: &ApiTarget, call: Call) -> Result<Answer, String> {
     let stream = TcpStream::connect(target.authority.as_str())
         .await
         .map_err(|e| match e.kind() {
@@ -211,16 +248,22 @@ pub async fn request(
             _ => format!("cannot connect: {e}"),
         })?;
     let mut builder = Request::builder()
-        .method(method.clone())
-        .uri(format!("{}{path}", target.prefix))
+        .method(call.method.clone())
+        .uri(format!("{}{}", target.prefix, call.path))
         .header(HOST, target.authority.as_str())
         .header(USER_AGENT, concat!("anycastd/", env!("CARGO_PKG_VERSION")))
         .header(CONNECTION, "close");
-    if let (Some(token), true) = (&target.token, method == Method::POST) {
+    if let (Some(token), false) = (&target.token, call.method == Method::GET) {
         builder = builder.header(AUTHORIZATION, format!("Bearer {token}"));
     }
+    if let Some(tag) = &call.if_match {
+        builder = builder.header(IF_MATCH, tag.as_str());
+    }
+    if call.body.is_some() {
+        builder = builder.header(CONTENT_TYPE, "application/json");
+    }
     let request = builder
-        .body(Empty::<Bytes>::new())
+        .body(Full::new(Bytes::from(call.body.unwrap_or_default())))
         .map_err(|e| format!("invalid request: {e}"))?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
@@ -231,13 +274,22 @@ pub async fn request(
         .await
         .map_err(|e| format!("HTTP error: {e}"))?;
     let code = response.status().as_u16();
+    let etag = response
+        .headers()
+        .get(ETAG)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let body = http_body_util::Limited::new(response.into_body(), MAX_BODY)
         .collect()
         .await
         .map_err(|e| format!("reading the answer: {e}"))?
         .to_bytes();
     driver.abort();
-    Ok((code, String::from_utf8_lossy(&body).into_owned()))
+    Ok(Answer {
+        code,
+        body: String::from_utf8_lossy(&body).into_owned(),
+        etag,
+    })
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Command-line interface (CONTRACT.md "Binary and CLI").
 
 pub mod client;
+pub mod objects;
 pub mod table;
 
 use std::path::PathBuf;
@@ -72,6 +73,12 @@ pub enum Command {
         api: ApiArgs,
         vips: Vec<std::net::IpAddr>,
     },
+    /// Show, add or remove a VIP of the running daemon; changes are written to its config file.
+    #[command(subcommand)]
+    Vip(objects::VipCommand),
+    /// Show, add, remove or re-weight a backend; changes are written to the config file.
+    #[command(subcommand)]
+    Backend(objects::BackendCommand),
 }
 
 /// How the CLI finds the running daemon's HTTP endpoint.
@@ -82,7 +89,8 @@ pub struct ApiArgs {
     pub api: Option<String>,
     #[arg(short, long, default_value = DEFAULT_CONFIG_PATH)]
     pub config: PathBuf,
-    /// Bearer token for POST requests (default: the config's api.token, or $ANYCASTD_TOKEN).
+    /// Bearer token for requests that change something (default: the config's api.token, or
+    /// $ANYCASTD_TOKEN).
     #[arg(long, env = "ANYCASTD_TOKEN")]
     pub token: Option<String>,
 }

@@ -31,6 +31,21 @@ pub enum Target {
     },
 }
 
+impl Target {
+    /// What a request for this object is told when the config has no such object.
+    pub fn not_found(&self) -> String {
+        match self {
+            Target::Vip(vip) => format!("no VIP {vip}"),
+            Target::Service { vip, name } => format!("no service {name} on VIP {vip}"),
+            Target::Backend {
+                vip,
+                service,
+                backend,
+            } => format!("no backend {backend} in service {service} on VIP {vip}"),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change {
     /// Create or replace the object with this body.
@@ -68,7 +83,7 @@ pub fn edit(text: &str, target: &Target, change: Change) -> Result<Edited, EditE
         Target::Vip(vip) => {
             let vips = array_of_tables(doc.as_table_mut(), "vip");
             let at = position(vips, |t| same_address(t, *vip));
-            apply(vips, at, change, &format!("no VIP {vip}"), |body| {
+            apply(vips, at, change, &target.not_found(), |body| {
                 identity(body, "address", Json::String(vip.to_string()))
             })?
         }
@@ -78,13 +93,9 @@ pub fn edit(text: &str, target: &Target, change: Change) -> Result<Edited, EditE
             let at = position(services, |t| {
                 t.get("name").and_then(Item::as_str) == Some(name)
             });
-            apply(
-                services,
-                at,
-                change,
-                &format!("no service {name} on VIP {vip}"),
-                |body| identity(body, "name", Json::String(name.clone())),
-            )?
+            apply(services, at, change, &target.not_found(), |body| {
+                identity(body, "name", Json::String(name.clone()))
+            })?
         }
         Target::Backend {
             vip,
@@ -93,11 +104,14 @@ pub fn edit(text: &str, target: &Target, change: Change) -> Result<Edited, EditE
         } => {
             let vip_table = find_vip(&mut doc, *vip)?;
             let services = array_of_tables(vip_table, "service");
-            let not_found = format!("no service {service} on VIP {vip}");
+            let parent = Target::Service {
+                vip: *vip,
+                name: service.clone(),
+            };
             let svc = services
                 .iter_mut()
                 .find(|t| t.get("name").and_then(Item::as_str) == Some(service))
-                .ok_or(EditError::NotFound(not_found))?;
+                .ok_or_else(|| EditError::NotFound(parent.not_found()))?;
             // A backend without a port of its own serves on the service's port.
             let service_port = svc.get("port").and_then(Item::as_integer);
             let backends = array_of_tables(svc, "backend");
@@ -105,8 +119,7 @@ pub fn edit(text: &str, target: &Target, change: Change) -> Result<Edited, EditE
                 let port = t.get("port").and_then(Item::as_integer).or(service_port);
                 same_address(t, backend.ip()) && port == Some(i64::from(backend.port()))
             });
-            let missing = format!("no backend {backend} in service {service} on VIP {vip}");
-            apply(backends, at, change, &missing, |body| {
+            apply(backends, at, change, &target.not_found(), |body| {
                 identity(body, "address", Json::String(backend.ip().to_string()))?;
                 identity(body, "port", Json::from(backend.port()))
             })?
@@ -216,7 +229,7 @@ fn find_vip(doc: &mut DocumentMut, vip: IpAddr) -> Result<&mut Table, EditError>
     doc.get_mut("vip")
         .and_then(Item::as_array_of_tables_mut)
         .and_then(|vips| vips.iter_mut().find(|t| same_address(t, vip)))
-        .ok_or_else(|| EditError::NotFound(format!("no VIP {vip}")))
+        .ok_or_else(|| EditError::NotFound(Target::Vip(vip).not_found()))
 }
 
 /// `table[key]` as an array of tables, created empty when absent. A key that holds something

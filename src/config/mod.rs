@@ -12,6 +12,7 @@ mod check;
 pub mod duration;
 pub mod edit;
 mod model;
+pub mod naming;
 mod position;
 mod raw;
 mod resolve;

@@ -102,6 +102,9 @@ pub struct Api {
     /// Concurrent connections served; beyond it the oldest idle one is closed, or the new one
     /// is answered 503 and closed.
     pub max_connections: usize,
+    /// Whether the API may change VIPs, services and backends (and so the config file).
+    /// Off, those writes answer 409; drain, undrain and reload are not writes of the file.
+    pub writable: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -113,6 +113,7 @@ pub struct RawApi {
     pub listen: Option<Leaf>,
     pub token: Option<Leaf>,
     pub max_connections: Option<Leaf>,
+    pub writable: Option<Leaf>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -134,10 +134,15 @@ fn api(ctx: &mut Ctx, raw: Option<&Spanned<RawApi>>) -> Option<Api> {
             .map(|n| n as usize),
         None => Some(DEFAULT_API_MAX_CONNECTIONS),
     };
+    let writable = match &a.writable {
+        Some(leaf) => ctx.boolean("api.writable", leaf),
+        None => Some(true),
+    };
     Some(Api {
         listen: listen?,
         token: token?,
         max_connections: max_connections?,
+        writable: writable?,
     })
 }
 

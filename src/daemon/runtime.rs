@@ -328,6 +328,7 @@ fn api_context(
         commands,
         edits,
         token: d.cfg.api.token.clone(),
+        writable: d.cfg.api.writable,
         alive,
         limits: api::Limits::new(d.cfg.api.max_connections),
         counters,
@@ -512,7 +513,12 @@ impl Daemon {
             config::edit::EditError::Unparsable(m) => ApiError::Conflict(m),
         })?;
         let new = config::parse(&edited.text, &shown).map_err(|e| {
-            let lines: Vec<String> = e.errors.iter().map(|e| e.message.clone()).collect();
+            // The client never saw the file's order: name VIPs, services and backends.
+            let lines: Vec<String> = e
+                .errors
+                .iter()
+                .map(|e| config::naming::message_by_name(&edited.text, &e.message))
+                .collect();
             ApiError::Invalid(lines.join("\n"))
         })?;
         crate::persist::write_atomic(&path, edited.text.as_bytes()).map_err(|e| {

@@ -180,6 +180,19 @@ fn api_max_connections_defaults_to_256_and_takes_1_to_65536() {
 }
 
 #[test]
+fn api_writes_are_on_unless_writable_is_false() {
+    assert!(parse_ok(&with_node(&[])).api.writable);
+    let c = parse_ok(&with_node(&["[api]", "writable = false"]));
+    assert!(!c.api.writable);
+    assert_one(
+        &with_node(&["[api]", r#"writable = "no""#]),
+        5,
+        12,
+        r#"api.writable: expected true or false, found string "no""#,
+    );
+}
+
+#[test]
 fn hold_time_is_zero_or_three_to_65535() {
     for bad in ["1", "2", "65536", "-3"] {
         let line = format!("hold_time = {bad}");

@@ -70,6 +70,7 @@ pub(super) fn config(vips: Vec<Vip>) -> Config {
             listen: "127.0.0.1:9180".parse().unwrap(),
             token: None,
             max_connections: 256,
+            writable: true,
         },
         bgp: Bgp {
             hold_time: 9,
