@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anycastd::api::{serve, Action, ApiCommand, ApiContext, ApiError, Limits, Liveness};
-use anycastd::cli::client::{drain_command, request, status_command, ApiTarget};
+use anycastd::cli::client::{drain_command, request, status_command, ApiTarget, Call};
 use anycastd::cli::ApiArgs;
 use anycastd::metrics::{render, ApiMetrics, CheckMetrics};
 use anycastd::status::Status;
@@ -98,9 +98,10 @@ fn target(addr: SocketAddr, token: Option<&str>) -> ApiTarget {
 }
 
 async fn call(api: &Api, method: Method, path: &str) -> (u16, String) {
-    request(&target(api.addr, None), method, path)
+    let answer = request(&target(api.addr, None), Call::new(method, path))
         .await
-        .unwrap()
+        .unwrap();
+    (answer.code, answer.body)
 }
 
 #[tokio::test]
