@@ -522,10 +522,16 @@ impl Daemon {
             ApiError::Invalid(lines.join("\n"))
         })?;
         crate::persist::write_atomic(&path, edited.text.as_bytes()).map_err(|e| {
-            use std::io::ErrorKind::{PermissionDenied, ReadOnlyFilesystem};
+            use std::io::ErrorKind::{PermissionDenied, ReadOnlyFilesystem, ResourceBusy};
             match e.kind() {
                 PermissionDenied | ReadOnlyFilesystem => ApiError::Conflict(format!(
                     "{shown} cannot be written ({e}): API writes need a writable config file"
+                )),
+                // rename(2) over a mount point: a file bind-mounted on its own (a container's
+                // `-v anycastd.toml:/etc/anycastd/anycastd.toml`) cannot be replaced.
+                ResourceBusy => ApiError::Conflict(format!(
+                    "{shown} cannot be replaced ({e}): it is a mount point; bind-mount its \
+                     directory rather than the file for API writes"
                 )),
                 _ => ApiError::Failed(format!("{shown}: cannot write: {e}")),
             }
