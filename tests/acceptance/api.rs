@@ -660,3 +660,88 @@ fn with_writable_false_writes_get_409_and_the_file_is_untouched() {
     assert!(read.starts_with("HTTP/1.1 200"), "{read}");
     s.assert_announced(VIP4, "nothing was withdrawn");
 }
+
+/// A path bind-mounted onto itself in the mount namespace of process `pid` (`ip netns exec`
+/// gives the daemon one of its own), unmounted when this is dropped.
+struct BindMount {
+    pid: String,
+    dir: String,
+}
+
+impl BindMount {
+    /// Read-only: writes under `dir` fail with EROFS, even for root (for whom permissions alone
+    /// would not).
+    fn read_only(pid: u32, dir: &std::path::Path) -> BindMount {
+        let bound = BindMount::bind(pid, dir);
+        bound.nsenter_mount(&["-o", "remount,ro,bind", &bound.dir]);
+        bound
+    }
+
+    /// Only the bind mount, writable: `path` becomes a mount point (a container's single-file
+    /// bind mount when `path` is a file).
+    fn bind(pid: u32, path: &std::path::Path) -> BindMount {
+        let (pid, dir) = (pid.to_string(), path.to_str().unwrap().to_string());
+        let bound = BindMount { pid, dir };
+        bound.nsenter_mount(&["--bind", &bound.dir, &bound.dir]);
+        bound
+    }
+
+    fn nsenter_mount(&self, args: &[&str]) {
+        let mut all = vec!["-t", &self.pid, "-m", "mount"];
+        all.extend_from_slice(args);
+        run("nsenter", &all);
+    }
+}
+
+impl Drop for BindMount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("nsenter")
+            .args(["-t", &self.pid, "-m", "umount", &self.dir])
+            .status();
+    }
+}
+
+/// Issue 14: a config file that cannot be written (here: its directory on a read-only mount)
+/// or that is a mount point of its own makes a write answer 409 with a clear message; nothing
+/// is applied, the VIP is not announced.
+#[test]
+fn a_write_to_a_config_file_that_cannot_be_written_gets_409_and_applies_nothing() {
+    let s = Scenario::one_router_one_node();
+    let d = s.start(&(s.config("") + &vip(VIP4, "", None)));
+    s.wait_announced(VIP4);
+    let before = std::fs::read(d.config_path()).unwrap();
+    let ro = BindMount::read_only(d.pid(), d.config_path().parent().unwrap());
+    let put = api_call(
+        &s,
+        "PUT",
+        &format!("/vips/{VIP4B}"),
+        "",
+        r#"{"interface": "lo"}"#,
+    );
+    drop(ro);
+    assert!(put.starts_with("HTTP/1.1 409"), "{put}");
+    assert!(
+        put.contains("cannot be written") && put.contains("writable config file"),
+        "{put}"
+    );
+    assert_eq!(std::fs::read(d.config_path()).unwrap(), before);
+
+    // The file bind-mounted on its own, as `docker run -v anycastd.toml:/etc/anycastd/…` does:
+    // rename(2) cannot replace a mount point.
+    let bound = BindMount::bind(d.pid(), d.config_path());
+    let put = api_call(
+        &s,
+        "PUT",
+        &format!("/vips/{VIP4B}"),
+        "",
+        r#"{"interface": "lo"}"#,
+    );
+    drop(bound);
+    assert!(put.starts_with("HTTP/1.1 409"), "{put}");
+    assert!(put.contains("bind-mount its directory"), "{put}");
+    assert_eq!(std::fs::read(d.config_path()).unwrap(), before);
+
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(s.hops(VIP4B).is_empty(), "a refused write is not applied");
+    s.assert_announced(VIP4, "the running VIP stays");
+}
