@@ -139,6 +139,8 @@ pub struct EditAnswer {
     pub created: bool,
     pub json: String,
     pub etag: String,
+    /// The config file's changed lines (`-old`, `+new`), for the audit record.
+    pub diff: String,
 }
 
 /// How a command failed; each maps to an HTTP status.

@@ -57,6 +57,7 @@ fn audit(peer: SocketAddr, token: auth::TokenUse, method: &Method, path: &str, r
         path,
         status = reply.status.as_u16(),
         outcome = reply.body.trim_end(),
+        diff = reply.diff.as_deref(),
         "api audit",
     );
 }
@@ -248,6 +249,7 @@ async fn edit(target: Target, change: Change, if_match: Option<String>, ctx: &Ap
             };
             let mut r = respond(status, JSON, done.json);
             r.etag = Some(done.etag);
+            r.diff = Some(done.diff);
             r
         }
         Err(refused) => refused,
@@ -427,6 +429,7 @@ fn respond(status: StatusCode, content_type: &'static str, body: String) -> Repl
         allow: None,
         close: false,
         etag: None,
+        diff: None,
     }
 }
 
@@ -441,6 +444,8 @@ struct Reply {
     close: bool,
     /// `ETag`, for `GET /config`, object reads and writes.
     etag: Option<String>,
+    /// An accepted write's change to the config file, for the audit record only.
+    diff: Option<String>,
 }
 
 impl Reply {

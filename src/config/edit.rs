@@ -348,6 +348,23 @@ fn value_from_json(value: &Json, path: &str) -> Result<Value, EditError> {
     })
 }
 
+/// What an edit changed, for the audit log: the lines between the common head and tail of the
+/// two texts, `-` removed and `+` added, one per line. An edit touches one object, so this is
+/// that object's lines (and `""` when nothing changed).
+pub fn line_diff(old: &str, new: &str) -> String {
+    let (a, b): (Vec<&str>, Vec<&str>) = (old.lines().collect(), new.lines().collect());
+    let head = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let tail = a[head..]
+        .iter()
+        .rev()
+        .zip(b[head..].iter().rev())
+        .take_while(|(x, y)| x == y)
+        .count();
+    let removed = a[head..a.len() - tail].iter().map(|l| format!("-{l}"));
+    let added = b[head..b.len() - tail].iter().map(|l| format!("+{l}"));
+    removed.chain(added).collect::<Vec<_>>().join("\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -575,5 +592,18 @@ address = "10.100.0.53"
             edit("[node", &t, Change::Delete),
             Err(EditError::Unparsable(_))
         ));
+    }
+
+    #[test]
+    fn the_diff_is_the_changed_lines_only() {
+        let old = "a = 1\n\n[[b]]\nx = 1\nweight = 5\n\n[[b]]\nx = 2\n";
+        let new = "a = 1\n\n[[b]]\nx = 1\nweight = 7\n\n[[b]]\nx = 2\n";
+        assert_eq!(line_diff(old, new), "-weight = 5\n+weight = 7");
+        assert_eq!(line_diff(old, old), "");
+        let grown = format!("{old}\n[[b]]\nx = 3\n");
+        assert_eq!(line_diff(old, &grown), "+\n+[[b]]\n+x = 3");
+        assert_eq!(line_diff(&grown, old), "-\n-[[b]]\n-x = 3");
+        // Repeated lines: head and tail never overlap.
+        assert_eq!(line_diff("x\nx\n", "x\n"), "-x");
     }
 }

@@ -545,6 +545,7 @@ impl Daemon {
             created: edited.created,
             json,
             etag: running.etag.clone(),
+            diff: config::edit::line_diff(&text, &edited.text),
         })
     }
 }

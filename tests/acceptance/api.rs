@@ -464,6 +464,18 @@ fn a_vip_put_through_the_api_is_written_back_and_announced_and_a_bad_one_changes
     assert!(file.starts_with("# operator's note: keep me\n"), "{file}");
     assert!(file.contains(&format!("address = \"{VIP4B}\"")), "{file}");
     assert_ne!(etag_of(&put), Some(tag.clone()));
+    // The audit record carries what changed in the file.
+    let log = d.log();
+    let record = log
+        .lines()
+        .find(|l| l.contains("api audit") && l.contains("method=\"PUT\""))
+        .expect("an audit record of the PUT");
+    assert!(
+        record.contains("status=201")
+            && record.contains(&format!(r#"+address = \"{VIP4B}\""#))
+            && record.contains("diff="),
+        "{record}"
+    );
 
     let stale = send(
         "PUT",
