@@ -334,6 +334,18 @@ pub fn render(status: &Status, checks: &CheckMetrics, api: &ApiMetrics) -> Strin
         );
     }
     e.family(
+        "anycastd_vip_degraded",
+        "1 while the VIP is announced degraded (on_partial = \"degrade\" or last_resort).",
+        "gauge",
+    );
+    for v in &status.vips {
+        e.sample(
+            "anycastd_vip_degraded",
+            &[("vip", &v.address)],
+            flag(v.degraded),
+        );
+    }
+    e.family(
         "anycastd_vip_drained",
         "1 while the VIP is drained.",
         "gauge",

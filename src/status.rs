@@ -119,7 +119,12 @@ pub struct VipStatus {
     /// When the drain was asked, RFC 3339 UTC (`"2026-12-03T13:20:00Z"`), while drained.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drained_since: Option<String>,
-    /// Why the VIP is (not) announced: "healthy", "drained", "no healthy backends for web", …
+    /// Announced with the `degrade_*` attributes (`on_partial = "degrade"` or `last_resort`);
+    /// `reason` names the rule.
+    #[serde(default)]
+    pub degraded: bool,
+    /// Why the VIP is (not) announced: "healthy", "drained", "no healthy backends for web",
+    /// "degraded (on_partial = \"degrade\": service web: 1 of 2 backends healthy …)", …
     pub reason: String,
     pub services: Vec<ServiceStatus>,
 }
@@ -199,6 +204,7 @@ impl Status {
                     address: "10.100.0.1".into(),
                     announced: true,
                     drained: false,
+                    degraded: false,
                     drained_by: None,
                     drained_since: None,
                     reason: "healthy".into(),
@@ -233,6 +239,7 @@ impl Status {
                     address: "10.100.0.2".into(),
                     announced: false,
                     drained: true,
+                    degraded: false,
                     drained_by: Some("state file".into()),
                     drained_since: Some("2026-12-03T13:20:00Z".into()),
                     reason: "drained".into(),

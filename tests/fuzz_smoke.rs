@@ -243,6 +243,7 @@ fn speaker_messages(ctx: &CodecContext) -> Vec<Vec<u8>> {
     // eBGP, iBGP, and IPv4 over an IPv6 next hop (RFC 8950).
     for (ibgp, extended_next_hop) in [(false, false), (true, false), (false, true)] {
         let export = ExportContext {
+            peer: "10.0.1.1".parse().unwrap(),
             ibgp,
             local_asn: 65001,
             codec: *ctx,

@@ -29,6 +29,8 @@ const MP_ATTR_HEADER_LEN: usize = 4;
 /// Everything about one session that shapes what it is sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExportContext {
+    /// The peer's address: a route with `peers` goes only to those.
+    pub peer: IpAddr,
     pub ibgp: bool,
     pub local_asn: u32,
     pub codec: CodecContext,
@@ -159,7 +161,7 @@ impl AdjRibOut {
         let mut withdraw4 = Vec::new();
         let mut withdraw6 = Vec::new();
         self.sent.retain(|addr, _| {
-            let keep = ctx.exports(addr) && desired.contains_key(addr);
+            let keep = ctx.exports(addr) && desired.get(addr).is_some_and(|a| a.goes_to(ctx.peer));
             if !keep {
                 match addr {
                     IpAddr::V4(_) => withdraw4.push(Prefix::host(*addr)),
@@ -172,7 +174,7 @@ impl AdjRibOut {
         // Group what changed by (family, attributes): one group, one run of UPDATEs.
         let mut groups: BTreeMap<(bool, &RouteAttrs), Vec<Prefix>> = BTreeMap::new();
         for (addr, attrs) in desired {
-            if ctx.exports(addr) && self.sent.get(addr) != Some(attrs) {
+            if ctx.exports(addr) && attrs.goes_to(ctx.peer) && self.sent.get(addr) != Some(attrs) {
                 groups
                     .entry((addr.is_ipv6(), attrs))
                     .or_default()
@@ -225,6 +227,7 @@ pub fn longest_single_route_update(attrs: &RouteAttrs, local_asn: u32, addr: IpA
         for four_octet_as in [false, true] {
             for ipv4_over_ipv6 in [false, true] {
                 let ctx = ExportContext {
+                    peer: addr,
                     ibgp,
                     local_asn,
                     codec: CodecContext { four_octet_as },
@@ -382,6 +385,7 @@ mod tests {
 
     fn ebgp() -> ExportContext {
         ExportContext {
+            peer: "10.0.1.1".parse().unwrap(),
             ibgp: false,
             local_asn: 65001,
             codec: CodecContext {
@@ -533,6 +537,30 @@ mod tests {
             32, 10, 100, 0, 1,
         ];
         assert_eq!(&encoded(&updates[0], &ctx)[16..], expected);
+    }
+
+    #[test]
+    fn a_route_for_some_peers_only_is_sent_to_them_and_withdrawn_when_they_are_dropped() {
+        let ctx = ebgp();
+        let other: IpAddr = "10.0.2.1".parse().unwrap();
+        let only = |peers: Vec<IpAddr>| {
+            RouteSet::from([(
+                v4(1),
+                RouteAttrs {
+                    peers,
+                    ..RouteAttrs::default()
+                },
+            )])
+        };
+        let mut rib = AdjRibOut::default();
+        assert!(rib.diff(&only(vec![other]), &ctx).is_empty(), "not ours");
+        let sent = rib.diff(&only(vec![other, ctx.peer]), &ctx);
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].nlri, [Prefix::host(v4(1))]);
+        let withdrawn = rib.diff(&only(vec![other]), &ctx);
+        assert_eq!(withdrawn.len(), 1);
+        assert_eq!(withdrawn[0].withdrawn, [Prefix::host(v4(1))]);
+        assert!(only(Vec::new())[&v4(1)].goes_to(other), "empty: every peer");
     }
 
     #[test]

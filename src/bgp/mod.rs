@@ -38,6 +38,8 @@ pub struct RouteAttrs {
     pub local_pref: Option<u32>,
     /// Extra copies of the local ASN (eBGP only).
     pub as_path_prepend: u8,
+    /// Not a path attribute: the peers that get the route (the VIP's `peers`); empty: all.
+    pub peers: Vec<IpAddr>,
 }
 
 impl From<&Vip> for RouteAttrs {
@@ -48,11 +50,31 @@ impl From<&Vip> for RouteAttrs {
             med: v.med,
             local_pref: v.local_pref,
             as_path_prepend: v.as_path_prepend,
+            peers: v.peers.clone(),
         }
     }
 }
 
 impl RouteAttrs {
+    /// Makes the route less preferred, as a degraded VIP is announced (`degrade_*`): the MED
+    /// replaced, the AS path prepended further, communities added.
+    pub fn degrade(&mut self, how: &crate::config::Degrade) {
+        if how.med.is_some() {
+            self.med = how.med;
+        }
+        self.as_path_prepend = self.as_path_prepend.saturating_add(how.prepend);
+        for c in &how.communities {
+            if !self.communities.contains(c) {
+                self.communities.push(*c);
+            }
+        }
+    }
+
+    /// Whether the session with `peer` carries the route.
+    pub fn goes_to(&self, peer: IpAddr) -> bool {
+        self.peers.is_empty() || self.peers.contains(&peer)
+    }
+
     /// Adds GRACEFUL_SHUTDOWN (RFC 8326), as routes carry while they are drained, unless the
     /// VIP's communities have it already.
     pub fn add_graceful_shutdown(&mut self) {
@@ -76,6 +98,7 @@ impl RouteAttrs {
             med: Some(10),
             local_pref: Some(200),
             as_path_prepend: 2,
+            peers: Vec::new(),
         }
     }
 }

@@ -75,7 +75,10 @@ pub fn render(status: &Status) -> String {
         .chain(status.vips.iter().map(|v| {
             vec![
                 v.address.clone(),
-                yes_no(v.announced).into(),
+                match (v.announced, v.degraded) {
+                    (true, true) => "degraded".into(),
+                    (announced, _) => yes_no(announced).into(),
+                },
                 drained(v),
                 v.reason.clone(),
             ]

@@ -362,6 +362,39 @@ pub struct Vip {
     pub announce: AnnouncePolicy,
     pub check: Option<VipCheck>,
     pub services: Vec<Service>,
+    /// The peers this VIP is announced to (`peers`); empty: every peer.
+    pub peers: Vec<IpAddr>,
+    /// What a failing or partly failing VIP does besides withdrawing.
+    pub failure: FailurePolicy,
+}
+
+/// `on_partial`, `last_resort` and the `degrade_*` attributes of a `[[vip]]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FailurePolicy {
+    /// `on_partial = "degrade"`: while some backends are down but every service still has
+    /// `min_healthy`, announce with the degraded attributes instead of as healthy.
+    pub degrade_on_partial: bool,
+    /// Never withdrawn for health reasons (only for drain, shutdown or a dataplane error):
+    /// announced degraded instead.
+    pub last_resort: bool,
+    pub degrade: Degrade,
+}
+
+/// How a degraded route is made less preferred than a healthy node's.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Degrade {
+    /// Replaces the VIP's MED.
+    pub med: Option<u32>,
+    /// Extra copies of node.asn on top of `as_path_prepend` (eBGP only).
+    pub prepend: u8,
+    /// Added to the VIP's communities.
+    pub communities: Vec<Community>,
+}
+
+impl Degrade {
+    pub fn is_empty(&self) -> bool {
+        self.med.is_none() && self.prepend == 0 && self.communities.is_empty()
+    }
 }
 
 /// A check of the VIP itself (`[vip.check]`).

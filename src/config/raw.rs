@@ -169,6 +169,12 @@ pub struct RawVip {
     pub announce: Option<Leaf>,
     pub check: Option<Spanned<RawCheck>>,
     pub service: Option<Vec<Spanned<RawService>>>,
+    pub peers: Option<Leaf>,
+    pub on_partial: Option<Leaf>,
+    pub last_resort: Option<Leaf>,
+    pub degrade_med: Option<Leaf>,
+    pub degrade_prepend: Option<Leaf>,
+    pub degrade_communities: Option<Leaf>,
 }
 
 #[derive(Debug, Default, Deserialize)]

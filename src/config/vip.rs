@@ -131,6 +131,8 @@ fn vip(
             _ => services = None,
         }
     }
+    let selected = selected_peers(ctx, here, v, peers, address);
+    let failure = failure_policy(ctx, here, table, services.as_deref());
     Some(Vip {
         address: address?,
         interface: interface?,
@@ -142,7 +144,151 @@ fn vip(
         announce: announce?,
         check: check?,
         services: services?,
+        peers: selected?,
+        failure: failure?,
     })
+}
+
+/// `peers`: configured peer addresses, at least one of which carries the VIP's family.
+fn selected_peers(
+    ctx: &mut Ctx,
+    here: &str,
+    v: &RawVip,
+    peers: &[Peer],
+    address: Option<IpAddr>,
+) -> Option<Vec<IpAddr>> {
+    let Some(leaf) = &v.peers else {
+        return Some(Vec::new());
+    };
+    let at = path(here, "peers");
+    let items = ctx.array(&at, leaf, "peer addresses")?;
+    let known: Vec<String> = peers.iter().map(|p| p.address.to_string()).collect();
+    let mut out = Some(Vec::new());
+    for (i, item) in items.iter().enumerate() {
+        let item_at = format!("{at}[{i}]");
+        let peer = ctx.ip(&item_at, item).and_then(|ip| {
+            if peers.iter().any(|p| p.address == ip) {
+                return Some(ip);
+            }
+            let msg = format_args!(
+                "{ip} is not a configured peer (the peers: {})",
+                known.join(", ")
+            );
+            ctx.at(&item_at, &item.span(), msg);
+            None
+        });
+        match (peer, out.as_mut()) {
+            (Some(ip), Some(list)) if !list.contains(&ip) => list.push(ip),
+            (Some(_), Some(_)) => {}
+            _ => out = None,
+        }
+    }
+    let list = out?;
+    if list.is_empty() {
+        let msg = "an empty list announces the VIP to no peer; leave peers out for every peer";
+        ctx.at(&at, &leaf.span(), msg);
+        return None;
+    }
+    if let Some(ip) = address {
+        let chosen: Vec<Peer> = peers
+            .iter()
+            .filter(|p| list.contains(&p.address))
+            .cloned()
+            .collect();
+        if let Some(problem) = no_peer_carries(ip, &chosen) {
+            ctx.at(&at, &leaf.span(), format_args!("of these peers, {problem}"));
+            return None;
+        }
+    }
+    Some(list)
+}
+
+/// `on_partial`, `last_resort` and `degrade_*`. A policy that degrades needs something that
+/// makes the degraded route less preferred; `degrade_*` without such a policy does nothing,
+/// and `on_partial` needs backends to be partial about.
+fn failure_policy(
+    ctx: &mut Ctx,
+    here: &str,
+    table: &Spanned<RawVip>,
+    services: Option<&[Service]>,
+) -> Option<FailurePolicy> {
+    let v = table.get_ref();
+    let key = |k: &str| path(here, k);
+    let on_partial = match &v.on_partial {
+        Some(leaf) => ctx
+            .choice(&key("on_partial"), leaf, "policy", &["withdraw", "degrade"])
+            .map(|c| c == "degrade"),
+        None => Some(false),
+    };
+    let last_resort = optional(v.last_resort.as_ref(), |leaf| {
+        ctx.boolean(&key("last_resort"), leaf)
+    })
+    .map(|b| b.unwrap_or(false));
+    let med = optional(v.degrade_med.as_ref(), |leaf| {
+        ctx.u32(&key("degrade_med"), leaf, 0, "a MED 0..=4294967295")
+    });
+    let prepend = match &v.degrade_prepend {
+        Some(leaf) => {
+            let range = 0..=i64::from(MAX_AS_PATH_PREPEND);
+            let what = "a number of extra copies of node.asn, 0..=10";
+            ctx.int(&key("degrade_prepend"), leaf, range, what)
+                .map(|n| n as u8)
+        }
+        None => Some(0),
+    };
+    let communities = list(
+        ctx,
+        &key("degrade_communities"),
+        v.degrade_communities.as_ref(),
+        community,
+    );
+    let policy = FailurePolicy {
+        degrade_on_partial: on_partial?,
+        last_resort: last_resort?,
+        degrade: Degrade {
+            med: med?,
+            prepend: prepend?,
+            communities: communities?,
+        },
+    };
+    let degrades = policy.degrade_on_partial || policy.last_resort;
+    if degrades && policy.degrade.is_empty() {
+        let (at, span) = match (&v.on_partial, &v.last_resort) {
+            (Some(leaf), _) if policy.degrade_on_partial => (key("on_partial"), leaf.span()),
+            (_, Some(leaf)) => (key("last_resort"), leaf.span()),
+            _ => (here.to_string(), table.span()),
+        };
+        let msg = "a degraded route needs degrade_med, degrade_prepend or degrade_communities, \
+                   or routers cannot tell it from a healthy node's";
+        ctx.at(&at, &span, msg);
+        return None;
+    }
+    if !degrades && !policy.degrade.is_empty() {
+        let leaf = [&v.degrade_med, &v.degrade_prepend, &v.degrade_communities]
+            .into_iter()
+            .flatten()
+            .next();
+        if let Some(leaf) = leaf {
+            let msg = "has no effect without on_partial = \"degrade\" or last_resort = true";
+            let name = if v.degrade_med.is_some() {
+                "degrade_med"
+            } else if v.degrade_prepend.is_some() {
+                "degrade_prepend"
+            } else {
+                "degrade_communities"
+            };
+            ctx.at(&key(name), &leaf.span(), msg);
+            return None;
+        }
+    }
+    if policy.degrade_on_partial && services.is_some_and(|s| s.is_empty()) {
+        if let Some(leaf) = &v.on_partial {
+            let msg = "on_partial is about backends: this VIP has no [[vip.service]]";
+            ctx.at(&key("on_partial"), &leaf.span(), msg);
+            return None;
+        }
+    }
+    Some(policy)
 }
 
 /// Whether one route to the VIP, with its path attributes, fits in a BGP message (4096 bytes,
@@ -151,6 +297,9 @@ fn vip(
 /// what makes it long.
 fn attributes_fit(ctx: &mut Ctx, here: &str, table: &Spanned<RawVip>, v: &Vip, asn: u32) -> bool {
     let mut attrs = RouteAttrs::from(v);
+    if v.failure.degrade_on_partial || v.failure.last_resort {
+        attrs.degrade(&v.failure.degrade);
+    }
     attrs.add_graceful_shutdown();
     let len = adj_rib_out::longest_single_route_update(&attrs, asn, v.address);
     if len <= MAX_MESSAGE_LEN {

@@ -29,6 +29,7 @@ pub(crate) fn export_context(cfg: &SessionConfig, n: &Negotiated, local: IpAddr)
         other => (peer.next_hop6.or(other), None),
     };
     ExportContext {
+        peer: peer.address,
         ibgp: peer.is_ibgp(cfg.local_asn),
         local_asn: cfg.local_asn,
         codec: n.codec(),

@@ -8,6 +8,7 @@
 mod bgp;
 mod check;
 mod general;
+mod policy;
 mod service;
 mod vip;
 

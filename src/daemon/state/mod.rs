@@ -68,6 +68,7 @@ pub use drain::DrainOutcome;
 use drain::PendingDrain;
 pub use saved::{DrainOrigin, SavedDrains, STATE_FILE_VERSION};
 use targets::{TargetKey, TargetModel};
+use verdict::Shown;
 
 #[derive(Debug, Clone)]
 struct VipModel {
@@ -247,13 +248,16 @@ impl NodeState {
     pub fn route_set(&self) -> RouteSet {
         self.vips
             .iter()
-            .filter(|v| self.verdict(v).is_ok())
-            .map(|v| {
+            .filter_map(|v| {
+                let announce = self.verdict(v).ok()?;
                 let mut attrs = RouteAttrs::from(&v.cfg);
+                if let verdict::Announce::Degraded(_) = announce {
+                    attrs.degrade(&v.cfg.failure.degrade);
+                }
                 if self.draining(v.cfg.address) {
                     attrs.add_graceful_shutdown();
                 }
-                (v.cfg.address, attrs)
+                Some((v.cfg.address, attrs))
             })
             .collect()
     }
@@ -277,49 +281,55 @@ impl NodeState {
     }
 
     /// (announced, weights) of one VIP: what an observation can change.
-    pub(super) fn vip_outputs(&self, index: usize) -> (bool, Vec<VirtualService>) {
+    pub(super) fn vip_outputs(&self, index: usize) -> (Shown, Vec<VirtualService>) {
         let v = &self.vips[index];
-        (self.verdict(v).is_ok(), self.virtual_services(v))
+        (Shown::of(&self.verdict(v)), self.virtual_services(v))
     }
 
     pub(super) fn compare_vip(
         &self,
         index: usize,
-        before: &(bool, Vec<VirtualService>),
-        after: &(bool, Vec<VirtualService>),
+        before: &(Shown, Vec<VirtualService>),
+        after: &(Shown, Vec<VirtualService>),
         log: &mut Vec<String>,
     ) {
-        if before.0 == after.0 {
-            return;
+        if before.0 != after.0 {
+            log.push(self.announcement_line(self.vips[index].cfg.address));
         }
-        let v = &self.vips[index];
-        log.push(match self.verdict(v) {
-            Ok(()) => format!("VIP {} announced", v.cfg.address),
-            Err(reason) => format!("VIP {} withdrawn: {reason}", v.cfg.address),
-        });
     }
 
-    pub(super) fn announced(&self) -> BTreeMap<IpAddr, bool> {
+    /// The log line of a VIP whose announcement changed: announced, degraded or withdrawn,
+    /// and why.
+    fn announcement_line(&self, address: IpAddr) -> String {
+        let v = self.vips.iter().find(|v| v.cfg.address == address);
+        match v.map(|v| self.verdict(v)) {
+            Some(Ok(verdict::Announce::Healthy)) => format!("VIP {address} announced"),
+            Some(Ok(verdict::Announce::Degraded(why))) => {
+                format!("VIP {address} announced degraded: {why}")
+            }
+            Some(Err(why)) => format!("VIP {address} withdrawn: {why}"),
+            None => format!("VIP {address} withdrawn: not configured"),
+        }
+    }
+
+    pub(super) fn announced(&self) -> BTreeMap<IpAddr, Shown> {
         self.vips
             .iter()
-            .map(|v| (v.cfg.address, self.verdict(v).is_ok()))
+            .map(|v| (v.cfg.address, Shown::of(&self.verdict(v))))
             .collect()
     }
 
     pub(super) fn announcement_changes(
         &self,
-        before: BTreeMap<IpAddr, bool>,
+        before: BTreeMap<IpAddr, Shown>,
         mut log: Vec<String>,
     ) -> Changes {
         let after = self.announced();
         for (address, now) in &after {
             // A VIP new in a reloaded config counts as previously withdrawn.
-            if before.get(address).copied().unwrap_or(false) != *now {
-                log.push(if *now {
-                    format!("VIP {address} announced")
-                } else {
-                    format!("VIP {address} withdrawn: {}", self.reason_of(*address))
-                });
+            let was = before.get(address).copied().unwrap_or(Shown::Withdrawn);
+            if was != *now {
+                log.push(self.announcement_line(*address));
             }
         }
         Changes {

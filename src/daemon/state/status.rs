@@ -9,16 +9,18 @@ impl NodeState {
             .iter()
             .map(|v| {
                 let verdict = self.verdict(v);
+                let shown = verdict::Shown::of(&verdict);
                 let address = v.cfg.address;
                 // A drain waiting out its delay is a drain to the operator, while the route is
                 // still announced (with GRACEFUL_SHUTDOWN).
                 let draining =
-                    verdict.is_ok() && self.pending_drains.iter().any(|p| p.covers(address));
+                    shown.announced() && self.pending_drains.iter().any(|p| p.covers(address));
                 let drained = draining || self.is_drained(address);
                 let origin = self.drain_origin(address).filter(|_| drained);
                 VipStatus {
                     address: address.to_string(),
-                    announced: verdict.is_ok(),
+                    announced: shown.announced(),
+                    degraded: shown == verdict::Shown::Degraded,
                     drained,
                     drained_by: origin.map(DrainOrigin::shown_by),
                     drained_since: origin.map(|o| saved::rfc3339(o.since)),
@@ -26,7 +28,7 @@ impl NodeState {
                         "draining: announced with GRACEFUL_SHUTDOWN until bgp.shutdown_delay passes"
                             .into()
                     } else {
-                        verdict.err().unwrap_or_else(|| "healthy".into())
+                        verdict::reason(verdict)
                     },
                     services: v
                         .cfg

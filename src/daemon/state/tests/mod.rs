@@ -4,6 +4,7 @@ use super::*;
 use crate::config::*;
 
 mod drain;
+mod policy;
 mod reload;
 mod saved;
 mod status;
@@ -57,6 +58,8 @@ pub(super) fn vip(address: &str, services: Vec<Service>) -> Vip {
         announce: AnnouncePolicy::All,
         check: None,
         services,
+        peers: Vec::new(),
+        failure: FailurePolicy::default(),
     }
 }
 
