@@ -24,6 +24,7 @@ mod bgp;
 mod checks;
 mod drain;
 mod lifecycle;
+mod policy;
 mod reload;
 
 use std::net::SocketAddr;
