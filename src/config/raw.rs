@@ -210,7 +210,8 @@ pub struct RawBackend {
 }
 
 /// `[vip.check]`, `[vip.service.check]` and a backend's `check = { … }` share these keys.
-/// `address` is only meaningful in `[vip.check]`; `validate` says so elsewhere.
+/// `address` is only meaningful in `[vip.check]`, and most keys in one check type only;
+/// `check.rs` says so (its `field` names every key here).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawCheck {
@@ -223,6 +224,17 @@ pub struct RawCheck {
     pub host: Option<Leaf>,
     pub tls_verify: Option<Leaf>,
     pub command: Option<Leaf>,
+    pub method: Option<Leaf>,
+    pub headers: Option<Leaf>,
+    pub body_contains: Option<Leaf>,
+    pub body_regex: Option<Leaf>,
+    pub tls_server_name: Option<Leaf>,
+    pub query: Option<Leaf>,
+    pub qtype: Option<Leaf>,
+    pub expect_rcode: Option<Leaf>,
+    pub tcp: Option<Leaf>,
+    pub require_answer: Option<Leaf>,
+    pub send: Option<Leaf>,
     pub interval: Option<Leaf>,
     pub timeout: Option<Leaf>,
     pub rise: Option<Leaf>,
