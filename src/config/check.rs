@@ -21,7 +21,7 @@ use super::raw::{Leaf, RawCheck};
 use super::validate::{path, Ctx};
 
 /// The check types, as written in `type = "…"`.
-const CHECK_TYPES: &[&str] = &["tcp", "http", "https", "dns", "udp", "exec", "none"];
+const CHECK_TYPES: &[&str] = &["tcp", "http", "https", "dns", "udp", "grpc", "exec", "none"];
 
 /// One table of check keys and where it sits in the file.
 pub struct Layer<'r> {
@@ -68,6 +68,7 @@ fn field<'r>(raw: &'r RawCheck, key: &str) -> Option<&'r Leaf> {
         "tcp" => &raw.tcp,
         "require_answer" => &raw.require_answer,
         "send" => &raw.send,
+        "service" => &raw.service,
         "interval" => &raw.interval,
         "timeout" => &raw.timeout,
         "rise" => &raw.rise,
@@ -96,6 +97,7 @@ const TYPED_KEYS: &[(&str, &[&str])] = &[
     ("tcp", &["dns"]),
     ("require_answer", &["dns"]),
     ("send", &["udp"]),
+    ("service", &["grpc"]),
 ];
 
 /// The stack of layers a check is resolved from; gives the most specific value of each key.
@@ -261,8 +263,18 @@ fn check_kind(ctx: &mut Ctx, keys: Keys, kind: &str, kind_src: Option<&Src>) -> 
         "https" => http::check(ctx, keys, true).map(CheckKind::Https),
         "dns" => dns::check(ctx, keys, kind_src).map(CheckKind::Dns),
         "udp" => udp::check(ctx, keys, kind_src).map(CheckKind::Udp),
+        "grpc" => grpc(ctx, keys).map(CheckKind::Grpc),
         _ => unreachable!("check type {kind:?} is not in CHECK_TYPES"),
     }
+}
+
+/// `service = "name"`, the gRPC service asked about; `""` (the default) is the whole server.
+fn grpc(ctx: &mut Ctx, keys: Keys) -> Option<GrpcCheck> {
+    let service = match keys.get("service") {
+        None => String::new(),
+        Some(src) => ctx.string(&src.path, src.leaf)?.to_string(),
+    };
+    Some(GrpcCheck { service })
 }
 
 /// A required key of a check type is missing: say so at `type`, which is always written for

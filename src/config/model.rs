@@ -475,6 +475,8 @@ pub enum CheckKind {
     Dns(DnsCheck),
     /// A datagram sent, a reply (or no ICMP error) awaited.
     Udp(UdpCheck),
+    /// `grpc.health.v1.Health/Check` over HTTP/2 cleartext.
+    Grpc(GrpcCheck),
     /// argv, run without a shell; exit 0 = healthy.
     Exec {
         command: Vec<String>,
@@ -621,6 +623,13 @@ pub struct DnsCheck {
 
 /// The largest UDP payload a check sends or accepts: what fits an IPv4 datagram.
 pub const MAX_UDP_PAYLOAD: usize = 65_507;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct GrpcCheck {
+    /// The service name asked about; `""` is the server as a whole (the protocol's own
+    /// convention).
+    pub service: String,
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct UdpCheck {

@@ -235,6 +235,7 @@ pub struct RawCheck {
     pub tcp: Option<Leaf>,
     pub require_answer: Option<Leaf>,
     pub send: Option<Leaf>,
+    pub service: Option<Leaf>,
     pub interval: Option<Leaf>,
     pub timeout: Option<Leaf>,
     pub rise: Option<Leaf>,

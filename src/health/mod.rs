@@ -4,7 +4,7 @@
 //! ```text
 //!   Checker ── spawns ──▶ target task ×N ──(Observation)──▶ mpsc ──▶ daemon loop
 //!                          │  sleep jitter, then every interval (± 5 %):
-//!                          └─ check_once: tcp | http | https | dns | udp | exec | none,
+//!                          └─ check_once: tcp | http | https | dns | udp | grpc | exec | none,
 //!                             under the timeout
 //! ```
 //!
@@ -14,6 +14,7 @@
 
 mod dns;
 mod exec;
+mod grpc;
 mod http;
 pub mod state;
 mod tcp;
@@ -216,6 +217,7 @@ async fn probe(target: &Target) -> (bool, String) {
         CheckKind::Https(h) => http::probe(addr, h, true).await,
         CheckKind::Dns(d) => dns::probe(addr, d).await,
         CheckKind::Udp(u) => udp::probe(addr, u).await,
+        CheckKind::Grpc(g) => grpc::probe(addr, g).await,
         CheckKind::Exec { command } => exec::probe(command, addr).await,
         CheckKind::None => (true, "no check".to_string()),
     }

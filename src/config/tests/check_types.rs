@@ -362,3 +362,31 @@ fn a_vip_check_takes_the_new_types_with_its_port() {
     assert_eq!(vc.port, 53);
     assert!(matches!(&vc.check.kind, CheckKind::Dns(d) if d.qtype == 6));
 }
+
+#[test]
+fn a_grpc_check_asks_for_a_service_or_the_whole_server() {
+    assert_eq!(
+        kind(&[r#"type = "grpc""#]),
+        CheckKind::Grpc(GrpcCheck {
+            service: String::new()
+        })
+    );
+    assert_eq!(
+        kind(&[r#"type = "grpc""#, r#"service = "orders.v1.Orders""#]),
+        CheckKind::Grpc(GrpcCheck {
+            service: "orders.v1.Orders".into()
+        })
+    );
+    assert_one(
+        &service_check(&[r#"type = "grpc""#, "service = 1"]),
+        11,
+        11,
+        "vip[0].service[0].check.service: expected a string, found integer 1",
+    );
+    assert_one(
+        &service_check(&[r#"type = "http""#, r#"service = "x""#]),
+        11,
+        11,
+        r#"check.service: only used by grpc checks, but type is "http""#,
+    );
+}
