@@ -84,12 +84,7 @@ fn check(kind: CheckKind, interval_ms: u64, timeout_ms: u64) -> Check {
 }
 
 fn http(path: &str) -> CheckKind {
-    CheckKind::Http(HttpCheck {
-        path: path.into(),
-        expect: StatusRange::SUCCESS,
-        host: None,
-        tls_verify: false,
-    })
+    CheckKind::Http(HttpCheck::get(path, StatusRange::SUCCESS))
 }
 
 fn target(id: usize, addr: SocketAddr, check: Check) -> Target {
@@ -165,10 +160,8 @@ async fn http_expect_range_decides_what_is_healthy() {
     let server = HttpServer::start(503).await;
     let mut t = target(0, server.addr, check(http("/"), 1000, 500));
     t.check.kind = CheckKind::Http(HttpCheck {
-        path: "/".into(),
-        expect: StatusRange { lo: 500, hi: 503 },
         host: Some("www.example.com".into()),
-        tls_verify: false,
+        ..HttpCheck::get("/", StatusRange { lo: 500, hi: 503 })
     });
     let o = check_once(&t).await;
     assert!(o.ok, "{o:?}");
@@ -457,10 +450,9 @@ async fn https_check_skips_certificate_verification_unless_asked() {
     let server = TlsServer::start().await;
     let https = |tls_verify| {
         CheckKind::Https(HttpCheck {
-            path: "/".into(),
-            expect: StatusRange::SUCCESS,
             host: Some("backend.test".into()),
             tls_verify,
+            ..HttpCheck::get("/", StatusRange::SUCCESS)
         })
     };
     let o = check_once(&target(0, server.addr, check(https(false), 5000, 3000))).await;

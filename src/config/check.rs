@@ -11,13 +11,17 @@ use std::time::Duration;
 
 use toml::Spanned;
 
+mod dns;
+mod http;
+mod udp;
+
 use super::duration;
 use super::model::*;
-use super::raw::{Leaf, RawCheck, Value};
+use super::raw::{Leaf, RawCheck};
 use super::validate::{path, Ctx};
 
 /// The check types, as written in `type = "…"`.
-const CHECK_TYPES: &[&str] = &["tcp", "http", "https", "exec", "none"];
+const CHECK_TYPES: &[&str] = &["tcp", "http", "https", "dns", "udp", "grpc", "exec", "none"];
 
 /// One table of check keys and where it sits in the file.
 pub struct Layer<'r> {
@@ -35,27 +39,85 @@ pub enum Role {
 }
 
 /// A value found in one of the layers.
-struct Src<'r> {
-    leaf: &'r Leaf,
-    path: String,
+pub(super) struct Src<'r> {
+    pub leaf: &'r Leaf,
+    pub path: String,
     /// Set in the most specific layer, i.e. written in the table being resolved.
-    own: bool,
+    pub own: bool,
 }
 
-/// Finds the most specific layer that sets a key.
-fn pick<'r>(
-    layers: &[&Layer<'r>],
-    key: &str,
-    get: impl Fn(&'r RawCheck) -> Option<&'r Leaf>,
-) -> Option<Src<'r>> {
-    let last = layers.len().checked_sub(1)?;
-    layers.iter().enumerate().rev().find_map(|(i, layer)| {
-        get(layer.raw.get_ref()).map(|leaf| Src {
-            leaf,
-            path: path(&layer.path, key),
-            own: i == last,
+/// The raw value of `key` in one table. Every key of [`RawCheck`] is named here, and only here.
+fn field<'r>(raw: &'r RawCheck, key: &str) -> Option<&'r Leaf> {
+    let leaf = match key {
+        "type" => &raw.kind,
+        "port" => &raw.port,
+        "address" => &raw.address,
+        "path" => &raw.path,
+        "expect" => &raw.expect,
+        "host" => &raw.host,
+        "tls_verify" => &raw.tls_verify,
+        "command" => &raw.command,
+        "method" => &raw.method,
+        "headers" => &raw.headers,
+        "body_contains" => &raw.body_contains,
+        "body_regex" => &raw.body_regex,
+        "tls_server_name" => &raw.tls_server_name,
+        "query" => &raw.query,
+        "qtype" => &raw.qtype,
+        "expect_rcode" => &raw.expect_rcode,
+        "tcp" => &raw.tcp,
+        "require_answer" => &raw.require_answer,
+        "send" => &raw.send,
+        "service" => &raw.service,
+        "interval" => &raw.interval,
+        "timeout" => &raw.timeout,
+        "rise" => &raw.rise,
+        "fall" => &raw.fall,
+        _ => unreachable!("check key {key:?} is not in RawCheck"),
+    };
+    leaf.as_ref()
+}
+
+/// The keys that belong to some check types only, and those types. Any other key (`type`,
+/// `port`, `address`, the timing) is shared by all.
+const TYPED_KEYS: &[(&str, &[&str])] = &[
+    ("path", &["http", "https"]),
+    ("expect", &["http", "https", "udp"]),
+    ("host", &["http", "https"]),
+    ("method", &["http", "https"]),
+    ("headers", &["http", "https"]),
+    ("body_contains", &["http", "https"]),
+    ("body_regex", &["http", "https"]),
+    ("tls_verify", &["https"]),
+    ("tls_server_name", &["https"]),
+    ("command", &["exec"]),
+    ("query", &["dns"]),
+    ("qtype", &["dns"]),
+    ("expect_rcode", &["dns"]),
+    ("tcp", &["dns"]),
+    ("require_answer", &["dns"]),
+    ("send", &["udp"]),
+    ("service", &["grpc"]),
+];
+
+/// The stack of layers a check is resolved from; gives the most specific value of each key.
+#[derive(Clone, Copy)]
+pub(super) struct Keys<'a, 'r> {
+    layers: &'a [&'a Layer<'r>],
+}
+
+impl<'r> Keys<'_, 'r> {
+    /// The most specific layer that sets `key`.
+    pub fn get(&self, key: &str) -> Option<Src<'r>> {
+        let last = self.layers.len().checked_sub(1)?;
+        self.layers.iter().enumerate().rev().find_map(|(i, layer)| {
+            field(layer.raw.get_ref(), key).map(|leaf| Src {
+                leaf,
+                path: path(&layer.path, key),
+                own: i == last,
+            })
         })
-    })
+    }
 }
 
 /// `[vip.check]`: the check plus the VIP-level `port` and `address` (default: the VIP).
@@ -84,26 +146,27 @@ pub fn vip_check(ctx: &mut Ctx, layer: &Layer, vip: Option<IpAddr>) -> Option<Vi
 /// Resolves a stack of check layers (service check, then a backend's override) into a
 /// [`Check`]; with no layers at all, the default: a TCP connect every 2s.
 pub fn resolve(ctx: &mut Ctx, layers: &[&Layer], role: Role) -> Option<Check> {
-    let kind_src = pick(layers, "type", |r| r.kind.as_ref());
+    let keys = Keys { layers };
+    let kind_src = keys.get("type");
     let kind = match &kind_src {
         Some(src) => ctx.choice(&src.path, src.leaf, "check type", CHECK_TYPES),
         None => Some("tcp"),
     };
-    let port = match (role, pick(layers, "port", |r| r.port.as_ref())) {
+    let port = match (role, keys.get("port")) {
         (Role::Vip, _) | (_, None) => Some(None), // the VIP check's port belongs to VipCheck
         (Role::Backend, Some(src)) => ctx.port(&src.path, src.leaf).map(Some),
     };
     if role == Role::Backend {
-        if let Some(src) = pick(layers, "address", |r| r.address.as_ref()).filter(|s| s.own) {
+        if let Some(src) = keys.get("address").filter(|s| s.own) {
             let msg = "only [vip.check] takes an address; a service or backend check always \
                        targets the backend";
             ctx.at(&src.path, &src.leaf.span(), msg);
         }
     }
-    let (interval, timeout) = timing(ctx, layers);
-    let rise = count(ctx, layers, "rise", |r| r.rise.as_ref(), DEFAULT_RISE);
-    let fall = count(ctx, layers, "fall", |r| r.fall.as_ref(), DEFAULT_FALL);
-    let kind = kind.and_then(|k| check_kind(ctx, layers, k, kind_src.as_ref()));
+    let (interval, timeout) = timing(ctx, keys);
+    let rise = count(ctx, keys, "rise", DEFAULT_RISE);
+    let fall = count(ctx, keys, "fall", DEFAULT_FALL);
+    let kind = kind.and_then(|k| check_kind(ctx, keys, k, kind_src.as_ref()));
     Some(Check {
         kind: kind?,
         port: port?,
@@ -116,7 +179,7 @@ pub fn resolve(ctx: &mut Ctx, layers: &[&Layer], role: Role) -> Option<Check> {
 
 /// `interval` and `timeout`, each positive, the timeout shorter than the interval (a check
 /// still running when the next one is due would pile up).
-fn timing(ctx: &mut Ctx, layers: &[&Layer]) -> (Option<Duration>, Option<Duration>) {
+fn timing(ctx: &mut Ctx, keys: Keys) -> (Option<Duration>, Option<Duration>) {
     let mut positive = |src: &Option<Src>, default: Duration| match src {
         None => Some(default),
         Some(src) => {
@@ -128,8 +191,8 @@ fn timing(ctx: &mut Ctx, layers: &[&Layer]) -> (Option<Duration>, Option<Duratio
             Some(d)
         }
     };
-    let interval_src = pick(layers, "interval", |r| r.interval.as_ref());
-    let timeout_src = pick(layers, "timeout", |r| r.timeout.as_ref());
+    let interval_src = keys.get("interval");
+    let timeout_src = keys.get("timeout");
     let interval = positive(&interval_src, DEFAULT_CHECK_INTERVAL);
     let timeout = positive(&timeout_src, DEFAULT_CHECK_TIMEOUT);
     if let (Some(i), Some(t)) = (interval, timeout) {
@@ -160,14 +223,8 @@ fn timing(ctx: &mut Ctx, layers: &[&Layer]) -> (Option<Duration>, Option<Duratio
 }
 
 /// `rise` or `fall`: consecutive results needed to change state, at least 1.
-fn count<'r>(
-    ctx: &mut Ctx,
-    layers: &[&Layer<'r>],
-    key: &str,
-    get: impl Fn(&'r RawCheck) -> Option<&'r Leaf>,
-    default: u32,
-) -> Option<u32> {
-    match pick(layers, key, get) {
+fn count(ctx: &mut Ctx, keys: Keys, key: &str, default: u32) -> Option<u32> {
+    match keys.get(key) {
         None => Some(default),
         Some(src) => ctx.u32(
             &src.path,
@@ -181,77 +238,50 @@ fn count<'r>(
 /// The type-specific keys. A key the type does not use is an error when it is written in the
 /// table being resolved; inherited ones are simply not used (a backend may turn the service's
 /// http check into a tcp one without unsetting `path`).
-fn check_kind(
-    ctx: &mut Ctx,
-    layers: &[&Layer],
-    kind: &str,
-    kind_src: Option<&Src>,
-) -> Option<CheckKind> {
-    let path_src = pick(layers, "path", |r| r.path.as_ref());
-    let expect_src = pick(layers, "expect", |r| r.expect.as_ref());
-    let host_src = pick(layers, "host", |r| r.host.as_ref());
-    let tls_src = pick(layers, "tls_verify", |r| r.tls_verify.as_ref());
-    let command_src = pick(layers, "command", |r| r.command.as_ref());
-    let http = kind == "http" || kind == "https";
-    let mut unused = |src: &Option<Src>, used_by: &str| {
-        if let Some(src) = src.as_ref().filter(|s| s.own) {
+fn check_kind(ctx: &mut Ctx, keys: Keys, kind: &str, kind_src: Option<&Src>) -> Option<CheckKind> {
+    for (key, used_by) in TYPED_KEYS {
+        if used_by.contains(&kind) {
+            continue;
+        }
+        if let Some(src) = keys.get(key).filter(|s| s.own) {
+            let used_by = match used_by {
+                [one] => one.to_string(),
+                [init @ .., last] => format!("{} and {last}", init.join(", ")),
+                [] => unreachable!("a typed key is used by some type"),
+            };
             let msg = format_args!("only used by {used_by} checks, but type is {kind:?}");
             ctx.at(&src.path, &src.leaf.span(), msg);
         }
-    };
-    if !http {
-        unused(&path_src, "http and https");
-        unused(&expect_src, "http and https");
-        unused(&host_src, "http and https");
-    }
-    if kind != "https" {
-        unused(&tls_src, "https");
-    }
-    if kind != "exec" {
-        unused(&command_src, "exec");
     }
     match kind {
         "tcp" => Some(CheckKind::Tcp),
         "none" => Some(CheckKind::None),
-        "exec" => command(ctx, command_src, kind_src).map(|command| CheckKind::Exec { command }),
-        _ => {
-            let path = match &path_src {
-                None => Some("/".to_string()),
-                Some(src) => ctx.string(&src.path, src.leaf).and_then(|p| {
-                    if !p.starts_with('/') {
-                        let msg = format_args!("{p:?} must start with '/'");
-                        ctx.at(&src.path, &src.leaf.span(), msg);
-                        return None;
-                    }
-                    Some(p.to_string())
-                }),
-            };
-            let expect = match &expect_src {
-                None => Some(StatusRange::SUCCESS),
-                Some(src) => expect(ctx, src),
-            };
-            let host = match &host_src {
-                None => Some(None),
-                Some(src) => ctx
-                    .nonempty_string(&src.path, src.leaf)
-                    .map(|h| Some(h.to_string())),
-            };
-            let tls_verify = match &tls_src {
-                Some(src) if kind == "https" => ctx.boolean(&src.path, src.leaf),
-                _ => Some(false),
-            };
-            let check = HttpCheck {
-                path: path?,
-                expect: expect?,
-                host: host?,
-                tls_verify: tls_verify?,
-            };
-            Some(if kind == "http" {
-                CheckKind::Http(check)
-            } else {
-                CheckKind::Https(check)
-            })
+        "exec" => {
+            command(ctx, keys.get("command"), kind_src).map(|command| CheckKind::Exec { command })
         }
+        "http" => http::check(ctx, keys, false).map(CheckKind::Http),
+        "https" => http::check(ctx, keys, true).map(CheckKind::Https),
+        "dns" => dns::check(ctx, keys, kind_src).map(CheckKind::Dns),
+        "udp" => udp::check(ctx, keys, kind_src).map(CheckKind::Udp),
+        "grpc" => grpc(ctx, keys).map(CheckKind::Grpc),
+        _ => unreachable!("check type {kind:?} is not in CHECK_TYPES"),
+    }
+}
+
+/// `service = "name"`, the gRPC service asked about; `""` (the default) is the whole server.
+fn grpc(ctx: &mut Ctx, keys: Keys) -> Option<GrpcCheck> {
+    let service = match keys.get("service") {
+        None => String::new(),
+        Some(src) => ctx.string(&src.path, src.leaf)?.to_string(),
+    };
+    Some(GrpcCheck { service })
+}
+
+/// A required key of a check type is missing: say so at `type`, which is always written for
+/// such a type (the default type is tcp).
+pub(super) fn missing(ctx: &mut Ctx, kind_src: Option<&Src>, what: &str) {
+    if let Some(kind_src) = kind_src {
+        ctx.at(&kind_src.path, &kind_src.leaf.span(), what);
     }
 }
 
@@ -259,10 +289,7 @@ fn check_kind(
 fn command(ctx: &mut Ctx, src: Option<Src>, kind_src: Option<&Src>) -> Option<Vec<String>> {
     const WHAT: &str = "an exec check needs command = [\"/path/to/program\", \"arg\", …]";
     let Some(src) = src else {
-        // `type = "exec"` is always written (the default type is tcp): point at it.
-        if let Some(kind_src) = kind_src {
-            ctx.at(&kind_src.path, &kind_src.leaf.span(), WHAT);
-        }
+        missing(ctx, kind_src, WHAT);
         return None;
     };
     let items = ctx.array(&src.path, src.leaf, "strings")?;
@@ -285,39 +312,4 @@ fn command(ctx: &mut Ctx, src: Option<Src>, kind_src: Option<&Src>) -> Option<Ve
         argv.push(arg?.to_string());
     }
     Some(argv)
-}
-
-/// `expect = 200` or `expect = "200-399"` (or `"204"`): acceptable HTTP status codes.
-fn expect(ctx: &mut Ctx, src: &Src) -> Option<StatusRange> {
-    const WHAT: &str = "an HTTP status 100..=599, or a range like \"200-399\"";
-    let code = |s: &str| s.parse::<u16>().ok().filter(|c| (100..=599).contains(c));
-    match src.leaf.get_ref() {
-        Value::Integer(_) => {
-            let c = ctx.int(&src.path, src.leaf, 100..=599, WHAT)? as u16;
-            Some(StatusRange { lo: c, hi: c })
-        }
-        Value::String(s) => {
-            let range = match s.split_once('-') {
-                Some((lo, hi)) => code(lo).zip(code(hi)),
-                None => code(s).map(|c| (c, c)),
-            };
-            match range {
-                Some((lo, hi)) if lo <= hi => Some(StatusRange { lo, hi }),
-                _ => {
-                    ctx.at(
-                        &src.path,
-                        &src.leaf.span(),
-                        format_args!("{s:?} is not {WHAT}"),
-                    );
-                    None
-                }
-            }
-        }
-        _ => {
-            let found = src.leaf.get_ref().describe();
-            let msg = format_args!("expected {WHAT}, found {found}");
-            ctx.at(&src.path, &src.leaf.span(), msg);
-            None
-        }
-    }
 }

@@ -507,6 +507,12 @@ pub enum CheckKind {
     Tcp,
     Http(HttpCheck),
     Https(HttpCheck),
+    /// A DNS query, answered natively (no `dig`).
+    Dns(DnsCheck),
+    /// A datagram sent, a reply (or no ICMP error) awaited.
+    Udp(UdpCheck),
+    /// `grpc.health.v1.Health/Check` over HTTP/2 cleartext.
+    Grpc(GrpcCheck),
     /// argv, run without a shell; exit 0 = healthy.
     Exec {
         command: Vec<String>,
@@ -514,6 +520,9 @@ pub enum CheckKind {
     /// Always healthy.
     None,
 }
+
+/// The first this many bytes of an HTTP body are what `body_contains` and `body_regex` see.
+pub const HTTP_BODY_LIMIT: usize = 64 * 1024;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct HttpCheck {
@@ -523,6 +532,148 @@ pub struct HttpCheck {
     pub host: Option<String>,
     /// https only: verify the server certificate.
     pub tls_verify: bool,
+    pub method: HttpMethod,
+    /// Extra request headers, validated names and values, in file order.
+    pub headers: Vec<(String, String)>,
+    /// The first [`HTTP_BODY_LIMIT`] bytes of the body must contain this.
+    pub body_contains: Option<String>,
+    /// The first [`HTTP_BODY_LIMIT`] bytes of the body must match this.
+    pub body_regex: Option<BodyRegex>,
+    /// https only: the TLS server name (SNI, and the name verified with `tls_verify`); `None`:
+    /// `host` without its port, else the IP address.
+    pub tls_server_name: Option<String>,
+}
+
+impl HttpCheck {
+    /// `GET path` with the status in `expect` and nothing else asked: what `type = "http"`
+    /// with only `path` set resolves to.
+    pub fn get(path: &str, expect: StatusRange) -> HttpCheck {
+        HttpCheck {
+            path: path.to_string(),
+            expect,
+            host: None,
+            tls_verify: false,
+            method: HttpMethod::Get,
+            headers: Vec::new(),
+            body_contains: None,
+            body_regex: None,
+            tls_server_name: None,
+        }
+    }
+
+    /// Whether the body is read at all.
+    pub fn reads_body(&self) -> bool {
+        self.body_contains.is_some() || self.body_regex.is_some()
+    }
+}
+
+/// The request methods an HTTP check may use (a health endpoint answers one of these).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpMethod {
+    Get,
+    Head,
+    Post,
+    Put,
+    Options,
+}
+
+impl HttpMethod {
+    pub const ALL: [HttpMethod; 5] = [
+        HttpMethod::Get,
+        HttpMethod::Head,
+        HttpMethod::Post,
+        HttpMethod::Put,
+        HttpMethod::Options,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HttpMethod::Get => "GET",
+            HttpMethod::Head => "HEAD",
+            HttpMethod::Post => "POST",
+            HttpMethod::Put => "PUT",
+            HttpMethod::Options => "OPTIONS",
+        }
+    }
+}
+
+/// A compiled `body_regex`, matched against bytes (a body need not be UTF-8). Two are equal
+/// when their patterns are (a reload compares checks).
+#[derive(Debug, Clone)]
+pub struct BodyRegex(pub regex::bytes::Regex);
+
+impl PartialEq for BodyRegex {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.as_str() == other.0.as_str()
+    }
+}
+
+/// DNS record types a check may ask for, as written in `qtype` (RFC 1035 §3.2.2, RFC 3596,
+/// RFC 2782).
+pub const DNS_QTYPES: &[(&str, u16)] = &[
+    ("A", 1),
+    ("NS", 2),
+    ("CNAME", 5),
+    ("SOA", 6),
+    ("PTR", 12),
+    ("MX", 15),
+    ("TXT", 16),
+    ("AAAA", 28),
+    ("SRV", 33),
+    ("ANY", 255),
+];
+
+/// DNS response codes a check may expect, as written in `expect_rcode` (RFC 1035 §4.1.1).
+pub const DNS_RCODES: &[(&str, u8)] = &[
+    ("NOERROR", 0),
+    ("FORMERR", 1),
+    ("SERVFAIL", 2),
+    ("NXDOMAIN", 3),
+    ("NOTIMP", 4),
+    ("REFUSED", 5),
+];
+
+/// The name of a response code, or its number for one outside [`DNS_RCODES`].
+pub fn dns_rcode_name(rcode: u8) -> String {
+    DNS_RCODES
+        .iter()
+        .find(|(_, c)| *c == rcode)
+        .map_or_else(|| rcode.to_string(), |(n, _)| n.to_string())
+}
+
+/// Default `qtype` and `expect_rcode`.
+pub const DEFAULT_DNS_QTYPE: u16 = 1;
+pub const DEFAULT_DNS_RCODE: u8 = 0;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DnsCheck {
+    /// The name asked for, without the trailing dot (`""` is the root).
+    pub query: String,
+    pub qtype: u16,
+    pub expect_rcode: u8,
+    /// Over TCP (RFC 1035 §4.2.2, two-byte length prefix) instead of UDP.
+    pub tcp: bool,
+    /// Healthy only with at least one answer record of `qtype`.
+    pub require_answer: bool,
+}
+
+/// The largest UDP payload a check sends or accepts: what fits an IPv4 datagram.
+pub const MAX_UDP_PAYLOAD: usize = 65_507;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct GrpcCheck {
+    /// The service name asked about; `""` is the server as a whole (the protocol's own
+    /// convention).
+    pub service: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct UdpCheck {
+    /// The datagram sent (may be empty).
+    pub send: Vec<u8>,
+    /// `None`: healthy unless an ICMP error comes back within the timeout. `Some`: a reply must
+    /// arrive within the timeout and contain these bytes (empty: any reply).
+    pub expect: Option<Vec<u8>>,
 }
 
 impl Config {

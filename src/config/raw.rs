@@ -24,8 +24,11 @@ pub enum Value {
     Float(f64),
     Boolean(bool),
     Array(Vec<Leaf>),
-    /// A table or a date-time where a leaf was expected: only ever an error, so not kept.
-    Table,
+    /// A table, with its keys and their spans (an HTTP check's `headers`); anywhere else only
+    /// ever an error.
+    Table(Vec<(Spanned<String>, Leaf)>),
+    /// A date-time: no key takes one, so it is only ever an error.
+    Datetime,
 }
 
 impl Value {
@@ -37,7 +40,8 @@ impl Value {
             Value::Float(f) => format!("float {f}"),
             Value::Boolean(b) => format!("boolean {b}"),
             Value::Array(_) => "an array".into(),
-            Value::Table => "a table".into(),
+            Value::Table(_) => "a table".into(),
+            Value::Datetime => "a date-time".into(),
         }
     }
 }
@@ -84,9 +88,19 @@ impl<'de> serde::de::Visitor<'de> for ValueVisitor {
         Ok(Value::Array(items))
     }
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        use serde::de::IgnoredAny;
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-        Ok(Value::Table)
+        let mut entries = Vec::new();
+        loop {
+            match map.next_key::<Spanned<String>>() {
+                Ok(Some(key)) => entries.push((key, map.next_value()?)),
+                Ok(None) => return Ok(Value::Table(entries)),
+                // toml hands a date-time over as a map whose one key cannot carry a span: the
+                // only map that fails here. Its value is skipped so reading goes on.
+                Err(_) => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                    return Ok(Value::Datetime);
+                }
+            }
+        }
     }
 }
 
@@ -203,7 +217,8 @@ pub struct RawBackend {
 }
 
 /// `[vip.check]`, `[vip.service.check]` and a backend's `check = { … }` share these keys.
-/// `address` is only meaningful in `[vip.check]`; `validate` says so elsewhere.
+/// `address` is only meaningful in `[vip.check]`, and most keys in one check type only;
+/// `check.rs` says so (its `field` names every key here).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawCheck {
@@ -216,6 +231,18 @@ pub struct RawCheck {
     pub host: Option<Leaf>,
     pub tls_verify: Option<Leaf>,
     pub command: Option<Leaf>,
+    pub method: Option<Leaf>,
+    pub headers: Option<Leaf>,
+    pub body_contains: Option<Leaf>,
+    pub body_regex: Option<Leaf>,
+    pub tls_server_name: Option<Leaf>,
+    pub query: Option<Leaf>,
+    pub qtype: Option<Leaf>,
+    pub expect_rcode: Option<Leaf>,
+    pub tcp: Option<Leaf>,
+    pub require_answer: Option<Leaf>,
+    pub send: Option<Leaf>,
+    pub service: Option<Leaf>,
     pub interval: Option<Leaf>,
     pub timeout: Option<Leaf>,
     pub rise: Option<Leaf>,
@@ -408,6 +435,23 @@ mod tests {
         assert_eq!(&text[items[0].span()], "\"1:2\"");
         assert_eq!(items[1].get_ref(), &Value::Integer(3));
         assert_eq!(vip.med.unwrap().get_ref().describe(), "float 1.5");
+    }
+
+    #[test]
+    fn tables_keep_their_keys_with_spans_and_date_times_are_named() {
+        let text = "[[vip]]\nmed = { \"X-A\" = \"1\" }\nlocal_pref = 1979-05-27\nannounce = 1\n";
+        let (raw, errors) = read(text);
+        assert!(errors.is_empty(), "{errors:?}");
+        let vip = raw.unwrap().vip.unwrap().remove(0).into_inner();
+        let Value::Table(entries) = vip.med.unwrap().into_inner() else {
+            panic!("not a table")
+        };
+        assert_eq!(&text[entries[0].0.span()], "\"X-A\"");
+        assert_eq!(entries[0].0.get_ref(), "X-A");
+        assert_eq!(entries[0].1.get_ref(), &Value::String("1".into()));
+        assert_eq!(vip.local_pref.unwrap().get_ref(), &Value::Datetime);
+        // Reading went on after the date-time.
+        assert_eq!(vip.announce.unwrap().get_ref(), &Value::Integer(1));
     }
 
     #[test]

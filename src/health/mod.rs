@@ -4,18 +4,22 @@
 //! ```text
 //!   Checker ── spawns ──▶ target task ×N ──(Observation)──▶ mpsc ──▶ daemon loop
 //!                          │  sleep jitter, then every interval (± 5 %):
-//!                          └─ check_once: tcp | http | https | exec | none, under the timeout
+//!                          └─ check_once: tcp | http | https | dns | udp | grpc | exec | none,
+//!                             under the timeout
 //! ```
 //!
 //! Every target runs in its own task, so a slow or hanging check never delays another. The first
 //! run of each target is spread uniformly over its first interval so that a node with a thousand
 //! backends does not fire a thousand checks in the same millisecond.
 
+mod dns;
 mod exec;
+mod grpc;
 mod http;
 pub mod state;
 mod tcp;
 mod tls;
+mod udp;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -185,7 +189,16 @@ pub async fn check_once(target: &Target) -> Observation {
     let timeout = target.check.timeout;
     let (ok, detail) = match tokio::time::timeout(timeout, probe(target)).await {
         Ok(result) => result,
-        Err(_) => (false, format!("timed out after {}", fmt_duration(timeout))),
+        Err(_) => match &target.check.kind {
+            CheckKind::Udp(u) if udp::silence_is_healthy(u) => (
+                true,
+                format!(
+                    "no reply and no ICMP error within {}",
+                    fmt_duration(timeout)
+                ),
+            ),
+            _ => (false, format!("timed out after {}", fmt_duration(timeout))),
+        },
     };
     Observation {
         id: target.id,
@@ -202,6 +215,9 @@ async fn probe(target: &Target) -> (bool, String) {
         CheckKind::Tcp => tcp::probe(addr).await,
         CheckKind::Http(h) => http::probe(addr, h, false).await,
         CheckKind::Https(h) => http::probe(addr, h, true).await,
+        CheckKind::Dns(d) => dns::probe(addr, d).await,
+        CheckKind::Udp(u) => udp::probe(addr, u).await,
+        CheckKind::Grpc(g) => grpc::probe(addr, g).await,
         CheckKind::Exec { command } => exec::probe(command, addr).await,
         CheckKind::None => (true, "no check".to_string()),
     }

@@ -3,7 +3,8 @@
 //! By default the certificate is not verified: backends are usually addressed by IP with
 //! self-signed or internal certificates, and the check asks "does it answer", not "is it who it
 //! says". The handshake signatures are still checked. With `tls_verify = true` the chain is
-//! verified against the system's root store, for the `host` name (or the IP address).
+//! verified against the system's root store, for `tls_server_name`, else the `host` name, else
+//! the IP address; the same name goes in SNI.
 
 use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
@@ -24,9 +25,15 @@ pub(super) fn client_config(verify: bool) -> Result<Arc<ClientConfig>, String> {
     }
 }
 
-/// The `host` setting (without a port) when it is a valid name, else the IP address.
-pub(super) fn server_name(host: Option<&str>, ip: IpAddr) -> ServerName<'static> {
-    host.map(strip_port)
+/// The name sent in SNI and verified with `tls_verify`: `tls_server_name` when set, else the
+/// `host` setting (without a port) when it is a valid name, else the IP address.
+pub(super) fn server_name(
+    tls_server_name: Option<&str>,
+    host: Option<&str>,
+    ip: IpAddr,
+) -> ServerName<'static> {
+    tls_server_name
+        .or(host.map(strip_port))
         .and_then(|h| ServerName::try_from(h.to_string()).ok())
         .unwrap_or_else(|| ServerName::IpAddress(ip.into()))
 }
@@ -130,13 +137,29 @@ mod tests {
     fn server_name_uses_the_host_without_its_port() {
         let ip: IpAddr = "10.0.0.1".parse().unwrap();
         assert_eq!(
-            server_name(Some("www.example.com:8443"), ip),
+            server_name(None, Some("www.example.com:8443"), ip),
             ServerName::try_from("www.example.com").unwrap()
         );
-        assert_eq!(server_name(None, ip), ServerName::IpAddress(ip.into()));
         assert_eq!(
-            server_name(Some("[2001:db8::1]:443"), ip),
+            server_name(None, None, ip),
+            ServerName::IpAddress(ip.into())
+        );
+        assert_eq!(
+            server_name(None, Some("[2001:db8::1]:443"), ip),
             ServerName::IpAddress("2001:db8::1".parse::<IpAddr>().unwrap().into())
+        );
+    }
+
+    #[test]
+    fn tls_server_name_overrides_the_host() {
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        assert_eq!(
+            server_name(Some("api.internal"), Some("www.example.com"), ip),
+            ServerName::try_from("api.internal").unwrap()
+        );
+        assert_eq!(
+            server_name(Some("10.9.9.9"), None, ip),
+            ServerName::IpAddress("10.9.9.9".parse::<IpAddr>().unwrap().into())
         );
     }
 

@@ -7,7 +7,7 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -44,6 +44,8 @@ pub struct Backend {
     thread: Option<JoinHandle<()>>,
     /// Requests served (any status), so a test can see the checks arrive.
     served: Arc<std::sync::atomic::AtomicUsize>,
+    /// The head (request line and headers) of the last request answered.
+    last_request: Arc<Mutex<String>>,
 }
 
 /// Moves the calling thread into namespace `name`.
@@ -58,15 +60,17 @@ impl Backend {
         let mode = Arc::new(AtomicU8::new(Mode::Healthy as u8));
         let stop = Arc::new(AtomicBool::new(false));
         let served = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let last_request = Arc::new(Mutex::new(String::new()));
         let (ready_tx, ready_rx) = mpsc::channel();
         let name = ns.name().to_string();
         let thread = {
             let (mode, stop, served) = (mode.clone(), stop.clone(), served.clone());
+            let last = last_request.clone();
             std::thread::Builder::new()
                 .name(format!("backend-{name}-{port}"))
                 .spawn(move || {
                     enter(&name);
-                    serve(port, &mode, &stop, &served, ready_tx);
+                    serve(port, &mode, &stop, &served, &last, ready_tx);
                 })
                 .expect("spawn backend thread")
         };
@@ -78,6 +82,7 @@ impl Backend {
             stop,
             thread: Some(thread),
             served,
+            last_request,
         }
     }
 
@@ -89,6 +94,11 @@ impl Backend {
 
     pub fn served(&self) -> usize {
         self.served.load(Ordering::SeqCst)
+    }
+
+    /// The request line and headers of the last request answered ("" before the first).
+    pub fn last_request(&self) -> String {
+        self.last_request.lock().unwrap().clone()
     }
 }
 
@@ -117,6 +127,7 @@ fn serve(
     mode: &AtomicU8,
     stop: &AtomicBool,
     served: &std::sync::atomic::AtomicUsize,
+    last_request: &Mutex<String>,
     ready: mpsc::Sender<()>,
 ) {
     let mut listener = Some(listen(port));
@@ -145,7 +156,7 @@ fn serve(
                 });
             }
             Ok((conn, _)) => {
-                answer(conn, m);
+                answer(conn, m, last_request);
                 served.fetch_add(1, Ordering::SeqCst);
             }
             Err(_) => std::thread::sleep(Duration::from_millis(10)),
@@ -155,7 +166,7 @@ fn serve(
 
 /// Reads a request head (if the client sends one) and answers 200 or 503. A TCP check that
 /// connects and closes without sending anything just sees the connection accepted.
-fn answer(mut conn: TcpStream, mode: Mode) {
+fn answer(mut conn: TcpStream, mode: Mode, last_request: &Mutex<String>) {
     let _ = conn.set_nonblocking(false);
     let _ = conn.set_read_timeout(Some(Duration::from_millis(500)));
     let mut buf = Vec::new();
@@ -166,6 +177,7 @@ fn answer(mut conn: TcpStream, mode: Mode) {
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
         }
     }
+    *last_request.lock().unwrap() = String::from_utf8_lossy(&buf).into_owned();
     let (code, text) = match mode {
         Mode::Healthy => (200, "OK"),
         _ => (503, "Service Unavailable"),

@@ -32,7 +32,7 @@ fn check_type_must_be_known() {
         &service_check(&[r#"type = "icmp""#]),
         10,
         8,
-        r#"vip[0].service[0].check.type: unknown check type "icmp"; expected one of: tcp, http, https, exec, none"#,
+        r#"vip[0].service[0].check.type: unknown check type "icmp"; expected one of: tcp, http, https, dns, udp, grpc, exec, none"#,
     );
 }
 

@@ -361,12 +361,7 @@ fn lab_node_files_follow_the_lab_plan() {
                 .collect();
             assert_eq!(got, backends.map(|b| (ip(&b), 8080, 100)));
             for b in &svc.backends {
-                let http = HttpCheck {
-                    path: "/healthz".into(),
-                    expect: StatusRange { lo: 200, hi: 200 },
-                    host: None,
-                    tls_verify: false,
-                };
+                let http = HttpCheck::get("/healthz", StatusRange { lo: 200, hi: 200 });
                 let check = Check {
                     kind: CheckKind::Http(http),
                     port: None,

@@ -7,6 +7,7 @@
 
 mod bgp;
 mod check;
+mod check_types;
 mod general;
 mod policy;
 mod service;
