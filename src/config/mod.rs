@@ -11,6 +11,7 @@
 mod check;
 pub mod duration;
 pub mod edit;
+mod export;
 mod model;
 pub mod naming;
 mod position;

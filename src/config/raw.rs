@@ -168,6 +168,7 @@ pub struct RawPeer {
     pub bfd_multihop: Option<Leaf>,
     pub graceful_restart: Option<Leaf>,
     pub restart_time: Option<Leaf>,
+    pub vips: Option<Leaf>,
 }
 
 #[derive(Debug, Default, Deserialize)]

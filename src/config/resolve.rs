@@ -11,7 +11,7 @@ use toml::Spanned;
 use super::model::*;
 use super::raw::{Leaf, RawApi, RawBgp, RawConfig, RawNode, RawPeer, Value};
 use super::validate::{path, Ctx, FirstSeen};
-use super::vip;
+use super::{export, vip};
 
 /// Longest TCP MD5 key Linux accepts (`TCP_MD5SIG_MAXKEYLEN`).
 const MAX_MD5_KEY_LEN: usize = 80;
@@ -23,12 +23,13 @@ pub fn config(ctx: &mut Ctx, raw: &RawConfig) -> Option<Config> {
     // VIPs are checked against every peer that resolved, even when another one did not.
     let (bgp, peers) = bgp(ctx, raw.bgp.as_ref());
     let local_asn = node.as_ref().map(|n| n.asn);
-    let vips = vip::vips(
-        ctx,
-        raw.vip.as_deref().unwrap_or_default(),
-        &peers,
-        local_asn,
-    );
+    let raw_vips = raw.vip.as_deref().unwrap_or_default();
+    let mut vips = vip::vips(ctx, raw_vips, &peers, local_asn);
+    if let Some(list) = vips.as_mut() {
+        if !export::apply_peer_vips(ctx, raw.bgp.as_ref(), raw_vips, &peers, list) {
+            vips = None;
+        }
+    }
     let state_file = state_file(ctx, raw.node.as_ref());
     Some(Config {
         node: node?,

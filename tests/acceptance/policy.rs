@@ -12,7 +12,7 @@ fn established_count(frr: &Frr, neighbor: &str) -> u64 {
 
 /// `peers = [...]` on a VIP: announced to the routers listed only. Moving the VIP to the other
 /// router by a reload withdraws it from the first and announces it to the second, without
-/// resetting either session.
+/// resetting either session; a peer's `vips = [...]` does the same from the peer's side.
 #[test]
 fn a_vip_with_peers_reaches_only_those_routers_and_a_reload_moves_it_without_a_reset() {
     let lab = Lab::new(2, 1);
@@ -49,6 +49,25 @@ fn a_vip_with_peers_reaches_only_those_routers_and_a_reload_moves_it_without_a_r
     for k in 0..2 {
         assert_eq!(kernel_next_hops(lab.router(k), VIP4B), [node_addr(k, 1)]);
     }
+
+    // The other side of the choice: router 1's peer table lists the VIPs it gets.
+    let router1 = format!("address = \"{}\"\n", router_addr(1, 1));
+    let listed = lab
+        .node_config(1, "")
+        .replace(&router1, &format!("{router1}vips = [\"{VIP4B}\"]\n"));
+    assert!(listed.contains("vips = "), "{listed}");
+    d.reload(&(listed + &vip(VIP4, "", None) + &vip(VIP4B, "", None)));
+    wait_next_hops(lab.router(0), VIP4, &[node_addr(0, 1)]);
+    wait_next_hops(lab.router(1), VIP4, NONE);
+    assert_eq!(kernel_next_hops(lab.router(1), VIP4B), [node_addr(1, 1)]);
+    assert_eq!(
+        (
+            established_count(&r0, &node_addr(0, 1)),
+            established_count(&r1, &node_addr(1, 1)),
+        ),
+        sessions,
+        "a peer's vips list resets no session either"
+    );
 }
 
 /// `last_resort`: a VIP whose check fails is announced degraded (prepended) instead of

@@ -180,3 +180,58 @@ fn peers_must_carry_the_vips_family() {
     lines.push(r#"peers = ["10.0.1.1"]"#);
     parse_ok(&lines);
 }
+
+/// Two peers (lines 4-10; the first with a `vips` line 7), then two VIPs (from line 11).
+fn peer_with_vips(vips_line: &'static str, vip_extra: &[&'static str]) -> Vec<&'static str> {
+    let mut all = with_node(&[
+        "[[bgp.peer]]",              // 4
+        r#"address = "10.0.1.1""#,   // 5
+        "asn = 65000",               // 6
+        vips_line,                   // 7
+        "[[bgp.peer]]",              // 8
+        r#"address = "10.0.2.1""#,   // 9
+        "asn = 65000",               // 10
+        "[[vip]]",                   // 11
+        r#"address = "10.100.0.1""#, // 12
+    ]);
+    all.extend(vip_extra);
+    all.extend(["[[vip]]", r#"address = "10.100.0.2""#]);
+    all
+}
+
+#[test]
+fn a_peers_vips_list_keeps_the_other_vips_from_it() {
+    let c = parse_ok(&peer_with_vips(r#"vips = ["10.100.0.1"]"#, &[]));
+    let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+    assert!(c.vips[0].peers.is_empty(), "10.100.0.1 goes to both peers");
+    assert_eq!(
+        c.vips[1].peers,
+        [ip("10.0.2.1")],
+        "10.100.0.2 skips 10.0.1.1"
+    );
+    assert_eq!(
+        c.bgp.peers[0],
+        parse_ok(&peer_with_vips("", &[])).bgp.peers[0],
+        "the list is not a session setting: changing it resets nothing"
+    );
+}
+
+#[test]
+fn a_peers_vips_list_names_vips_of_the_file() {
+    assert_one(
+        &peer_with_vips(r#"vips = ["10.100.0.9"]"#, &[]),
+        7,
+        9,
+        "bgp.peer[0].vips[0]: 10.100.0.9 is not a VIP of this file",
+    );
+}
+
+#[test]
+fn a_vip_that_the_lists_leave_without_a_peer_is_refused() {
+    assert_one(
+        &peer_with_vips(r#"vips = ["10.100.0.2"]"#, &[r#"peers = ["10.0.1.1"]"#]),
+        11,
+        1,
+        "vip[0]: VIP 10.100.0.1 goes to no peer",
+    );
+}
