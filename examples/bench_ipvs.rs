@@ -25,6 +25,7 @@ fn table(services: usize, dests: usize) -> DesiredState {
             protocol: Protocol::Tcp,
             scheduler: "wrr".into(),
             persistence: 0,
+            flags: Default::default(),
             destinations: (0..dests)
                 .map(|j| Destination {
                     address: addr(201, j),

@@ -20,7 +20,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anycastd::config::{Forwarding, Protocol};
+use anycastd::config::{Forwarding, Protocol, SchedulerFlags};
 use anycastd::dataplane::{
     Dataplane, DataplaneReport, DesiredState, Destination, IpvsOp, Op, Pass, VipAddress,
     VirtualService,
@@ -161,6 +161,7 @@ fn svc(vip: &str, port: u16, scheduler: &str, dests: &[(&str, u16, u32)]) -> Vir
         protocol: Protocol::Tcp,
         scheduler: scheduler.into(),
         persistence: 0,
+        flags: Default::default(),
         destinations: dests
             .iter()
             .map(|(a, p, w)| Destination {
@@ -271,6 +272,64 @@ fn a_weight_change_reaches_the_kernel_with_one_op() {
         assert!(!pass.dumped, "a weight change must not dump the kernel");
         assert_eq!(ipvs_table(), expected);
         dp.shutdown(false).await;
+    });
+}
+
+/// Issue 17's scheduler flags reach the kernel as ipvsadm shows them (`mh (mh-fallback,mh-port)`,
+/// `ops` on UDP), a change of flags is one edit of the service, and a restarted dataplane reads
+/// them back and changes nothing.
+#[test]
+#[ignore = "needs IPVS and dummy interfaces: run with labs/qemu/run"]
+fn scheduler_flags_reach_the_kernel_and_are_read_back() {
+    in_netns(|| async {
+        let dp = Dataplane::start();
+        let mut desired = DesiredState::default();
+        desired.addresses.push(vip("anycast0", "10.100.0.1"));
+        let mut mh = svc("10.100.0.1", 80, "mh", &[("10.0.1.1", 8080, 1)]);
+        mh.flags = SchedulerFlags {
+            fallback: true,
+            port: true,
+            one_packet: false,
+        };
+        let mut udp = svc("10.100.0.1", 53, "sh", &[("10.0.1.1", 53, 1)]);
+        udp.protocol = Protocol::Udp;
+        udp.flags = SchedulerFlags {
+            fallback: true,
+            port: false,
+            one_packet: true,
+        };
+        desired.services = vec![mh, udp];
+        assert_all_ok(&dp.apply(desired.clone()).await);
+        let listing = sh("ipvsadm -Ln");
+        assert!(
+            listing.contains("TCP  10.100.0.1:80 mh (mh-fallback,mh-port)"),
+            "{listing}"
+        );
+        assert!(
+            listing.contains("UDP  10.100.0.1:53 sh (sh-fallback) ops"),
+            "{listing}"
+        );
+
+        desired.services[0].flags.port = false;
+        let pass = dp.apply(desired.clone()).await;
+        assert_all_ok(&pass);
+        assert_eq!(pass.ops.len(), 1, "{:#?}", pass.ops);
+        assert!(matches!(
+            pass.ops[0].0,
+            Op::Ipvs(IpvsOp::EditService { .. })
+        ));
+        let listing = sh("ipvsadm -Ln");
+        assert!(
+            listing.contains("TCP  10.100.0.1:80 mh (mh-fallback)"),
+            "{listing}"
+        );
+        dp.shutdown(false).await;
+
+        let again = Dataplane::start();
+        let pass = again.apply(desired).await;
+        assert_all_ok(&pass);
+        assert!(pass.ops.is_empty(), "adopted as is: {:#?}", pass.ops);
+        again.shutdown(false).await;
     });
 }
 

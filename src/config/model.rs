@@ -451,6 +451,39 @@ pub struct Service {
     pub unhealthy_weight: u32,
     pub slow_start: Duration,
     pub backends: Vec<Backend>,
+    /// `mh_port`/`sh_port`, `mh_fallback`/`sh_fallback`, `ops`.
+    pub flags: SchedulerFlags,
+}
+
+/// The IPVS service flags beyond persistence: the `sh` and `mh` schedulers' two flags
+/// (`IP_VS_SVC_F_SCHED1` fallback, `IP_VS_SVC_F_SCHED2` port, the same bits for both) and
+/// one-packet scheduling (`IP_VS_SVC_F_ONEPACKET`, UDP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct SchedulerFlags {
+    /// `*_fallback`: a destination with weight 0 (or overloaded) is skipped for the next one,
+    /// instead of the flow being refused.
+    pub fallback: bool,
+    /// `*_port`: the source port is hashed with the source address.
+    pub port: bool,
+    /// `ops`: every UDP datagram is scheduled on its own (no connection entry).
+    pub one_packet: bool,
+}
+
+impl SchedulerFlags {
+    /// As ipvsadm shows them: `mh-fallback,mh-port,ops`.
+    pub fn describe(&self, scheduler: &str) -> String {
+        let mut parts = Vec::new();
+        if self.fallback {
+            parts.push(format!("{scheduler}-fallback"));
+        }
+        if self.port {
+            parts.push(format!("{scheduler}-port"));
+        }
+        if self.one_packet {
+            parts.push("ops".to_string());
+        }
+        parts.join(",")
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -206,6 +206,11 @@ pub struct RawService {
     pub slow_start: Option<Leaf>,
     pub check: Option<Spanned<RawCheck>>,
     pub backend: Option<Vec<Spanned<RawBackend>>>,
+    pub mh_port: Option<Leaf>,
+    pub mh_fallback: Option<Leaf>,
+    pub sh_port: Option<Leaf>,
+    pub sh_fallback: Option<Leaf>,
+    pub ops: Option<Leaf>,
 }
 
 #[derive(Debug, Default, Deserialize)]

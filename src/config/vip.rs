@@ -510,7 +510,9 @@ fn service(
         }
         None => Some(1),
     };
+    let flags = scheduler_flags(ctx, here, s, scheduler.as_deref(), protocol);
     Some(Service {
+        flags: flags?,
         name: name?,
         port: port?,
         protocol: protocol?,
@@ -522,6 +524,61 @@ fn service(
         slow_start: slow_start?,
         backends: backends.filter(|b| !b.is_empty())?,
     })
+}
+
+/// `mh_port`, `mh_fallback` (scheduler `mh` only), `sh_port`, `sh_fallback` (`sh` only) and
+/// `ops` (UDP only): the kernel reads the scheduler bits by scheduler, so a flag meant for
+/// another one would silently mean something else.
+fn scheduler_flags(
+    ctx: &mut Ctx,
+    here: &str,
+    s: &RawService,
+    scheduler: Option<&str>,
+    protocol: Option<Protocol>,
+) -> Option<SchedulerFlags> {
+    let mut flags = SchedulerFlags::default();
+    let mut ok = true;
+    let keys: [(&str, &Option<Leaf>, &str); 4] = [
+        ("mh_port", &s.mh_port, "mh"),
+        ("mh_fallback", &s.mh_fallback, "mh"),
+        ("sh_port", &s.sh_port, "sh"),
+        ("sh_fallback", &s.sh_fallback, "sh"),
+    ];
+    for (key, leaf, needs) in keys {
+        let Some(leaf) = leaf else { continue };
+        let at = path(here, key);
+        let Some(on) = ctx.boolean(&at, leaf) else {
+            ok = false;
+            continue;
+        };
+        if scheduler.is_some_and(|sched| sched != needs) {
+            let msg = format_args!(
+                "only for scheduler = \"{needs}\" (this service uses {:?})",
+                scheduler.unwrap_or_default()
+            );
+            ctx.at(&at, &leaf.span(), msg);
+            ok = false;
+            continue;
+        }
+        if key.ends_with("_port") {
+            flags.port |= on;
+        } else {
+            flags.fallback |= on;
+        }
+    }
+    if let Some(leaf) = &s.ops {
+        let at = path(here, "ops");
+        match ctx.boolean(&at, leaf) {
+            Some(true) if protocol.is_some_and(|p| p != Protocol::Udp) => {
+                let msg = "one-packet scheduling is for UDP services (protocol = \"udp\")";
+                ctx.at(&at, &leaf.span(), msg);
+                ok = false;
+            }
+            Some(on) => flags.one_packet = on,
+            None => ok = false,
+        }
+    }
+    ok.then_some(flags)
 }
 
 /// IPVS persistence timeout: whole seconds, `300` or `"5m"`.

@@ -52,6 +52,7 @@ pub struct VirtualService {
     pub scheduler: String,
     /// Seconds; 0 = off.
     pub persistence: u32,
+    pub flags: crate::config::SchedulerFlags,
     pub destinations: Vec<Destination>,
 }
 

@@ -71,6 +71,7 @@ pub struct ServiceParams {
     pub scheduler: String,
     /// Persistence timeout in seconds; 0 = not persistent.
     pub persistence: u32,
+    pub flags: crate::config::SchedulerFlags,
 }
 
 /// Identity of a destination inside a service.

@@ -308,3 +308,34 @@ fn min_healthy_without_backends_reports_only_the_missing_backends() {
         "a service needs at least one [[vip.service.backend]]",
     );
 }
+
+#[test]
+fn scheduler_flags_belong_to_their_scheduler_and_ops_to_udp() {
+    let c = parse_ok(&service(&[
+        r#"scheduler = "mh""#,
+        "mh_port = true",
+        "mh_fallback = true",
+    ]));
+    let f = c.vips[0].services[0].flags;
+    assert!(f.port && f.fallback && !f.one_packet);
+    assert_one(
+        &service(&[r#"scheduler = "wrr""#, "mh_port = true"]),
+        10,
+        11,
+        "vip[0].service[0].mh_port: only for scheduler = \"mh\" (this service uses \"wrr\")",
+    );
+    assert_one(
+        &service(&[r#"scheduler = "mh""#, "sh_fallback = true"]),
+        10,
+        15,
+        "vip[0].service[0].sh_fallback: only for scheduler = \"sh\"",
+    );
+    assert_one(
+        &service(&["ops = true"]),
+        9,
+        7,
+        "vip[0].service[0].ops: one-packet scheduling is for UDP services",
+    );
+    let c = parse_ok(&service(&[r#"protocol = "udp""#, "ops = true"]));
+    assert!(c.vips[0].services[0].flags.one_packet);
+}

@@ -42,6 +42,7 @@ impl NodeState {
                 protocol: s.protocol,
                 scheduler: s.scheduler.clone(),
                 persistence: s.persistence,
+                flags: s.flags,
                 destinations: s
                     .backends
                     .iter()

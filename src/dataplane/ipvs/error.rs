@@ -134,6 +134,7 @@ mod tests {
             params: ServiceParams {
                 scheduler: "mh".into(),
                 persistence: 0,
+                flags: Default::default(),
             },
         };
         assert_eq!(

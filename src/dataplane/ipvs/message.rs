@@ -13,7 +13,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::config::Protocol;
+use crate::config::{Protocol, SchedulerFlags};
 use crate::dataplane::reconcile::IpvsOp;
 use crate::dataplane::state::{DestKey, DestParams, Forwarding, ServiceKey, ServiceParams};
 
@@ -108,6 +108,11 @@ const IPVS_DEST_ATTR_TUN_FLAGS: u16 = 15;
 
 /// ip_vs.h: IP_VS_SVC_F_PERSISTENT.
 const IP_VS_SVC_F_PERSISTENT: u32 = 0x0001;
+const IP_VS_SVC_F_ONEPACKET: u32 = 0x0004;
+/// Scheduler flag 1: `sh-fallback` for sh, `mh-fallback` for mh.
+const IP_VS_SVC_F_SCHED1: u32 = 0x0008;
+/// Scheduler flag 2: `sh-port` for sh, `mh-port` for mh.
+const IP_VS_SVC_F_SCHED2: u32 = 0x0010;
 /// ip_vs.h: IP_VS_CONN_F_FWD_MASK and the forwarding methods.
 const IP_VS_CONN_F_FWD_MASK: u32 = 0x0007;
 const IP_VS_CONN_F_MASQ: u32 = 0x0000;
@@ -195,11 +200,7 @@ fn put_service(buf: &mut Vec<u8>, key: &ServiceKey, params: Option<&ServiceParam
             let mut name = p.scheduler.as_bytes().to_vec();
             name.push(0);
             put_attr(b, IPVS_SVC_ATTR_SCHED_NAME, &name);
-            let flags = if p.persistence > 0 {
-                IP_VS_SVC_F_PERSISTENT
-            } else {
-                0
-            };
+            let flags = encode_flags(p);
             // struct ip_vs_flags { __u32 flags; __u32 mask; }: mask ~0 sets every flag, as
             // libipvs does.
             let mut f = flags.to_ne_bytes().to_vec();
@@ -373,8 +374,32 @@ pub fn decode_service(msg: &Incoming<'_>) -> Option<(ServiceKey, ServiceParams)>
         } else {
             0
         },
+        flags: SchedulerFlags {
+            fallback: flags & IP_VS_SVC_F_SCHED1 != 0,
+            port: flags & IP_VS_SVC_F_SCHED2 != 0,
+            one_packet: flags & IP_VS_SVC_F_ONEPACKET != 0,
+        },
     };
     Some((key, params))
+}
+
+/// `struct ip_vs_flags`'s flags for a service: persistence, one-packet scheduling and the
+/// scheduler's own bits (`sh` and `mh` both read SCHED1 as fallback and SCHED2 as port).
+fn encode_flags(p: &ServiceParams) -> u32 {
+    let mut flags = 0;
+    if p.persistence > 0 {
+        flags |= IP_VS_SVC_F_PERSISTENT;
+    }
+    if p.flags.one_packet {
+        flags |= IP_VS_SVC_F_ONEPACKET;
+    }
+    if p.flags.fallback {
+        flags |= IP_VS_SVC_F_SCHED1;
+    }
+    if p.flags.port {
+        flags |= IP_VS_SVC_F_SCHED2;
+    }
+    flags
 }
 
 /// A destination out of an IPVS_CMD_NEW_DEST dump message of a service of family `service_af`.
@@ -418,10 +443,30 @@ mod tests {
         service(Protocol::Tcp, "10.9.9.9", 80)
     }
 
+    #[test]
+    fn scheduler_flags_are_the_kernels_bits() {
+        let mut p = service_params("mh", 0);
+        assert_eq!(encode_flags(&p), 0);
+        p.flags = SchedulerFlags {
+            fallback: true,
+            port: true,
+            one_packet: false,
+        };
+        // ipvsadm -s mh -b mh-fallback,mh-port sends 0x18 (IP_VS_SVC_F_SCHED1 | SCHED2).
+        assert_eq!(encode_flags(&p), 0x18);
+        p.persistence = 300;
+        p.flags = SchedulerFlags {
+            one_packet: true,
+            ..SchedulerFlags::default()
+        };
+        assert_eq!(encode_flags(&p), 0x05, "persistent | one-packet");
+    }
+
     fn service_params(scheduler: &str, persistence: u32) -> ServiceParams {
         ServiceParams {
             scheduler: scheduler.into(),
             persistence,
+            flags: Default::default(),
         }
     }
 

@@ -29,6 +29,7 @@ pub fn service(vip: &str, port: u16, dests: Vec<Destination>) -> VirtualService 
         protocol: Protocol::Tcp,
         scheduler: "wrr".into(),
         persistence: 0,
+        flags: Default::default(),
         destinations: dests,
     }
 }

@@ -145,19 +145,28 @@ impl std::fmt::Display for LinkOp {
     }
 }
 
+/// `scheduler mh persistence 0`, and the flags when any is set (`flags mh-fallback,mh-port`).
+fn describe(params: &ServiceParams) -> String {
+    let flags = params.flags.describe(&params.scheduler);
+    let mut s = format!(
+        "scheduler {} persistence {}",
+        params.scheduler, params.persistence
+    );
+    if !flags.is_empty() {
+        s += &format!(" flags {flags}");
+    }
+    s
+}
+
 impl std::fmt::Display for IpvsOp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            IpvsOp::AddService { key, params } => write!(
-                f,
-                "add service {key} scheduler {} persistence {}",
-                params.scheduler, params.persistence
-            ),
-            IpvsOp::EditService { key, params } => write!(
-                f,
-                "edit service {key} scheduler {} persistence {}",
-                params.scheduler, params.persistence
-            ),
+            IpvsOp::AddService { key, params } => {
+                write!(f, "add service {key} {}", describe(params))
+            }
+            IpvsOp::EditService { key, params } => {
+                write!(f, "edit service {key} {}", describe(params))
+            }
             IpvsOp::AddDest {
                 service,
                 dest,

@@ -38,6 +38,7 @@ pub(super) fn service_params(s: &VirtualService) -> ServiceParams {
     ServiceParams {
         scheduler: s.scheduler.clone(),
         persistence: s.persistence,
+        flags: s.flags,
     }
 }
 
@@ -295,7 +296,8 @@ mod tests {
                 key: key("10.100.0.1", 80),
                 params: ServiceParams {
                     scheduler: "mh".into(),
-                    persistence: 300
+                    persistence: 300,
+                    flags: Default::default(),
                 },
             })]
         );
@@ -383,6 +385,7 @@ mod tests {
                 params: ServiceParams {
                     scheduler: "rr".into(),
                     persistence: 0,
+                    flags: Default::default(),
                 },
                 dests: BTreeMap::new(),
             },
@@ -544,6 +547,7 @@ mod tests {
                     protocol: Protocol::Tcp,
                     scheduler: "wrr".into(),
                     persistence: 0,
+                    flags: Default::default(),
                     destinations: (0..4)
                         .map(|b| Destination {
                             address: IpAddr::from([10, 0, (i >> 8) as u8, b]),

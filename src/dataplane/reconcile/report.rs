@@ -84,6 +84,7 @@ mod tests {
                     params: ServiceParams {
                         scheduler: "mh".into(),
                         persistence: 0,
+                        flags: Default::default(),
                     },
                 }),
                 Err("first".to_string()),

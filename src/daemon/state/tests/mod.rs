@@ -39,6 +39,7 @@ pub(super) fn service(name: &str, port: u16, backends: Vec<Backend>) -> Service 
         scheduler: "wrr".into(),
         forwarding: Forwarding::Masq,
         persistence: 0,
+        flags: Default::default(),
         min_healthy: 1,
         unhealthy_weight: 0,
         slow_start: Duration::ZERO,
