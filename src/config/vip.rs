@@ -75,20 +75,13 @@ fn vip(
         v.large_communities.as_ref(),
         large_community,
     );
-    let med = optional(v.med.as_ref(), |leaf| {
-        ctx.u32(&key("med"), leaf, 0, "a MED 0..=4294967295")
-    });
+    let med = optional(v.med.as_ref(), |leaf| med(ctx, &key("med"), leaf));
     // Accepted for any peer; it is only sent to iBGP peers (RFC 4271 §5.1.5).
     let local_pref = optional(v.local_pref.as_ref(), |leaf| {
         ctx.u32(&key("local_pref"), leaf, 0, "a LOCAL_PREF 0..=4294967295")
     });
     let as_path_prepend = match &v.as_path_prepend {
-        Some(leaf) => {
-            let range = 0..=i64::from(MAX_AS_PATH_PREPEND);
-            let what = "a number of extra copies of node.asn, 0..=10";
-            ctx.int(&key("as_path_prepend"), leaf, range, what)
-                .map(|n| n as u8)
-        }
+        Some(leaf) => prepend(ctx, &key("as_path_prepend"), leaf),
         None => Some(0),
     };
     let announce = match &v.announce {
@@ -147,6 +140,17 @@ fn vip(
         peers: selected?,
         failure: failure?,
     })
+}
+
+fn med(ctx: &mut Ctx, at: &str, leaf: &Leaf) -> Option<u32> {
+    ctx.u32(at, leaf, 0, "a MED 0..=4294967295")
+}
+
+/// Extra copies of node.asn in the AS_PATH.
+fn prepend(ctx: &mut Ctx, at: &str, leaf: &Leaf) -> Option<u8> {
+    let range = 0..=i64::from(MAX_AS_PATH_PREPEND);
+    let what = "a number of extra copies of node.asn, 0..=10";
+    ctx.int(at, leaf, range, what).map(|n| n as u8)
 }
 
 /// `peers`: configured peer addresses, at least one of which carries the VIP's family.
@@ -224,16 +228,11 @@ fn failure_policy(
         ctx.boolean(&key("last_resort"), leaf)
     })
     .map(|b| b.unwrap_or(false));
-    let med = optional(v.degrade_med.as_ref(), |leaf| {
-        ctx.u32(&key("degrade_med"), leaf, 0, "a MED 0..=4294967295")
+    let degrade_med = optional(v.degrade_med.as_ref(), |leaf| {
+        med(ctx, &key("degrade_med"), leaf)
     });
-    let prepend = match &v.degrade_prepend {
-        Some(leaf) => {
-            let range = 0..=i64::from(MAX_AS_PATH_PREPEND);
-            let what = "a number of extra copies of node.asn, 0..=10";
-            ctx.int(&key("degrade_prepend"), leaf, range, what)
-                .map(|n| n as u8)
-        }
+    let degrade_prepend = match &v.degrade_prepend {
+        Some(leaf) => prepend(ctx, &key("degrade_prepend"), leaf),
         None => Some(0),
     };
     let communities = list(
@@ -246,8 +245,8 @@ fn failure_policy(
         degrade_on_partial: on_partial?,
         last_resort: last_resort?,
         degrade: Degrade {
-            med: med?,
-            prepend: prepend?,
+            med: degrade_med?,
+            prepend: degrade_prepend?,
             communities: communities?,
         },
     };

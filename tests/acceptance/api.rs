@@ -722,36 +722,32 @@ fn a_write_to_a_config_file_that_cannot_be_written_gets_409_and_applies_nothing(
     let d = s.start(&(s.config("") + &vip(VIP4, "", None)));
     s.wait_announced(VIP4);
     let before = std::fs::read(d.config_path()).unwrap();
-    let ro = BindMount::read_only(d.pid(), d.config_path().parent().unwrap());
-    let put = api_call(
-        &s,
-        "PUT",
-        &format!("/vips/{VIP4B}"),
-        "",
-        r#"{"interface": "lo"}"#,
-    );
-    drop(ro);
-    assert!(put.starts_with("HTTP/1.1 409"), "{put}");
+    // A PUT while `mount` is in place: its answer, the file checked unchanged.
+    let put_under = |mount: BindMount| {
+        let put = api_call(
+            &s,
+            "PUT",
+            &format!("/vips/{VIP4B}"),
+            "",
+            r#"{"interface": "lo"}"#,
+        );
+        drop(mount);
+        assert!(put.starts_with("HTTP/1.1 409"), "{put}");
+        assert_eq!(std::fs::read(d.config_path()).unwrap(), before);
+        put
+    };
+    let put = put_under(BindMount::read_only(
+        d.pid(),
+        d.config_path().parent().unwrap(),
+    ));
     assert!(
         put.contains("cannot be written") && put.contains("writable config file"),
         "{put}"
     );
-    assert_eq!(std::fs::read(d.config_path()).unwrap(), before);
-
     // The file bind-mounted on its own, as `docker run -v anycastd.toml:/etc/anycastd/…` does:
     // rename(2) cannot replace a mount point.
-    let bound = BindMount::bind(d.pid(), d.config_path());
-    let put = api_call(
-        &s,
-        "PUT",
-        &format!("/vips/{VIP4B}"),
-        "",
-        r#"{"interface": "lo"}"#,
-    );
-    drop(bound);
-    assert!(put.starts_with("HTTP/1.1 409"), "{put}");
+    let put = put_under(BindMount::bind(d.pid(), d.config_path()));
     assert!(put.contains("bind-mount its directory"), "{put}");
-    assert_eq!(std::fs::read(d.config_path()).unwrap(), before);
 
     std::thread::sleep(Duration::from_secs(2));
     assert!(s.hops(VIP4B).is_empty(), "a refused write is not applied");
