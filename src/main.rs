@@ -14,6 +14,7 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Run { config, cleanup } => daemon::run(&config, cleanup),
         Command::Check { config } => check(&config),
+        Command::Doctor { config } => anycastd::doctor::command(&config),
         Command::Status { api, json } => client::status_command(&api, json),
         Command::Config { api } => client::config_command(&api),
         Command::Drain { api, vips } => client::drain_command(&api, &vips, true),

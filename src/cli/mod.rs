@@ -48,6 +48,13 @@ pub enum Command {
         #[arg(short, long, default_value = DEFAULT_CONFIG_PATH)]
         config: PathBuf,
     },
+    /// Check this machine for what the config needs (IPVS, schedulers, dummy interfaces,
+    /// privileges, sysctls, the API port, the peers) and say what to fix, one line each.
+    /// Exit 0 when nothing blocks `run`, 1 otherwise, 2 when the file cannot be read.
+    Doctor {
+        #[arg(short, long, default_value = DEFAULT_CONFIG_PATH)]
+        config: PathBuf,
+    },
     /// Show peers and VIPs of the running daemon.
     Status {
         #[command(flatten)]
