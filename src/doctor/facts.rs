@@ -134,6 +134,16 @@ pub enum Probe {
     /// Another error (no route, a `local_address` not on this machine, a missing interface of
     /// a link-local peer), as text.
     Failed(String),
+    /// Not probed because anycastd is running with this API address: a second connection
+    /// from this node would make a graceful-restart router drop the running session (RFC 4724
+    /// §4.2 takes it for a restart), so the session's state comes from the daemon's /status.
+    Running {
+        state: String,
+        last_error: Option<String>,
+    },
+    /// Not probed because anycastd is running, and its /status has no such peer (it runs
+    /// another config) or could not be read (`reason`).
+    NotInStatus { reason: Option<String> },
 }
 
 /// The modules the config could need: IPVS and the schedulers when there are services, the
@@ -194,7 +204,11 @@ pub fn gather(config: &Config) -> std::io::Result<Facts> {
     let api_bind = bind(config.api.listen);
     let bgp_bind = config.bgp.listen.map(bind);
     let anycastd_running = api_bind == Bind::InUse && rt.block_on(healthz(config.api.listen));
-    let peers = rt.block_on(probe_peers(config));
+    let peers = if anycastd_running {
+        rt.block_on(peers_of_running(config))
+    } else {
+        rt.block_on(probe_peers(config))
+    };
     Ok(Facts {
         kernel_release,
         modules_loadable,
@@ -351,21 +365,62 @@ fn io_text(e: &std::io::Error) -> String {
     }
 }
 
-async fn healthz(listen: SocketAddr) -> bool {
-    use crate::cli::client::{self, ApiTarget, Call};
-    let Ok((authority, prefix)) = client::parse_url(&client::url_for_listen(listen)) else {
-        return false;
-    };
-    let target = ApiTarget {
+fn api_target(listen: SocketAddr) -> Option<crate::cli::client::ApiTarget> {
+    use crate::cli::client;
+    let (authority, prefix) = client::parse_url(&client::url_for_listen(listen)).ok()?;
+    Some(client::ApiTarget {
         authority,
         prefix,
         token: None,
-    };
-    let call = Call::new(hyper::Method::GET, "/healthz");
+    })
+}
+
+/// `GET path` on the API within [`HEALTHZ_TIMEOUT`]: (status code, body).
+async fn api_get(listen: SocketAddr, path: &str) -> Result<(u16, String), String> {
+    use crate::cli::client::{self, Call};
+    let target = api_target(listen).ok_or("no URL for api.listen")?;
+    let call = Call::new(hyper::Method::GET, path);
     match tokio::time::timeout(HEALTHZ_TIMEOUT, client::request(&target, call)).await {
-        Ok(Ok(answer)) => answer.code == 200 && answer.body.trim() == "ok",
-        _ => false,
+        Ok(Ok(answer)) => Ok((answer.code, answer.body)),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(format!("no answer within {} s", HEALTHZ_TIMEOUT.as_secs())),
     }
+}
+
+async fn healthz(listen: SocketAddr) -> bool {
+    matches!(api_get(listen, "/healthz").await, Ok((200, body)) if body.trim() == "ok")
+}
+
+/// The peers' session states from the running daemon's /status, instead of probing them.
+async fn peers_of_running(config: &Config) -> BTreeMap<String, Probe> {
+    let status = match api_get(config.api.listen, "/status").await {
+        Ok((200, body)) => {
+            serde_json::from_str::<crate::status::Status>(&body).map_err(|e| e.to_string())
+        }
+        Ok((code, _)) => Err(format!("GET /status answered {code}")),
+        Err(e) => Err(e),
+    };
+    config
+        .bgp
+        .peers
+        .iter()
+        .map(|peer| {
+            let address = peer.display_address();
+            let probe = match &status {
+                Err(e) => Probe::NotInStatus {
+                    reason: Some(e.clone()),
+                },
+                Ok(status) => match status.peers.iter().find(|p| p.address == address) {
+                    Some(p) => Probe::Running {
+                        state: p.state.as_str().to_string(),
+                        last_error: p.last_error.clone(),
+                    },
+                    None => Probe::NotInStatus { reason: None },
+                },
+            };
+            (address, probe)
+        })
+        .collect()
 }
 
 /// Every active peer at once, each within [`PEER_TIMEOUT`] to connect and as long again for

@@ -556,114 +556,139 @@ fn peers(config: &Config, facts: &Facts, out: &mut Vec<Finding>) {
         let Some(probe) = facts.peers.get(&address) else {
             continue;
         };
-        let finding =
-            match probe {
-                Probe::Passive => {
-                    passive += 1;
-                    Finding::note(topic, "passive: waits for the peer to connect; not probed")
-                }
-                Probe::Open {
-                    local,
-                    asn,
-                    router_id,
-                } => {
-                    active += 1;
-                    reached += 1;
-                    if *asn == peer.asn {
-                        Finding::ok(
-                            topic,
-                            format!(
-                            "answers BGP: OPEN from AS {asn}, BGP identifier {router_id} (to {})",
-                            local.ip()
-                        ),
-                        )
-                    } else {
-                        Finding::warn(
-                            topic,
-                            format!(
-                                "answers BGP from AS {asn}, but the config says asn = {}: the \
-                             session will be refused (Bad Peer AS)",
-                                peer.asn
-                            ),
-                            format!("set asn = {asn} for this peer, or fix the router's AS"),
-                        )
-                    }
-                }
-                Probe::Closed { reason, .. } if facts.anycastd_running => {
-                    active += 1;
-                    reached += 1;
+        let finding = match probe {
+            Probe::Passive => {
+                passive += 1;
+                Finding::note(topic, "passive: waits for the peer to connect; not probed")
+            }
+            Probe::Open {
+                local,
+                asn,
+                router_id,
+            } => {
+                active += 1;
+                reached += 1;
+                if *asn == peer.asn {
                     Finding::ok(
                         topic,
                         format!(
-                        "closed the probe without an OPEN{}, as a router does while the running \
-                         anycastd's session with it is established",
-                        reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default()
+                            "answers BGP: OPEN from AS {asn}, BGP identifier {router_id} (to {})",
+                            local.ip()
+                        ),
+                    )
+                } else {
+                    Finding::warn(
+                        topic,
+                        format!(
+                            "answers BGP from AS {asn}, but the config says asn = {}: the \
+                             session will be refused (Bad Peer AS)",
+                            peer.asn
+                        ),
+                        format!("set asn = {asn} for this peer, or fix the router's AS"),
+                    )
+                }
+            }
+            Probe::Running { state, .. } if state == "established" => {
+                active += 1;
+                reached += 1;
+                Finding::ok(
+                    topic,
+                    "established (the running anycastd's session, from its /status; not probed: \
+                     a second connection would reset it under graceful restart)",
+                )
+            }
+            Probe::Running { state, last_error } => {
+                active += 1;
+                Finding::warn(
+                    topic,
+                    format!(
+                        "the running anycastd's session is {state}{}",
+                        last_error
+                            .as_ref()
+                            .map(|e| format!(" (last error: {e})"))
+                            .unwrap_or_default()
                     ),
-                    )
-                }
-                Probe::Closed { local, reason } => {
-                    active += 1;
-                    Finding::warn(
-                        topic,
-                        format!(
-                            "accepted the connection from {} and closed it without an OPEN{}: the \
+                    "see anycastd status and the daemon's log",
+                )
+            }
+            Probe::NotInStatus { reason } => {
+                active += 1;
+                reached += 1;
+                Finding::note(
+                    topic,
+                    match reason {
+                        Some(r) => format!(
+                            "not probed while anycastd runs (its /status could not be read: {r})"
+                        ),
+                        None => "not probed while anycastd runs, and its /status has no such \
+                                 peer: it runs another config"
+                            .to_string(),
+                    },
+                )
+            }
+            Probe::Closed { local, reason } => {
+                active += 1;
+                Finding::warn(
+                    topic,
+                    format!(
+                        "accepted the connection from {} and closed it without an OPEN{}: the \
                          router has no neighbor for this address",
-                            local.ip(),
-                            reason
-                                .as_ref()
-                                .map(|r| format!(" ({r})"))
-                                .unwrap_or_default()
-                        ),
-                        format!(
-                            "on the router: neighbor {} remote-as {} (or set local_address to the \
+                        local.ip(),
+                        reason
+                            .as_ref()
+                            .map(|r| format!(" ({r})"))
+                            .unwrap_or_default()
+                    ),
+                    format!(
+                        "on the router: neighbor {} remote-as {} (or set local_address to the \
                          address the router knows)",
-                            local.ip(),
-                            config.node.asn
-                        ),
-                    )
-                }
-                Probe::Silent { local } => {
-                    active += 1;
-                    Finding::warn(
-                        topic,
-                        format!(
-                            "accepts TCP (from {}) but sent no BGP OPEN within {} s: a proxy or \
+                        local.ip(),
+                        config.node.asn
+                    ),
+                )
+            }
+            Probe::Silent { local } => {
+                active += 1;
+                Finding::warn(
+                    topic,
+                    format!(
+                        "accepts TCP (from {}) but sent no BGP OPEN within {} s: a proxy or \
                          firewall answering for it, or not a BGP speaker",
-                            local.ip(),
-                            super::facts::PEER_TIMEOUT.as_secs()
-                        ),
-                        "check that the address is the router's and that BGP runs there",
-                    )
-                }
-                Probe::Refused => {
-                    active += 1;
-                    Finding::warn(
-                        topic,
-                        "connection refused: the host answers but nothing listens on the port",
-                        "start BGP on the router and configure this node as its neighbor there",
-                    )
-                }
-                Probe::TimedOut => {
-                    active += 1;
-                    Finding::warn(
-                        topic,
-                        format!(
-                            "no answer within {} s (a filter, a wrong address, or a TCP MD5 \
+                        local.ip(),
+                        super::facts::PEER_TIMEOUT.as_secs()
+                    ),
+                    "check that the address is the router's and that BGP runs there",
+                )
+            }
+            Probe::Refused => {
+                active += 1;
+                Finding::warn(
+                    topic,
+                    "connection refused: the host answers but nothing listens on the port",
+                    "start BGP on the router and configure this node as its neighbor there",
+                )
+            }
+            Probe::TimedOut => {
+                active += 1;
+                Finding::warn(
+                    topic,
+                    format!(
+                        "no answer within {} s (a filter, a wrong address, or a TCP MD5 \
                          password the router does not expect)",
-                            super::facts::PEER_TIMEOUT.as_secs()
-                        ),
-                        "check the address, filters on the way and the router's neighbor config",
-                    )
-                }
-                Probe::Failed(e) => {
-                    active += 1;
-                    Finding::warn(
-                        topic,
-                        format!("cannot connect: {e}"),
-                        "check routes, local_address and the interface of a link-local peer",
-                    )
-                }
-            };
+                        super::facts::PEER_TIMEOUT.as_secs()
+                    ),
+                    "check the address, filters on the way and the router's neighbor config",
+                )
+            }
+            Probe::Failed(e) => {
+                active += 1;
+                Finding::warn(
+                    topic,
+                    format!("cannot connect: {e}"),
+                    "check routes, local_address and the interface of a link-local peer",
+                )
+            }
+        };
         out.push(finding);
     }
     if config.bgp.peers.is_empty() {

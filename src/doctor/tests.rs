@@ -792,12 +792,61 @@ fn a_peer_that_closes_without_an_open_does_not_know_this_node() {
         )
     );
     assert_eq!(one(&findings, "bgp").level, Level::Fail);
-    // With anycastd running, the router closes the probe because the real session is up.
+}
+
+#[test]
+fn while_anycastd_runs_the_peers_come_from_its_status_and_are_not_probed() {
+    let mut facts = healthy();
     facts.anycastd_running = true;
     facts.api_bind = Bind::InUse;
+    facts.peers = BTreeMap::from([
+        (
+            "10.0.1.1".to_string(),
+            Probe::Running {
+                state: "established".into(),
+                last_error: None,
+            },
+        ),
+        (
+            "10.0.2.1".to_string(),
+            Probe::Running {
+                state: "active".into(),
+                last_error: Some("connection refused".into()),
+            },
+        ),
+    ]);
     let findings = examine(&web(), &facts);
-    assert_eq!(one(&findings, "peer 10.0.1.1 port 179").level, Level::Ok);
+    let up = one(&findings, "peer 10.0.1.1 port 179");
+    assert_eq!(up.level, Level::Ok);
+    assert!(
+        up.text
+            .starts_with("established (the running anycastd's session"),
+        "{up}"
+    );
+    let down = one(&findings, "peer 10.0.2.1 port 179");
+    assert_eq!(down.level, Level::Warn);
+    assert_eq!(
+        down.text,
+        "the running anycastd's session is active (last error: connection refused)"
+    );
     assert_eq!(exit_code(&findings), 0, "{findings:#?}");
+    // Every session down: nothing is announced.
+    facts.peers.insert(
+        "10.0.1.1".into(),
+        Probe::Running {
+            state: "idle".into(),
+            last_error: None,
+        },
+    );
+    assert_eq!(one(&examine(&web(), &facts), "bgp").level, Level::Fail);
+    // A daemon on another config: said, not judged.
+    facts.peers = BTreeMap::from([
+        ("10.0.1.1".to_string(), Probe::NotInStatus { reason: None }),
+        ("10.0.2.1".to_string(), Probe::NotInStatus { reason: None }),
+    ]);
+    let findings = examine(&web(), &facts);
+    assert_eq!(one(&findings, "peer 10.0.1.1 port 179").level, Level::Note);
+    assert!(on(&findings, "bgp").is_empty());
 }
 
 #[test]
