@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use anycastd::cli::{client, objects, Cli, Command};
+use anycastd::cli::{client, generate, objects, Cli, Command};
 use anycastd::{config, daemon, logging};
 
 fn main() -> ExitCode {
@@ -21,6 +21,7 @@ fn main() -> ExitCode {
         Command::Undrain { api, vips } => client::drain_command(&api, &vips, false),
         Command::Vip(command) => objects::vip_command(&command),
         Command::Backend(command) => objects::backend_command(&command),
+        Command::Generate { what, dir } => generate::command(what, &dir),
     };
     ExitCode::from(code as u8)
 }
