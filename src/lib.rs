@@ -12,6 +12,7 @@
 //! - [`metrics`]: the Prometheus text rendering behind /metrics.
 //! - [`persist`]: atomic file replacement (temp file, fsync, rename, fsync of the directory).
 //! - [`cli`]: the command line.
+//! - [`doctor`]: `anycastd doctor`, the machine checked against what the config needs.
 
 pub mod api;
 pub mod bfd;
@@ -20,6 +21,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod dataplane;
+pub mod doctor;
 pub mod fault;
 pub mod health;
 pub mod logging;

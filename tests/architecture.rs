@@ -6,8 +6,9 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-/// The CLI is a separate, short-lived process, not part of the daemon's task drawing.
-const NOT_THE_DAEMON: &[&str] = &["src/cli/"];
+/// The CLI and `anycastd doctor` are separate, short-lived processes, not part of the daemon's
+/// task drawing.
+const NOT_THE_DAEMON: &[&str] = &["src/cli/", "src/doctor/"];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {

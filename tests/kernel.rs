@@ -582,3 +582,58 @@ fn a_vip_without_services_on_lo_needs_only_its_address() {
         dp.shutdown(true).await;
     });
 }
+
+/// `anycastd doctor` on a kernel with IPVS and dummy interfaces says so: the same config whose
+/// IPVS and interface lines are FAIL on the build host (tests/doctor.rs) is ok here.
+#[test]
+#[ignore = "needs IPVS and dummy interfaces: run with labs/qemu/run"]
+fn doctor_reports_ipvs_schedulers_and_dummy_interfaces_ok_on_a_kernel_that_has_them() {
+    in_netns(|| async {
+        sh("ip link set lo up && sysctl -qw net.ipv4.ip_forward=1");
+        let dir = tempfile::Builder::new()
+            .prefix("doctor-")
+            .tempdir()
+            .unwrap();
+        let file = dir.path().join("anycastd.toml");
+        std::fs::write(
+            &file,
+            concat!(
+                "[node]\nrouter_id = \"10.0.1.2\"\nasn = 65001\n\n",
+                // Passive: nothing to probe in a namespace of its own.
+                "[[bgp.peer]]\naddress = \"10.0.1.1\"\nasn = 65000\npassive = true\n\n",
+                "[bgp]\nlisten = \"127.0.0.1:1179\"\n\n",
+                "[[vip]]\naddress = \"10.100.0.1\"\n\n",
+                "[[vip.service]]\nname = \"web\"\nport = 80\nscheduler = \"wrr\"\n",
+                "forwarding = \"masq\"\n\n",
+                "[[vip.service.backend]]\naddress = \"10.0.10.11\"\nport = 8080\n\n",
+                "[[vip.service]]\nname = \"dns\"\nport = 53\nprotocol = \"udp\"\n",
+                "scheduler = \"mh\"\nforwarding = \"masq\"\n\n",
+                "[[vip.service.backend]]\naddress = \"10.0.10.12\"\nport = 53\n",
+            ),
+        )
+        .unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_anycastd"))
+            .args(["doctor", "-c"])
+            .arg(&file)
+            .output()
+            .expect("run anycastd doctor");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let has = |prefix: &str| text.lines().any(|l| l.starts_with(prefix));
+        assert!(
+            has("ok   ipvs: available (generic netlink family IPVS) for 2 service(s)"),
+            "{text}"
+        );
+        assert!(has("ok   scheduler wrr: "), "{text}");
+        assert!(has("ok   scheduler mh: "), "{text}");
+        assert!(
+            has("ok   interface anycast0: will be created as a dummy interface"),
+            "{text}"
+        );
+        assert!(
+            has("ok   masq (web, dns): net.ipv4.ip_forward = 1"),
+            "{text}"
+        );
+        assert!(!text.contains("FAIL"), "{text}");
+        assert_eq!(out.status.code(), Some(0), "{text}");
+    });
+}

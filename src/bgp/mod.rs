@@ -11,6 +11,9 @@ pub mod fuzzing;
 mod listener;
 pub mod message;
 mod session;
+/// Opens a TCP connection to a peer exactly as its session does (source address, TCP MD5,
+/// GTSM, the interface of a link-local peer): `anycastd doctor` probes peers with it.
+pub(crate) use session::connect as connect_to_peer;
 mod sockopt;
 
 use std::collections::BTreeMap;

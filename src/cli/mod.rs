@@ -1,6 +1,7 @@
 //! Command-line interface (CONTRACT.md "Binary and CLI").
 
 pub mod client;
+pub mod generate;
 pub mod objects;
 pub mod table;
 
@@ -48,6 +49,18 @@ pub enum Command {
         #[arg(short, long, default_value = DEFAULT_CONFIG_PATH)]
         config: PathBuf,
     },
+    /// Check this machine for what the config needs and say what to fix, one line each.
+    ///
+    /// Checks IPVS and the schedulers the config uses, dummy interfaces, CAP_NET_ADMIN, the
+    /// forwarding sysctls of masq and route services, the API (and BGP) listen address, every
+    /// active peer (TCP and its OPEN, 2 s each; while anycastd runs, its /status instead) and
+    /// VIP addresses anycastd did not add. Lines are `ok`, `note`, `warn` or `FAIL`. Exit 0
+    /// when nothing blocks `run`, 1 when something does or the config is invalid, 2 when the
+    /// file cannot be read.
+    Doctor {
+        #[arg(short, long, default_value = DEFAULT_CONFIG_PATH)]
+        config: PathBuf,
+    },
     /// Show peers and VIPs of the running daemon.
     Status {
         #[command(flatten)]
@@ -79,6 +92,9 @@ pub enum Command {
     /// Show, add, remove or re-weight a backend; changes are written to the config file.
     #[command(subcommand)]
     Backend(objects::BackendCommand),
+    /// Write the man pages or the shell completions into DIR (for packages).
+    #[command(hide = true)]
+    Generate { what: generate::What, dir: PathBuf },
 }
 
 /// How the CLI finds the running daemon's HTTP endpoint.

@@ -121,7 +121,7 @@ impl Shared {
 
 /// Opens the TCP connection to the peer, from `local_address` when set. The MD5 key and the
 /// GTSM options are on the socket before the SYN leaves.
-async fn connect(peer: Peer) -> io::Result<TcpStream> {
+pub(crate) async fn connect(peer: Peer) -> io::Result<TcpStream> {
     let scope = scope_id(&peer)?;
     let remote = scoped(peer.address, peer.port, scope);
     let socket = match remote {
