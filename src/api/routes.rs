@@ -221,11 +221,9 @@ fn json_errors(status: StatusCode, text: &str) -> Reply {
     let errors: Vec<serde_json::Value> = text
         .lines()
         .filter(|l| !l.trim().is_empty())
-        .map(|line| match line.split_once(": ") {
-            Some((path, message)) if !path.contains(' ') => {
-                serde_json::json!({ "path": path, "message": message })
-            }
-            _ => serde_json::json!({ "path": "", "message": line }),
+        .map(|line| match crate::config::naming::split_path(line) {
+            Some((path, message)) => serde_json::json!({ "path": path, "message": message }),
+            None => serde_json::json!({ "path": "", "message": line }),
         })
         .collect();
     let mut body = serde_json::json!({ "errors": errors }).to_string();

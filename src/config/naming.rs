@@ -46,10 +46,18 @@ pub fn by_name(text: &str, path: &str) -> String {
 
 /// A validation message (`PATH: what is wrong`) with its path named by [`by_name`].
 pub fn message_by_name(text: &str, message: &str) -> String {
-    match message.split_once(": ") {
-        Some((path, rest)) if !path.contains(' ') => format!("{}: {rest}", by_name(text, path)),
-        _ => message.to_string(),
+    match split_path(message) {
+        Some((path, rest)) => format!("{}: {rest}", by_name(text, path)),
+        None => message.to_string(),
     }
+}
+
+/// A validation message as its path and the rest (`vip[0].med: expected …`); `None` for a
+/// message that does not start with a path (a path has no spaces).
+pub fn split_path(message: &str) -> Option<(&str, &str)> {
+    message
+        .split_once(": ")
+        .filter(|(path, _)| !path.contains(' '))
 }
 
 /// `key[3]` as `("key", 3)`.

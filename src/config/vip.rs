@@ -263,19 +263,13 @@ fn failure_policy(
         return None;
     }
     if !degrades && !policy.degrade.is_empty() {
-        let leaf = [&v.degrade_med, &v.degrade_prepend, &v.degrade_communities]
-            .into_iter()
-            .flatten()
-            .next();
-        if let Some(leaf) = leaf {
+        let given = [
+            ("degrade_med", &v.degrade_med),
+            ("degrade_prepend", &v.degrade_prepend),
+            ("degrade_communities", &v.degrade_communities),
+        ];
+        if let Some((name, Some(leaf))) = given.into_iter().find(|(_, leaf)| leaf.is_some()) {
             let msg = "has no effect without on_partial = \"degrade\" or last_resort = true";
-            let name = if v.degrade_med.is_some() {
-                "degrade_med"
-            } else if v.degrade_prepend.is_some() {
-                "degrade_prepend"
-            } else {
-                "degrade_communities"
-            };
             ctx.at(&key(name), &leaf.span(), msg);
             return None;
         }

@@ -437,16 +437,8 @@ fn a_vip_put_through_the_api_is_written_back_and_announced_and_a_bad_one_changes
     let cfg = format!("# operator's note: keep me\n{}", s.config("")) + &vip(VIP4, "", None);
     let d = s.start(&cfg);
     s.wait_announced(VIP4);
-    let api: SocketAddr = API.parse().unwrap();
-    let send = |method: &str, path: &str, extra: &str, body: &str| {
-        let req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {API}\r\nContent-Type: application/json\r\n\
-             Content-Length: {}\r\n{extra}Connection: close\r\n\r\n{body}",
-            body.len()
-        );
-        http_raw(s.node(), api, req.into_bytes())
-    };
-    let body_of = |answer: &str| answer.split_once("\r\n\r\n").unwrap().1.to_string();
+    let send =
+        |method: &str, path: &str, extra: &str, body: &str| api_call(&s, method, path, extra, body);
     let tag = etag_of(&send("GET", "/config", "", "")).expect("ETag");
     let path = format!("/vips/{VIP4B}");
 
@@ -457,7 +449,7 @@ fn a_vip_put_through_the_api_is_written_back_and_announced_and_a_bad_one_changes
         r#"{"interface": "lo"}"#,
     );
     assert!(put.starts_with("HTTP/1.1 201"), "{put}");
-    let made: serde_json::Value = serde_json::from_str(&body_of(&put)).unwrap();
+    let made = json_body(&put);
     assert_eq!(made["address"], VIP4B);
     s.wait_announced(VIP4B);
     let file = std::fs::read_to_string(d.config_path()).unwrap();
@@ -488,7 +480,7 @@ fn a_vip_put_through_the_api_is_written_back_and_announced_and_a_bad_one_changes
     let before = std::fs::read(d.config_path()).unwrap();
     let bad = send("PUT", &path, "", r#"{"interface": "lo", "med": "high"}"#);
     assert!(bad.starts_with("HTTP/1.1 400"), "{bad}");
-    let errors: serde_json::Value = serde_json::from_str(&body_of(&bad)).unwrap();
+    let errors = json_body(&bad);
     // Named by address, not by where the VIP sits in the file.
     assert_eq!(
         errors["errors"][0]["path"],
