@@ -26,6 +26,7 @@ fn table(services: usize, dests: usize) -> DesiredState {
             scheduler: "wrr".into(),
             persistence: 0,
             flags: Default::default(),
+            rehash_safe: false,
             destinations: (0..dests)
                 .map(|j| Destination {
                     address: addr(201, j),

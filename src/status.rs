@@ -136,6 +136,11 @@ pub struct ServiceStatus {
     pub protocol: String,
     pub healthy: bool,
     pub backends: Vec<BackendStatus>,
+    /// `mh` services: a fingerprint of the lookup table the kernel holds (equal on two nodes
+    /// means the same backend for every flow; see docs/operations.md). Absent for other
+    /// schedulers and before the first reconcile pass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -209,6 +214,7 @@ impl Status {
                     drained_since: None,
                     reason: "healthy".into(),
                     services: vec![ServiceStatus {
+                        table: None,
                         name: "web".into(),
                         port: 80,
                         protocol: "tcp".into(),
@@ -244,6 +250,7 @@ impl Status {
                     drained_since: Some("2026-12-03T13:20:00Z".into()),
                     reason: "drained".into(),
                     services: vec![ServiceStatus {
+                        table: None,
                         name: "dns".into(),
                         port: 53,
                         protocol: "udp".into(),

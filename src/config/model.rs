@@ -453,6 +453,10 @@ pub struct Service {
     pub backends: Vec<Backend>,
     /// `mh_port`/`sh_port`, `mh_fallback`/`sh_fallback`, `ops`.
     pub flags: SchedulerFlags,
+    /// `rehash_safe`: flows survive the routers moving them to another node. Validated to come
+    /// with `scheduler = "mh"` and direct-return or tunnel forwarding; makes the dataplane set
+    /// `net.ipv4.vs.sloppy_tcp` and `sloppy_sctp`.
+    pub rehash_safe: bool,
 }
 
 /// The IPVS service flags beyond persistence: the `sh` and `mh` schedulers' two flags

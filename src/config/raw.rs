@@ -211,6 +211,7 @@ pub struct RawService {
     pub sh_port: Option<Leaf>,
     pub sh_fallback: Option<Leaf>,
     pub ops: Option<Leaf>,
+    pub rehash_safe: Option<Leaf>,
 }
 
 #[derive(Debug, Default, Deserialize)]

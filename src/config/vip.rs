@@ -504,7 +504,18 @@ fn service(
         None => Some(1),
     };
     let flags = scheduler_flags(ctx, here, s, scheduler.as_deref(), protocol);
+    let rehash_safe = rehash_safe(ctx, here, s, scheduler.as_deref(), forwarding);
+    if let (Some(leaf), Some("mh")) = (&s.slow_start, scheduler.as_deref()) {
+        if slow_start.is_some_and(|d| !d.is_zero()) {
+            let msg = "slow_start cannot be used with scheduler = \"mh\": every node must build \
+                       the same lookup table from the same weights, and a ramp that nodes start at \
+                       different times gives them different tables until it ends, so a flow moved \
+                       between nodes would meet another backend";
+            ctx.at(&key("slow_start"), &leaf.span(), msg);
+        }
+    }
     Some(Service {
+        rehash_safe: rehash_safe?,
         flags: flags?,
         name: name?,
         port: port?,
@@ -572,6 +583,43 @@ fn scheduler_flags(
         }
     }
     ok.then_some(flags)
+}
+
+/// `rehash_safe = true` needs `mh` (every node picks the same backend for a flow) and `route` or
+/// `tunnel` forwarding (the backend answers the client directly, so no node holds NAT state
+/// that the flow's next packets would have to come back through).
+fn rehash_safe(
+    ctx: &mut Ctx,
+    here: &str,
+    s: &RawService,
+    scheduler: Option<&str>,
+    forwarding: Option<Forwarding>,
+) -> Option<bool> {
+    let Some(leaf) = &s.rehash_safe else {
+        return Some(false);
+    };
+    let at = path(here, "rehash_safe");
+    let on = ctx.boolean(&at, leaf)?;
+    if !on {
+        return Some(false);
+    }
+    let mut ok = true;
+    if let Some(sched) = scheduler.filter(|s| *s != "mh") {
+        let msg = format_args!(
+            "rehash_safe needs scheduler = \"mh\" (this service uses {sched:?}): only Maglev \
+             hashing makes every node pick the same backend for a flow"
+        );
+        ctx.at(&at, &leaf.span(), msg);
+        ok = false;
+    }
+    if forwarding == Some(Forwarding::Masq) {
+        let msg = "rehash_safe needs forwarding = \"route\" or \"tunnel\": with masq the replies \
+                   go back through the node that did the NAT, and a flow the routers move to \
+                   another node finds no NAT entry there";
+        ctx.at(&at, &leaf.span(), msg);
+        ok = false;
+    }
+    ok.then_some(true)
 }
 
 /// IPVS persistence timeout: whole seconds, `300` or `"5m"`.

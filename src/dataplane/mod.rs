@@ -53,6 +53,8 @@ pub struct VirtualService {
     /// Seconds; 0 = off.
     pub persistence: u32,
     pub flags: crate::config::SchedulerFlags,
+    /// Needs the [`state::REHASH_SAFE_SYSCTLS`] (config `rehash_safe`).
+    pub rehash_safe: bool,
     pub destinations: Vec<Destination>,
 }
 
@@ -79,6 +81,9 @@ pub struct DesiredState {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct DataplaneReport {
     pub vips: BTreeMap<IpAddr, Result<(), String>>,
+    /// The `mh` services' table fingerprints ([`state::Service::table_fingerprint`]), from the
+    /// kernel's state after the pass.
+    pub tables: BTreeMap<state::ServiceKey, String>,
 }
 
 /// Handle to the reconciler thread (see [`task`] for the drawing).

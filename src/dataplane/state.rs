@@ -141,11 +141,88 @@ impl fmt::Display for Forwarding {
     }
 }
 
+/// Where the kernel puts a destination it adds to a service's list: at the head
+/// (`list_add_rcu(&dest->n_list, &svc->destinations)` in `__ip_vs_update_dest`). Dumps list
+/// the destinations in list order, and the `mh` scheduler builds its lookup table by walking
+/// that list, so the order is part of what makes two nodes' tables equal. The kernel test
+/// `mh_destinations_are_listed_in_canonical_order_and_fingerprinted` checks this against the
+/// real kernel.
+pub const DEST_INSERTS_AT_HEAD: bool = true;
+
+/// The IPVS sysctls (`/proc/sys/net/ipv4/vs/NAME`, per network namespace) that a
+/// `rehash_safe` service needs, with the value it needs:
+/// - `sloppy_tcp`, `sloppy_sctp`: a mid-flow packet with no connection entry on this node (the
+///   routers moved the flow here) is scheduled, instead of only a SYN or INIT; with the same
+///   `mh` table on every node it reaches the backend the flow already had;
+/// - `schedule_icmp`: ICMP errors for such a flow (PMTU's "fragmentation needed" among them) are
+///   scheduled the same way instead of dropped;
+/// - `expire_nodest_conn`: a connection whose backend was removed is expired at its next packet,
+///   so the client gets a reset at once instead of a silent drop until the entry times out.
+pub const REHASH_SAFE_SYSCTLS: &[(&str, u32)] = &[
+    ("sloppy_tcp", 1),
+    ("sloppy_sctp", 1),
+    ("schedule_icmp", 1),
+    ("expire_nodest_conn", 1),
+];
+
 /// A virtual service as dumped from the kernel.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Service {
     pub params: ServiceParams,
     pub dests: BTreeMap<DestKey, DestParams>,
+    /// The destinations in the kernel's list order (as dumped): see [`DEST_INSERTS_AT_HEAD`].
+    pub order: Vec<DestKey>,
+}
+
+impl Service {
+    /// A fingerprint of the `mh` lookup table this service has in the kernel, `None` for other
+    /// schedulers.
+    ///
+    /// The kernel builds the table from exactly these inputs: the hash-port flag (with the
+    /// fallback flag, which decides what a lookup that lands on a weight-0 entry does), and the
+    /// destinations with a weight above 0, in list order, by address, port and weight (its
+    /// hash keys are fixed constants, not per boot). Equal fingerprints therefore mean equal
+    /// tables on any two nodes. Unequal ones mean unequal inputs; the tables may still be equal
+    /// when the weights differ only by a common factor. FNV-1a over a fixed encoding: a
+    /// comparison value, not a secret.
+    pub fn table_fingerprint(&self) -> Option<String> {
+        if self.params.scheduler != "mh" {
+            return None;
+        }
+        let mut h = Fnv1a::new();
+        h.write(&[
+            u8::from(self.params.flags.port),
+            u8::from(self.params.flags.fallback),
+        ]);
+        for key in &self.order {
+            let Some(p) = self.dests.get(key).filter(|p| p.weight > 0) else {
+                continue;
+            };
+            match key.address {
+                IpAddr::V4(a) => h.write(&a.octets()),
+                IpAddr::V6(a) => h.write(&a.octets()),
+            }
+            h.write(&key.port.to_be_bytes());
+            h.write(&p.weight.to_be_bytes());
+        }
+        Some(format!("{:016x}", h.0))
+    }
+}
+
+/// 64-bit FNV-1a.
+struct Fnv1a(u64);
+
+impl Fnv1a {
+    fn new() -> Fnv1a {
+        Fnv1a(0xcbf2_9ce4_8422_2325)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
 }
 
 /// Everything the planner needs to know about the kernel.
@@ -157,6 +234,9 @@ pub struct ActualState {
     /// plans no IPVS work at all. Services the model cannot express (fwmark services, unknown
     /// protocols) are left out of the dump: they are foreign by construction.
     pub ipvs: Option<BTreeMap<ServiceKey, Service>>,
+    /// The [`REHASH_SAFE_SYSCTLS`] as the kernel holds them (read only while IPVS is loaded:
+    /// the files exist only then); a name missing here could not be read.
+    pub ipvs_sysctls: BTreeMap<&'static str, u32>,
 }
 
 impl ActualState {
@@ -191,6 +271,7 @@ mod tests {
             }],
             addresses: vec![address(false)],
             ipvs: None,
+            ipvs_sysctls: BTreeMap::new(),
         };
         assert!(!s.holds_own_state(), "a reboot: nothing of ours");
         s.addresses.push(address(true));

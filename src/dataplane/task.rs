@@ -27,6 +27,7 @@
 //! the namespace of the thread that called `Dataplane::start()` (the thread inherits it), and
 //! the blocking IPVS socket never stalls the daemon's runtime.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,8 +35,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::MissedTickBehavior;
 
 use super::ipvs::{self, IpvsError, IpvsSocket, Request};
-use super::reconcile::{self, IpvsOp, LinkOp, Op, Ownership};
-use super::state::ActualState;
+use super::reconcile::{self, IpvsOp, LinkOp, Op, Ownership, SysctlOp};
+use super::state::{ActualState, REHASH_SAFE_SYSCTLS};
 use super::{links, DataplaneReport, DesiredState};
 
 /// How often the kernel is re-read and drift repaired without being asked.
@@ -253,15 +254,41 @@ async fn read_kernel(
             ),
         },
     };
+    let ipvs_sysctls = match ipvs {
+        Some(_) => read_ipvs_sysctls(),
+        None => BTreeMap::new(),
+    };
     Ok((
         ActualState {
             links,
             addresses,
             ipvs,
+            ipvs_sysctls,
         },
         family,
         ipvs_error,
     ))
+}
+
+/// `/proc/sys/net/ipv4/vs/NAME`: opened by this thread, so in its network namespace.
+fn ipvs_sysctl_path(name: &str) -> String {
+    format!("/proc/sys/net/ipv4/vs/{name}")
+}
+
+/// The [`REHASH_SAFE_SYSCTLS`] that can be read (a kernel without one leaves it out).
+fn read_ipvs_sysctls() -> BTreeMap<&'static str, u32> {
+    REHASH_SAFE_SYSCTLS
+        .iter()
+        .filter_map(|(name, _)| {
+            let text = std::fs::read_to_string(ipvs_sysctl_path(name)).ok()?;
+            Some((*name, text.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+fn write_ipvs_sysctl(op: &SysctlOp) -> Result<(), String> {
+    let path = ipvs_sysctl_path(op.name);
+    std::fs::write(&path, format!("{}\n", op.value)).map_err(|e| format!("{path}: {e}"))
 }
 
 /// One pass: plan against `view` when there is one (dumping the kernel otherwise), execute,
@@ -292,6 +319,7 @@ async fn reconcile_once(
                     .into_keys()
                     .map(|vip| (vip, Err(e.clone())))
                     .collect(),
+                tables: BTreeMap::new(),
             };
             publish(reports, report);
             return Pass {
@@ -316,21 +344,37 @@ async fn reconcile_once(
             (Op::Ipvs(IpvsOp::DelService { key }), Ok(())) => {
                 owned.created_services.remove(key);
             }
+            (Op::Sysctl(op), Ok(())) if op.restore => {
+                owned.sysctls.remove(op.name);
+            }
+            (Op::Sysctl(op), Ok(())) => {
+                if let Some(was) = op.was {
+                    owned.sysctls.entry(op.name).or_insert((was, op.value));
+                }
+            }
             _ => {}
         }
     }
-    publish(
-        reports,
-        reconcile::report(desired, &outcomes, ipvs_error.as_deref()),
-    );
+    // The kernel now: what was read, with the ops it acknowledged.
+    let all_ok = outcomes.iter().all(|(_, r)| r.is_ok());
+    let done: Vec<&Op> = outcomes
+        .iter()
+        .filter(|(_, r)| r.is_ok())
+        .map(|(op, _)| op)
+        .collect();
+    let exact = reconcile::mirror(&mut actual, &done);
+    let mut report = reconcile::report(desired, &outcomes, ipvs_error.as_deref());
+    report.tables = actual
+        .ipvs
+        .iter()
+        .flatten()
+        .filter_map(|(key, s)| Some((*key, s.table_fingerprint()?)))
+        .collect();
+    publish(reports, report);
     // Keep the view only when every op went through and can be mirrored exactly, and IPVS was
     // readable (an unreadable IPVS is retried by dumping again).
-    let all_ok = outcomes.iter().all(|(_, r)| r.is_ok());
-    let ops: Vec<&Op> = outcomes.iter().map(|(op, _)| op).collect();
     *view = match (family, ipvs_error) {
-        (Some(family), None) if all_ok && reconcile::mirror(&mut actual, &ops) => {
-            Some(View { actual, family })
-        }
+        (Some(family), None) if all_ok && exact => Some(View { actual, family }),
         _ => None,
     };
     Pass {
@@ -363,6 +407,11 @@ async fn execute(
     for op in plan {
         match op {
             Op::Ipvs(op) => batch.push(op),
+            Op::Sysctl(op) => {
+                execute_ipvs(kernel, family, std::mem::take(&mut batch), &mut out);
+                let result = write_ipvs_sysctl(&op);
+                out.push((Op::Sysctl(op), result));
+            }
             Op::Link(op) => {
                 execute_ipvs(kernel, family, std::mem::take(&mut batch), &mut out);
                 let result = match &kernel.rtnl {

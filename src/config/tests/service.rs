@@ -339,3 +339,54 @@ fn scheduler_flags_belong_to_their_scheduler_and_ops_to_udp() {
     let c = parse_ok(&service(&[r#"protocol = "udp""#, "ops = true"]));
     assert!(c.vips[0].services[0].flags.one_packet);
 }
+
+#[test]
+fn rehash_safe_needs_mh_and_direct_return_or_tunnel_forwarding() {
+    let c = parse_ok(&service(&[
+        r#"scheduler = "mh""#,
+        r#"forwarding = "tunnel""#,
+        "rehash_safe = true",
+    ]));
+    assert!(c.vips[0].services[0].rehash_safe);
+    let c = parse_ok(&service(&[
+        r#"scheduler = "mh""#,
+        r#"forwarding = "route""#,
+    ]));
+    assert!(!c.vips[0].services[0].rehash_safe, "off by default");
+    assert_one(
+        &service(&[
+            r#"scheduler = "wrr""#,
+            r#"forwarding = "route""#,
+            "rehash_safe = true",
+        ]),
+        11,
+        15,
+        "vip[0].service[0].rehash_safe: rehash_safe needs scheduler = \"mh\" (this service uses \"wrr\")",
+    );
+    // masq is the default forwarding: the reason is the reply path.
+    assert_one(
+        &service(&[r#"scheduler = "mh""#, "rehash_safe = true"]),
+        10,
+        15,
+        "vip[0].service[0].rehash_safe: rehash_safe needs forwarding = \"route\" or \"tunnel\": with masq the replies go back through the node that did the NAT",
+    );
+    assert_one(
+        &service(&["rehash_safe = 1"]),
+        9,
+        15,
+        "vip[0].service[0].rehash_safe: expected",
+    );
+}
+
+#[test]
+fn slow_start_is_refused_with_mh() {
+    assert_one(
+        &service(&[r#"scheduler = "mh""#, r#"slow_start = "30s""#]),
+        10,
+        14,
+        "vip[0].service[0].slow_start: slow_start cannot be used with scheduler = \"mh\": every node must build the same lookup table",
+    );
+    // "0s" is no ramp; other schedulers ramp as before.
+    parse_ok(&service(&[r#"scheduler = "mh""#, r#"slow_start = "0s""#]));
+    parse_ok(&service(&[r#"scheduler = "wrr""#, r#"slow_start = "30s""#]));
+}

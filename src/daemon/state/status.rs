@@ -35,7 +35,7 @@ impl NodeState {
                         .services
                         .iter()
                         .zip(&v.backends)
-                        .map(|(s, ids)| self.service_status(s, ids))
+                        .map(|(s, ids)| self.service_status(v.cfg.address, s, ids))
                         .collect(),
                 }
             })
@@ -58,8 +58,19 @@ impl NodeState {
         }
     }
 
-    pub(super) fn service_status(&self, s: &Service, ids: &[TargetId]) -> ServiceStatus {
+    pub(super) fn service_status(
+        &self,
+        vip: IpAddr,
+        s: &Service,
+        ids: &[TargetId],
+    ) -> ServiceStatus {
+        let key = crate::dataplane::state::ServiceKey {
+            protocol: s.protocol,
+            address: vip,
+            port: s.port,
+        };
         ServiceStatus {
+            table: self.dataplane.tables.get(&key).cloned(),
             name: s.name.clone(),
             port: s.port,
             protocol: s.protocol.as_str().to_string(),

@@ -43,6 +43,7 @@ impl NodeState {
                 scheduler: s.scheduler.clone(),
                 persistence: s.persistence,
                 flags: s.flags,
+                rehash_safe: s.rehash_safe,
                 destinations: s
                     .backends
                     .iter()

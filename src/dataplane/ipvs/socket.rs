@@ -151,6 +151,7 @@ impl IpvsSocket {
                 Service {
                     params,
                     dests: BTreeMap::new(),
+                    order: Vec::new(),
                 },
             );
         }
@@ -169,7 +170,10 @@ impl IpvsSocket {
             for raw in dests {
                 let msgs = split_messages(&raw);
                 if let Some((d, p)) = msgs.first().and_then(|m| decode_dest(m, &key)) {
-                    entry.dests.insert(d, p);
+                    // Dumped in the kernel's list order, which mh's table depends on.
+                    if entry.dests.insert(d, p).is_none() {
+                        entry.order.push(d);
+                    }
                 }
             }
         }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use super::plan::{desired_dests, service_key, service_params};
+use super::plan::{canonical_order, desired_dests, service_key, service_params};
 use crate::config::{Forwarding, Protocol};
 use crate::dataplane::state::{ActualState, Address, DestKey, Link, Service, ServiceKey};
 use crate::dataplane::{DesiredState, Destination, VipAddress, VirtualService};
@@ -30,6 +30,7 @@ pub fn service(vip: &str, port: u16, dests: Vec<Destination>) -> VirtualService 
         scheduler: "wrr".into(),
         persistence: 0,
         flags: Default::default(),
+        rehash_safe: false,
         destinations: dests,
     }
 }
@@ -108,6 +109,7 @@ pub fn programmed(desired: &DesiredState) -> ActualState {
             })
             .collect(),
         ipvs: Some(BTreeMap::new()),
+        ipvs_sysctls: BTreeMap::new(),
     };
     let ipvs = actual.ipvs.as_mut().unwrap();
     for s in &desired.services {
@@ -116,6 +118,7 @@ pub fn programmed(desired: &DesiredState) -> ActualState {
             Service {
                 params: service_params(s),
                 dests: desired_dests(s),
+                order: canonical_order(s),
             },
         );
     }
@@ -132,5 +135,6 @@ pub fn empty_kernel() -> ActualState {
         }],
         addresses: vec![],
         ipvs: Some(BTreeMap::new()),
+        ipvs_sysctls: BTreeMap::new(),
     }
 }

@@ -19,13 +19,13 @@ mod mirror;
 mod plan;
 mod report;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use super::state::{DestKey, DestParams, ServiceKey, ServiceParams};
 
 pub use mirror::mirror;
-pub use plan::{plan, service_key};
+pub use plan::{canonical_order, plan, service_key};
 pub use report::{report, IPVS_UNAVAILABLE};
 
 /// What anycastd may remove, beyond what the kernel marks for it.
@@ -34,17 +34,35 @@ pub use report::{report, IPVS_UNAVAILABLE};
 /// [`super::state::ADDRESS_PROTO`] in the kernel, so their ownership is read from the dump.
 /// IPVS has no place for such a marker, so a service is ours when its VIP is an address we own,
 /// or when this process created it (recorded here, e.g. a VIP on an address the operator added).
+///
+/// Sysctls have no marker either: the ones this process changed are recorded with the value
+/// it found and the value it set, so that it puts back only what it changed, and only while
+/// the kernel still holds the value it set.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Ownership {
     pub created_services: BTreeSet<ServiceKey>,
+    /// name → (found, set).
+    pub sysctls: BTreeMap<&'static str, (u32, u32)>,
 }
 
-/// One kernel change: an interface or address change over rtnetlink, or an IPVS change over
-/// generic netlink.
+/// One kernel change: an interface or address change over rtnetlink, an IPVS change over
+/// generic netlink, or an IPVS sysctl.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
     Link(LinkOp),
     Ipvs(IpvsOp),
+    Sysctl(SysctlOp),
+}
+
+/// A write of one of [`super::state::REHASH_SAFE_SYSCTLS`] (`/proc/sys/net/ipv4/vs/NAME`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SysctlOp {
+    pub name: &'static str,
+    pub value: u32,
+    /// The value the kernel held before, when it could be read.
+    pub was: Option<u32>,
+    /// Puts back the value found before anycastd changed it (no service needs it any more).
+    pub restore: bool,
 }
 
 /// An interface or address change (rtnetlink).
@@ -121,6 +139,10 @@ impl std::fmt::Display for Op {
         match self {
             Op::Link(op) => op.fmt(f),
             Op::Ipvs(op) => op.fmt(f),
+            Op::Sysctl(op) => {
+                let verb = if op.restore { "restore" } else { "set" };
+                write!(f, "{verb} net.ipv4.vs.{} = {}", op.name, op.value)
+            }
         }
     }
 }

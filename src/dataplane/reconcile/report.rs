@@ -50,6 +50,9 @@ pub fn report(
             Op::Ipvs(IpvsOp::AddDest { service, .. })
             | Op::Ipvs(IpvsOp::EditDest { service, .. })
             | Op::Ipvs(IpvsOp::DelDest { service, .. }) => blame(&service.address, e),
+            // A sysctl a rehash-safe service needs does not stop the VIP serving new flows
+            // (only moved ones): logged by the pass, not a reason to withdraw.
+            Op::Sysctl(_) => {}
             // Removals concern what is no longer desired.
             Op::Ipvs(IpvsOp::DelService { .. })
             | Op::Link(LinkOp::DelAddress { .. })
@@ -63,7 +66,10 @@ pub fn report(
             }
         }
     }
-    DataplaneReport { vips }
+    DataplaneReport {
+        vips,
+        tables: BTreeMap::new(),
+    }
 }
 
 #[cfg(test)]

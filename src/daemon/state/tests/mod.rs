@@ -44,6 +44,7 @@ pub(super) fn service(name: &str, port: u16, backends: Vec<Backend>) -> Service 
         unhealthy_weight: 0,
         slow_start: Duration::ZERO,
         backends,
+        rehash_safe: false,
     }
 }
 
@@ -103,6 +104,7 @@ pub(super) fn web() -> Config {
 pub(super) fn programmed(state: &mut NodeState) {
     let report = DataplaneReport {
         vips: state.vips.iter().map(|v| (v.cfg.address, Ok(()))).collect(),
+        tables: Default::default(),
     };
     let _ = state.set_dataplane(report);
 }
