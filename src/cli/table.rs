@@ -89,8 +89,14 @@ pub fn render(status: &Status) -> String {
     for (v, vip_row) in status.vips.iter().zip(&vips[1..]) {
         out.push_str(&line(vip_row, &vip_widths, ""));
         for s in &v.services {
+            // An mh service's table fingerprint, to compare nodes at a glance.
+            let table = s
+                .table
+                .as_ref()
+                .map(|t| format!(", mh table {t}"))
+                .unwrap_or_default();
             out.push_str(&format!(
-                "  service {} {}/{}: {}\n",
+                "  service {} {}/{}: {}{table}\n",
                 s.name,
                 s.protocol,
                 s.port,
