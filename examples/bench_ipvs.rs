@@ -38,6 +38,7 @@ fn table(services: usize, dests: usize) -> DesiredState {
         .collect();
     DesiredState {
         addresses: Vec::new(),
+        routes: Vec::new(),
         services,
     }
 }

@@ -4,8 +4,10 @@
 use std::collections::{BTreeMap, HashSet};
 use std::net::IpAddr;
 
-use super::{IpvsOp, LinkOp, Op};
-use crate::dataplane::state::{ActualState, Address, Link, Service, ServiceKey};
+use super::{host_prefix, IpvsOp, LinkOp, Op, RouteOp};
+use crate::dataplane::state::{
+    ActualState, Address, Link, LocalRoute, Service, ServiceKey, ROUTE_METRIC,
+};
 
 /// Updates `actual` with ops the kernel acknowledged, so that it is again what a dump would
 /// read, as far as [`super::plan()`] looks. Returns false when an op cannot be mirrored (an IPVS op on
@@ -17,9 +19,24 @@ use crate::dataplane::state::{ActualState, Address, Link, Service, ServiceKey};
 pub fn mirror(actual: &mut ActualState, done: &[&Op]) -> bool {
     let mut exact = true;
     let mut deleted: HashSet<(&str, IpAddr)> = HashSet::new();
+    let mut deleted_routes: HashSet<(&str, IpAddr)> = HashSet::new();
     for op in done {
         let op = match op {
             Op::Link(op) => op,
+            Op::Route(RouteOp::Add { interface, address }) => {
+                actual.routes.push(LocalRoute {
+                    interface: interface.clone(),
+                    address: *address,
+                    metric: ROUTE_METRIC,
+                });
+                continue;
+            }
+            Op::Route(RouteOp::Del {
+                interface, address, ..
+            }) => {
+                deleted_routes.insert((interface.as_str(), *address));
+                continue;
+            }
             Op::Ipvs(op) => {
                 match &mut actual.ipvs {
                     Some(ipvs) => exact &= mirror_ipvs(ipvs, op),
@@ -42,13 +59,14 @@ pub fn mirror(actual: &mut ActualState, done: &[&Op]) -> bool {
             }
             LinkOp::DelLink { name } => {
                 actual.links.retain(|l| l.name != *name);
-                // The kernel deletes an interface's addresses with it.
+                // The kernel deletes an interface's addresses and routes with it.
                 actual.addresses.retain(|a| a.interface != *name);
+                actual.routes.retain(|r| r.interface != *name);
             }
             LinkOp::AddAddress { interface, address } => actual.addresses.push(Address {
                 interface: interface.clone(),
                 address: *address,
-                prefix_len: if address.is_ipv4() { 32 } else { 128 },
+                prefix_len: host_prefix(address),
                 owned: true,
             }),
             // Collected and removed in one sweep below: one `retain` per op would be quadratic.
@@ -63,6 +81,11 @@ pub fn mirror(actual: &mut ActualState, done: &[&Op]) -> bool {
         actual
             .addresses
             .retain(|a| !deleted.contains(&(a.interface.as_str(), a.address)));
+    }
+    if !deleted_routes.is_empty() {
+        actual
+            .routes
+            .retain(|r| !deleted_routes.contains(&(r.interface.as_str(), r.address)));
     }
     exact
 }
