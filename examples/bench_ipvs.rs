@@ -39,6 +39,7 @@ fn table(services: usize, dests: usize) -> DesiredState {
         .collect();
     DesiredState {
         addresses: Vec::new(),
+        routes: Vec::new(),
         services,
     }
 }

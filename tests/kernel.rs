@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use anycastd::config::{Forwarding, Protocol, SchedulerFlags};
 use anycastd::dataplane::{
-    Dataplane, DataplaneReport, DesiredState, Destination, IpvsOp, Op, Pass, VipAddress,
+    Dataplane, DataplaneReport, DesiredState, Destination, IpvsOp, Op, Pass, RouteOp, VipAddress,
     VirtualService,
 };
 
@@ -624,6 +624,7 @@ fn ipv6_vips_are_programmed_as_host_routes_with_ipvs_services() {
         let dp = Dataplane::start();
         let desired = DesiredState {
             addresses: vec![vip("anycast6", "2001:db8::1")],
+            routes: vec![],
             services: vec![svc(
                 "2001:db8::1",
                 443,
@@ -769,6 +770,7 @@ fn a_vip_without_services_on_lo_needs_only_its_address() {
         let dp = Dataplane::start();
         let desired = DesiredState {
             addresses: vec![vip("lo", "10.100.0.53"), vip("lo", "2001:db8::53")],
+            routes: vec![],
             services: vec![],
         };
         let pass = dp.apply(desired.clone()).await;
@@ -850,5 +852,352 @@ fn doctor_reports_ipvs_schedulers_and_dummy_interfaces_ok_on_a_kernel_that_has_t
         );
         assert!(!text.contains("FAIL"), "{text}");
         assert_eq!(out.status.code(), Some(0), "{text}");
+    });
+}
+
+// ---- Route-bound VIPs (`bind = "route"`): a local route in table local, proto 65 ----------
+
+/// `ip route show table local proto 65` of one family, whitespace collapsed, one per line.
+fn our_local_routes(family: &str) -> BTreeSet<String> {
+    sh(&format!("ip {family} route show table local proto 65"))
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+/// A UDP socket bound to `addr` (with IP_FREEBIND when `freebind`) receives a datagram sent to
+/// it from another socket of this namespace: the address is local to the kernel.
+fn bind_and_receive(addr: &str, freebind: bool) -> Result<(), String> {
+    use nix::sys::socket::{self, sockopt, AddressFamily, SockFlag, SockType, SockaddrStorage};
+    let sa: std::net::SocketAddr = addr.parse().unwrap();
+    let family = if sa.is_ipv4() {
+        AddressFamily::Inet
+    } else {
+        AddressFamily::Inet6
+    };
+    let fd = socket::socket(family, SockType::Datagram, SockFlag::empty(), None)
+        .map_err(|e| format!("socket: {e}"))?;
+    if freebind {
+        socket::setsockopt(&fd, sockopt::IpFreebind, &true)
+            .map_err(|e| format!("IP_FREEBIND: {e}"))?;
+    }
+    socket::bind(
+        std::os::fd::AsRawFd::as_raw_fd(&fd),
+        &SockaddrStorage::from(sa),
+    )
+    .map_err(|e| format!("bind({addr}): {e}"))?;
+    let server = std::net::UdpSocket::from(fd);
+    server
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let any = if sa.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
+    let client = std::net::UdpSocket::bind(any).map_err(|e| format!("client: {e}"))?;
+    client
+        .send_to(b"ping", sa)
+        .map_err(|e| format!("send_to({addr}): {e}"))?;
+    let mut buf = [0u8; 16];
+    let (n, _) = server
+        .recv_from(&mut buf)
+        .map_err(|e| format!("recv on {addr}: {e}"))?;
+    if &buf[..n] != b"ping" {
+        return Err(format!("received {:?}", &buf[..n]));
+    }
+    Ok(())
+}
+
+/// The life cycle of route-bound VIPs on `interface`: programmed in one batch as local routes
+/// with our marker, bind()able (IPv4 as is; IPv6 with IP_FREEBIND, since IPv6 bind() checks
+/// addresses only), adopted by a restart with no ops, repaired when deleted by hand, and
+/// removed by `--cleanup`, a foreign local route for another address left alone.
+async fn route_bound_life_cycle(interface: &'static str) {
+    sh("ip link set lo up");
+    sh("ip route add local 192.0.2.77/32 dev lo table local");
+    sh("ip -6 route add local 2001:db8::77/128 dev lo table local");
+    let dp = Dataplane::start();
+    let desired = DesiredState {
+        routes: vec![
+            vip(interface, "10.100.0.53"),
+            vip(interface, "2001:db8::53"),
+        ],
+        ..Default::default()
+    };
+    let pass = dp.apply(desired.clone()).await;
+    assert_all_ok(&pass);
+    let routes = pass
+        .ops
+        .iter()
+        .filter(|(op, _)| matches!(op, Op::Route(RouteOp::Add { .. })))
+        .count();
+    assert_eq!(routes, 2, "{:#?}", pass.ops);
+    assert_eq!(
+        our_local_routes("-4"),
+        set(&[&format!(
+            "local 10.100.0.53 dev {interface} scope host metric 1024"
+        )])
+    );
+    let v6 = our_local_routes("-6");
+    assert_eq!(v6.len(), 1, "{v6:?}");
+    let line = v6.iter().next().unwrap();
+    assert!(
+        line.starts_with(&format!("local 2001:db8::53 dev {interface} metric 1024")),
+        "{line}"
+    );
+    assert!(
+        !sh("ip -o addr show").contains("10.100.0.53"),
+        "no address is added"
+    );
+    let r = report(&dp);
+    assert_eq!(r.vips[&ip("10.100.0.53")], Ok(()));
+    assert_eq!(r.vips[&ip("2001:db8::53")], Ok(()));
+
+    // The DNS/NTP anycast case: a local process binds the VIP itself.
+    bind_and_receive("10.100.0.53:5353", false).expect("IPv4: plain bind() of a local route");
+    let plain = bind_and_receive("[2001:db8::53]:5353", false);
+    assert!(
+        plain.as_ref().is_err_and(|e| e.contains("EADDRNOTAVAIL")),
+        "IPv6 bind() accepts only addresses, so a route-bound IPv6 VIP needs IPV6_FREEBIND: {plain:?}"
+    );
+    bind_and_receive("[2001:db8::53]:5354", true).expect("IPv6 with IP_FREEBIND");
+
+    // A restart adopts our routes: nothing to do.
+    drop(dp);
+    let dp = Dataplane::start();
+    assert!(dp.found_own_state().await, "our routes are own state");
+    assert_eq!(dp.apply(desired.clone()).await.ops, vec![]);
+
+    // Drift: a route deleted by hand comes back on the next full pass.
+    sh(&format!(
+        "ip route del local 10.100.0.53/32 dev {interface} table local proto 65 metric 1024"
+    ));
+    let pass = dp.reconcile().await;
+    assert_all_ok(&pass);
+    assert_eq!(
+        pass.ops
+            .iter()
+            .map(|(op, _)| op.to_string())
+            .collect::<Vec<_>>(),
+        vec![format!("add local route 10.100.0.53/32 dev {interface}")]
+    );
+    assert_eq!(our_local_routes("-4").len(), 1);
+    assert_eq!(dp.reconcile().await.ops, vec![]);
+
+    // --cleanup: exactly our routes go; the foreign local routes stay.
+    dp.shutdown(true).await;
+    assert_eq!(our_local_routes("-4"), BTreeSet::new());
+    assert_eq!(our_local_routes("-6"), BTreeSet::new());
+    let local = sh("ip route show table local");
+    assert!(local.contains("local 192.0.2.77 dev lo"), "{local}");
+    let local6 = sh("ip -6 route show table local");
+    assert!(local6.contains("local 2001:db8::77 dev lo"), "{local6}");
+    if interface != "lo" {
+        assert!(
+            !sh_ok(&format!("ip link show {interface}")),
+            "our dummy is deleted"
+        );
+    }
+    assert!(sh_ok("ip link show lo"), "lo is never deleted");
+}
+
+/// Needs neither IPVS nor dummy interfaces (local routes on `lo`), so it runs on every kernel.
+#[test]
+fn route_bound_vips_on_lo_are_bindable_adopted_repaired_and_cleaned_up() {
+    in_netns_with(false, || route_bound_life_cycle("lo"));
+}
+
+#[test]
+#[ignore = "needs IPVS and dummy interfaces: run with labs/qemu/run"]
+fn route_bound_vips_on_a_dummy_are_bindable_adopted_repaired_and_cleaned_up() {
+    in_netns(|| route_bound_life_cycle("anycast0"));
+}
+
+/// Many route-bound VIPs go to the kernel in batches (many requests per datagram): every ack
+/// is matched to its op, a refusal in the middle of a batch is the refused VIP's alone.
+#[test]
+fn route_batches_attribute_each_ack_to_its_vip() {
+    in_netns_with(false, || async {
+        sh("ip link set lo up");
+        // Occupies the key (dst, tos 0, metric 1024) of one of ours: its add is refused.
+        sh("ip route add local 10.101.1.44/32 dev lo table local metric 1024");
+        let dp = Dataplane::start();
+        let desired = DesiredState {
+            routes: (0..1000u32)
+                .map(|i| vip("lo", &format!("10.101.{}.{}", i / 200, i % 200)))
+                .collect(),
+            ..Default::default()
+        };
+        let pass = dp.apply(desired).await;
+        let failed: Vec<_> = pass.ops.iter().filter(|(_, r)| r.is_err()).collect();
+        assert_eq!(failed.len(), 1, "{failed:#?}");
+        assert_eq!(
+            failed[0].0.to_string(),
+            "add local route 10.101.1.44/32 dev lo"
+        );
+        let err = failed[0].1.as_ref().unwrap_err();
+        assert!(err.contains("EEXIST"), "{err}");
+        let r = report(&dp);
+        assert!(r.vips[&ip("10.101.1.44")].is_err());
+        assert_eq!(r.vips.values().filter(|v| v.is_ok()).count(), 999);
+        assert_eq!(our_local_routes("-4").len(), 999);
+        dp.shutdown(true).await;
+        assert_eq!(our_local_routes("-4").len(), 0);
+        assert!(sh("ip route show table local").contains("10.101.1.44"));
+    });
+}
+
+/// A named network namespace for the duration of a test, deleted on drop.
+struct Netns(String);
+
+impl Netns {
+    fn new(name: String) -> Netns {
+        let _ = sh_ok(&format!("ip netns del {name}"));
+        sh(&format!("ip netns add {name}"));
+        sh(&format!("ip -n {name} link set lo up"));
+        Netns(name)
+    }
+
+    /// Runs `cmd` in this namespace.
+    fn sh(&self, cmd: &str) -> String {
+        sh(&format!("ip netns exec {} sh -c '{cmd}'", self.0))
+    }
+
+    /// Runs `f` on a thread of its own in this namespace.
+    fn spawn<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> std::thread::JoinHandle<T> {
+        let file = std::fs::File::open(format!("/run/netns/{}", self.0)).expect("netns file");
+        std::thread::spawn(move || {
+            nix::sched::setns(file, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+            f()
+        })
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = sh_ok(&format!("ip netns del {}", self.0));
+    }
+}
+
+/// A TCP server in `ns` on `listen` that greets every connection with `greeting`.
+fn greeter(ns: &Netns, listen: &str, greeting: &'static str) {
+    let listen: std::net::SocketAddr = listen.parse().unwrap();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    ns.spawn(move || {
+        let l = std::net::TcpListener::bind(listen).expect("backend listen");
+        ready_tx.send(()).unwrap();
+        for mut c in l.incoming().flatten() {
+            use std::io::Write;
+            let _ = c.write_all(greeting.as_bytes());
+        }
+    });
+    ready_rx.recv().expect("backend started");
+}
+
+/// What a client in `ns` reads from `to` (connect and read time out after 5 s).
+fn fetch(ns: &Netns, to: &str) -> Result<String, String> {
+    let to: std::net::SocketAddr = to.parse().unwrap();
+    ns.spawn(move || {
+        use std::io::Read;
+        let mut c = std::net::TcpStream::connect_timeout(&to, Duration::from_secs(5))
+            .map_err(|e| format!("connect {to}: {e}"))?;
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut s = String::new();
+        c.read_to_string(&mut s)
+            .map_err(|e| format!("read {to}: {e}"))?;
+        Ok(s)
+    })
+    .join()
+    .unwrap()
+}
+
+/// client ns ── veth ── this namespace (the LB node: VIPs bound by route, IPVS) ── veth ──
+/// backend ns. Addresses: client 10.1.0.2 / fd00:1::2, LB 10.1.0.1 / fd00:1::1 and
+/// 10.2.0.1 / fd00:2::1, backend 10.2.0.2 / fd00:2::2.
+fn two_legged_lab(tag: &str) -> (Netns, Netns) {
+    let pid = std::process::id();
+    let client = Netns::new(format!("rb{tag}c{pid}"));
+    let backend = Netns::new(format!("rb{tag}b{pid}"));
+    sh("ip link set lo up");
+    sh("sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1");
+    for (ns, lb_if, net) in [(&client, "vc", 1), (&backend, "vb", 2)] {
+        sh(&format!(
+            "ip link add {lb_if} type veth peer name eth0 netns {}",
+            ns.0
+        ));
+        sh(&format!(
+            "ip addr add 10.{net}.0.1/24 dev {lb_if} && ip addr add fd00:{net}::1/64 dev {lb_if} nodad && ip link set {lb_if} up"
+        ));
+        ns.sh(&format!(
+            "ip addr add 10.{net}.0.2/24 dev eth0 && ip addr add fd00:{net}::2/64 dev eth0 nodad && ip link set eth0 up && ip route add default via 10.{net}.0.1 && ip -6 route add default via fd00:{net}::1"
+        ));
+    }
+    (client, backend)
+}
+
+#[test]
+#[ignore = "needs IPVS and dummy interfaces: run with labs/qemu/run"]
+fn ipvs_serves_route_bound_vips_with_masq_v4_and_v6() {
+    in_netns(|| async {
+        let (client, backend) = two_legged_lab("m");
+        greeter(&backend, "10.2.0.2:8080", "backend v4\n");
+        greeter(&backend, "[fd00:2::2]:8080", "backend v6\n");
+        let dp = Dataplane::start();
+        let desired = DesiredState {
+            routes: vec![
+                vip("anycast0", "10.100.0.1"),
+                vip("anycast0", "2001:db8::1"),
+            ],
+            services: vec![
+                svc("10.100.0.1", 80, "rr", &[("10.2.0.2", 8080, 1)]),
+                svc("2001:db8::1", 80, "rr", &[("fd00:2::2", 8080, 1)]),
+            ],
+            ..Default::default()
+        };
+        assert_all_ok(&dp.apply(desired).await);
+        assert!(!sh("ip -o addr show").contains("10.100.0.1"));
+        assert_eq!(fetch(&client, "10.100.0.1:80"), Ok("backend v4\n".into()));
+        assert_eq!(
+            fetch(&client, "[2001:db8::1]:80"),
+            Ok("backend v6\n".into())
+        );
+        dp.shutdown(true).await;
+        // Without the route the VIP is no longer local: IPVS no longer sees it.
+        assert!(fetch(&client, "10.100.0.1:80").is_err());
+    });
+}
+
+#[test]
+#[ignore = "needs IPVS and dummy interfaces: run with labs/qemu/run"]
+fn ipvs_serves_a_route_bound_vip_with_tunnel_forwarding() {
+    in_netns(|| async {
+        let (client, backend) = two_legged_lab("t");
+        // A tunnel real server: IPIP in on tunl0, the VIP on its lo, replies straight back.
+        backend.sh(
+            "ip link set tunl0 up && ip addr add 10.100.0.2/32 dev lo && sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.tunl0.rp_filter=0",
+        );
+        greeter(&backend, "0.0.0.0:80", "backend via ipip\n");
+        // The replies (from the VIP) come back through this node, which routes for the lab:
+        // a source address that is local here is a martian unless accepted.
+        sh("sysctl -qw net.ipv4.conf.vb.accept_local=1");
+        let dp = Dataplane::start();
+        let mut service = svc("10.100.0.2", 80, "rr", &[("10.2.0.2", 80, 1)]);
+        service.destinations[0].forwarding = Forwarding::Tunnel;
+        let desired = DesiredState {
+            routes: vec![vip("anycast0", "10.100.0.2")],
+            services: vec![service],
+            ..Default::default()
+        };
+        assert_all_ok(&dp.apply(desired).await);
+        assert_eq!(
+            ipvs_table(),
+            set(&["TCP 10.100.0.2:80 rr | 10.2.0.2:80 Tunnel 1"])
+        );
+        assert_eq!(
+            fetch(&client, "10.100.0.2:80"),
+            Ok("backend via ipip\n".into())
+        );
+        dp.shutdown(true).await;
     });
 }

@@ -37,8 +37,9 @@ class Anycastd(Speaker):
     name = "anycastd"
 
     def __init__(self, ns, binary, workdir, n, local, peer, api_port, extra_vip="", log_level="info",
-                 cleanup=True, bgp="hold_time = 9"):
-        """`peer`: one router address or a list of them; `bgp`: lines for [bgp]."""
+                 cleanup=True, bgp="hold_time = 9", interface="lo"):
+        """`peer`: one router address or a list of them; `bgp`: lines for [bgp]; `extra_vip`
+        and `interface`: a value, or a function of the VIP's index."""
         self.ns, self.api = ns, f"http://127.0.0.1:{api_port}"
         lines = [
             "[node]", f'router_id = "{local}"', "asn = 65001", "",
@@ -49,7 +50,8 @@ class Anycastd(Speaker):
             lines += ["[[bgp.peer]]", f'address = "{address}"', "asn = 65000", ""]
         for i in range(n):
             extra = extra_vip(i) if callable(extra_vip) else extra_vip
-            lines += ["[[vip]]", f'address = "{vip(i)}"', 'interface = "lo"', extra, ""]
+            iface = interface(i) if callable(interface) else interface
+            lines += ["[[vip]]", f'address = "{vip(i)}"', f'interface = "{iface}"', extra, ""]
         self.config = os.path.join(workdir, f"anycastd-{ns.name}.toml")
         with open(self.config, "w") as f:
             f.write("\n".join(lines))
@@ -169,9 +171,10 @@ class Gobgp(Speaker):
 class Bird(Speaker):
     name = "BIRD"
 
-    def __init__(self, ns, workdir, n, local, peer, bfd=None, start=False):
+    def __init__(self, ns, workdir, n, local, peer, bfd=None, start=False, wait=True):
         """`peer`: one router address or a list of them; `bfd` = (interval ms, multiplier)
-        turns BFD on for every session; `start` brings the sessions up at once."""
+        turns BFD on for every session; `start` brings the sessions up at once; `wait` returns
+        only once the N routes are loaded."""
         self.ns = ns
         peers = [peer] if isinstance(peer, str) else peer
         conf = os.path.join(workdir, f"bird-{ns.name}.conf")
@@ -220,7 +223,8 @@ class Bird(Speaker):
                     return int(line.split()[0]) >= n
             return False
 
-        wait_until(f"{n} routes in BIRD's table", 300, loaded, interval=0.2)
+        if wait:
+            wait_until(f"{n} routes in BIRD's table", 300, loaded, interval=0.2)
 
     def connect(self):
         sh("birdc", "-s", self.ctl, "enable", "uplink")

@@ -354,6 +354,8 @@ impl std::fmt::Display for LargeCommunity {
 pub struct Vip {
     pub address: IpAddr,
     pub interface: String,
+    /// How the VIP is made local on `interface` (`bind`, default `node.vip_bind`).
+    pub bind: VipBind,
     pub communities: Vec<Community>,
     pub large_communities: Vec<LargeCommunity>,
     pub med: Option<u32>,
@@ -394,6 +396,40 @@ pub struct Degrade {
 impl Degrade {
     pub fn is_empty(&self) -> bool {
         self.med.is_none() && self.prepend == 0 && self.communities.is_empty()
+    }
+}
+
+/// How a VIP is made local to the node (`[[vip]] bind`, `[node] vip_bind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub enum VipBind {
+    /// A host address (/32, /128) on the interface, as `ip addr add`: shows in `ip addr`, and
+    /// any local process can bind() it. IPv4 address inserts walk the interface's address
+    /// list, so tens of thousands of VIPs on one interface start slowly.
+    #[default]
+    Address,
+    /// A `local` route in table local through the interface, as
+    /// `ip route add local VIP/32 dev IFACE table local`: no address list to walk, so it scales
+    /// to tens of thousands of VIPs; not shown by `ip addr`.
+    Route,
+}
+
+impl VipBind {
+    pub const NAMES: [&'static str; 2] = ["address", "route"];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VipBind::Address => "address",
+            VipBind::Route => "route",
+        }
+    }
+
+    /// From one of [`VipBind::NAMES`].
+    pub fn from_name(name: &str) -> Option<VipBind> {
+        match name {
+            "address" => Some(VipBind::Address),
+            "route" => Some(VipBind::Route),
+            _ => None,
+        }
     }
 }
 

@@ -119,6 +119,7 @@ pub struct RawNode {
     pub router_id: Option<Leaf>,
     pub asn: Option<Leaf>,
     pub state_file: Option<Leaf>,
+    pub vip_bind: Option<Leaf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -176,6 +177,7 @@ pub struct RawPeer {
 pub struct RawVip {
     pub address: Option<Leaf>,
     pub interface: Option<Leaf>,
+    pub bind: Option<Leaf>,
     pub communities: Option<Leaf>,
     pub large_communities: Option<Leaf>,
     pub med: Option<Leaf>,

@@ -24,13 +24,21 @@ pub fn config(ctx: &mut Ctx, raw: &RawConfig) -> Option<Config> {
     let (bgp, peers) = bgp(ctx, raw.bgp.as_ref());
     let local_asn = node.as_ref().map(|n| n.asn);
     let raw_vips = raw.vip.as_deref().unwrap_or_default();
-    let mut vips = vip::vips(ctx, raw_vips, &peers, local_asn);
+    let vip_bind = vip_bind(ctx, raw.node.as_ref());
+    let mut vips = vip::vips(
+        ctx,
+        raw_vips,
+        &peers,
+        local_asn,
+        vip_bind.unwrap_or_default(),
+    );
     if let Some(list) = vips.as_mut() {
         if !export::apply_peer_vips(ctx, raw.bgp.as_ref(), raw_vips, &peers, list) {
             vips = None;
         }
     }
     let state_file = state_file(ctx, raw.node.as_ref());
+    vip_bind?;
     Some(Config {
         node: node?,
         api: api?,
@@ -79,6 +87,15 @@ fn node(ctx: &mut Ctx, raw: Option<&Spanned<RawNode>>) -> Option<Node> {
         router_id: router_id?,
         asn: asn?,
     })
+}
+
+/// `node.vip_bind`: the default of every VIP's `bind`.
+fn vip_bind(ctx: &mut Ctx, raw: Option<&Spanned<RawNode>>) -> Option<VipBind> {
+    let Some(leaf) = raw.and_then(|t| t.get_ref().vip_bind.as_ref()) else {
+        return Some(VipBind::default());
+    };
+    ctx.choice("node.vip_bind", leaf, "VIP binding", &VipBind::NAMES)
+        .and_then(VipBind::from_name)
 }
 
 /// `node.state_file`: a file path (not empty, not a directory such as `dir/` or `..`).

@@ -24,6 +24,7 @@ pub fn vips(
     raw: &[Spanned<RawVip>],
     peers: &[Peer],
     local_asn: Option<u32>,
+    default_bind: VipBind,
 ) -> Option<Vec<Vip>> {
     let mut seen_vips = FirstSeen::new();
     // Service names are unique in the whole file: they name metrics and log lines.
@@ -32,7 +33,7 @@ pub fn vips(
     let mut ok = true;
     for (i, table) in raw.iter().enumerate() {
         let here = format!("vip[{i}]");
-        let mut vip = vip(ctx, &here, table, peers, &mut seen_names);
+        let mut vip = vip(ctx, &here, table, peers, &mut seen_names, default_bind);
         if let (Some(v), Some(asn)) = (&vip, local_asn) {
             if !attributes_fit(ctx, &here, table, v, asn) {
                 vip = None;
@@ -59,6 +60,7 @@ fn vip(
     table: &Spanned<RawVip>,
     peers: &[Peer],
     names: &mut FirstSeen<String>,
+    default_bind: VipBind,
 ) -> Option<Vip> {
     let (v, span) = (table.get_ref(), table.span());
     let key = |k: &str| path(here, k);
@@ -67,6 +69,12 @@ fn vip(
     let interface = match &v.interface {
         Some(leaf) => interface(ctx, &key("interface"), leaf),
         None => Some(DEFAULT_VIP_INTERFACE.to_string()),
+    };
+    let bind = match &v.bind {
+        Some(leaf) => ctx
+            .choice(&key("bind"), leaf, "VIP binding", &VipBind::NAMES)
+            .and_then(VipBind::from_name),
+        None => Some(default_bind),
     };
     let communities = list(ctx, &key("communities"), v.communities.as_ref(), community);
     let large_communities = list(
@@ -129,6 +137,7 @@ fn vip(
     Some(Vip {
         address: address?,
         interface: interface?,
+        bind: bind?,
         communities: communities?,
         large_communities: large_communities?,
         med: med?,

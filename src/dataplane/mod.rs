@@ -8,15 +8,17 @@
 //! Kernel changes are data: [`reconcile::plan`] (pure) turns desired + [`state::ActualState`]
 //! into a list of [`Op`]s, and [`task`] is the one executor that applies them.
 //! - [`state`]: the kernel as plain data, and the ownership markers (ifalias `anycastd` on
-//!   interfaces anycastd creates, `IFA_PROTO` 0x41 on addresses it adds).
+//!   interfaces anycastd creates, `IFA_PROTO` 0x41 on addresses it adds, `rtm_protocol` 0x41
+//!   on the local routes of route-bound VIPs).
 //! - [`reconcile`]: the ops, the planner, the view carried between passes ([`reconcile::mirror`])
 //!   and the per-VIP report; no I/O.
 //! - [`ipvs`]: the IPVS generic netlink family (codec, errors, socket).
 //! - [`links`]: interfaces and addresses over rtnetlink.
+//! - [`routes`]: local routes over rtnetlink, many requests per send (codec, batch, socket).
 //! - [`task`]: the reconciler thread.
 //!
-//! anycastd removes only what it owns: interfaces with its alias, addresses with its marker,
-//! IPVS services whose VIP is one of its addresses (or that this process created). A restart
+//! anycastd removes only what it owns: interfaces with its alias, addresses and local routes
+//! with its marker, IPVS services whose VIP is one of those (or that this process created). A restart
 //! adopts what is already right without touching it; nothing is ever flushed.
 
 use std::collections::BTreeMap;
@@ -30,13 +32,15 @@ use crate::config::{Forwarding, Protocol};
 pub mod ipvs;
 pub mod links;
 pub mod reconcile;
+pub mod routes;
 pub mod state;
 pub mod task;
 
-pub use reconcile::{IpvsOp, LinkOp, Op};
+pub use reconcile::{IpvsOp, LinkOp, Op, RouteOp};
 pub use task::{Pass, RECONCILE_INTERVAL};
 
-/// A VIP address bound to an interface.
+/// A VIP made local through an interface: by an address on it ([`DesiredState::addresses`]) or
+/// by a local route through it ([`DesiredState::routes`]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct VipAddress {
     pub interface: String,
@@ -69,11 +73,14 @@ pub struct Destination {
 /// Everything the node should have in the kernel.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct DesiredState {
+    /// VIPs with `bind = "address"`: a host address on the interface.
     pub addresses: Vec<VipAddress>,
+    /// VIPs with `bind = "route"`: a local route in table local through the interface.
+    pub routes: Vec<VipAddress>,
     pub services: Vec<VirtualService>,
 }
 
-/// Per VIP: `Ok` when its address and services are in the kernel, or why not.
+/// Per VIP: `Ok` when its address (or local route) and services are in the kernel, or why not.
 ///
 /// Every VIP of the desired state (an address, or the VIP of a service) has an entry after
 /// the first pass that saw it; a VIP missing from the map has not been programmed yet and

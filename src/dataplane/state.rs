@@ -1,7 +1,7 @@
 //! What the kernel holds, as plain data: the input of the pure planner.
 //!
-//! The reconciler fills an [`ActualState`] from netlink dumps (links, addresses, IPVS services
-//! and their destinations); [`super::reconcile::plan`] compares it with the
+//! The reconciler fills an [`ActualState`] from netlink dumps (links, addresses, anycastd's
+//! local routes, IPVS services and their destinations); [`super::reconcile::plan`] compares it with the
 //! [`super::DesiredState`]. Nothing here talks to the kernel.
 
 use std::collections::BTreeMap;
@@ -27,6 +27,29 @@ pub const LINK_ALIAS: &str = "anycastd";
 /// cannot tell them from foreign ones and so will not remove them (the safe direction).
 pub const ADDRESS_PROTO: u8 = 0x41;
 
+/// Protocol (`rtm_protocol`) of every local route anycastd adds for a route-bound VIP
+/// (`bind = "route"`): the same byte as [`ADDRESS_PROTO`], so one number marks all of
+/// anycastd's kernel state. `ip route show table local proto 65` lists them (or
+/// `proto anycastd` with `65 anycastd` in /etc/iproute2/rt_protos.d/).
+///
+/// Chosen with care, because the protocol is the only ownership marker a route has: the kernel
+/// defines 0..=4 (unspec, redirect, kernel, boot, static) and names others for the daemons that
+/// set them (`include/uapi/linux/rtnetlink.h`, /etc/iproute2/rt_protos: gated 8, ra 9, mrt 10,
+/// zebra 11, bird 12, dnrouted 13, xorp 14, ntk 15, dhcp 16, mrouted 17, keepalived 18,
+/// babel 42, openr 99, bgp 186, isis 187, ospf 188, rip 189, eigrp 192); FRR's zebra also
+/// uses 191 and 193..=198 (nhrp, ldp, sharp, pbr, zstatic, openfabric, srte) and Calico 80.
+/// 65 is none of them. A local route without it is foreign: never deleted, never adopted.
+pub const ROUTE_PROTO: u8 = ADDRESS_PROTO;
+
+/// Metric (`RTA_PRIORITY`) of anycastd's local routes: 1024, what `ip -6 route add` gives by
+/// default. Not 0, the metric of the kernel's own local route for an address: the two then
+/// never collide (`EEXIST`), so a VIP moved from `bind = "address"` to `"route"` (or back)
+/// stays local throughout, the new binding being added before the old one is removed.
+pub const ROUTE_METRIC: u32 = 1024;
+
+/// The routing table local routes live in (`RT_TABLE_LOCAL`).
+pub const TABLE_LOCAL: u8 = 255;
+
 /// One network interface.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Link {
@@ -46,6 +69,16 @@ pub struct Address {
     pub prefix_len: u8,
     /// Carries [`ADDRESS_PROTO`]: added by anycastd.
     pub owned: bool,
+}
+
+/// One host route of type `local` in table local that carries [`ROUTE_PROTO`] (the dump keeps
+/// only those: routes without the marker are nobody's business here).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalRoute {
+    pub interface: String,
+    pub address: IpAddr,
+    /// Its metric, needed to delete exactly this route.
+    pub metric: u32,
 }
 
 /// Identity of an IPVS virtual service (the address family is the address's).
@@ -230,6 +263,8 @@ impl Fnv1a {
 pub struct ActualState {
     pub links: Vec<Link>,
     pub addresses: Vec<Address>,
+    /// anycastd's local routes (route-bound VIPs); all of them are owned.
+    pub routes: Vec<LocalRoute>,
     /// `None` when IPVS is not available (no generic netlink family "IPVS"): the planner then
     /// plans no IPVS work at all. Services the model cannot express (fwmark services, unknown
     /// protocols) are left out of the dump: they are foreign by construction.
@@ -240,10 +275,12 @@ pub struct ActualState {
 }
 
 impl ActualState {
-    /// Anything carrying anycastd's markers: an interface it created or an address it added.
-    /// (IPVS services have no marker; their VIPs are such addresses.)
+    /// Anything carrying anycastd's markers: an interface it created, an address or a local
+    /// route it added. (IPVS services have no marker; their VIPs are such addresses or routes.)
     pub fn holds_own_state(&self) -> bool {
-        self.links.iter().any(|l| l.owned) || self.addresses.iter().any(|a| a.owned)
+        self.links.iter().any(|l| l.owned)
+            || self.addresses.iter().any(|a| a.owned)
+            || !self.routes.is_empty()
     }
 }
 
@@ -270,10 +307,18 @@ mod tests {
                 owned: false,
             }],
             addresses: vec![address(false)],
+            routes: vec![],
             ipvs: None,
             ipvs_sysctls: BTreeMap::new(),
         };
         assert!(!s.holds_own_state(), "a reboot: nothing of ours");
+        s.routes.push(LocalRoute {
+            interface: "lo".into(),
+            address: "10.100.0.2".parse().unwrap(),
+            metric: ROUTE_METRIC,
+        });
+        assert!(s.holds_own_state());
+        s.routes.clear();
         s.addresses.push(address(true));
         assert!(s.holds_own_state());
         s.addresses.clear();

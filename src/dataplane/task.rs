@@ -3,10 +3,12 @@
 //! ```text
 //!  Dataplane (handle) ──Command (mpsc)──▶ reconciler thread (current-thread tokio runtime)
 //!                                          │  on SetDesired / Reconcile / every RECONCILE_INTERVAL:
-//!                                          │    dump (rtnetlink links+addresses, IPVS genl)
+//!                                          │    dump (rtnetlink links+addresses+local routes,
+//!                                          │          IPVS genl)
 //!                                          │      — or, on SetDesired, the cached view
 //!                                          │    plan (pure, reconcile::plan)
 //!                                          │    execute (links/addresses one by one,
+//!                                          │             local routes batched,
 //!                                          │             IPVS requests pipelined)
 //!                                          │    cache = view + acknowledged ops
 //!  reports() ◀──watch<DataplaneReport>─────┤    report per VIP
@@ -35,8 +37,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::MissedTickBehavior;
 
 use super::ipvs::{self, IpvsError, IpvsSocket, Request};
-use super::reconcile::{self, IpvsOp, LinkOp, Op, Ownership, SysctlOp};
-use super::state::{ActualState, REHASH_SAFE_SYSCTLS};
+use super::reconcile::{self, IpvsOp, LinkOp, Op, Ownership, RouteOp, SysctlOp};
+use super::routes::{self, RouteSocket};
+use super::state::{ActualState, REHASH_SAFE_SYSCTLS, ROUTE_METRIC};
 use super::{links, DataplaneReport, DesiredState};
 
 /// How often the kernel is re-read and drift repaired without being asked.
@@ -76,6 +79,8 @@ struct View {
 
 struct Kernel {
     rtnl: Result<rtnetlink::Handle, String>,
+    /// Local routes: dumps and batched changes (see [`routes`]).
+    routes: Result<RouteSocket, String>,
     ipvs: Result<IpvsSocket, String>,
 }
 
@@ -89,9 +94,11 @@ impl Kernel {
             }
             Err(e) => Err(format!("rtnetlink socket could not be opened: {e}")),
         };
+        let routes = RouteSocket::open()
+            .map_err(|e| format!("rtnetlink route socket could not be opened: {e}"));
         let ipvs = IpvsSocket::open()
             .map_err(|e| format!("generic netlink socket could not be opened: {e}"));
-        Kernel { rtnl, ipvs }
+        Kernel { rtnl, routes, ipvs }
     }
 }
 
@@ -242,6 +249,12 @@ async fn read_kernel(
     let addresses = links::dump_addresses(handle, &links)
         .await
         .map_err(|e| format!("addresses could not be read: {e}"))?;
+    let routes = match &mut kernel.routes {
+        Ok(sock) => sock
+            .dump(&links)
+            .map_err(|e| format!("local routes could not be read: {e}"))?,
+        Err(e) => return Err(e.clone()),
+    };
     let (ipvs, family, ipvs_error) = match &mut kernel.ipvs {
         Err(e) => (None, None, Some(e.clone())),
         Ok(sock) => match sock.family().and_then(|f| Ok((f, sock.dump_services(f)?))) {
@@ -262,6 +275,7 @@ async fn read_kernel(
         ActualState {
             links,
             addresses,
+            routes,
             ipvs,
             ipvs_sysctls,
         },
@@ -396,7 +410,8 @@ fn publish(reports: &watch::Sender<Arc<DataplaneReport>>, report: DataplaneRepor
     });
 }
 
-/// Applies the ops in order; consecutive IPVS ops go to the kernel as one pipelined batch.
+/// Applies the ops in order; consecutive IPVS ops go to the kernel as one pipelined batch,
+/// consecutive local route ops as datagrams of many requests.
 async fn execute(
     kernel: &mut Kernel,
     family: Option<u16>,
@@ -404,13 +419,21 @@ async fn execute(
 ) -> Vec<(Op, Result<(), String>)> {
     let mut out: Vec<(Op, Result<(), String>)> = Vec::with_capacity(plan.len());
     let mut batch: Vec<IpvsOp> = Vec::new();
+    let mut route_batch: Vec<RouteOp> = Vec::new();
     for op in plan {
+        if !matches!(op, Op::Route(_)) && !route_batch.is_empty() {
+            execute_routes(kernel, std::mem::take(&mut route_batch), &mut out).await;
+        }
         match op {
             Op::Ipvs(op) => batch.push(op),
             Op::Sysctl(op) => {
                 execute_ipvs(kernel, family, std::mem::take(&mut batch), &mut out);
                 let result = write_ipvs_sysctl(&op);
                 out.push((Op::Sysctl(op), result));
+            }
+            Op::Route(op) => {
+                execute_ipvs(kernel, family, std::mem::take(&mut batch), &mut out);
+                route_batch.push(op);
             }
             Op::Link(op) => {
                 execute_ipvs(kernel, family, std::mem::take(&mut batch), &mut out);
@@ -422,8 +445,83 @@ async fn execute(
             }
         }
     }
+    execute_routes(kernel, route_batch, &mut out).await;
     execute_ipvs(kernel, family, batch, &mut out);
     out
+}
+
+/// Sends `batch` as batched route requests (interfaces resolved by one link dump), appending
+/// each op with its outcome to `out`.
+async fn execute_routes(
+    kernel: &mut Kernel,
+    batch: Vec<RouteOp>,
+    out: &mut Vec<(Op, Result<(), String>)>,
+) {
+    if batch.is_empty() {
+        return;
+    }
+    let indexes: Result<std::collections::HashMap<String, u32>, String> = match &kernel.rtnl {
+        Err(e) => Err(e.clone()),
+        Ok(h) => links::dump_links(h)
+            .await
+            .map(|ls| ls.into_iter().map(|l| (l.name, l.index)).collect())
+            .map_err(|e| format!("interfaces could not be read: {e}")),
+    };
+    let (sock, indexes) = match (&mut kernel.routes, indexes) {
+        (Ok(sock), Ok(indexes)) => (sock, indexes),
+        (Err(e), _) => {
+            let e = e.clone();
+            out.extend(batch.into_iter().map(|op| (Op::Route(op), Err(e.clone()))));
+            return;
+        }
+        (_, Err(e)) => {
+            out.extend(batch.into_iter().map(|op| (Op::Route(op), Err(e.clone()))));
+            return;
+        }
+    };
+    // Adds whose interface is missing fail here; the rest go to the kernel.
+    let mut results: Vec<Option<Result<(), String>>> = vec![None; batch.len()];
+    let mut requests = Vec::with_capacity(batch.len());
+    let mut sent = Vec::with_capacity(batch.len());
+    for (i, op) in batch.iter().enumerate() {
+        let (change, interface, address, metric) = match op {
+            RouteOp::Add { interface, address } => {
+                (routes::Change::Add, interface, *address, ROUTE_METRIC)
+            }
+            RouteOp::Del {
+                interface,
+                address,
+                metric,
+            } => (routes::Change::Del, interface, *address, *metric),
+        };
+        let oif = indexes.get(interface.as_str()).copied();
+        if oif.is_none() && change == routes::Change::Add {
+            results[i] = Some(Err(format!("{op} failed: interface {interface} not found")));
+            continue;
+        }
+        requests.push(routes::Request {
+            change,
+            address,
+            oif,
+            metric,
+        });
+        sent.push(i);
+    }
+    for (i, result) in sent.into_iter().zip(sock.execute(&requests)) {
+        let op = &batch[i];
+        results[i] = Some(match result {
+            Ok(()) => Ok(()),
+            // Already gone (its interface deleted, say): what the delete wanted.
+            Err(n) if matches!(op, RouteOp::Del { .. }) && n.errno == libc::ESRCH => Ok(()),
+            Err(n) => Err(format!("{op} failed: {n}")),
+        });
+    }
+    out.extend(
+        batch
+            .into_iter()
+            .zip(results)
+            .map(|(op, r)| (Op::Route(op), r.unwrap_or(Ok(())))),
+    );
 }
 
 /// Sends `batch` to IPVS pipelined, appending each op with its outcome to `out`.

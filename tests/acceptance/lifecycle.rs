@@ -329,3 +329,75 @@ fn daemon_runs_unprivileged_with_only_cap_net_admin() {
     let addrs = s.node().ip(&["addr", "show", "dev", "lo"]);
     assert!(addrs.contains("10.100.0.1/32"), "{addrs}");
 }
+
+/// `ip route show table local proto 65` (anycastd's local routes) in the node, both families.
+fn our_local_routes(ns: &Netns) -> String {
+    let v4 = ns.ip(&["route", "show", "table", "local", "proto", "65"]);
+    let v6 = ns.ip(&["-6", "route", "show", "table", "local", "proto", "65"]);
+    v4 + &v6
+}
+
+/// `bind = "route"` (issue 15): the VIP is made local by a local route, not an address, and is
+/// announced to the router like any other.
+#[test]
+fn a_route_bound_vip_is_a_local_route_and_is_announced() {
+    let s = Scenario::one_router_one_node();
+    let _d = s.start(&(s.config("") + &vip(VIP4, "bind = \"route\"", None)));
+    s.wait_announced(VIP4);
+    let routes = our_local_routes(s.node());
+    assert!(
+        routes.contains(&format!("local {VIP4} dev lo")),
+        "no local route for the VIP:\n{routes}"
+    );
+    let lo = s.node().ip(&["addr", "show", "dev", "lo"]);
+    assert!(!lo.contains(VIP4), "the VIP was added as an address: {lo}");
+}
+
+/// `[node] vip_bind = "route"`: SIGTERM leaves the local routes; `--cleanup` removes exactly
+/// anycastd's (one a previous run left included) and leaves a foreign local route alone.
+#[test]
+fn cleanup_removes_our_local_routes_and_nothing_else() {
+    let ns = Netns::new("n");
+    ns.ip(&["link", "set", "lo", "up"]);
+    ns.ip(&[
+        "route",
+        "add",
+        "local",
+        "10.100.0.9/32",
+        "dev",
+        "lo",
+        "table",
+        "local",
+    ]);
+    let cfg = BARE_NODE.replace("asn = 65001\n", "asn = 65001\nvip_bind = \"route\"\n")
+        + &vip(VIP4, "", None)
+        + &vip(VIP6, "", None);
+    let has = |a: &str| our_local_routes(&ns).contains(&format!("local {a} dev lo"));
+
+    let mut first = Daemon::start(&ns, "first", &cfg);
+    wait_until_addr(&has, VIP4);
+    wait_until_addr(&has, VIP6);
+    first.signal(Signal::SIGTERM);
+    assert_eq!(first.wait_exit(Duration::from_secs(10)).code(), Some(0));
+    assert!(has(VIP4) && has(VIP6), "routes removed without --cleanup");
+
+    let mut second = Daemon::start_with_args(&ns, "second", &cfg, &["--cleanup"]);
+    wait_for(
+        TIMEOUT,
+        "second run serves status",
+        || second.status(),
+        |s| s["vips"].as_array().is_some_and(|v| v.len() == 2),
+    );
+    second.signal(Signal::SIGINT);
+    assert_eq!(second.wait_exit(Duration::from_secs(10)).code(), Some(0));
+    assert!(
+        !has(VIP4) && !has(VIP6),
+        "--cleanup left the routes:\n{}",
+        our_local_routes(&ns)
+    );
+    let local = ns.ip(&["route", "show", "table", "local"]);
+    assert!(
+        local.contains("local 10.100.0.9 dev lo"),
+        "--cleanup removed a foreign local route:\n{local}"
+    );
+}

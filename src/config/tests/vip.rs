@@ -303,3 +303,50 @@ fn large_communities_count_towards_the_update_size_and_are_blamed_when_larger() 
         "{message}"
     );
 }
+
+#[test]
+fn bind_is_address_or_route_and_defaults_to_address() {
+    assert_one(
+        &with_node(&["[[vip]]", r#"address = "10.100.0.1""#, r#"bind = "lo""#]),
+        6,
+        8,
+        r#"vip[0].bind: unknown VIP binding "lo"; expected one of: address, route"#,
+    );
+    let c = parse_ok(&with_node(&[
+        "[[vip]]",
+        r#"address = "10.100.0.1""#,
+        "[[vip]]",
+        r#"address = "10.100.0.2""#,
+        r#"bind = "route""#,
+    ]));
+    assert_eq!(c.vips[0].bind, VipBind::Address);
+    assert_eq!(c.vips[1].bind, VipBind::Route);
+}
+
+#[test]
+fn node_vip_bind_is_the_default_a_vip_can_override() {
+    let c = parse_ok(&[
+        "[node]",
+        r#"router_id = "10.0.1.2""#,
+        "asn = 65001",
+        r#"vip_bind = "route""#,
+        "[[vip]]",
+        r#"address = "10.100.0.1""#,
+        "[[vip]]",
+        r#"address = "10.100.0.2""#,
+        r#"bind = "address""#,
+    ]);
+    assert_eq!(c.vips[0].bind, VipBind::Route);
+    assert_eq!(c.vips[1].bind, VipBind::Address);
+    assert_one(
+        &[
+            "[node]",
+            r#"router_id = "10.0.1.2""#,
+            "asn = 65001",
+            r#"vip_bind = 1"#,
+        ],
+        4,
+        12,
+        "node.vip_bind: expected a string, found integer 1",
+    );
+}

@@ -31,7 +31,7 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use crate::bgp::{RouteAttrs, RouteSet};
-use crate::config::{AnnouncePolicy, Config, Node, Service, Vip};
+use crate::config::{AnnouncePolicy, Config, Node, Service, Vip, VipBind};
 use crate::dataplane::{DataplaneReport, DesiredState, Destination, VipAddress, VirtualService};
 use crate::health::{HealthState, Observation, RiseFall, Target, TargetId};
 use crate::status::{BackendStatus, NodeStatus, PeerStatus, ServiceStatus, Status, VipStatus};
@@ -262,15 +262,20 @@ impl NodeState {
             .collect()
     }
 
-    /// Everything the kernel should hold: every VIP address (announced or not) and one virtual
+    /// Everything the kernel should hold: every VIP's address or local route (announced or not,
+    /// by its `bind`) and one virtual
     /// service per configured service, with destinations at their effective weights.
     pub fn desired_dataplane(&self) -> DesiredState {
         let mut desired = DesiredState::default();
         for v in &self.vips {
-            desired.addresses.push(VipAddress {
+            let binding = VipAddress {
                 interface: v.cfg.interface.clone(),
                 address: v.cfg.address,
-            });
+            };
+            match v.cfg.bind {
+                VipBind::Address => desired.addresses.push(binding),
+                VipBind::Route => desired.routes.push(binding),
+            }
             desired.services.extend(self.virtual_services(v));
         }
         desired

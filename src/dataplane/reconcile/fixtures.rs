@@ -1,12 +1,14 @@
-//! Test fixtures shared by the planner, mirror and report tests: a small desired state and
-//! the kernel as anycastd leaves it.
+//! Test fixtures shared by the planner, mirror and report tests: a small desired state (with
+//! address-bound or route-bound VIPs) and the kernel as anycastd leaves it.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use super::plan::{canonical_order, desired_dests, service_key, service_params};
 use crate::config::{Forwarding, Protocol};
-use crate::dataplane::state::{ActualState, Address, DestKey, Link, Service, ServiceKey};
+use crate::dataplane::state::{
+    ActualState, Address, DestKey, Link, LocalRoute, Service, ServiceKey, ROUTE_METRIC,
+};
 use crate::dataplane::{DesiredState, Destination, VipAddress, VirtualService};
 
 pub fn ip(s: &str) -> IpAddr {
@@ -63,6 +65,7 @@ pub fn full_desired() -> DesiredState {
                 address: ip("2001:db8::1"),
             },
         ],
+        routes: vec![],
         services: vec![
             service(
                 "10.100.0.1",
@@ -108,6 +111,15 @@ pub fn programmed(desired: &DesiredState) -> ActualState {
                 owned: true,
             })
             .collect(),
+        routes: desired
+            .routes
+            .iter()
+            .map(|r| LocalRoute {
+                interface: r.interface.clone(),
+                address: r.address,
+                metric: ROUTE_METRIC,
+            })
+            .collect(),
         ipvs: Some(BTreeMap::new()),
         ipvs_sysctls: BTreeMap::new(),
     };
@@ -134,7 +146,15 @@ pub fn empty_kernel() -> ActualState {
             owned: false,
         }],
         addresses: vec![],
+        routes: vec![],
         ipvs: Some(BTreeMap::new()),
         ipvs_sysctls: BTreeMap::new(),
     }
+}
+
+/// [`full_desired`] with both VIPs bound by local routes instead of addresses.
+pub fn route_desired() -> DesiredState {
+    let mut d = full_desired();
+    d.routes = std::mem::take(&mut d.addresses);
+    d
 }

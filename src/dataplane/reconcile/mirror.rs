@@ -4,9 +4,9 @@
 use std::collections::{BTreeMap, HashSet};
 use std::net::IpAddr;
 
-use super::{IpvsOp, LinkOp, Op};
+use super::{host_prefix, IpvsOp, LinkOp, Op, RouteOp};
 use crate::dataplane::state::{
-    ActualState, Address, Link, Service, ServiceKey, DEST_INSERTS_AT_HEAD,
+    ActualState, Address, Link, LocalRoute, Service, ServiceKey, DEST_INSERTS_AT_HEAD, ROUTE_METRIC,
 };
 
 /// Updates `actual` with ops the kernel acknowledged, so that it is again what a dump would
@@ -19,11 +19,26 @@ use crate::dataplane::state::{
 pub fn mirror(actual: &mut ActualState, done: &[&Op]) -> bool {
     let mut exact = true;
     let mut deleted: HashSet<(&str, IpAddr)> = HashSet::new();
+    let mut deleted_routes: HashSet<(&str, IpAddr)> = HashSet::new();
     for op in done {
         let op = match op {
             Op::Link(op) => op,
             Op::Sysctl(op) => {
                 actual.ipvs_sysctls.insert(op.name, op.value);
+                continue;
+            }
+            Op::Route(RouteOp::Add { interface, address }) => {
+                actual.routes.push(LocalRoute {
+                    interface: interface.clone(),
+                    address: *address,
+                    metric: ROUTE_METRIC,
+                });
+                continue;
+            }
+            Op::Route(RouteOp::Del {
+                interface, address, ..
+            }) => {
+                deleted_routes.insert((interface.as_str(), *address));
                 continue;
             }
             Op::Ipvs(op) => {
@@ -48,13 +63,14 @@ pub fn mirror(actual: &mut ActualState, done: &[&Op]) -> bool {
             }
             LinkOp::DelLink { name } => {
                 actual.links.retain(|l| l.name != *name);
-                // The kernel deletes an interface's addresses with it.
+                // The kernel deletes an interface's addresses and routes with it.
                 actual.addresses.retain(|a| a.interface != *name);
+                actual.routes.retain(|r| r.interface != *name);
             }
             LinkOp::AddAddress { interface, address } => actual.addresses.push(Address {
                 interface: interface.clone(),
                 address: *address,
-                prefix_len: if address.is_ipv4() { 32 } else { 128 },
+                prefix_len: host_prefix(address),
                 owned: true,
             }),
             // Collected and removed in one sweep below: one `retain` per op would be quadratic.
@@ -69,6 +85,11 @@ pub fn mirror(actual: &mut ActualState, done: &[&Op]) -> bool {
         actual
             .addresses
             .retain(|a| !deleted.contains(&(a.interface.as_str(), a.address)));
+    }
+    if !deleted_routes.is_empty() {
+        actual
+            .routes
+            .retain(|r| !deleted_routes.contains(&(r.interface.as_str(), r.address)));
     }
     exact
 }

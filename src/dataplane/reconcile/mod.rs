@@ -7,8 +7,9 @@
 //! the desired state yields no ops at all, which is also how a restarted daemon adopts what it
 //! finds instead of flushing) and safe (it removes only what anycastd owns, see [`Ownership`]).
 //!
-//! Order: on the way up links → addresses → services → destinations; on the way down the
-//! reverse: destinations → services → addresses → links.
+//! Order: on the way up links → addresses → local routes → services → destinations; on the
+//! way down the reverse: destinations → services → local routes → addresses → links. A VIP
+//! whose binding changes (address ↔ route) thus gets its new binding before it loses the old.
 //!
 //! Cost: every function here runs on each pass, with tens of thousands of VIPs, so each builds
 //! its lookup sets/maps once and stays O(n log n); nothing scans a list per item.
@@ -30,10 +31,11 @@ pub use report::{report, IPVS_UNAVAILABLE};
 
 /// What anycastd may remove, beyond what the kernel marks for it.
 ///
-/// Links carry [`super::state::LINK_ALIAS`] and addresses carry
-/// [`super::state::ADDRESS_PROTO`] in the kernel, so their ownership is read from the dump.
-/// IPVS has no place for such a marker, so a service is ours when its VIP is an address we own,
-/// or when this process created it (recorded here, e.g. a VIP on an address the operator added).
+/// Links carry [`super::state::LINK_ALIAS`], addresses [`super::state::ADDRESS_PROTO`] and
+/// local routes [`super::state::ROUTE_PROTO`] in the kernel, so their ownership is read from
+/// the dump. IPVS has no place for such a marker, so a service is ours when its VIP is an
+/// address or local route we own, or when this process created it (recorded here, e.g. a VIP
+/// on an address the operator added).
 ///
 /// Sysctls have no marker either: the ones this process changed are recorded with the value
 /// it found and the value it set, so that it puts back only what it changed, and only while
@@ -45,11 +47,12 @@ pub struct Ownership {
     pub sysctls: BTreeMap<&'static str, (u32, u32)>,
 }
 
-/// One kernel change: an interface or address change over rtnetlink, an IPVS change over
-/// generic netlink, or an IPVS sysctl.
+/// One kernel change: an interface or address change over rtnetlink, a local route change
+/// (rtnetlink too, sent in batches), an IPVS change over generic netlink, or an IPVS sysctl.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
     Link(LinkOp),
+    Route(RouteOp),
     Ipvs(IpvsOp),
     Sysctl(SysctlOp),
 }
@@ -63,6 +66,22 @@ pub struct SysctlOp {
     pub was: Option<u32>,
     /// Puts back the value found before anycastd changed it (no service needs it any more).
     pub restore: bool,
+}
+
+/// A local route of a route-bound VIP: `local VIP/32 dev IFACE table local proto 65 metric
+/// 1024` ([`super::state::ROUTE_PROTO`], [`super::state::ROUTE_METRIC`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteOp {
+    Add {
+        interface: String,
+        address: IpAddr,
+    },
+    /// Deletes exactly that route (matched by protocol and metric, never a foreign one).
+    Del {
+        interface: String,
+        address: IpAddr,
+        metric: u32,
+    },
 }
 
 /// An interface or address change (rtnetlink).
@@ -128,6 +147,12 @@ impl From<LinkOp> for Op {
     }
 }
 
+impl From<RouteOp> for Op {
+    fn from(op: RouteOp) -> Op {
+        Op::Route(op)
+    }
+}
+
 impl From<IpvsOp> for Op {
     fn from(op: IpvsOp) -> Op {
         Op::Ipvs(op)
@@ -138,6 +163,7 @@ impl std::fmt::Display for Op {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Op::Link(op) => op.fmt(f),
+            Op::Route(op) => op.fmt(f),
             Op::Ipvs(op) => op.fmt(f),
             Op::Sysctl(op) => {
                 let verb = if op.restore { "restore" } else { "set" };
@@ -163,6 +189,37 @@ impl std::fmt::Display for LinkOp {
                 write!(f, "delete address {address}/{prefix_len} dev {interface}")
             }
             LinkOp::DelLink { name } => write!(f, "delete link {name}"),
+        }
+    }
+}
+
+/// The prefix length of a host route or address: 32 for IPv4, 128 for IPv6.
+pub fn host_prefix(address: &IpAddr) -> u8 {
+    if address.is_ipv4() {
+        32
+    } else {
+        128
+    }
+}
+
+impl std::fmt::Display for RouteOp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RouteOp::Add { interface, address } => {
+                let len = host_prefix(address);
+                write!(f, "add local route {address}/{len} dev {interface}")
+            }
+            RouteOp::Del {
+                interface,
+                address,
+                metric,
+            } => {
+                let len = host_prefix(address);
+                write!(
+                    f,
+                    "delete local route {address}/{len} dev {interface} metric {metric}"
+                )
+            }
         }
     }
 }

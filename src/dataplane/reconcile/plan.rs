@@ -3,20 +3,19 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 
-use super::{IpvsOp, LinkOp, Op, Ownership, SysctlOp};
+use super::{IpvsOp, LinkOp, Op, Ownership, RouteOp, SysctlOp};
 use crate::dataplane::state::{
     ActualState, DestKey, DestParams, Service, ServiceKey, ServiceParams, DEST_INSERTS_AT_HEAD,
     REHASH_SAFE_SYSCTLS,
 };
 use crate::dataplane::{DesiredState, VirtualService};
 
-/// The addresses carrying anycastd's marker: services on them are ours.
-fn owned_addresses(actual: &ActualState) -> HashSet<IpAddr> {
-    actual
-        .addresses
-        .iter()
-        .filter(|a| a.owned)
+/// The addresses and local routes carrying anycastd's marker: services on their VIPs are ours.
+fn owned_vips(actual: &ActualState) -> HashSet<IpAddr> {
+    let addresses = actual.addresses.iter().filter(|a| a.owned);
+    addresses
         .map(|a| a.address)
+        .chain(actual.routes.iter().map(|r| r.address))
         .collect()
 }
 
@@ -180,10 +179,12 @@ fn sysctls(desired: &DesiredState, actual: &ActualState, owned: &Ownership) -> V
 pub fn plan(desired: &DesiredState, actual: &ActualState, owned: &Ownership) -> Vec<Op> {
     let mut links_up = Vec::new();
     let mut addrs_up = Vec::new();
+    let mut routes_up = Vec::new();
     let mut services_up = Vec::new();
     let mut dests_up = Vec::new();
     let mut dests_down = Vec::new();
     let mut services_down = Vec::new();
+    let mut routes_down = Vec::new();
     let mut addrs_down = Vec::new();
     let mut links_down = Vec::new();
 
@@ -192,6 +193,7 @@ pub fn plan(desired: &DesiredState, actual: &ActualState, owned: &Ownership) -> 
     let wanted_links: BTreeSet<&str> = desired
         .addresses
         .iter()
+        .chain(&desired.routes)
         .map(|a| a.interface.as_str())
         .collect();
     // The first interface of a name wins, as a scan would find it.
@@ -236,6 +238,36 @@ pub fn plan(desired: &DesiredState, actual: &ActualState, owned: &Ownership) -> 
                 interface: a.interface.clone(),
                 address: a.address,
                 prefix_len: a.prefix_len,
+            });
+        }
+    }
+    // Local routes: only our own count as present (a foreign local route for the VIP, say the
+    // kernel's for an address, is neither adopted nor touched; ours coexists with it, see
+    // state::ROUTE_METRIC), and only our own are removed.
+    let wanted_routes: BTreeSet<(&str, IpAddr)> = desired
+        .routes
+        .iter()
+        .map(|r| (r.interface.as_str(), r.address))
+        .collect();
+    let present: HashSet<(&str, IpAddr)> = actual
+        .routes
+        .iter()
+        .map(|r| (r.interface.as_str(), r.address))
+        .collect();
+    for (interface, address) in &wanted_routes {
+        if !present.contains(&(*interface, *address)) {
+            routes_up.push(RouteOp::Add {
+                interface: interface.to_string(),
+                address: *address,
+            });
+        }
+    }
+    for r in &actual.routes {
+        if !wanted_routes.contains(&(r.interface.as_str(), r.address)) {
+            routes_down.push(RouteOp::Del {
+                interface: r.interface.clone(),
+                address: r.address,
+                metric: r.metric,
             });
         }
     }
@@ -306,9 +338,9 @@ pub fn plan(desired: &DesiredState, actual: &ActualState, owned: &Ownership) -> 
                 }
             }
         }
-        let owned_addrs = owned_addresses(actual);
+        let owned_vips = owned_vips(actual);
         for key in ipvs.keys() {
-            let ours = owned.created_services.contains(key) || owned_addrs.contains(&key.address);
+            let ours = owned.created_services.contains(key) || owned_vips.contains(&key.address);
             if !wanted.contains_key(key) && ours {
                 services_down.push(IpvsOp::DelService { key: *key });
             }
@@ -324,16 +356,19 @@ pub fn plan(desired: &DesiredState, actual: &ActualState, owned: &Ownership) -> 
     };
 
     let link = |ops: Vec<LinkOp>| ops.into_iter().map(Op::Link);
+    let route = |ops: Vec<RouteOp>| ops.into_iter().map(Op::Route);
     let ipvs = |ops: Vec<IpvsOp>| ops.into_iter().map(Op::Ipvs);
     let sysctl = |ops: Vec<SysctlOp>| ops.into_iter().map(Op::Sysctl);
     link(links_up)
         .chain(link(addrs_up))
+        .chain(route(routes_up))
         .chain(sysctl(sysctls_up))
         .chain(ipvs(services_up))
         .chain(ipvs(dests_up))
         .chain(ipvs(dests_down))
         .chain(ipvs(services_down))
         .chain(sysctl(sysctls_down))
+        .chain(route(routes_down))
         .chain(link(addrs_down))
         .chain(link(links_down))
         .collect()
@@ -855,6 +890,7 @@ mod tests {
                 interface: "lo".into(),
                 address: ip("10.100.0.9"),
             }],
+            routes: vec![],
             services: vec![],
         };
         assert_eq!(
@@ -926,6 +962,7 @@ mod tests {
                     address: vip(i),
                 })
                 .collect(),
+            routes: vec![],
             services: (0..5_000)
                 .map(|i| VirtualService {
                     vip: vip(i * 10),
@@ -989,5 +1026,200 @@ mod tests {
         assert_eq!(ops.len(), 1);
         assert!(mirror(&mut programmed, &ops.iter().collect::<Vec<_>>()));
         assert_eq!(plan(&changed, &programmed, &Ownership::default()), vec![]);
+    }
+
+    // Route-bound VIPs (bind = "route"): the same plan, with local routes for addresses.
+
+    fn route(interface: &str, address: &str) -> state::LocalRoute {
+        state::LocalRoute {
+            interface: interface.into(),
+            address: ip(address),
+            metric: state::ROUTE_METRIC,
+        }
+    }
+
+    #[test]
+    fn route_bound_vips_get_their_link_then_local_routes_then_services() {
+        let desired = route_desired();
+        let ops = plan(&desired, &empty_kernel(), &Ownership::default());
+        let names: Vec<String> = ops.iter().map(|o| o.to_string()).collect();
+        assert_eq!(
+            names[..5],
+            [
+                "add link anycast0",
+                "add local route 10.100.0.1/32 dev anycast0",
+                "add local route 2001:db8::1/128 dev anycast0",
+                "add service 10.100.0.1:80/tcp scheduler wrr persistence 0",
+                "add service [2001:db8::1]:443/tcp scheduler wrr persistence 0",
+            ]
+        );
+        assert!(!ops
+            .iter()
+            .any(|o| matches!(o, Op::Link(LinkOp::AddAddress { .. }))));
+    }
+
+    #[test]
+    fn our_local_routes_are_adopted_without_ops() {
+        let desired = route_desired();
+        assert_eq!(
+            plan(&desired, &programmed(&desired), &Ownership::default()),
+            vec![]
+        );
+    }
+
+    #[test]
+    fn a_local_route_deleted_by_hand_is_added_back() {
+        let desired = route_desired();
+        let mut actual = programmed(&desired);
+        actual.routes.retain(|r| r.address != ip("2001:db8::1"));
+        assert_eq!(
+            plan(&desired, &actual, &Ownership::default()),
+            vec![Op::Route(RouteOp::Add {
+                interface: "anycast0".into(),
+                address: ip("2001:db8::1"),
+            })]
+        );
+    }
+
+    #[test]
+    fn a_local_route_on_another_interface_is_replaced() {
+        let mut desired = route_desired();
+        let actual = programmed(&desired);
+        desired.routes[0].interface = "lo".into();
+        assert_eq!(
+            plan(&desired, &actual, &Ownership::default()),
+            vec![
+                Op::Route(RouteOp::Add {
+                    interface: "lo".into(),
+                    address: ip("10.100.0.1"),
+                }),
+                Op::Route(RouteOp::Del {
+                    interface: "anycast0".into(),
+                    address: ip("10.100.0.1"),
+                    metric: state::ROUTE_METRIC,
+                }),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_address_of_the_vip_does_not_stand_in_for_its_local_route() {
+        // Only routes with our marker count: the kernel's local route for an address (which
+        // the dump leaves out) or the address itself does not make a route-bound VIP present.
+        let desired = route_desired();
+        let mut actual = programmed(&desired);
+        actual.routes.clear();
+        actual.addresses.push(Address {
+            interface: "anycast0".into(),
+            address: ip("10.100.0.1"),
+            prefix_len: 32,
+            owned: false,
+        });
+        let ops = plan(&desired, &actual, &Ownership::default());
+        assert_eq!(ops.len(), 2, "{ops:?}");
+        assert!(ops
+            .iter()
+            .all(|o| matches!(o, Op::Route(RouteOp::Add { .. }))));
+    }
+
+    #[test]
+    fn switching_a_vip_from_address_to_route_adds_the_route_before_removing_the_address() {
+        let before = full_desired();
+        let actual = programmed(&before);
+        let after = route_desired();
+        let names: Vec<String> = plan(&after, &actual, &Ownership::default())
+            .iter()
+            .map(|o| o.to_string())
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                "add local route 10.100.0.1/32 dev anycast0",
+                "add local route 2001:db8::1/128 dev anycast0",
+                "delete address 10.100.0.1/32 dev anycast0",
+                "delete address 2001:db8::1/128 dev anycast0",
+            ]
+        );
+        // And back: the address comes before the route goes.
+        let names: Vec<String> = plan(&before, &programmed(&after), &Ownership::default())
+            .iter()
+            .map(|o| o.to_string())
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                "add address 10.100.0.1 dev anycast0",
+                "add address 2001:db8::1 dev anycast0",
+                "delete local route 10.100.0.1/32 dev anycast0 metric 1024",
+                "delete local route 2001:db8::1/128 dev anycast0 metric 1024",
+            ]
+        );
+    }
+
+    #[test]
+    fn cleanup_removes_services_then_our_local_routes_then_the_link() {
+        let desired = route_desired();
+        let mut actual = programmed(&desired);
+        // A route of ours with an unusual metric (say, from another version) is still ours.
+        let mut odd = route("lo", "10.100.0.7");
+        odd.metric = 7;
+        actual.routes.push(odd);
+        let names: Vec<String> = plan(&DesiredState::default(), &actual, &Ownership::default())
+            .iter()
+            .map(|o| o.to_string())
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                "delete service 10.100.0.1:80/tcp",
+                "delete service [2001:db8::1]:443/tcp",
+                "delete local route 10.100.0.1/32 dev anycast0 metric 1024",
+                "delete local route 2001:db8::1/128 dev anycast0 metric 1024",
+                "delete local route 10.100.0.7/32 dev lo metric 7",
+                "delete link anycast0",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_route_bound_vip_on_lo_needs_no_link() {
+        let mut desired = route_desired();
+        desired
+            .routes
+            .iter_mut()
+            .for_each(|r| r.interface = "lo".into());
+        desired.services.clear();
+        assert_eq!(
+            plan(&desired, &empty_kernel(), &Ownership::default()),
+            vec![
+                Op::Route(RouteOp::Add {
+                    interface: "lo".into(),
+                    address: ip("10.100.0.1"),
+                }),
+                Op::Route(RouteOp::Add {
+                    interface: "lo".into(),
+                    address: ip("2001:db8::1"),
+                }),
+            ]
+        );
+    }
+
+    #[test]
+    fn fifty_thousand_route_bound_vips_are_planned_mirrored_and_adopted() {
+        let mut desired = large_desired();
+        desired.routes = std::mem::take(&mut desired.addresses);
+        let mut view = empty_kernel();
+        let ops = plan(&desired, &view, &Ownership::default());
+        let routes = ops
+            .iter()
+            .filter(|o| matches!(o, Op::Route(RouteOp::Add { .. })))
+            .count();
+        assert_eq!(routes, 50_000);
+        assert!(mirror(&mut view, &ops.iter().collect::<Vec<_>>()));
+        assert_eq!(plan(&desired, &view, &Ownership::default()), vec![]);
+        let outcomes: Vec<(Op, Result<(), String>)> =
+            ops.iter().map(|o| (o.clone(), Ok(()))).collect();
+        let r = report(&desired, &outcomes, None);
+        assert_eq!(r.vips.len(), 50_000);
     }
 }

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
-use super::{IpvsOp, LinkOp, Op};
+use super::{IpvsOp, LinkOp, Op, RouteOp};
 use crate::dataplane::{DataplaneReport, DesiredState};
 
 /// Why a VIP with services cannot be served when the kernel has no IPVS.
@@ -20,7 +20,7 @@ pub fn report(
     let mut vips: BTreeMap<IpAddr, Result<(), String>> = BTreeMap::new();
     // Which VIPs a link op concerns: those on that interface.
     let mut on_interface: HashMap<&str, BTreeSet<IpAddr>> = HashMap::new();
-    for a in &desired.addresses {
+    for a in desired.addresses.iter().chain(&desired.routes) {
         vips.insert(a.address, Ok(()));
         on_interface
             .entry(a.interface.as_str())
@@ -44,7 +44,8 @@ pub fn report(
                     blame(vip, e);
                 }
             }
-            Op::Link(LinkOp::AddAddress { address, .. }) => blame(address, e),
+            Op::Link(LinkOp::AddAddress { address, .. })
+            | Op::Route(RouteOp::Add { address, .. }) => blame(address, e),
             Op::Ipvs(IpvsOp::AddService { key, .. })
             | Op::Ipvs(IpvsOp::EditService { key, .. }) => blame(&key.address, e),
             Op::Ipvs(IpvsOp::AddDest { service, .. })
@@ -56,6 +57,7 @@ pub fn report(
             // Removals concern what is no longer desired.
             Op::Ipvs(IpvsOp::DelService { .. })
             | Op::Link(LinkOp::DelAddress { .. })
+            | Op::Route(RouteOp::Del { .. })
             | Op::Link(LinkOp::DelLink { .. }) => {}
         }
     }
@@ -112,6 +114,29 @@ mod tests {
     #[test]
     fn report_blames_every_vip_on_an_interface_that_could_not_be_created() {
         let desired = full_desired();
+        let outcomes = vec![(
+            Op::Link(LinkOp::AddLink {
+                name: "anycast0".into(),
+            }),
+            Err("no dummy".to_string()),
+        )];
+        let r = report(&desired, &outcomes, None);
+        assert!(r.vips.values().all(|v| v == &Err("no dummy".to_string())));
+    }
+
+    #[test]
+    fn report_blames_a_route_bound_vip_for_its_route_and_its_interface() {
+        let desired = route_desired();
+        let outcomes = vec![(
+            Op::Route(RouteOp::Add {
+                interface: "anycast0".into(),
+                address: ip("2001:db8::1"),
+            }),
+            Err("no route".to_string()),
+        )];
+        let r = report(&desired, &outcomes, None);
+        assert_eq!(r.vips[&ip("2001:db8::1")], Err("no route".to_string()));
+        assert_eq!(r.vips[&ip("10.100.0.1")], Ok(()));
         let outcomes = vec![(
             Op::Link(LinkOp::AddLink {
                 name: "anycast0".into(),

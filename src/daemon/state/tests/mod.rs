@@ -52,6 +52,7 @@ pub(super) fn vip(address: &str, services: Vec<Service>) -> Vip {
     Vip {
         address: address.parse().unwrap(),
         interface: "anycast0".into(),
+        bind: VipBind::Address,
         communities: vec![Community(65000 << 16 | 100)],
         large_communities: vec![],
         med: Some(10),

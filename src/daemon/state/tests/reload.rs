@@ -70,6 +70,30 @@ fn reload_that_moves_a_vip_to_another_interface_waits_for_the_dataplane() {
     assert_eq!(state.route_set().len(), 1);
 }
 
+/// `bind = "address"` → `"route"`: the VIP goes from the desired addresses to the desired local
+/// routes and stays announced (the dataplane adds the route before it removes the address).
+#[test]
+fn reload_that_changes_a_vips_binding_moves_it_to_the_routes_and_keeps_it_announced() {
+    let mut state = NodeState::new(&web());
+    programmed(&mut state);
+    let _ = feed(&mut state, "10.0.10.11", true, Instant::now());
+    assert_eq!(state.desired_dataplane().addresses.len(), 1);
+    let mut cfg = web();
+    cfg.vips[0].bind = VipBind::Route;
+    let c = state.reload(&cfg);
+    assert!(c.dataplane && !c.announcements, "{c:?}");
+    assert!(c.log.is_empty(), "{:?}", c.log);
+    let desired = state.desired_dataplane();
+    assert!(desired.addresses.is_empty());
+    assert_eq!(desired.routes.len(), 1);
+    assert_eq!(
+        desired.routes[0].address,
+        "10.100.0.1".parse::<IpAddr>().unwrap()
+    );
+    assert_eq!(desired.services.len(), 1, "the services stay");
+    assert_eq!(state.route_set().len(), 1);
+}
+
 #[test]
 fn reload_of_an_unchanged_config_changes_nothing() {
     let mut state = NodeState::new(&web());
