@@ -351,18 +351,20 @@ fn listed_dests() -> Vec<String> {
 /// table. The backends do not exist: only the choice is looked at.
 async fn mh_choices(sources: &[IpAddr]) -> Vec<String> {
     let mut ports = Vec::new();
+    let mut attempts = Vec::new();
     for src in sources {
         let sock = tokio::net::TcpSocket::new_v4().unwrap();
         sock.bind(std::net::SocketAddr::new(*src, 0)).unwrap();
-        let local = sock.local_addr().unwrap();
-        // The SYN goes out (and is scheduled) at once; nothing answers it.
-        let _ = tokio::time::timeout(
-            Duration::from_millis(20),
-            sock.connect("10.100.0.1:80".parse().unwrap()),
-        )
-        .await;
-        ports.push(local);
+        ports.push(sock.local_addr().unwrap());
+        attempts.push(sock.connect("10.100.0.1:80".parse().unwrap()));
     }
+    // All at once: each SYN goes out (and is scheduled) when its attempt is first polled;
+    // nothing answers them.
+    let _ = tokio::time::timeout(
+        Duration::from_millis(200),
+        futures::future::join_all(attempts),
+    )
+    .await;
     let conns = sh("ipvsadm -Lnc");
     ports
         .iter()
