@@ -986,3 +986,51 @@ fn ipvs_serves_a_route_bound_vip_with_tunnel_forwarding() {
         dp.shutdown(true).await;
     });
 }
+
+/// A VIP moved from `bind = "address"` to `"route"` whose route cannot be added (a foreign
+/// route holds its key) keeps its address: it is never left with neither binding.
+#[test]
+fn a_vip_whose_new_route_fails_keeps_its_address() {
+    in_netns_with(false, || async {
+        sh("ip link set lo up");
+        let dp = Dataplane::start();
+        let by_address = DesiredState {
+            addresses: vec![vip("lo", "10.100.0.61"), vip("lo", "10.100.0.62")],
+            ..Default::default()
+        };
+        assert_all_ok(&dp.apply(by_address).await);
+        sh("ip route add local 10.100.0.61/32 dev lo table local metric 1024");
+        let by_route = DesiredState {
+            routes: vec![vip("lo", "10.100.0.61"), vip("lo", "10.100.0.62")],
+            ..Default::default()
+        };
+        let pass = dp.apply(by_route.clone()).await;
+        let failed: Vec<String> = pass
+            .ops
+            .iter()
+            .filter(|(_, r)| r.is_err())
+            .map(|(op, _)| op.to_string())
+            .collect();
+        assert_eq!(
+            failed,
+            vec![
+                "add local route 10.100.0.61/32 dev lo",
+                "delete address 10.100.0.61/32 dev lo",
+            ],
+            "{:#?}",
+            pass.ops
+        );
+        let lo = sh("ip -o -4 addr show dev lo");
+        assert!(lo.contains("10.100.0.61/32"), "the old binding stays: {lo}");
+        assert!(!lo.contains("10.100.0.62/32"), "the other VIP moved: {lo}");
+        assert!(report(&dp).vips[&ip("10.100.0.61")].is_err());
+        assert_eq!(report(&dp).vips[&ip("10.100.0.62")], Ok(()));
+        // Once the way is clear, the next pass completes the move.
+        sh("ip route del local 10.100.0.61/32 dev lo table local metric 1024");
+        let pass = dp.apply(by_route).await;
+        assert_all_ok(&pass);
+        assert!(!sh("ip -o -4 addr show dev lo").contains("10.100.0.61/32"));
+        assert_eq!(our_local_routes("-4").len(), 2);
+        dp.shutdown(true).await;
+    });
+}

@@ -26,6 +26,7 @@ use std::net::IpAddr;
 use super::state::{DestKey, DestParams, ServiceKey, ServiceParams};
 
 pub use mirror::mirror;
+pub use plan::{binding_added, held_back};
 pub use plan::{plan, service_key};
 pub use report::{report, IPVS_UNAVAILABLE};
 
