@@ -955,33 +955,47 @@ fn ipvs_serves_route_bound_vips_with_masq_v4_and_v6() {
 
 #[test]
 #[ignore = "needs IPVS and dummy interfaces: run with labs/qemu/run"]
-fn ipvs_serves_a_route_bound_vip_with_tunnel_forwarding() {
+fn ipvs_serves_route_bound_vips_with_tunnel_forwarding_v4_and_v6() {
     in_netns(|| async {
         let (client, backend) = two_legged_lab("t");
-        // A tunnel real server: IPIP in on tunl0, the VIP on its lo, replies straight back.
+        // A tunnel real server: IPIP (tunl0) and IPv6-in-IPv6 (ip6tnl0) in, the VIPs on its
+        // lo, replies straight back.
         backend.sh(
-            "ip link set tunl0 up && ip addr add 10.100.0.2/32 dev lo && sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.tunl0.rp_filter=0",
+            "ip link set tunl0 up && ip link set ip6tnl0 up && ip addr add 10.100.0.2/32 dev lo && ip -6 addr add 2001:db8::2/128 dev lo nodad && sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.tunl0.rp_filter=0",
         );
-        greeter(&backend, "0.0.0.0:80", "backend via ipip\n");
+        greeter(&backend, "10.100.0.2:80", "backend via ipip\n");
+        greeter(&backend, "[2001:db8::2]:80", "backend via ip6ip6\n");
         // The replies (from the VIP) come back through this node, which routes for the lab:
         // a source address that is local here is a martian unless accepted.
         sh("sysctl -qw net.ipv4.conf.vb.accept_local=1");
         let dp = Dataplane::start();
-        let mut service = svc("10.100.0.2", 80, "rr", &[("10.2.0.2", 80, 1)]);
-        service.destinations[0].forwarding = Forwarding::Tunnel;
+        let mut v4 = svc("10.100.0.2", 80, "rr", &[("10.2.0.2", 80, 1)]);
+        v4.destinations[0].forwarding = Forwarding::Tunnel;
+        let mut v6 = svc("2001:db8::2", 80, "rr", &[("fd00:2::2", 80, 1)]);
+        v6.destinations[0].forwarding = Forwarding::Tunnel;
         let desired = DesiredState {
-            routes: vec![vip("anycast0", "10.100.0.2")],
-            services: vec![service],
+            routes: vec![
+                vip("anycast0", "10.100.0.2"),
+                vip("anycast0", "2001:db8::2"),
+            ],
+            services: vec![v4, v6],
             ..Default::default()
         };
         assert_all_ok(&dp.apply(desired).await);
         assert_eq!(
             ipvs_table(),
-            set(&["TCP 10.100.0.2:80 rr | 10.2.0.2:80 Tunnel 1"])
+            set(&[
+                "TCP 10.100.0.2:80 rr | 10.2.0.2:80 Tunnel 1",
+                "TCP [2001:db8::2]:80 rr | [fd00:2::2]:80 Tunnel 1",
+            ])
         );
         assert_eq!(
             fetch(&client, "10.100.0.2:80"),
             Ok("backend via ipip\n".into())
+        );
+        assert_eq!(
+            fetch(&client, "[2001:db8::2]:80"),
+            Ok("backend via ip6ip6\n".into())
         );
         dp.shutdown(true).await;
     });
