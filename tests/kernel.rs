@@ -767,6 +767,26 @@ async fn route_bound_life_cycle(interface: &'static str) {
     assert_eq!(our_local_routes("-4").len(), 1);
     assert_eq!(dp.reconcile().await.ops, vec![]);
 
+    if interface != "lo" {
+        // Our dummy deleted by hand takes the routes with it: the next full pass recreates both.
+        sh(&format!("ip link del {interface}"));
+        let pass = dp.reconcile().await;
+        assert_all_ok(&pass);
+        assert_eq!(
+            pass.ops
+                .iter()
+                .map(|(op, _)| op.to_string())
+                .collect::<Vec<_>>(),
+            vec![
+                format!("add link {interface}"),
+                format!("add local route 10.100.0.53/32 dev {interface}"),
+                format!("add local route 2001:db8::53/128 dev {interface}"),
+            ]
+        );
+        assert_eq!(our_local_routes("-4").len(), 1);
+        assert_eq!(our_local_routes("-6").len(), 1);
+    }
+
     // --cleanup: exactly our routes go; the foreign local routes stay.
     dp.shutdown(true).await;
     assert_eq!(our_local_routes("-4"), BTreeSet::new());
