@@ -984,6 +984,26 @@ async fn route_bound_life_cycle(interface: &'static str) {
     assert_eq!(our_local_routes("-4").len(), 1);
     assert_eq!(dp.reconcile().await.ops, vec![]);
 
+    if interface != "lo" {
+        // Our dummy deleted by hand takes the routes with it: the next full pass recreates both.
+        sh(&format!("ip link del {interface}"));
+        let pass = dp.reconcile().await;
+        assert_all_ok(&pass);
+        assert_eq!(
+            pass.ops
+                .iter()
+                .map(|(op, _)| op.to_string())
+                .collect::<Vec<_>>(),
+            vec![
+                format!("add link {interface}"),
+                format!("add local route 10.100.0.53/32 dev {interface}"),
+                format!("add local route 2001:db8::53/128 dev {interface}"),
+            ]
+        );
+        assert_eq!(our_local_routes("-4").len(), 1);
+        assert_eq!(our_local_routes("-6").len(), 1);
+    }
+
     // --cleanup: exactly our routes go; the foreign local routes stay.
     dp.shutdown(true).await;
     assert_eq!(our_local_routes("-4"), BTreeSet::new());
@@ -1172,34 +1192,96 @@ fn ipvs_serves_route_bound_vips_with_masq_v4_and_v6() {
 
 #[test]
 #[ignore = "needs IPVS and dummy interfaces: run with labs/qemu/run"]
-fn ipvs_serves_a_route_bound_vip_with_tunnel_forwarding() {
+fn ipvs_serves_route_bound_vips_with_tunnel_forwarding_v4_and_v6() {
     in_netns(|| async {
         let (client, backend) = two_legged_lab("t");
-        // A tunnel real server: IPIP in on tunl0, the VIP on its lo, replies straight back.
+        // A tunnel real server: IPIP (tunl0) and IPv6-in-IPv6 (ip6tnl0) in, the VIPs on its
+        // lo, replies straight back.
         backend.sh(
-            "ip link set tunl0 up && ip addr add 10.100.0.2/32 dev lo && sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.tunl0.rp_filter=0",
+            "ip link set tunl0 up && ip link set ip6tnl0 up && ip addr add 10.100.0.2/32 dev lo && ip -6 addr add 2001:db8::2/128 dev lo nodad && sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.tunl0.rp_filter=0",
         );
-        greeter(&backend, "0.0.0.0:80", "backend via ipip\n");
+        greeter(&backend, "10.100.0.2:80", "backend via ipip\n");
+        greeter(&backend, "[2001:db8::2]:80", "backend via ip6ip6\n");
         // The replies (from the VIP) come back through this node, which routes for the lab:
         // a source address that is local here is a martian unless accepted.
         sh("sysctl -qw net.ipv4.conf.vb.accept_local=1");
         let dp = Dataplane::start();
-        let mut service = svc("10.100.0.2", 80, "rr", &[("10.2.0.2", 80, 1)]);
-        service.destinations[0].forwarding = Forwarding::Tunnel;
+        let mut v4 = svc("10.100.0.2", 80, "rr", &[("10.2.0.2", 80, 1)]);
+        v4.destinations[0].forwarding = Forwarding::Tunnel;
+        let mut v6 = svc("2001:db8::2", 80, "rr", &[("fd00:2::2", 80, 1)]);
+        v6.destinations[0].forwarding = Forwarding::Tunnel;
         let desired = DesiredState {
-            routes: vec![vip("anycast0", "10.100.0.2")],
-            services: vec![service],
+            routes: vec![
+                vip("anycast0", "10.100.0.2"),
+                vip("anycast0", "2001:db8::2"),
+            ],
+            services: vec![v4, v6],
             ..Default::default()
         };
         assert_all_ok(&dp.apply(desired).await);
         assert_eq!(
             ipvs_table(),
-            set(&["TCP 10.100.0.2:80 rr | 10.2.0.2:80 Tunnel 1"])
+            set(&[
+                "TCP 10.100.0.2:80 rr | 10.2.0.2:80 Tunnel 1",
+                "TCP [2001:db8::2]:80 rr | [fd00:2::2]:80 Tunnel 1",
+            ])
         );
         assert_eq!(
             fetch(&client, "10.100.0.2:80"),
             Ok("backend via ipip\n".into())
         );
+        assert_eq!(
+            fetch(&client, "[2001:db8::2]:80"),
+            Ok("backend via ip6ip6\n".into())
+        );
+        dp.shutdown(true).await;
+    });
+}
+
+/// A VIP moved from `bind = "address"` to `"route"` whose route cannot be added (a foreign
+/// route holds its key) keeps its address: it is never left with neither binding.
+#[test]
+fn a_vip_whose_new_route_fails_keeps_its_address() {
+    in_netns_with(false, || async {
+        sh("ip link set lo up");
+        let dp = Dataplane::start();
+        let by_address = DesiredState {
+            addresses: vec![vip("lo", "10.100.0.61"), vip("lo", "10.100.0.62")],
+            ..Default::default()
+        };
+        assert_all_ok(&dp.apply(by_address).await);
+        sh("ip route add local 10.100.0.61/32 dev lo table local metric 1024");
+        let by_route = DesiredState {
+            routes: vec![vip("lo", "10.100.0.61"), vip("lo", "10.100.0.62")],
+            ..Default::default()
+        };
+        let pass = dp.apply(by_route.clone()).await;
+        let failed: Vec<String> = pass
+            .ops
+            .iter()
+            .filter(|(_, r)| r.is_err())
+            .map(|(op, _)| op.to_string())
+            .collect();
+        assert_eq!(
+            failed,
+            vec![
+                "add local route 10.100.0.61/32 dev lo",
+                "delete address 10.100.0.61/32 dev lo",
+            ],
+            "{:#?}",
+            pass.ops
+        );
+        let lo = sh("ip -o -4 addr show dev lo");
+        assert!(lo.contains("10.100.0.61/32"), "the old binding stays: {lo}");
+        assert!(!lo.contains("10.100.0.62/32"), "the other VIP moved: {lo}");
+        assert!(report(&dp).vips[&ip("10.100.0.61")].is_err());
+        assert_eq!(report(&dp).vips[&ip("10.100.0.62")], Ok(()));
+        // Once the way is clear, the next pass completes the move.
+        sh("ip route del local 10.100.0.61/32 dev lo table local metric 1024");
+        let pass = dp.apply(by_route).await;
+        assert_all_ok(&pass);
+        assert!(!sh("ip -o -4 addr show dev lo").contains("10.100.0.61/32"));
+        assert_eq!(our_local_routes("-4").len(), 2);
         dp.shutdown(true).await;
     });
 }

@@ -29,7 +29,8 @@
 //! the namespace of the thread that called `Dataplane::start()` (the thread inherits it), and
 //! the blocking IPVS socket never stalls the daemon's runtime.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -420,9 +421,18 @@ async fn execute(
     let mut out: Vec<(Op, Result<(), String>)> = Vec::with_capacity(plan.len());
     let mut batch: Vec<IpvsOp> = Vec::new();
     let mut route_batch: Vec<RouteOp> = Vec::new();
+    // VIPs whose new address or route failed: their old binding stays (reconcile::held_back).
+    let mut failed = HashSet::new();
     for op in plan {
         if !matches!(op, Op::Route(_)) && !route_batch.is_empty() {
+            let from = out.len();
             execute_routes(kernel, std::mem::take(&mut route_batch), &mut out).await;
+            note_failed_adds(&out[from..], &mut failed);
+        }
+        if let Some(why) = reconcile::held_back(&op, &failed) {
+            execute_ipvs(kernel, family, std::mem::take(&mut batch), &mut out);
+            out.push((op, Err(why)));
+            continue;
         }
         match op {
             Op::Ipvs(op) => batch.push(op),
@@ -442,12 +452,33 @@ async fn execute(
                     Ok(h) => execute_link(h, &op).await,
                 };
                 out.push((Op::Link(op), result));
+                note_failed_adds(&out[out.len() - 1..], &mut failed);
             }
         }
     }
     execute_routes(kernel, route_batch, &mut out).await;
     execute_ipvs(kernel, family, batch, &mut out);
     out
+}
+
+/// `local route 10.100.0.1/32 dev anycast0 could not be added: WHY`, as address errors read.
+fn route_error(op: &RouteOp, why: &str) -> String {
+    let (interface, address, verb) = match op {
+        RouteOp::Add { interface, address } => (interface, address, "added"),
+        RouteOp::Del {
+            interface, address, ..
+        } => (interface, address, "deleted"),
+    };
+    let len = reconcile::host_prefix(address);
+    format!("local route {address}/{len} dev {interface} could not be {verb}: {why}")
+}
+
+fn note_failed_adds(outcomes: &[(Op, Result<(), String>)], failed: &mut HashSet<IpAddr>) {
+    for (op, result) in outcomes {
+        if let (Some(vip), Err(_)) = (reconcile::binding_added(op), result) {
+            failed.insert(vip);
+        }
+    }
 }
 
 /// Sends `batch` as batched route requests (interfaces resolved by one link dump), appending
@@ -496,7 +527,8 @@ async fn execute_routes(
         };
         let oif = indexes.get(interface.as_str()).copied();
         if oif.is_none() && change == routes::Change::Add {
-            results[i] = Some(Err(format!("{op} failed: interface {interface} not found")));
+            let why = format!("interface {interface} not found");
+            results[i] = Some(Err(route_error(op, &why)));
             continue;
         }
         requests.push(routes::Request {
@@ -513,7 +545,7 @@ async fn execute_routes(
             Ok(()) => Ok(()),
             // Already gone (its interface deleted, say): what the delete wanted.
             Err(n) if matches!(op, RouteOp::Del { .. }) && n.errno == libc::ESRCH => Ok(()),
-            Err(n) => Err(format!("{op} failed: {n}")),
+            Err(n) => Err(route_error(op, &n.to_string())),
         });
     }
     out.extend(

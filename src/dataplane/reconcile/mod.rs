@@ -26,7 +26,7 @@ use std::net::IpAddr;
 use super::state::{DestKey, DestParams, ServiceKey, ServiceParams};
 
 pub use mirror::mirror;
-pub use plan::{canonical_order, plan, service_key};
+pub use plan::{binding_added, canonical_order, held_back, plan, service_key};
 pub use report::{report, IPVS_UNAVAILABLE};
 
 /// What anycastd may remove, beyond what the kernel marks for it.

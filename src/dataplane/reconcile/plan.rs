@@ -374,6 +374,32 @@ pub fn plan(desired: &DesiredState, actual: &ActualState, owned: &Ownership) -> 
         .collect()
 }
 
+/// The VIP an op adds a binding for (an address or a local route), if it is such an add.
+pub fn binding_added(op: &Op) -> Option<IpAddr> {
+    match op {
+        Op::Link(LinkOp::AddAddress { address, .. }) | Op::Route(RouteOp::Add { address, .. }) => {
+            Some(*address)
+        }
+        _ => None,
+    }
+}
+
+/// Whether the executor must skip `op`, and why: a VIP changing binding (address ↔ route)
+/// keeps the old one when the new one could not be added in this pass (`failed`: the VIPs
+/// whose [`binding_added`] op failed), so that it never ends up with neither. The plan puts
+/// every add before every removal, so the executor knows when it reaches the removal.
+pub fn held_back(op: &Op, failed: &HashSet<IpAddr>) -> Option<String> {
+    let address = match op {
+        Op::Link(LinkOp::DelAddress { address, .. }) | Op::Route(RouteOp::Del { address, .. }) => {
+            address
+        }
+        _ => return None,
+    };
+    failed
+        .contains(address)
+        .then(|| format!("{op} held back: {address} keeps it until its new binding is added"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::fixtures::*;
@@ -1221,5 +1247,36 @@ mod tests {
             ops.iter().map(|o| (o.clone(), Ok(()))).collect();
         let r = report(&desired, &outcomes, None);
         assert_eq!(r.vips.len(), 50_000);
+    }
+
+    #[test]
+    fn a_vip_whose_new_binding_failed_keeps_the_old_one() {
+        let ops = plan(
+            &route_desired(),
+            &programmed(&full_desired()),
+            &Ownership::default(),
+        );
+        let mut failed = HashSet::new();
+        // Executed in order: the route adds come first; say the v4 one fails.
+        for op in &ops {
+            if binding_added(op) == Some(ip("10.100.0.1")) {
+                failed.insert(ip("10.100.0.1"));
+            }
+        }
+        let held: Vec<String> = ops.iter().filter_map(|op| held_back(op, &failed)).collect();
+        assert_eq!(
+            held,
+            vec![
+                "delete address 10.100.0.1/32 dev anycast0 held back: 10.100.0.1 keeps it until \
+                 its new binding is added"
+            ]
+        );
+        // A VIP simply removed from the config has no failed add: its removal goes ahead.
+        let removal = Op::Route(RouteOp::Del {
+            interface: "lo".into(),
+            address: ip("10.100.0.9"),
+            metric: state::ROUTE_METRIC,
+        });
+        assert_eq!(held_back(&removal, &failed), None);
     }
 }
