@@ -38,6 +38,7 @@ fn table(services: usize, dests: usize) -> DesiredState {
         })
         .collect();
     DesiredState {
+        sync_daemons: vec![],
         addresses: Vec::new(),
         routes: Vec::new(),
         services,

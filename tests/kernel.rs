@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anycastd::config::{Forwarding, Protocol, SchedulerFlags};
+use anycastd::dataplane::state::SyncDaemon;
 use anycastd::dataplane::{
     Dataplane, DataplaneReport, DesiredState, Destination, IpvsOp, Op, Pass, RouteOp, VipAddress,
     VirtualService,
@@ -550,6 +551,75 @@ fn rehash_safe_sets_the_ipvs_sysctls_and_puts_back_only_what_it_changed() {
     });
 }
 
+/// Issue 17's `[ipvs.sync]`: the dataplane starts the kernel's master and backup sync daemons
+/// on the configured interface (as ipvsadm --start-daemon would), adopts them after a
+/// restart, restarts one whose sync id changed, and stops the ones it owns when the config
+/// drops them, leaving a daemon it did not start alone.
+#[test]
+#[ignore = "needs IPVS and dummy interfaces: run with labs/qemu/run"]
+fn sync_daemons_follow_the_config_and_only_ours_are_stopped() {
+    in_netns(|| async {
+        sh("ip link add sync0 type veth peer name sync1");
+        sh("ip link set sync0 up && ip link set sync1 up");
+        let daemon = |master, sync_id| SyncDaemon {
+            master,
+            interface: "sync0".into(),
+            sync_id,
+        };
+        let mut desired = DesiredState::default();
+        desired.addresses.push(vip("anycast0", "10.100.0.1"));
+        desired.services = vec![svc("10.100.0.1", 80, "mh", &[("10.0.1.1", 8080, 1)])];
+        desired.sync_daemons = vec![daemon(true, 5), daemon(false, 5)];
+        let dp = Dataplane::start();
+        assert_all_ok(&dp.apply(desired.clone()).await);
+        let running = sh("ipvsadm -L --daemon");
+        assert!(
+            running.contains("master sync daemon (mcast=sync0, syncid=5"),
+            "{running}"
+        );
+        assert!(
+            running.contains("backup sync daemon (mcast=sync0, syncid=5"),
+            "{running}"
+        );
+        dp.shutdown(false).await;
+
+        // A restart adopts them as they are.
+        let dp = Dataplane::start();
+        let pass = dp.apply(desired.clone()).await;
+        assert_all_ok(&pass);
+        assert!(pass.ops.is_empty(), "{:#?}", pass.ops);
+
+        // Another sync id for the backup: stopped and started again; the master untouched.
+        desired.sync_daemons[1].sync_id = 6;
+        let pass = dp.apply(desired.clone()).await;
+        assert_all_ok(&pass);
+        assert_eq!(pass.ops.len(), 2, "{:#?}", pass.ops);
+        let running = sh("ipvsadm -L --daemon");
+        assert!(
+            running.contains("master sync daemon (mcast=sync0, syncid=5"),
+            "{running}"
+        );
+        assert!(
+            running.contains("backup sync daemon (mcast=sync0, syncid=6"),
+            "{running}"
+        );
+
+        // [ipvs.sync] removed: both were ours (adopted or started), both stop.
+        desired.sync_daemons.clear();
+        assert_all_ok(&dp.apply(desired.clone()).await);
+        assert_eq!(sh("ipvsadm -L --daemon").trim(), "");
+        dp.shutdown(false).await;
+
+        // One started by hand is not ours: a dataplane without [ipvs.sync] leaves it running.
+        sh("ipvsadm --start-daemon master --mcast-interface sync1 --syncid 9");
+        let dp = Dataplane::start();
+        assert_all_ok(&dp.apply(desired.clone()).await);
+        assert!(sh("ipvsadm -L --daemon").contains("mcast=sync1, syncid=9"));
+        dp.shutdown(false).await;
+        sh("ipvsadm --stop-daemon master");
+    });
+}
+
 #[test]
 #[ignore = "needs IPVS and dummy interfaces: run with labs/qemu/run"]
 fn a_service_deleted_with_ipvsadm_is_repaired_by_the_next_pass() {
@@ -625,6 +695,7 @@ fn ipv6_vips_are_programmed_as_host_routes_with_ipvs_services() {
     in_netns(|| async {
         let dp = Dataplane::start();
         let desired = DesiredState {
+            sync_daemons: vec![],
             addresses: vec![vip("anycast6", "2001:db8::1")],
             routes: vec![],
             services: vec![svc(
@@ -771,6 +842,7 @@ fn a_vip_without_services_on_lo_needs_only_its_address() {
         sh("ip addr add 192.0.2.9/32 dev lo");
         let dp = Dataplane::start();
         let desired = DesiredState {
+            sync_daemons: vec![],
             addresses: vec![vip("lo", "10.100.0.53"), vip("lo", "2001:db8::53")],
             routes: vec![],
             services: vec![],

@@ -68,6 +68,42 @@ pub struct Config {
     /// `None`: see [`Config::state_file_path`]. Kept out of [`Node`], which the
     /// BGP speaker gets: where drains are kept is no business of BGP.
     pub state_file: Option<PathBuf>,
+    /// `[ipvs.sync]`: the kernel's IPVS connection sync daemon, when configured.
+    pub ipvs_sync: Option<IpvsSync>,
+}
+
+/// `[ipvs.sync]`: the kernel's connection sync daemons (`ipvsadm --start-daemon`, keepalived's
+/// `lvs_sync_daemon`), which multicast this node's IPVS connections to its L2 neighbours and
+/// install theirs, so that a flow moved to another node finds its entry there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IpvsSync {
+    /// The interface the sync messages go out of and come in on (multicast 224.0.0.81:8848).
+    pub interface: String,
+    /// Nodes exchange connections only within one sync id (0..=255).
+    pub sync_id: u8,
+    pub role: SyncRole,
+}
+
+/// Which of the two kernel daemons run: `master` sends this node's connections, `backup`
+/// installs the others'. Anycast nodes all serve at once, so the default is both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SyncRole {
+    Master,
+    Backup,
+    #[default]
+    Both,
+}
+
+impl SyncRole {
+    pub const NAMES: [&'static str; 3] = ["master", "backup", "both"];
+
+    pub fn sends(self) -> bool {
+        matches!(self, SyncRole::Master | SyncRole::Both)
+    }
+
+    pub fn receives(self) -> bool {
+        matches!(self, SyncRole::Backup | SyncRole::Both)
+    }
 }
 
 impl Config {

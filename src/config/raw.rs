@@ -111,6 +111,21 @@ pub struct RawConfig {
     pub api: Option<Spanned<RawApi>>,
     pub bgp: Option<Spanned<RawBgp>>,
     pub vip: Option<Vec<Spanned<RawVip>>>,
+    pub ipvs: Option<Spanned<RawIpvs>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIpvs {
+    pub sync: Option<Spanned<RawIpvsSync>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIpvsSync {
+    pub interface: Option<Leaf>,
+    pub syncid: Option<Leaf>,
+    pub role: Option<Leaf>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -9,7 +9,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::model::*;
-use super::raw::{Leaf, RawApi, RawBgp, RawConfig, RawNode, RawPeer, Value};
+use super::raw::{Leaf, RawApi, RawBgp, RawConfig, RawIpvs, RawNode, RawPeer, Value};
 use super::validate::{path, Ctx, FirstSeen};
 use super::{export, vip};
 
@@ -38,6 +38,7 @@ pub fn config(ctx: &mut Ctx, raw: &RawConfig) -> Option<Config> {
         }
     }
     let state_file = state_file(ctx, raw.node.as_ref());
+    let ipvs_sync = ipvs_sync(ctx, raw.ipvs.as_ref());
     vip_bind?;
     Some(Config {
         node: node?,
@@ -45,7 +46,39 @@ pub fn config(ctx: &mut Ctx, raw: &RawConfig) -> Option<Config> {
         bgp: bgp?,
         vips: vips?,
         state_file: state_file?,
+        ipvs_sync: ipvs_sync?,
     })
+}
+
+/// `[ipvs.sync]`: `interface` (required), `syncid` 0..=255 (default 0), `role`.
+fn ipvs_sync(ctx: &mut Ctx, raw: Option<&Spanned<RawIpvs>>) -> Option<Option<IpvsSync>> {
+    let Some(table) = raw.and_then(|ipvs| ipvs.get_ref().sync.as_ref()) else {
+        return Some(None);
+    };
+    let (s, span) = (table.get_ref(), table.span());
+    let interface = required(ctx, "ipvs.sync", &span, "interface", s.interface.as_ref())
+        .and_then(|leaf| vip::interface(ctx, "ipvs.sync.interface", leaf));
+    let sync_id = match &s.syncid {
+        Some(leaf) => ctx
+            .int("ipvs.sync.syncid", leaf, 0..=255, "a sync id 0..=255")
+            .map(|n| n as u8),
+        None => Some(0),
+    };
+    let role = match &s.role {
+        Some(leaf) => ctx
+            .choice("ipvs.sync.role", leaf, "sync daemon role", &SyncRole::NAMES)
+            .map(|name| match name {
+                "master" => SyncRole::Master,
+                "backup" => SyncRole::Backup,
+                _ => SyncRole::Both,
+            }),
+        None => Some(SyncRole::Both),
+    };
+    Some(Some(IpvsSync {
+        interface: interface?,
+        sync_id: sync_id?,
+        role: role?,
+    }))
 }
 
 /// A key that must be present: reports `table: key is required` at the table's header.

@@ -342,7 +342,7 @@ fn vip_address(ctx: &mut Ctx, here: &str, leaf: &Leaf, peers: &[Peer]) -> Option
 }
 
 /// A Linux interface name (`dev_valid_name()`): 1..=15 bytes, no '/', ':' or whitespace.
-fn interface(ctx: &mut Ctx, here: &str, leaf: &Leaf) -> Option<String> {
+pub(super) fn interface(ctx: &mut Ctx, here: &str, leaf: &Leaf) -> Option<String> {
     let name = ctx.string(here, leaf)?;
     match valid_interface_name(name) {
         Ok(()) => Some(name.to_string()),

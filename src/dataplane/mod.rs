@@ -78,6 +78,8 @@ pub struct DesiredState {
     /// VIPs with `bind = "route"`: a local route in table local through the interface.
     pub routes: Vec<VipAddress>,
     pub services: Vec<VirtualService>,
+    /// `[ipvs.sync]`: the sync daemons that should run (none, master, backup or both).
+    pub sync_daemons: Vec<state::SyncDaemon>,
 }
 
 /// Per VIP: `Ok` when its address (or local route) and services are in the kernel, or why not.

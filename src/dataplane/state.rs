@@ -272,6 +272,29 @@ pub struct ActualState {
     /// The [`REHASH_SAFE_SYSCTLS`] as the kernel holds them (read only while IPVS is loaded:
     /// the files exist only then); a name missing here could not be read.
     pub ipvs_sysctls: BTreeMap<&'static str, u32>,
+    /// The IPVS connection sync daemons running (read with IPVS; empty without it).
+    pub sync_daemons: Vec<SyncDaemon>,
+}
+
+/// One of the kernel's two IPVS connection sync daemons (`ipvsadm --start-daemon`): the
+/// master sends this node's connection entries, the backup installs those it receives.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SyncDaemon {
+    pub master: bool,
+    /// The multicast interface.
+    pub interface: String,
+    pub sync_id: u8,
+}
+
+impl fmt::Display for SyncDaemon {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let role = if self.master { "master" } else { "backup" };
+        write!(
+            f,
+            "{role} sync daemon (interface {}, syncid {})",
+            self.interface, self.sync_id
+        )
+    }
 }
 
 impl ActualState {
@@ -300,6 +323,7 @@ mod tests {
     #[test]
     fn only_marked_interfaces_or_addresses_are_own_state() {
         let mut s = ActualState {
+            sync_daemons: vec![],
             links: vec![Link {
                 index: 1,
                 name: "lo".into(),

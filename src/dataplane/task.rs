@@ -256,13 +256,19 @@ async fn read_kernel(
             .map_err(|e| format!("local routes could not be read: {e}"))?,
         Err(e) => return Err(e.clone()),
     };
-    let (ipvs, family, ipvs_error) = match &mut kernel.ipvs {
-        Err(e) => (None, None, Some(e.clone())),
-        Ok(sock) => match sock.family().and_then(|f| Ok((f, sock.dump_services(f)?))) {
-            Ok((family, services)) => (Some(services), Some(family), None),
-            Err(IpvsError::Unavailable) => (None, None, Some(IpvsError::Unavailable.to_string())),
+    let (ipvs, sync_daemons, family, ipvs_error) = match &mut kernel.ipvs {
+        Err(e) => (None, vec![], None, Some(e.clone())),
+        Ok(sock) => match sock
+            .family()
+            .and_then(|f| Ok((f, sock.dump_services(f)?, sock.dump_daemons(f)?)))
+        {
+            Ok((family, services, daemons)) => (Some(services), daemons, Some(family), None),
+            Err(IpvsError::Unavailable) => {
+                (None, vec![], None, Some(IpvsError::Unavailable.to_string()))
+            }
             Err(e) => (
                 None,
+                vec![],
                 None,
                 Some(format!("IPVS state could not be read: {e}")),
             ),
@@ -279,6 +285,7 @@ async fn read_kernel(
             routes,
             ipvs,
             ipvs_sysctls,
+            sync_daemons,
         },
         family,
         ipvs_error,
@@ -359,6 +366,12 @@ async fn reconcile_once(
             (Op::Ipvs(IpvsOp::DelService { key }), Ok(())) => {
                 owned.created_services.remove(key);
             }
+            (Op::Ipvs(IpvsOp::StartSync(d)), Ok(())) => {
+                owned.sync_daemons.insert(d.master);
+            }
+            (Op::Ipvs(IpvsOp::StopSync { master }), Ok(())) => {
+                owned.sync_daemons.remove(master);
+            }
             (Op::Sysctl(op), Ok(())) if op.restore => {
                 owned.sysctls.remove(op.name);
             }
@@ -378,6 +391,12 @@ async fn reconcile_once(
         .map(|(op, _)| op)
         .collect();
     let exact = reconcile::mirror(&mut actual, &done);
+    // A sync daemon running as configured is ours to stop when the config drops it.
+    for d in &desired.sync_daemons {
+        if actual.sync_daemons.contains(d) {
+            owned.sync_daemons.insert(d.master);
+        }
+    }
     let mut report = reconcile::report(desired, &outcomes, ipvs_error.as_deref());
     report.tables = actual
         .ipvs

@@ -435,3 +435,51 @@ fn node_state_file_must_name_a_file() {
         assert_errors(&with_node(&[&line]), &[(4, 14, &message)]);
     }
 }
+
+#[test]
+fn ipvs_sync_takes_an_interface_a_sync_id_and_a_role() {
+    let c = parse_ok(&with_node(&["[ipvs.sync]", r#"interface = "eth1""#]));
+    let sync = c.ipvs_sync.unwrap();
+    assert_eq!(
+        (sync.interface.as_str(), sync.sync_id, sync.role),
+        ("eth1", 0, SyncRole::Both),
+        "defaults: sync id 0, both daemons"
+    );
+    let c = parse_ok(&with_node(&[
+        "[ipvs.sync]",
+        r#"interface = "eth1""#,
+        "syncid = 7",
+        r#"role = "backup""#,
+    ]));
+    let sync = c.ipvs_sync.unwrap();
+    assert_eq!((sync.sync_id, sync.role), (7, SyncRole::Backup));
+    assert!(parse_ok(&with_node(&[])).ipvs_sync.is_none());
+    assert_one(
+        &with_node(&["[ipvs.sync]", "syncid = 1"]),
+        4,
+        1,
+        "ipvs.sync: interface is required",
+    );
+    assert_one(
+        &with_node(&["[ipvs.sync]", r#"interface = "eth1""#, "syncid = 256"]),
+        6,
+        10,
+        "ipvs.sync.syncid: 256 is out of range; expected a sync id 0..=255",
+    );
+    assert_one(
+        &with_node(&[
+            "[ipvs.sync]",
+            r#"interface = "eth1""#,
+            r#"role = "primary""#,
+        ]),
+        6,
+        8,
+        "ipvs.sync.role:",
+    );
+    assert_one(
+        &with_node(&["[ipvs.sync]", r#"interface = "a/b""#]),
+        5,
+        13,
+        "ipvs.sync.interface: interface \"a/b\" contains '/'",
+    );
+}

@@ -31,7 +31,8 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use crate::bgp::{RouteAttrs, RouteSet};
-use crate::config::{AnnouncePolicy, Config, Node, Service, Vip, VipBind};
+use crate::config::{AnnouncePolicy, Config, IpvsSync, Node, Service, Vip, VipBind};
+use crate::dataplane::state::SyncDaemon;
 use crate::dataplane::{DataplaneReport, DesiredState, Destination, VipAddress, VirtualService};
 use crate::health::{HealthState, Observation, RiseFall, Target, TargetId};
 use crate::status::{BackendStatus, NodeStatus, PeerStatus, ServiceStatus, Status, VipStatus};
@@ -82,6 +83,8 @@ struct VipModel {
 #[derive(Debug, Clone)]
 pub struct NodeState {
     node: Node,
+    /// `[ipvs.sync]`, handed to the dataplane as the sync daemons to run.
+    ipvs_sync: Option<IpvsSync>,
     vips: Vec<VipModel>,
     targets: BTreeMap<TargetId, TargetModel>,
     next_id: usize,
@@ -106,6 +109,7 @@ impl NodeState {
     pub fn new(config: &Config) -> NodeState {
         let mut state = NodeState {
             node: config.node.clone(),
+            ipvs_sync: config.ipvs_sync.clone(),
             vips: Vec::new(),
             targets: BTreeMap::new(),
             next_id: 0,
@@ -139,6 +143,7 @@ impl NodeState {
             .map(|v| (v.cfg.address, v.cfg.interface.clone()))
             .collect();
         self.node = config.node.clone();
+        self.ipvs_sync = config.ipvs_sync.clone();
         self.build(config, old);
         let known: BTreeSet<IpAddr> = self.vips.iter().map(|v| v.cfg.address).collect();
         self.drained.retain(|a, _| known.contains(a));
@@ -277,6 +282,19 @@ impl NodeState {
                 VipBind::Route => desired.routes.push(binding),
             }
             desired.services.extend(self.virtual_services(v));
+        }
+        if let Some(sync) = &self.ipvs_sync {
+            let daemon = |master| SyncDaemon {
+                master,
+                interface: sync.interface.clone(),
+                sync_id: sync.sync_id,
+            };
+            if sync.role.sends() {
+                desired.sync_daemons.push(daemon(true));
+            }
+            if sync.role.receives() {
+                desired.sync_daemons.push(daemon(false));
+            }
         }
         desired
     }

@@ -70,6 +70,9 @@ pub fn describe(op: &IpvsOp, err: &IpvsError) -> String {
             | IpvsOp::DelService { key } => {
                 format!("IPVS refused service {key}: {err}")
             }
+            IpvsOp::StartSync(_) | IpvsOp::StopSync { .. } => {
+                format!("IPVS refused to {op}: {err}")
+            }
         };
     };
     let e = *e;
@@ -113,6 +116,21 @@ pub fn describe(op: &IpvsOp, err: &IpvsError) -> String {
                 _ => errno_text(e),
             };
             format!("IPVS refused destination {dest} of service {service}: {reason}")
+        }
+        IpvsOp::StartSync(d) => {
+            let reason = match e {
+                libc::EEXIST => "that daemon is already running (EEXIST)".to_string(),
+                libc::ENODEV => format!("no interface {:?} (ENODEV)", d.interface),
+                _ => errno_text(e),
+            };
+            format!("IPVS refused to start the {d}: {reason}")
+        }
+        IpvsOp::StopSync { .. } => {
+            let reason = match e {
+                libc::ESRCH => "it is not running (ESRCH)".to_string(),
+                _ => errno_text(e),
+            };
+            format!("IPVS refused to {op}: {reason}")
         }
     }
 }

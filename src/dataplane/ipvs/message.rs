@@ -15,7 +15,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::config::{Protocol, SchedulerFlags};
 use crate::dataplane::reconcile::IpvsOp;
-use crate::dataplane::state::{DestKey, DestParams, Forwarding, ServiceKey, ServiceParams};
+use crate::dataplane::state::{
+    DestKey, DestParams, Forwarding, ServiceKey, ServiceParams, SyncDaemon,
+};
 
 use super::genl::{self, put_attr, put_nested, Attrs, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST};
 // What the socket reads replies with, under the names it has always used.
@@ -36,6 +38,9 @@ pub enum IpvsCmd {
     SetDest,
     DelDest,
     GetDest,
+    NewDaemon,
+    DelDaemon,
+    GetDaemon,
     GetInfo,
     Flush,
 }
@@ -51,7 +56,10 @@ impl From<IpvsCmd> for u8 {
             IpvsCmd::SetDest => 6,
             IpvsCmd::DelDest => 7,
             IpvsCmd::GetDest => 8,
-            // 9..=14: DAEMON and CONFIG commands, SET_INFO.
+            IpvsCmd::NewDaemon => 9,
+            IpvsCmd::DelDaemon => 10,
+            IpvsCmd::GetDaemon => 11,
+            // 12..=14: the CONFIG commands, SET_INFO.
             IpvsCmd::GetInfo => 15,
             // 16: ZERO.
             IpvsCmd::Flush => 17,
@@ -71,6 +79,9 @@ impl TryFrom<u8> for IpvsCmd {
             6 => IpvsCmd::SetDest,
             7 => IpvsCmd::DelDest,
             8 => IpvsCmd::GetDest,
+            9 => IpvsCmd::NewDaemon,
+            10 => IpvsCmd::DelDaemon,
+            11 => IpvsCmd::GetDaemon,
             15 => IpvsCmd::GetInfo,
             17 => IpvsCmd::Flush,
             other => return Err(other),
@@ -81,6 +92,14 @@ impl TryFrom<u8> for IpvsCmd {
 /// ip_vs.h: first-level attributes.
 const IPVS_CMD_ATTR_SERVICE: u16 = 1;
 const IPVS_CMD_ATTR_DEST: u16 = 2;
+const IPVS_CMD_ATTR_DAEMON: u16 = 3;
+
+/// ip_vs.h: sync daemon attributes, and the two daemon states.
+const IPVS_DAEMON_ATTR_STATE: u16 = 1;
+const IPVS_DAEMON_ATTR_MCAST_IFN: u16 = 2;
+const IPVS_DAEMON_ATTR_SYNC_ID: u16 = 3;
+const IP_VS_STATE_MASTER: u32 = 1;
+const IP_VS_STATE_BACKUP: u32 = 2;
 
 /// ip_vs.h: `IPVS_SVC_ATTR_*`.
 const IPVS_SVC_ATTR_AF: u16 = 1;
@@ -217,6 +236,46 @@ fn put_service(buf: &mut Vec<u8>, key: &ServiceKey, params: Option<&ServiceParam
     });
 }
 
+/// IPVS_CMD_ATTR_DAEMON: the state (master or backup), plus the interface and sync id when
+/// starting one (ipvsadm's `ipvs_start_daemon`; stopping needs only the state).
+fn put_daemon(buf: &mut Vec<u8>, master: bool, start: Option<&SyncDaemon>) {
+    put_nested(buf, IPVS_CMD_ATTR_DAEMON, |b| {
+        let state = if master {
+            IP_VS_STATE_MASTER
+        } else {
+            IP_VS_STATE_BACKUP
+        };
+        put_attr(b, IPVS_DAEMON_ATTR_STATE, &state.to_ne_bytes());
+        if let Some(d) = start {
+            let mut name = d.interface.as_bytes().to_vec();
+            name.push(0);
+            put_attr(b, IPVS_DAEMON_ATTR_MCAST_IFN, &name);
+            put_attr(
+                b,
+                IPVS_DAEMON_ATTR_SYNC_ID,
+                &u32::from(d.sync_id).to_ne_bytes(),
+            );
+        }
+    });
+}
+
+/// A running sync daemon out of an IPVS_CMD_GET_DAEMON dump message.
+pub fn decode_daemon(msg: &Incoming<'_>) -> Option<SyncDaemon> {
+    let d = Attrs(msg.genl_attrs().get(IPVS_CMD_ATTR_DAEMON)?);
+    let master = match d.u32(IPVS_DAEMON_ATTR_STATE)? {
+        IP_VS_STATE_MASTER => true,
+        IP_VS_STATE_BACKUP => false,
+        _ => return None,
+    };
+    let name = d.get(IPVS_DAEMON_ATTR_MCAST_IFN)?;
+    let name = name.split(|b| *b == 0).next().unwrap_or(&[]);
+    Some(SyncDaemon {
+        master,
+        interface: String::from_utf8_lossy(name).into_owned(),
+        sync_id: u8::try_from(d.u32(IPVS_DAEMON_ATTR_SYNC_ID)?).ok()?,
+    })
+}
+
 /// IPVS_CMD_ATTR_DEST: the identity, plus the settings when given (NEW/SET_DEST), in the
 /// order ipvsadm sends them (`ipvs_nl_fill_dest_attr`).
 fn put_dest(buf: &mut Vec<u8>, dest: &DestKey, params: Option<&DestParams>) {
@@ -258,6 +317,11 @@ pub enum Request<'a> {
     GetServices,
     /// Dump the destinations of one service.
     GetDests(&'a ServiceKey),
+    NewDaemon(&'a SyncDaemon),
+    /// Stops the master (true) or the backup daemon.
+    DelDaemon(bool),
+    /// Dump the running sync daemons.
+    GetDaemons,
 }
 
 impl<'a> From<&'a IpvsOp> for Request<'a> {
@@ -277,6 +341,8 @@ impl<'a> From<&'a IpvsOp> for Request<'a> {
                 params,
             } => Request::SetDest(service, dest, params),
             IpvsOp::DelDest { service, dest } => Request::DelDest(service, dest),
+            IpvsOp::StartSync(d) => Request::NewDaemon(d),
+            IpvsOp::StopSync { master } => Request::DelDaemon(*master),
         }
     }
 }
@@ -292,11 +358,17 @@ impl Request<'_> {
             Request::DelDest(..) => IpvsCmd::DelDest,
             Request::GetServices => IpvsCmd::GetService,
             Request::GetDests(..) => IpvsCmd::GetDest,
+            Request::NewDaemon(_) => IpvsCmd::NewDaemon,
+            Request::DelDaemon(_) => IpvsCmd::DelDaemon,
+            Request::GetDaemons => IpvsCmd::GetDaemon,
         }
     }
 
     fn is_dump(&self) -> bool {
-        matches!(self, Request::GetServices | Request::GetDests(_))
+        matches!(
+            self,
+            Request::GetServices | Request::GetDests(_) | Request::GetDaemons
+        )
     }
 
     /// The message bytes, for the family id the controller gave us.
@@ -315,7 +387,9 @@ impl Request<'_> {
                 put_service(&mut attrs, k, None);
                 put_dest(&mut attrs, d, None);
             }
-            Request::GetServices => {}
+            Request::NewDaemon(d) => put_daemon(&mut attrs, d.master, Some(d)),
+            Request::DelDaemon(master) => put_daemon(&mut attrs, *master, None),
+            Request::GetServices | Request::GetDaemons => {}
         }
         let flags = if self.is_dump() {
             NLM_F_REQUEST | NLM_F_DUMP
@@ -662,12 +736,20 @@ mod tests {
             IpvsCmd::SetDest,
             IpvsCmd::DelDest,
             IpvsCmd::GetDest,
+            IpvsCmd::NewDaemon,
+            IpvsCmd::DelDaemon,
+            IpvsCmd::GetDaemon,
             IpvsCmd::GetInfo,
             IpvsCmd::Flush,
         ] {
             assert_eq!(IpvsCmd::try_from(u8::from(cmd)), Ok(cmd));
         }
-        assert_eq!(IpvsCmd::try_from(9), Err(9));
+        assert_eq!(
+            (u8::from(IpvsCmd::NewDaemon), u8::from(IpvsCmd::GetDaemon)),
+            (9, 11),
+            "ip_vs.h: IPVS_CMD_NEW_DAEMON, IPVS_CMD_GET_DAEMON"
+        );
+        assert_eq!(IpvsCmd::try_from(12), Err(12), "SET_CONFIG is not used");
     }
 
     #[test]

@@ -14,10 +14,10 @@ use neli::utils::Groups;
 
 use super::error::IpvsError;
 use super::message::{
-    decode_dest, decode_family_id, decode_service, encode_get_family, split_messages, Request,
-    NLMSG_DONE, NLMSG_ERROR,
+    decode_daemon, decode_dest, decode_family_id, decode_service, encode_get_family,
+    split_messages, Request, NLMSG_DONE, NLMSG_ERROR,
 };
-use crate::dataplane::state::{Service, ServiceKey};
+use crate::dataplane::state::{Service, ServiceKey, SyncDaemon};
 
 /// Largest datagram the kernel sends us (dump skbs are at most 32 KiB by default).
 const RECV_BUFFER: usize = 64 * 1024;
@@ -176,6 +176,16 @@ impl IpvsSocket {
                     }
                 }
             }
+        }
+        Ok(out)
+    }
+
+    /// The running connection sync daemons.
+    pub fn dump_daemons(&mut self, family: u16) -> Result<Vec<SyncDaemon>, IpvsError> {
+        let mut out = Vec::new();
+        for raw in self.dump(family, Request::GetDaemons)? {
+            let msgs = split_messages(&raw);
+            out.extend(msgs.first().and_then(decode_daemon));
         }
         Ok(out)
     }

@@ -55,6 +55,7 @@ pub fn dkey(addr: &str, port: u16) -> DestKey {
 /// Two VIPs on anycast0 (one v4, one v6), two services with two backends each.
 pub fn full_desired() -> DesiredState {
     DesiredState {
+        sync_daemons: vec![],
         addresses: vec![
             VipAddress {
                 interface: "anycast0".into(),
@@ -87,6 +88,7 @@ pub fn full_desired() -> DesiredState {
 /// The kernel as anycastd would leave it after programming `desired`.
 pub fn programmed(desired: &DesiredState) -> ActualState {
     let mut actual = ActualState {
+        sync_daemons: vec![],
         links: vec![
             Link {
                 index: 1,
@@ -139,6 +141,7 @@ pub fn programmed(desired: &DesiredState) -> ActualState {
 
 pub fn empty_kernel() -> ActualState {
     ActualState {
+        sync_daemons: vec![],
         links: vec![Link {
             index: 1,
             name: "lo".into(),

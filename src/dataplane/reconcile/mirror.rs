@@ -41,6 +41,15 @@ pub fn mirror(actual: &mut ActualState, done: &[&Op]) -> bool {
                 deleted_routes.insert((interface.as_str(), *address));
                 continue;
             }
+            Op::Ipvs(IpvsOp::StartSync(d)) => {
+                actual.sync_daemons.retain(|a| a.master != d.master);
+                actual.sync_daemons.push(d.clone());
+                continue;
+            }
+            Op::Ipvs(IpvsOp::StopSync { master }) => {
+                actual.sync_daemons.retain(|a| a.master != *master);
+                continue;
+            }
             Op::Ipvs(op) => {
                 match &mut actual.ipvs {
                     Some(ipvs) => exact &= mirror_ipvs(ipvs, op),
@@ -113,6 +122,8 @@ fn mirror_ipvs(ipvs: &mut BTreeMap<ServiceKey, Service>, op: &IpvsOp) -> bool {
         IpvsOp::DelService { key } => {
             ipvs.remove(key);
         }
+        // Mirrored by the caller: they are not about services.
+        IpvsOp::StartSync(_) | IpvsOp::StopSync { .. } => {}
         IpvsOp::AddDest {
             service,
             dest,

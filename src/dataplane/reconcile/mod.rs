@@ -23,7 +23,7 @@ mod report;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-use super::state::{DestKey, DestParams, ServiceKey, ServiceParams};
+use super::state::{DestKey, DestParams, ServiceKey, ServiceParams, SyncDaemon};
 
 pub use mirror::mirror;
 pub use plan::{binding_added, canonical_order, held_back, plan, service_key};
@@ -45,6 +45,10 @@ pub struct Ownership {
     pub created_services: BTreeSet<ServiceKey>,
     /// name → (found, set).
     pub sysctls: BTreeMap<&'static str, (u32, u32)>,
+    /// The sync daemons (by `master`) this process started, or found running as configured:
+    /// the ones it stops when `[ipvs.sync]` goes away. A daemon someone else started with
+    /// other settings is replaced only when the config asks for that role.
+    pub sync_daemons: BTreeSet<bool>,
 }
 
 /// One kernel change: an interface or address change over rtnetlink, a local route change
@@ -138,6 +142,12 @@ pub enum IpvsOp {
     /// Deleting a service deletes its destinations with it.
     DelService {
         key: ServiceKey,
+    },
+    /// Start a connection sync daemon (IPVS_CMD_NEW_DAEMON).
+    StartSync(SyncDaemon),
+    /// Stop the master (or the backup) sync daemon (IPVS_CMD_DEL_DAEMON).
+    StopSync {
+        master: bool,
     },
 }
 
@@ -266,6 +276,9 @@ impl std::fmt::Display for IpvsOp {
             ),
             IpvsOp::DelDest { service, dest } => write!(f, "delete dest {dest} of {service}"),
             IpvsOp::DelService { key } => write!(f, "delete service {key}"),
+            IpvsOp::StartSync(d) => write!(f, "start {d}"),
+            IpvsOp::StopSync { master: true } => write!(f, "stop master sync daemon"),
+            IpvsOp::StopSync { master: false } => write!(f, "stop backup sync daemon"),
         }
     }
 }

@@ -175,6 +175,30 @@ fn sysctls(desired: &DesiredState, actual: &ActualState, owned: &Ownership) -> V
     ops
 }
 
+/// The connection sync daemons: each configured role running with the configured interface
+/// and sync id (one running otherwise is stopped and started again: the kernel cannot change
+/// a running daemon), and a role no longer configured stopped if this process owns it.
+fn sync_daemons(desired: &DesiredState, actual: &ActualState, owned: &Ownership) -> Vec<IpvsOp> {
+    let mut ops = Vec::new();
+    for d in &desired.sync_daemons {
+        match actual.sync_daemons.iter().find(|a| a.master == d.master) {
+            Some(a) if a == d => {}
+            Some(_) => {
+                ops.push(IpvsOp::StopSync { master: d.master });
+                ops.push(IpvsOp::StartSync(d.clone()));
+            }
+            None => ops.push(IpvsOp::StartSync(d.clone())),
+        }
+    }
+    for a in &actual.sync_daemons {
+        let wanted = desired.sync_daemons.iter().any(|d| d.master == a.master);
+        if !wanted && owned.sync_daemons.contains(&a.master) {
+            ops.push(IpvsOp::StopSync { master: a.master });
+        }
+    }
+    ops
+}
+
 /// The minimal list of ops that turns `actual` into `desired`, touching nothing foreign.
 pub fn plan(desired: &DesiredState, actual: &ActualState, owned: &Ownership) -> Vec<Op> {
     let mut links_up = Vec::new();
@@ -347,6 +371,11 @@ pub fn plan(desired: &DesiredState, actual: &ActualState, owned: &Ownership) -> 
         }
     }
 
+    let sync = match &actual.ipvs {
+        Some(_) => sync_daemons(desired, actual, owned),
+        None => vec![],
+    };
+
     // The sysctl files exist only while IPVS is loaded.
     let (sysctls_up, sysctls_down): (Vec<SysctlOp>, Vec<SysctlOp>) = match &actual.ipvs {
         Some(_) => sysctls(desired, actual, owned)
@@ -363,6 +392,7 @@ pub fn plan(desired: &DesiredState, actual: &ActualState, owned: &Ownership) -> 
         .chain(link(addrs_up))
         .chain(route(routes_up))
         .chain(sysctl(sysctls_up))
+        .chain(ipvs(sync))
         .chain(ipvs(services_up))
         .chain(ipvs(dests_up))
         .chain(ipvs(dests_down))
@@ -610,6 +640,73 @@ mod tests {
         let mut other = s.clone();
         other.params.scheduler = "wrr".into();
         assert_eq!(other.table_fingerprint(), None);
+    }
+
+    fn daemon(master: bool, interface: &str, sync_id: u8) -> state::SyncDaemon {
+        state::SyncDaemon {
+            master,
+            interface: interface.into(),
+            sync_id,
+        }
+    }
+
+    fn sync_ops(ops: &[Op]) -> Vec<String> {
+        ops.iter()
+            .filter(|o| {
+                matches!(
+                    o,
+                    Op::Ipvs(IpvsOp::StartSync(_)) | Op::Ipvs(IpvsOp::StopSync { .. })
+                )
+            })
+            .map(|o| o.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn sync_daemons_are_started_restarted_on_a_change_and_stopped_only_when_ours() {
+        let mut desired = full_desired();
+        desired.sync_daemons = vec![daemon(true, "eth1", 5), daemon(false, "eth1", 5)];
+        let mut actual = programmed(&full_desired());
+        assert_eq!(
+            sync_ops(&plan(&desired, &actual, &Ownership::default())),
+            [
+                "start master sync daemon (interface eth1, syncid 5)",
+                "start backup sync daemon (interface eth1, syncid 5)",
+            ]
+        );
+        // Running as configured: nothing to do.
+        actual.sync_daemons = desired.sync_daemons.clone();
+        assert_eq!(
+            sync_ops(&plan(&desired, &actual, &Ownership::default())),
+            Vec::<String>::new()
+        );
+        // Another sync id: the kernel cannot change a running daemon.
+        desired.sync_daemons[1].sync_id = 6;
+        assert_eq!(
+            sync_ops(&plan(&desired, &actual, &Ownership::default())),
+            [
+                "stop backup sync daemon",
+                "start backup sync daemon (interface eth1, syncid 6)",
+            ]
+        );
+        // [ipvs.sync] removed: ours are stopped, others left running.
+        desired.sync_daemons.clear();
+        let owned = Ownership {
+            sync_daemons: [true].into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            sync_ops(&plan(&desired, &actual, &owned)),
+            ["stop master sync daemon"]
+        );
+        // Without IPVS there is nothing to start.
+        let mut desired = full_desired();
+        desired.sync_daemons = vec![daemon(true, "eth1", 5)];
+        actual.ipvs = None;
+        assert_eq!(
+            sync_ops(&plan(&desired, &actual, &Ownership::default())),
+            Vec::<String>::new()
+        );
     }
 
     fn rehash_safe(desired: &mut DesiredState) {
@@ -912,6 +1009,7 @@ mod tests {
     #[test]
     fn vip_on_an_existing_foreign_interface_is_added_without_creating_it() {
         let desired = DesiredState {
+            sync_daemons: vec![],
             addresses: vec![VipAddress {
                 interface: "lo".into(),
                 address: ip("10.100.0.9"),
@@ -982,6 +1080,7 @@ mod tests {
     fn large_desired() -> DesiredState {
         let vip = |i: u32| IpAddr::from([10, 200 + (i >> 16) as u8, (i >> 8) as u8, i as u8]);
         DesiredState {
+            sync_daemons: vec![],
             addresses: (0..50_000)
                 .map(|i| VipAddress {
                     interface: "anycast0".into(),

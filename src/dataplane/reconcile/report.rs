@@ -54,6 +54,9 @@ pub fn report(
             // A sysctl a rehash-safe service needs does not stop the VIP serving new flows
             // (only moved ones): logged by the pass, not a reason to withdraw.
             Op::Sysctl(_) => {}
+            // Connection sync only matters to flows that move between nodes, like the
+            // sysctls: logged, not a reason to withdraw.
+            Op::Ipvs(IpvsOp::StartSync(_)) | Op::Ipvs(IpvsOp::StopSync { .. }) => {}
             // Removals concern what is no longer desired.
             Op::Ipvs(IpvsOp::DelService { .. })
             | Op::Link(LinkOp::DelAddress { .. })

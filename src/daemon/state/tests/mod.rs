@@ -68,6 +68,7 @@ pub(super) fn vip(address: &str, services: Vec<Service>) -> Vip {
 
 pub(super) fn config(vips: Vec<Vip>) -> Config {
     Config {
+        ipvs_sync: None,
         node: Node {
             router_id: "10.0.1.2".parse().unwrap(),
             asn: 65001,
