@@ -68,6 +68,40 @@ pub struct Config {
     /// `None`: see [`Config::state_file_path`]. Kept out of [`Node`], which the
     /// BGP speaker gets: where drains are kept is no business of BGP.
     pub state_file: Option<PathBuf>,
+    /// `[node] labels`: what this node carries, for the catalog's `node_labels` targeting.
+    pub labels: Vec<String>,
+    /// `[catalog]`: the fleet catalog in etcd, when configured.
+    pub catalog: Option<Catalog>,
+}
+
+/// Default of `catalog.prefix`: keys are `{prefix}/vips/{address}`.
+pub const DEFAULT_CATALOG_PREFIX: &str = "/anycastd";
+/// Default of `catalog.cache`: the last applied catalog, served from at a start without etcd.
+pub const DEFAULT_CATALOG_CACHE: &str = "/var/lib/anycastd/catalog.json";
+
+/// `[catalog]`: where the fleet's shared VIPs are (etcd v3) and how to reach it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Catalog {
+    /// Endpoints as written: `http://10.0.9.1:2379` or `https://…`.
+    pub etcd: Vec<String>,
+    /// No trailing slash; keys are `{prefix}/vips/{address}`.
+    pub prefix: String,
+    pub cache: PathBuf,
+    /// PEM files for TLS: the CA that signed the servers' certificates, and a client
+    /// certificate and key (both or neither).
+    pub ca: Option<PathBuf>,
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    /// etcd authentication (both or neither).
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+impl Catalog {
+    /// The key prefix every VIP document lives under: `{prefix}/vips/`.
+    pub fn vips_prefix(&self) -> String {
+        format!("{}/vips/", self.prefix)
+    }
 }
 
 impl Config {
