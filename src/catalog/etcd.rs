@@ -129,6 +129,8 @@ pub async fn range(client: &mut Client, catalog: &Catalog) -> Result<Snapshot, S
 async fn follow(catalog: Catalog, tx: watch::Sender<Feed>) {
     let mut backoff = BACKOFF_MIN;
     let mut client: Option<Client> = None;
+    // Each new error is logged at warn; the same one again, every retry, at debug.
+    let mut logged: Option<String> = None;
     loop {
         let why = match sync(&catalog, &mut client, &tx, &mut backoff).await {
             Ended::Resync(why) => {
@@ -138,7 +140,15 @@ async fn follow(catalog: Catalog, tx: watch::Sender<Feed>) {
             }
             Ended::Unreachable(why) => why,
         };
-        tracing::warn!("catalog: {why}; serving the last catalog applied, retrying in {backoff:?}");
+        if tx.borrow().link == Link::Watching {
+            logged = None; // it worked in between: say it again
+        }
+        if logged.as_deref() == Some(why.as_str()) {
+            tracing::debug!("catalog: {why}; retrying in {backoff:?}");
+        } else {
+            tracing::warn!("catalog: {why}; serving the last catalog applied, retrying");
+            logged = Some(why.clone());
+        }
         tx.send_modify(|f| f.link = Link::Unreachable(why));
         client = None;
         tokio::time::sleep(backoff).await;

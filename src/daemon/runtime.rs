@@ -14,6 +14,8 @@ use crate::api::{
     self, Action, ApiCommand, ApiContext, ApiError, EditAnswer, EditCommand, Liveness,
 };
 use crate::bgp::{Limits, RouteSet, Speaker};
+use crate::catalog::etcd::CatalogWatch;
+use crate::catalog::{self, CatalogStatus, Link, Merger, Snapshot};
 use crate::config::running::RunningConfig;
 use crate::config::{self, Config};
 use crate::dataplane::Dataplane;
@@ -45,7 +47,13 @@ struct Daemon {
     config_path: PathBuf,
     /// The accepted config file as `GET /config` serves it.
     running: watch::Sender<Arc<RunningConfig>>,
+    /// The config in force: the node's file with the catalog's VIPs merged in.
     cfg: Config,
+    /// The accepted file alone, and its text: a new catalog is merged into these.
+    file_cfg: Config,
+    file_text: String,
+    /// The fleet catalog, with `[catalog]`.
+    catalog: Option<CatalogRun>,
     state: NodeState,
     speaker: Arc<Speaker>,
     dataplane: Dataplane,
@@ -81,10 +89,16 @@ const MAX_INITIAL_HOLD: Duration = Duration::from_secs(90);
 
 pub async fn run(
     config_path: PathBuf,
-    cfg: Config,
+    file_cfg: Config,
     text: &str,
     cleanup: bool,
 ) -> Result<Exit, RuntimeError> {
+    // With [catalog]: the cache file's VIPs from the start, etcd's as soon as it answers.
+    let mut catalog = file_cfg.catalog.as_ref().map(CatalogRun::new);
+    let cfg = match catalog.as_mut() {
+        Some(run) => run.merge(text, &file_cfg),
+        None => file_cfg.clone(),
+    };
     let mut sigterm = signal(SignalKind::terminate()).map_err(RuntimeError::Signals)?;
     let mut sigusr2 = signal(SignalKind::user_defined2()).map_err(RuntimeError::Signals)?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(RuntimeError::Signals)?;
@@ -154,7 +168,14 @@ pub async fn run(
         config_path,
         running: watch::channel(Arc::new(RunningConfig::new(text))).0,
         cfg,
+        file_cfg,
+        file_text: text.to_string(),
+        catalog,
     };
+    // After the first push of the cached catalog: etcd's arrives as a change.
+    if let Some(run) = d.catalog.as_mut() {
+        run.start_watch();
+    }
 
     let alive = Liveness::new(LIVENESS_SILENCE);
     let (cmd_tx, mut cmd_rx) = mpsc::channel::<ApiCommand>(16);
@@ -235,6 +256,7 @@ pub async fn run(
                 let changes = d.state.tick(Instant::now());
                 d.apply(changes);
             }
+            _ = catalog_changed(d.catalog.as_mut()) => d.catalog_update(),
             _ = sighup.recv() => {
                 if let Err(e) = d.reload() {
                     tracing::error!("{e}");
@@ -390,8 +412,32 @@ impl Daemon {
         if dataplane {
             self.dataplane.set_desired(self.state.desired_dataplane());
         }
-        self.status
-            .send_replace(Arc::new(self.state.status(Vec::new())));
+        let mut status = self.state.status(Vec::new());
+        status.catalog = self.catalog.as_ref().map(CatalogRun::status);
+        self.status.send_replace(Arc::new(status));
+    }
+
+    /// The etcd task said something: a new catalog is merged and applied like SIGHUP (and
+    /// cached); a change of link only changes what `/status` says. Nothing is withdrawn
+    /// because etcd went away.
+    fn catalog_update(&mut self) {
+        let Some(run) = self.catalog.as_mut() else {
+            return;
+        };
+        let Some(snapshot) = run.take_feed() else {
+            self.push(false, false);
+            return;
+        };
+        let started = Instant::now();
+        let new = run.merge_snapshot(&self.file_text, &self.file_cfg, snapshot);
+        let (revision, vips) = (run.revision, run.vips.len());
+        tracing::info!(revision, vips, "catalog: applying revision {revision}");
+        let text = self.file_text.clone();
+        self.apply_config(new, &text);
+        if let Some(run) = self.catalog.as_mut() {
+            run.save_cache();
+        }
+        tracing::debug!(elapsed = ?started.elapsed(), "catalog: revision {revision} applied");
     }
 
     /// Drain, undrain or reload, from the API (the CLI goes through the API too).
@@ -450,7 +496,27 @@ impl Daemon {
     /// Re-reads the config; an invalid one is rejected and the running one stays in force.
     fn reload(&mut self) -> Result<String, String> {
         let (new, text) = load_for_reload(&self.config_path)?;
-        Ok(self.apply_config(new, &text))
+        Ok(self.apply_file(new, &text))
+    }
+
+    /// A new accepted file: the catalog (restarted if `[catalog]` changed) is merged into it
+    /// and the result applied.
+    fn apply_file(&mut self, file: Config, text: &str) -> String {
+        if file.catalog != self.file_cfg.catalog {
+            self.catalog = file.catalog.as_ref().map(|c| {
+                tracing::info!("reload: [catalog] changed: following the catalog afresh");
+                let mut run = CatalogRun::new(c);
+                run.start_watch();
+                run
+            });
+        }
+        let merged = match self.catalog.as_mut() {
+            Some(run) => run.merge(text, &file),
+            None => file.clone(),
+        };
+        self.file_cfg = file;
+        self.file_text = text.to_string();
+        self.apply_config(merged, text)
     }
 
     /// Puts an accepted config in force, like SIGHUP: only what changed is touched.
@@ -488,6 +554,17 @@ impl Daemon {
         change: config::edit::Change,
         if_match: Option<&str>,
     ) -> Result<EditAnswer, ApiError> {
+        let vip = match target {
+            config::edit::Target::Vip(vip)
+            | config::edit::Target::Service { vip, .. }
+            | config::edit::Target::Backend { vip, .. } => *vip,
+        };
+        if let Some(key) = self.catalog.as_ref().and_then(|c| c.vips.get(&vip)) {
+            return Err(ApiError::Conflict(format!(
+                "VIP {vip} comes from the catalog (etcd key {key}): change it there, with \
+                 `anycastd catalog put` or `anycastd catalog del`"
+            )));
+        }
         let path = self.config_path.clone();
         let shown = path.display().to_string();
         let text = std::fs::read_to_string(&path)
@@ -537,7 +614,7 @@ impl Daemon {
             }
         })?;
         tracing::info!("api: {shown} written back");
-        self.apply_config(new, &edited.text);
+        self.apply_file(new, &edited.text);
         let running = self.running.borrow().clone();
         let mut json = serde_json::to_string_pretty(&running.object(target)).unwrap_or_default();
         json.push('\n');
@@ -561,6 +638,158 @@ fn log_transitions(changes: &Changes) {
 fn load_for_reload(path: &Path) -> Result<(Config, String), String> {
     config::load_with_text(path)
         .map_err(|e| format!("reload rejected, keeping the running configuration:\n{e}"))
+}
+
+/// The next word from the etcd task; never completes without `[catalog]`.
+async fn catalog_changed(run: Option<&mut CatalogRun>) {
+    match run.and_then(|r| r.watch.as_mut()) {
+        Some(w) => {
+            if w.feed.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// The catalog as the owner loop keeps it: the etcd task, the snapshot in force, and what
+/// the last merge made of it.
+struct CatalogRun {
+    settings: config::Catalog,
+    watch: Option<CatalogWatch>,
+    merger: Merger,
+    /// The snapshot in force (from etcd or the cache file).
+    applied: Option<Arc<Snapshot>>,
+    revision: i64,
+    source: &'static str,
+    link: Link,
+    last_error: Option<String>,
+    /// VIPs from the catalog in the config in force, with their keys.
+    vips: std::collections::BTreeMap<std::net::IpAddr, String>,
+    rejected: Vec<catalog::Rejected>,
+    not_targeted: usize,
+}
+
+impl CatalogRun {
+    /// Reads the cache file (the catalog until etcd answers).
+    fn new(settings: &config::Catalog) -> CatalogRun {
+        let mut run = CatalogRun {
+            settings: settings.clone(),
+            watch: None,
+            merger: Merger::new(),
+            applied: None,
+            revision: 0,
+            source: "none",
+            link: Link::Starting,
+            last_error: None,
+            vips: Default::default(),
+            rejected: Vec::new(),
+            not_targeted: 0,
+        };
+        match catalog::cache::load(&settings.cache, &settings.prefix) {
+            Ok(Some(snapshot)) => {
+                tracing::info!(
+                    revision = snapshot.revision,
+                    documents = snapshot.documents.len(),
+                    "catalog: serving the cache file {} until etcd answers",
+                    settings.cache.display()
+                );
+                run.revision = snapshot.revision;
+                run.applied = Some(Arc::new(snapshot));
+                run.source = "cache";
+            }
+            Ok(None) => tracing::info!(
+                "catalog: no cache file {} yet; no catalog VIPs until etcd answers",
+                settings.cache.display()
+            ),
+            Err(e) => {
+                tracing::error!("catalog: cache file not used: {e}");
+                run.last_error = Some(format!("cache file not used: {e}"));
+            }
+        }
+        run
+    }
+
+    fn start_watch(&mut self) {
+        self.watch = Some(CatalogWatch::start(&self.settings));
+    }
+
+    /// The node's file with the catalog in force.
+    fn merge(&mut self, file_text: &str, file: &Config) -> Config {
+        let empty = Snapshot::default();
+        let snapshot = self.applied.clone();
+        let snapshot = snapshot.as_deref().unwrap_or(&empty);
+        let merged = self
+            .merger
+            .merge(file_text, file, &self.settings.prefix, snapshot);
+        for r in &merged.rejected {
+            if !self.rejected.contains(r) {
+                tracing::warn!(key = %r.key, "catalog: document refused: {}", r.error);
+            }
+        }
+        self.vips = merged.vips;
+        self.rejected = merged.rejected;
+        self.not_targeted = merged.not_targeted;
+        merged.config
+    }
+
+    /// Takes the etcd task's latest word; returns a snapshot that differs from the one in
+    /// force.
+    fn take_feed(&mut self) -> Option<Arc<Snapshot>> {
+        let feed = self.watch.as_mut()?.feed.borrow_and_update().clone();
+        if let Some(e) = feed.link.error() {
+            self.last_error = Some(e.to_string());
+        }
+        self.link = feed.link;
+        let snapshot = feed.snapshot?;
+        let same = self.applied.as_deref() == Some(&*snapshot);
+        if self.source == "etcd" && same {
+            return None;
+        }
+        if same {
+            // The cache said the same as etcd: now it is etcd's.
+            self.source = "etcd";
+            return None;
+        }
+        Some(snapshot)
+    }
+
+    /// Makes `snapshot` (from etcd) the one in force and merges it.
+    fn merge_snapshot(
+        &mut self,
+        file_text: &str,
+        file: &Config,
+        snapshot: Arc<Snapshot>,
+    ) -> Config {
+        self.revision = snapshot.revision;
+        self.applied = Some(snapshot);
+        self.source = "etcd";
+        self.merge(file_text, file)
+    }
+
+    /// Writes the snapshot in force to the cache file; an error is logged and shown.
+    fn save_cache(&mut self) {
+        let Some(snapshot) = &self.applied else {
+            return;
+        };
+        if let Err(e) = catalog::cache::save(&self.settings.cache, &self.settings.prefix, snapshot)
+        {
+            tracing::error!("catalog: {e}; a start without etcd would not have this revision");
+            self.last_error = Some(format!("cache file: {e}"));
+        }
+    }
+
+    fn status(&self) -> CatalogStatus {
+        CatalogStatus {
+            state: self.link.state(),
+            revision: self.revision,
+            last_error: self.last_error.clone(),
+            source: self.source.to_string(),
+            vips: self.vips.len(),
+            not_targeted: self.not_targeted,
+            rejected: self.rejected.clone(),
+        }
+    }
 }
 
 /// Sleeps until `at`, or forever when there is nothing to wait for.
