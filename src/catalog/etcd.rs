@@ -56,6 +56,11 @@ impl Drop for CatalogWatch {
 }
 
 impl CatalogWatch {
+    /// Whether the task ended: it only ends by panicking.
+    pub fn ended(&self) -> bool {
+        self.task.is_finished()
+    }
+
     pub fn start(catalog: &Catalog) -> CatalogWatch {
         let (tx, feed) = watch::channel(Feed {
             link: Link::Starting,

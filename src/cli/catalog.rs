@@ -223,6 +223,9 @@ fn print_check(text: &str, cfg: &Config, prefix: &str, snapshot: &catalog::Snaps
     i32::from(!merged.rejected.is_empty())
 }
 
+/// One VIP to write: its address (the key) and its document.
+pub type Document = (IpAddr, Map<String, Json>);
+
 #[derive(Debug, PartialEq)]
 pub enum Failure {
     Unreadable(String),
@@ -231,10 +234,7 @@ pub enum Failure {
 }
 
 /// The VIP documents of a catalog file, validated against the node's `[node]` and `[bgp]`.
-pub fn documents_from_file(
-    path: &Path,
-    node_text: &str,
-) -> Result<Vec<(IpAddr, Map<String, Json>)>, Failure> {
+pub fn documents_from_file(path: &Path, node_text: &str) -> Result<Vec<Document>, Failure> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Failure::Unreadable(format!("{}: cannot read: {e}", path.display())))?;
     let name = path.display().to_string();
@@ -267,11 +267,7 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 /// TOML: `[[vip]]` tables only. `node_labels` is checked here and blanked out (same length,
 /// so every other error keeps its line and column) before the file goes through
 /// `config::parse` with the node's `[node]` and `[bgp]` after it.
-pub fn toml_documents(
-    name: &str,
-    text: &str,
-    node_text: &str,
-) -> Result<Vec<(IpAddr, Map<String, Json>)>, Failure> {
+pub fn toml_documents(name: &str, text: &str, node_text: &str) -> Result<Vec<Document>, Failure> {
     use toml::de::{DeTable, DeValue};
     let at = |offset: usize, msg: String| {
         let (l, c) = line_col(text, offset);
@@ -389,11 +385,7 @@ fn position_key(name: &str, line: &str) -> (usize, usize) {
 }
 
 /// JSON: one VIP object, or an array of them, with the keys of a `[[vip]]` table.
-pub fn json_documents(
-    name: &str,
-    text: &str,
-    node_text: &str,
-) -> Result<Vec<(IpAddr, Map<String, Json>)>, Failure> {
+pub fn json_documents(name: &str, text: &str, node_text: &str) -> Result<Vec<Document>, Failure> {
     let invalid = |m: String| Failure::Invalid(vec![format!("{name}: {m}")]);
     let value: Json = serde_json::from_str(text)
         .map_err(|e| Failure::Invalid(vec![format!("{name}:{}:{}: {e}", e.line(), e.column())]))?;
@@ -541,5 +533,14 @@ mod tests {
             panic!("invalid")
         };
         assert!(lines[0].starts_with("v.json:2:"), "{lines:?}");
+    }
+
+    #[test]
+    fn the_shipped_catalog_example_is_valid_beside_the_shipped_fleet_node() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("config-examples");
+        let node = std::fs::read_to_string(root.join("fleet-node.toml")).unwrap();
+        let docs = documents_from_file(&root.join("catalog/web.json"), &node).unwrap();
+        assert_eq!(docs.len(), 1);
+        assert_eq!(docs[0].1["node_labels"], serde_json::json!(["edge"]));
     }
 }

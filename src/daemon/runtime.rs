@@ -381,6 +381,14 @@ impl Daemon {
             self.state.record_restart(format!("health-check {target}"));
             restarted = true;
         }
+        if let Some(run) = self.catalog.as_mut() {
+            if run.watch.as_ref().is_some_and(|w| w.ended()) {
+                tracing::error!("catalog watch task ended: restarted");
+                self.state.record_restart("catalog watch".to_string());
+                run.start_watch();
+                restarted = true;
+            }
+        }
         if restarted {
             self.push(false, false);
         }
