@@ -69,8 +69,8 @@ pub fn catalog(ctx: &mut Ctx, raw: Option<&Spanned<RawCatalog>>) -> Option<Optio
         None => Some(DEFAULT_CATALOG_PREFIX.to_string()),
     };
     let cache = match &c.cache {
-        Some(leaf) => file_path(ctx, "catalog.cache", leaf),
-        None => Some(PathBuf::from(DEFAULT_CATALOG_CACHE)),
+        Some(leaf) => file_path(ctx, "catalog.cache", leaf).map(Some),
+        None => Some(None),
     };
     let mut file = |key: &str, leaf: Option<&Leaf>| match leaf {
         Some(leaf) => file_path(ctx, &format!("catalog.{key}"), leaf).map(Some),

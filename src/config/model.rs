@@ -76,8 +76,11 @@ pub struct Config {
 
 /// Default of `catalog.prefix`: keys are `{prefix}/vips/{address}`.
 pub const DEFAULT_CATALOG_PREFIX: &str = "/anycastd";
-/// Default of `catalog.cache`: the last applied catalog, served from at a start without etcd.
+/// Default of `catalog.cache`: the last applied catalog, served from at a start without etcd;
+/// `catalog.json` in `$STATE_DIRECTORY` instead when systemd (or the lab) sets one.
 pub const DEFAULT_CATALOG_CACHE: &str = "/var/lib/anycastd/catalog.json";
+/// The cache's name in `$STATE_DIRECTORY`.
+pub const DEFAULT_CATALOG_CACHE_NAME: &str = "catalog.json";
 
 /// `[catalog]`: where the fleet's shared VIPs are (etcd v3) and how to reach it.
 #[derive(Debug, Clone, PartialEq)]
@@ -86,7 +89,8 @@ pub struct Catalog {
     pub etcd: Vec<String>,
     /// No trailing slash; keys are `{prefix}/vips/{address}`.
     pub prefix: String,
-    pub cache: PathBuf,
+    /// `catalog.cache` as written; `None`: see [`Catalog::cache_path`].
+    pub cache: Option<PathBuf>,
     /// PEM files for TLS: the CA that signed the servers' certificates, and a client
     /// certificate and key (both or neither).
     pub ca: Option<PathBuf>,
@@ -98,6 +102,21 @@ pub struct Catalog {
 }
 
 impl Catalog {
+    /// Where the cache file is: `catalog.cache` (a relative path is taken from the config
+    /// file's directory); else [`DEFAULT_CATALOG_CACHE_NAME`] in `state_directory` (systemd's
+    /// `$STATE_DIRECTORY`) when there is one, else [`DEFAULT_CATALOG_CACHE`].
+    pub fn cache_path(&self, config_path: &Path, state_directory: Option<&Path>) -> PathBuf {
+        match (&self.cache, state_directory) {
+            (Some(p), _) if p.is_absolute() => p.clone(),
+            (Some(p), _) => match config_path.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d.join(p),
+                _ => p.clone(),
+            },
+            (None, Some(dir)) => dir.join(DEFAULT_CATALOG_CACHE_NAME),
+            (None, None) => PathBuf::from(DEFAULT_CATALOG_CACHE),
+        }
+    }
+
     /// The key prefix every VIP document lives under: `{prefix}/vips/`.
     pub fn vips_prefix(&self) -> String {
         format!("{}/vips/", self.prefix)

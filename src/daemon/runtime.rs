@@ -94,7 +94,10 @@ pub async fn run(
     cleanup: bool,
 ) -> Result<Exit, RuntimeError> {
     // With [catalog]: the cache file's VIPs from the start, etcd's as soon as it answers.
-    let mut catalog = file_cfg.catalog.as_ref().map(CatalogRun::new);
+    let mut catalog = file_cfg
+        .catalog
+        .as_ref()
+        .map(|c| CatalogRun::new(c, &config_path));
     let cfg = match catalog.as_mut() {
         Some(run) => run.merge(text, &file_cfg),
         None => file_cfg.clone(),
@@ -513,7 +516,7 @@ impl Daemon {
         if file.catalog != self.file_cfg.catalog {
             self.catalog = file.catalog.as_ref().map(|c| {
                 tracing::info!("reload: [catalog] changed: following the catalog afresh");
-                let mut run = CatalogRun::new(c);
+                let mut run = CatalogRun::new(c, &self.config_path);
                 run.start_watch();
                 run
             });
@@ -664,6 +667,8 @@ async fn catalog_changed(run: Option<&mut CatalogRun>) {
 /// the last merge made of it.
 struct CatalogRun {
     settings: config::Catalog,
+    /// `catalog.cache` resolved (see [`config::Catalog::cache_path`]).
+    cache: PathBuf,
     watch: Option<CatalogWatch>,
     merger: Merger,
     /// The snapshot in force (from etcd or the cache file).
@@ -680,9 +685,11 @@ struct CatalogRun {
 
 impl CatalogRun {
     /// Reads the cache file (the catalog until etcd answers).
-    fn new(settings: &config::Catalog) -> CatalogRun {
+    fn new(settings: &config::Catalog, config_path: &Path) -> CatalogRun {
+        let cache = settings.cache_path(config_path, state_file::state_directory().as_deref());
         let mut run = CatalogRun {
             settings: settings.clone(),
+            cache,
             watch: None,
             merger: Merger::new(),
             applied: None,
@@ -694,13 +701,13 @@ impl CatalogRun {
             rejected: Vec::new(),
             not_targeted: 0,
         };
-        match catalog::cache::load(&settings.cache, &settings.prefix) {
+        match catalog::cache::load(&run.cache, &settings.prefix) {
             Ok(Some(snapshot)) => {
                 tracing::info!(
                     revision = snapshot.revision,
                     documents = snapshot.documents.len(),
                     "catalog: serving the cache file {} until etcd answers",
-                    settings.cache.display()
+                    run.cache.display()
                 );
                 run.revision = snapshot.revision;
                 run.applied = Some(Arc::new(snapshot));
@@ -708,7 +715,7 @@ impl CatalogRun {
             }
             Ok(None) => tracing::info!(
                 "catalog: no cache file {} yet; no catalog VIPs until etcd answers",
-                settings.cache.display()
+                run.cache.display()
             ),
             Err(e) => {
                 tracing::error!("catalog: cache file not used: {e}");
@@ -780,8 +787,7 @@ impl CatalogRun {
         let Some(snapshot) = &self.applied else {
             return;
         };
-        if let Err(e) = catalog::cache::save(&self.settings.cache, &self.settings.prefix, snapshot)
-        {
+        if let Err(e) = catalog::cache::save(&self.cache, &self.settings.prefix, snapshot) {
             tracing::error!("catalog: {e}; a start without etcd would not have this revision");
             self.last_error = Some(format!("cache file: {e}"));
         }

@@ -17,7 +17,25 @@ fn catalog_defaults_and_labels() {
     assert_eq!(cat.etcd.len(), 2);
     assert_eq!(cat.prefix, DEFAULT_CATALOG_PREFIX);
     assert_eq!(cat.vips_prefix(), "/anycastd/vips/");
-    assert_eq!(cat.cache, PathBuf::from(DEFAULT_CATALOG_CACHE));
+    assert_eq!(cat.cache, None);
+    let node = std::path::Path::new("/etc/anycastd/anycastd.toml");
+    assert_eq!(
+        cat.cache_path(node, None),
+        PathBuf::from(DEFAULT_CATALOG_CACHE)
+    );
+    let state = std::path::Path::new("/var/lib/anycastd-lb1");
+    assert_eq!(
+        cat.cache_path(node, Some(state)),
+        PathBuf::from("/var/lib/anycastd-lb1/catalog.json")
+    );
+    let set = crate::config::Catalog {
+        cache: Some("cache/c.json".into()),
+        ..cat.clone()
+    };
+    assert_eq!(
+        set.cache_path(node, Some(state)),
+        PathBuf::from("/etc/anycastd/cache/c.json")
+    );
     assert_eq!((cat.ca, cat.username), (None, None));
     let plain = parse_ok(&with_node(&[]));
     assert_eq!((plain.labels.len(), plain.catalog), (0, None));
