@@ -37,8 +37,9 @@ class Anycastd(Speaker):
     name = "anycastd"
 
     def __init__(self, ns, binary, workdir, n, local, peer, api_port, extra_vip="", log_level="info",
-                 cleanup=True, bgp="hold_time = 9"):
-        """`peer`: one router address or a list of them; `bgp`: lines for [bgp]."""
+                 cleanup=True, bgp="hold_time = 9", tables=""):
+        """`peer`: one router address or a list of them; `bgp`: lines for [bgp]; `tables`: more
+        TOML tables (e.g. `[catalog]`) after the peers."""
         self.ns, self.api = ns, f"http://127.0.0.1:{api_port}"
         lines = [
             "[node]", f'router_id = "{local}"', "asn = 65001", "",
@@ -47,6 +48,8 @@ class Anycastd(Speaker):
         ]
         for address in [peer] if isinstance(peer, str) else peer:
             lines += ["[[bgp.peer]]", f'address = "{address}"', "asn = 65000", ""]
+        if tables:
+            lines += [tables, ""]
         for i in range(n):
             extra = extra_vip(i) if callable(extra_vip) else extra_vip
             lines += ["[[vip]]", f'address = "{vip(i)}"', 'interface = "lo"', extra, ""]

@@ -4,9 +4,11 @@
 //! A document is validated exactly like the file: it is written as one more `[[vip]]` table
 //! after the node's own file (`config::edit::vip_table_text`) and the whole text goes through
 //! `config::parse`, the code `anycastd check` runs. A document that fails is refused alone,
-//! named by its key; every other VIP is kept. Verdicts are remembered per (key, value) while
-//! the file stays the same, so a put costs one document's validation plus one parse of the
-//! merged config, not one per document.
+//! named by its key; every other VIP is kept. All documents are validated together in one
+//! parse of the merged text (as a file with the same VIPs would be); only when that parse
+//! finds errors are the documents they fall in taken out, one parse per round. What does not
+//! need the parse (key, JSON, labels, a clash with a local VIP, the TOML rendering) is
+//! remembered per (key, value) while the file stays the same.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
@@ -46,14 +48,14 @@ pub struct Merged {
     pub not_targeted: usize,
 }
 
-/// What one document means for this node.
+/// What one document means for this node, before the merged parse.
 #[derive(Debug, Clone, PartialEq)]
 enum Verdict {
     /// Its `node_labels` are not all this node's.
     NotTargeted,
     Refused(String),
-    /// A `[[vip]]` table (text) for this address.
-    Accepted {
+    /// A `[[vip]]` table (text) for this address, to be validated with the rest.
+    Candidate {
         address: IpAddr,
         table: String,
     },
@@ -97,7 +99,7 @@ impl Merger {
             let verdict = match self.verdicts.get(key) {
                 Some((seen, verdict)) if seen == value => verdict.clone(),
                 _ => {
-                    let v = judge(file_text, file, &local, &vips_prefix, key, value);
+                    let v = judge(file, &local, &vips_prefix, key, value);
                     self.verdicts
                         .insert(key.clone(), (value.clone(), v.clone()));
                     v
@@ -109,14 +111,14 @@ impl Merger {
                     key: key.clone(),
                     error,
                 }),
-                Verdict::Accepted { address, table } => {
+                Verdict::Candidate { address, table } => {
                     accepted.push((key.clone(), address, table))
                 }
             }
         }
-        // Two documents each valid beside the file may still clash with each other (a
-        // service name is unique in the whole config): the later key is refused, until the
-        // merged config parses.
+        // One parse of the file with every candidate after it. Errors fall in the lines of the
+        // documents that caused them (a document alone, or the later of two that clash: a
+        // service name is unique per node); those are refused and the rest parsed again.
         loop {
             let (text, starts) = merged_text(file_text, &accepted);
             match config::parse(&text, "catalog") {
@@ -156,11 +158,12 @@ impl Merger {
                         }
                         continue;
                     }
+                    let local_vips = file.vips.len();
                     for (doc, messages) in blamed.iter().rev() {
                         let (key, _, table) = accepted.remove(*doc);
                         let error = messages
                             .iter()
-                            .map(|m| doc_message(file, &table, m))
+                            .map(|m| doc_message(local_vips + doc, &table, m))
                             .collect::<Vec<_>>()
                             .join("; ");
                         rejected.push(Rejected { key, error });
@@ -191,9 +194,9 @@ fn merged_text(file_text: &str, accepted: &[(String, IpAddr, String)]) -> (Strin
 }
 
 /// A document's validation message, its path said from the document: the document is
-/// `vip[N]` after the file's N VIPs; it is named by address, services by name.
-fn doc_message(file: &Config, table: &str, message: &str) -> String {
-    let own = format!("vip[{}]", file.vips.len());
+/// `vip[index]` of the merged text; it is named by address, services by name.
+fn doc_message(index: usize, table: &str, message: &str) -> String {
+    let own = format!("vip[{index}]");
     match naming::split_path(message) {
         Some((path, rest)) if path == own || path.starts_with(&format!("{own}.")) => {
             let path = format!("vip[0]{}", &path[own.len()..]);
@@ -205,7 +208,6 @@ fn doc_message(file: &Config, table: &str, message: &str) -> String {
 
 /// The verdict on one document, against the node's file.
 fn judge(
-    file_text: &str,
     file: &Config,
     local: &HashSet<IpAddr>,
     vips_prefix: &str,
@@ -257,22 +259,9 @@ fn judge(
             "VIP {address} is also a local [[vip]] of this node's file; the local one is kept"
         ));
     }
-    let table = match config::edit::vip_table_text(&body) {
-        Ok(t) => t,
-        Err(e) => return Verdict::Refused(e.to_string()),
-    };
-    let accepted = [(key.to_string(), address, table)];
-    let (text, _) = merged_text(file_text, &accepted);
-    let [(_, _, table)] = accepted;
-    match config::parse(&text, key) {
-        Ok(_) => Verdict::Accepted { address, table },
-        Err(e) => Verdict::Refused(
-            e.errors
-                .iter()
-                .map(|err| doc_message(file, &table, &err.message))
-                .collect::<Vec<_>>()
-                .join("; "),
-        ),
+    match config::edit::vip_table_text(&body) {
+        Ok(table) => Verdict::Candidate { address, table },
+        Err(e) => Verdict::Refused(e.to_string()),
     }
 }
 

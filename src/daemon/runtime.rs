@@ -28,6 +28,8 @@ use crate::systemd;
 const TICK: Duration = Duration::from_secs(1);
 /// /healthz fails when the loop has not turned for this long.
 const LIVENESS_SILENCE: Duration = Duration::from_secs(10);
+/// How long a start without a catalog cache file waits for etcd's first answer.
+const FIRST_CATALOG_WAIT: Duration = Duration::from_secs(3);
 /// Room for bursts of check results before checkers wait on the loop.
 const OBSERVATION_QUEUE: usize = 4096;
 
@@ -98,6 +100,15 @@ pub async fn run(
         .catalog
         .as_ref()
         .map(|c| CatalogRun::new(c, &config_path));
+    if let Some(run) = catalog.as_mut() {
+        run.start_watch();
+        if run.applied.is_none() {
+            // No cache file: give etcd a moment, so a node whose catalog is there starts with
+            // it (and adopts what a previous run left in the kernel) instead of starting
+            // without it and adding it a moment later.
+            run.await_first_snapshot(FIRST_CATALOG_WAIT).await;
+        }
+    }
     let cfg = match catalog.as_mut() {
         Some(run) => run.merge(text, &file_cfg),
         None => file_cfg.clone(),
@@ -175,10 +186,6 @@ pub async fn run(
         file_text: text.to_string(),
         catalog,
     };
-    // After the first push of the cached catalog: etcd's arrives as a change.
-    if let Some(run) = d.catalog.as_mut() {
-        run.start_watch();
-    }
 
     let alive = Liveness::new(LIVENESS_SILENCE);
     let (cmd_tx, mut cmd_rx) = mpsc::channel::<ApiCommand>(16);
@@ -727,6 +734,39 @@ impl CatalogRun {
 
     fn start_watch(&mut self) {
         self.watch = Some(CatalogWatch::start(&self.settings));
+    }
+
+    /// Waits up to `limit` for the etcd task's first catalog, or its first failure, and takes
+    /// it as the catalog in force.
+    async fn await_first_snapshot(&mut self, limit: Duration) {
+        let Some(watch) = self.watch.as_mut() else {
+            return;
+        };
+        let mut feed = watch.feed.clone();
+        let first = tokio::time::timeout(limit, async {
+            loop {
+                {
+                    let f = feed.borrow_and_update();
+                    if f.snapshot.is_some() || matches!(f.link, Link::Unreachable(_)) {
+                        return;
+                    }
+                }
+                if feed.changed().await.is_err() {
+                    return;
+                }
+            }
+        })
+        .await;
+        if first.is_err() {
+            tracing::warn!("catalog: no answer from etcd within {limit:?}; starting without it");
+            return;
+        }
+        if let Some(snapshot) = self.take_feed() {
+            self.revision = snapshot.revision;
+            self.applied = Some(snapshot);
+            self.source = "etcd";
+            self.save_cache();
+        }
     }
 
     /// The node's file with the catalog in force.
