@@ -241,6 +241,40 @@ fn a_fleet_follows_one_catalog_through_puts_labels_bad_documents_an_etcd_outage_
         );
     }
 
+    // A good document replaced by a bad one: refused, and its previous version keeps serving.
+    let key_edge = format!("/anycastd/vips/{VIP_EDGE}");
+    ok(
+        etcd.etcdctl(&["put", &key_edge, "{\"interface\": 5}"]),
+        "etcdctl put",
+    );
+    for d in &nodes[..2] {
+        let c = wait_for(
+            TIMEOUT,
+            "the bad replacement listed as rejected",
+            || catalog_state(d),
+            |c| c["rejected"][0]["key"] == key_edge.as_str(),
+        );
+        let error = c["rejected"][0]["error"].as_str().unwrap_or_default();
+        assert!(
+            error.ends_with("(the previous version of this document stays in force)"),
+            "{c}"
+        );
+    }
+    assert_eq!(
+        hops(&lab, VIP_EDGE),
+        [1, 2],
+        "the previous version still announced"
+    );
+    put(&nodes[0], &edge);
+    for d in &nodes {
+        wait_for(
+            TIMEOUT,
+            "the good version back, nothing rejected",
+            || catalog_state(d),
+            |c| c["rejected"].as_array().is_some_and(|r| r.is_empty()),
+        );
+    }
+
     // etcd killed: 30 s later everything is still announced, and health checks still decide.
     let revision = catalog_state(&nodes[0])["revision"].clone();
     etcd.kill();

@@ -68,7 +68,17 @@ pub struct Merger {
     /// The file text the verdicts were reached against.
     file_text: String,
     verdicts: HashMap<String, (String, Verdict)>,
+    /// The table each key had in the last merge that took it: a document that turns bad is
+    /// refused but its previous version stays in force (a bad put loses nothing).
+    good: HashMap<String, (IpAddr, String)>,
 }
+
+/// A document on its way into the merged config: key, address, table, and the key's previous
+/// good table when that is another one (to fall back on if this one is refused).
+type Entry = (String, IpAddr, String, Option<(IpAddr, String)>);
+
+/// What a refusal adds when the previous version of the document stays in force.
+const KEPT: &str = " (the previous version of this document stays in force)";
 
 impl Merger {
     pub fn new() -> Merger {
@@ -92,8 +102,10 @@ impl Merger {
         let local: HashSet<IpAddr> = file.vips.iter().map(|v| v.address).collect();
         let mut rejected = Vec::new();
         let mut not_targeted = 0;
-        let mut accepted: Vec<(String, IpAddr, String)> = Vec::new();
+        let mut accepted: Vec<Entry> = Vec::new();
         self.verdicts
+            .retain(|key, _| snapshot.documents.contains_key(key));
+        self.good
             .retain(|key, _| snapshot.documents.contains_key(key));
         for (key, value) in &snapshot.documents {
             let verdict = match self.verdicts.get(key) {
@@ -105,14 +117,22 @@ impl Merger {
                     v
                 }
             };
+            let good = self.good.get(key).cloned();
             match verdict {
                 Verdict::NotTargeted => not_targeted += 1,
-                Verdict::Refused(error) => rejected.push(Rejected {
-                    key: key.clone(),
-                    error,
-                }),
+                Verdict::Refused(mut error) => {
+                    if let Some((address, table)) = good {
+                        error.push_str(KEPT);
+                        accepted.push((key.clone(), address, table, None));
+                    }
+                    rejected.push(Rejected {
+                        key: key.clone(),
+                        error,
+                    })
+                }
                 Verdict::Candidate { address, table } => {
-                    accepted.push((key.clone(), address, table))
+                    let fallback = good.filter(|(_, t)| *t != table);
+                    accepted.push((key.clone(), address, table, fallback))
                 }
             }
         }
@@ -125,9 +145,14 @@ impl Merger {
                 Ok(config) => {
                     let vips = accepted
                         .iter()
-                        .map(|(key, address, _)| (*address, key.clone()))
+                        .map(|(key, address, _, _)| (*address, key.clone()))
+                        .collect();
+                    self.good = accepted
+                        .into_iter()
+                        .map(|(key, address, table, _)| (key, (address, table)))
                         .collect();
                     rejected.sort_by(|a, b| a.key.cmp(&b.key));
+                    rejected.dedup_by(|later, first| later.key == first.key);
                     return Merged {
                         config,
                         vips,
@@ -150,7 +175,7 @@ impl Merger {
                         // Only the file is blamed, which parsed alone: refuse every document
                         // rather than serve a config that does not validate.
                         let why = format!("the merged configuration does not validate: {e}");
-                        for (key, _, _) in accepted.drain(..) {
+                        for (key, _, _, _) in accepted.drain(..) {
                             rejected.push(Rejected {
                                 key,
                                 error: why.clone(),
@@ -160,12 +185,21 @@ impl Merger {
                     }
                     let local_vips = file.vips.len();
                     for (doc, messages) in blamed.iter().rev() {
-                        let (key, _, table) = accepted.remove(*doc);
-                        let error = messages
+                        let mut error = messages
                             .iter()
-                            .map(|m| doc_message(local_vips + doc, &table, m))
+                            .map(|m| doc_message(local_vips + doc, &accepted[*doc].2, m))
                             .collect::<Vec<_>>()
                             .join("; ");
+                        let key = match accepted[*doc].3.take() {
+                            // Parsed again with its previous version in its place.
+                            Some((address, table)) => {
+                                error.push_str(KEPT);
+                                let entry = &mut accepted[*doc];
+                                (entry.1, entry.2) = (address, table);
+                                entry.0.clone()
+                            }
+                            None => accepted.remove(*doc).0,
+                        };
                         rejected.push(Rejected { key, error });
                     }
                 }
@@ -175,7 +209,7 @@ impl Merger {
 }
 
 /// The file, then each accepted document's table; and the first line of each table.
-fn merged_text(file_text: &str, accepted: &[(String, IpAddr, String)]) -> (String, Vec<usize>) {
+fn merged_text(file_text: &str, accepted: &[Entry]) -> (String, Vec<usize>) {
     let mut text = String::with_capacity(file_text.len() + accepted.len() * 256);
     text.push_str(file_text);
     if !text.ends_with('\n') {
@@ -183,7 +217,7 @@ fn merged_text(file_text: &str, accepted: &[(String, IpAddr, String)]) -> (Strin
     }
     let mut line = 1 + text.matches('\n').count();
     let mut starts = Vec::with_capacity(accepted.len());
-    for (_, _, table) in accepted {
+    for (_, _, table, _) in accepted {
         text.push('\n');
         line += 1;
         starts.push(line);

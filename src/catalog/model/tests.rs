@@ -235,3 +235,52 @@ fn the_link_says_the_sync_state_and_the_error() {
         "unreachable"
     );
 }
+
+#[test]
+fn a_document_that_turns_bad_is_refused_and_its_previous_version_stays_in_force() {
+    let mut merger = Merger::new();
+    let cfg = file(FILE);
+    let good = snapshot(&[("10.100.0.2", WEB)]);
+    assert_eq!(merger.merge(FILE, &cfg, "/anycastd", &good).vips.len(), 1);
+    // A value the validation refuses (found by the merged parse)...
+    let bad_port = WEB.replace("\"port\": 80,", "\"port\": 0,");
+    let m = merger.merge(
+        FILE,
+        &cfg,
+        "/anycastd",
+        &snapshot(&[("10.100.0.2", &bad_port)]),
+    );
+    assert_eq!(addresses(&m), ["10.100.0.1", "10.100.0.2"], "still served");
+    assert_eq!(m.config.vips[1].services[0].port, 80, "as it was");
+    assert_eq!(m.rejected.len(), 1, "{:?}", m.rejected);
+    assert!(m.rejected[0].error.contains("port"), "{:?}", m.rejected);
+    assert!(m.rejected[0].error.ends_with(KEPT), "{:?}", m.rejected);
+    // ...or one refused before it (not JSON): the same.
+    let m = merger.merge(FILE, &cfg, "/anycastd", &snapshot(&[("10.100.0.2", "{")]));
+    assert_eq!(addresses(&m), ["10.100.0.1", "10.100.0.2"]);
+    assert!(
+        m.rejected[0].error.starts_with("not JSON"),
+        "{:?}",
+        m.rejected
+    );
+    // A good version again replaces it; a delete removes it for good.
+    let web81 = WEB.replace("\"port\": 80,", "\"port\": 81,");
+    let m = merger.merge(
+        FILE,
+        &cfg,
+        "/anycastd",
+        &snapshot(&[("10.100.0.2", &web81)]),
+    );
+    assert_eq!(
+        (m.rejected.len(), m.config.vips[1].services[0].port),
+        (0, 81)
+    );
+    let m = merger.merge(FILE, &cfg, "/anycastd", &snapshot(&[]));
+    assert_eq!(addresses(&m), ["10.100.0.1"]);
+    let m = merger.merge(FILE, &cfg, "/anycastd", &snapshot(&[("10.100.0.2", "{")]));
+    assert_eq!(
+        addresses(&m),
+        ["10.100.0.1"],
+        "a new bad document has nothing to keep"
+    );
+}
