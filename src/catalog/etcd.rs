@@ -31,9 +31,11 @@ const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// Per-request and connect time limits: a dead endpoint is noticed in seconds.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// HTTP/2 keep-alive on the watch: a silent partition ends the stream in ~6 s.
-const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(3);
-const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(3);
+/// HTTP/2 keep-alive on the watch: a silent partition ends the stream in ~15 s. Not more
+/// often than every 5 s: etcd's `--grpc-keepalive-min-time` (default 5 s) answers more
+/// frequent pings with GOAWAY ("too many pings"), which broke the watch every ~12 s.
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What the etcd task last said: its link, and the newest catalog read (`None` before the
 /// first range read succeeded).

@@ -454,6 +454,9 @@ impl Daemon {
         if let Some(run) = self.catalog.as_mut() {
             run.save_cache();
         }
+        // The status's catalog part changed even when the config did not (a document for
+        // other nodes, a refused one): apply_config does not push an unchanged config.
+        self.push(false, false);
         tracing::debug!(elapsed = ?started.elapsed(), "catalog: revision {revision} applied");
     }
 
