@@ -9,6 +9,9 @@
 //!                                                           http://10.0.i.1:2379
 //!   node 1 labels ["edge", "fra1"], node 2 ["edge"], node 3 none; each its own local VIP
 //! ```
+//!
+//! Each test builds its own lab of that shape, so the two run side by side and the binary's
+//! wall time is about the outage's 30 s.
 
 mod support;
 
