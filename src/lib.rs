@@ -17,6 +17,7 @@
 pub mod api;
 pub mod bfd;
 pub mod bgp;
+pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod daemon;

@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use anycastd::cli::{client, generate, objects, Cli, Command};
+use anycastd::cli::{catalog, client, generate, objects, Cli, Command};
 use anycastd::{config, daemon, logging};
 
 fn main() -> ExitCode {
@@ -13,7 +13,10 @@ fn main() -> ExitCode {
     }
     let code = match cli.command {
         Command::Run { config, cleanup } => daemon::run(&config, cleanup),
-        Command::Check { config } => check(&config),
+        Command::Check { config, catalog } => match check(&config) {
+            0 if catalog => catalog::check_current(&config),
+            code => code,
+        },
         Command::Doctor { config } => anycastd::doctor::command(&config),
         Command::Status { api, json } => client::status_command(&api, json),
         Command::Config { api } => client::config_command(&api),
@@ -21,6 +24,7 @@ fn main() -> ExitCode {
         Command::Undrain { api, vips } => client::drain_command(&api, &vips, false),
         Command::Vip(command) => objects::vip_command(&command),
         Command::Backend(command) => objects::backend_command(&command),
+        Command::Catalog(command) => catalog::command(&command),
         Command::Generate { what, dir } => generate::command(what, &dir),
     };
     ExitCode::from(code as u8)

@@ -214,6 +214,37 @@ fn flag(b: bool) -> f64 {
 }
 
 /// The whole /metrics page.
+/// The fleet catalog's gauges (only with `[catalog]`).
+fn catalog(e: &mut Encoder, c: &crate::catalog::CatalogStatus) {
+    use crate::catalog::SyncState;
+    let gauges: [(&str, &str, f64); 4] = [
+        (
+            "anycastd_catalog_synced",
+            "1 while the catalog is read from etcd and watched; 0 while stale or unreachable.",
+            flag(c.state == SyncState::Synced),
+        ),
+        (
+            "anycastd_catalog_revision",
+            "The etcd revision of the catalog in force (0: none applied).",
+            c.revision as f64,
+        ),
+        (
+            "anycastd_catalog_vips",
+            "VIPs of this node that come from the catalog.",
+            c.vips as f64,
+        ),
+        (
+            "anycastd_catalog_rejected",
+            "Catalog documents refused (listed in /status catalog.rejected).",
+            c.rejected.len() as f64,
+        ),
+    ];
+    for (name, help, value) in gauges {
+        e.family(name, help, "gauge");
+        e.sample(name, &[], value);
+    }
+}
+
 pub fn render(status: &Status, checks: &CheckMetrics, api: &ApiMetrics) -> String {
     let mut e = Encoder::new();
     e.family("anycastd_build_info", "anycastd version.", "gauge");
@@ -311,6 +342,9 @@ pub fn render(status: &Status, checks: &CheckMetrics, api: &ApiMetrics) -> Strin
             &[("address", &l.address)],
             flag(l.listening),
         );
+    }
+    if let Some(c) = &status.catalog {
+        catalog(&mut e, c);
     }
     e.family(
         "anycastd_task_restarts_total",

@@ -18,6 +18,10 @@ pub struct Status {
     /// The BGP listener (`bgp.listen`), when configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bgp_listener: Option<ListenerStatus>,
+    /// The fleet catalog (`[catalog]`), when configured: `{"state", "revision", "last_error",
+    /// "rejected": [{"key", "error"}], …}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalog: Option<crate::catalog::CatalogStatus>,
 }
 
 /// The BGP listener: bound and accepting, or why not (it retries binding meanwhile).
@@ -270,6 +274,7 @@ impl Status {
             bfd_discarded: [("unknown discriminator".to_string(), 5)].into(),
             task_restarts: [("bgp-session 10.0.2.1".to_string(), 1)].into(),
             bgp_listener: None,
+            catalog: None,
         }
     }
 }

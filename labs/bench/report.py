@@ -12,7 +12,8 @@ TITLES = {"routes": "Route scale, UPDATE packing and footprint (vs GoBGP and BIR
           "failover": "Failover latency",
           "ipvs": "IPVS programming (vs ipvsadm)",
           "checks": "Health checking cost (vs a reference checker)",
-          "bfd": "Node freeze and BFD (vs BIRD with BFD)"}
+          "bfd": "Node freeze and BFD (vs BIRD with BFD)",
+          "catalog": "The fleet catalog in etcd (vs the same VIPs from the file)"}
 ALL = list(TITLES)
 
 

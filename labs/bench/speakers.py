@@ -37,9 +37,10 @@ class Anycastd(Speaker):
     name = "anycastd"
 
     def __init__(self, ns, binary, workdir, n, local, peer, api_port, extra_vip="", log_level="info",
-                 cleanup=True, bgp="hold_time = 9", interface="lo"):
+                 cleanup=True, bgp="hold_time = 9", interface="lo", tables=""):
         """`peer`: one router address or a list of them; `bgp`: lines for [bgp]; `extra_vip`
-        and `interface`: a value, or a function of the VIP's index."""
+        and `interface`: a value, or a function of the VIP's index; `tables`: more TOML tables
+        (e.g. `[catalog]`) after the peers."""
         self.ns, self.api = ns, f"http://127.0.0.1:{api_port}"
         lines = [
             "[node]", f'router_id = "{local}"', "asn = 65001", "",
@@ -48,6 +49,8 @@ class Anycastd(Speaker):
         ]
         for address in [peer] if isinstance(peer, str) else peer:
             lines += ["[[bgp.peer]]", f'address = "{address}"', "asn = 65000", ""]
+        if tables:
+            lines += [tables, ""]
         for i in range(n):
             extra = extra_vip(i) if callable(extra_vip) else extra_vip
             iface = interface(i) if callable(interface) else interface

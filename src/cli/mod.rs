@@ -1,5 +1,6 @@
 //! Command-line interface (CONTRACT.md "Binary and CLI").
 
+pub mod catalog;
 pub mod client;
 pub mod generate;
 pub mod objects;
@@ -48,6 +49,10 @@ pub enum Command {
     Check {
         #[arg(short, long, default_value = DEFAULT_CONFIG_PATH)]
         config: PathBuf,
+        /// With [catalog]: also read the current catalog from etcd and say which documents
+        /// this node would refuse (exit 1 if any; 2 if etcd cannot be reached).
+        #[arg(long)]
+        catalog: bool,
     },
     /// Check this machine for what the config needs and say what to fix, one line each.
     ///
@@ -92,6 +97,9 @@ pub enum Command {
     /// Show, add, remove or re-weight a backend; changes are written to the config file.
     #[command(subcommand)]
     Backend(objects::BackendCommand),
+    /// The fleet catalog in etcd ([catalog] of the node's file): put, get, del, check.
+    #[command(subcommand)]
+    Catalog(catalog::CatalogCommand),
     /// Write the man pages or the shell completions into DIR (for packages).
     #[command(hide = true)]
     Generate { what: generate::What, dir: PathBuf },

@@ -131,6 +131,17 @@ pub fn edit(text: &str, target: &Target, change: Change) -> Result<Edited, EditE
     })
 }
 
+/// A JSON body with the keys of a `[[vip]]` table as the text of one `[[vip]]` table (its
+/// services as `[[vip.service]]`, and so on): how a catalog document becomes part of the
+/// config that [`super::parse`] validates.
+pub fn vip_table_text(body: &Map<String, Json>) -> Result<String, EditError> {
+    let mut tables = ArrayOfTables::new();
+    tables.push(table_from_json(body, "")?);
+    let mut doc = DocumentMut::new();
+    doc.insert("vip", Item::ArrayOfTables(tables));
+    Ok(doc.to_string())
+}
+
 /// Applies `change` to the table at `at` (if any) of `tables`. Returns whether a put created
 /// the table.
 fn apply(

@@ -8,6 +8,7 @@
 //!   raw to [`Config`], defaults filled in, every error collected;
 //! - `duration.rs`, `position.rs`: `"1m30s"` and byte offsets to line:column.
 
+mod catalog;
 mod check;
 pub mod duration;
 pub mod edit;
@@ -23,6 +24,7 @@ mod tests;
 mod validate;
 mod vip;
 
+pub use catalog::{endpoint as valid_endpoint, valid_label};
 pub use model::*;
 
 use std::fmt;

@@ -70,6 +70,59 @@ pub struct Config {
     pub state_file: Option<PathBuf>,
     /// `[ipvs.sync]`: the kernel's IPVS connection sync daemon, when configured.
     pub ipvs_sync: Option<IpvsSync>,
+    /// `[node] labels`: what this node carries, for the catalog's `node_labels` targeting.
+    pub labels: Vec<String>,
+    /// `[catalog]`: the fleet catalog in etcd, when configured.
+    pub catalog: Option<Catalog>,
+}
+
+/// Default of `catalog.prefix`: keys are `{prefix}/vips/{address}`.
+pub const DEFAULT_CATALOG_PREFIX: &str = "/anycastd";
+/// Default of `catalog.cache`: the last applied catalog, served from at a start without etcd;
+/// `catalog.json` in `$STATE_DIRECTORY` instead when systemd (or the lab) sets one.
+pub const DEFAULT_CATALOG_CACHE: &str = "/var/lib/anycastd/catalog.json";
+/// The cache's name in `$STATE_DIRECTORY`.
+pub const DEFAULT_CATALOG_CACHE_NAME: &str = "catalog.json";
+
+/// `[catalog]`: where the fleet's shared VIPs are (etcd v3) and how to reach it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Catalog {
+    /// Endpoints as written: `http://10.0.9.1:2379` or `https://…`.
+    pub etcd: Vec<String>,
+    /// No trailing slash; keys are `{prefix}/vips/{address}`.
+    pub prefix: String,
+    /// `catalog.cache` as written; `None`: see [`Catalog::cache_path`].
+    pub cache: Option<PathBuf>,
+    /// PEM files for TLS: the CA that signed the servers' certificates, and a client
+    /// certificate and key (both or neither).
+    pub ca: Option<PathBuf>,
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    /// etcd authentication (both or neither).
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+impl Catalog {
+    /// Where the cache file is: `catalog.cache` (a relative path is taken from the config
+    /// file's directory); else [`DEFAULT_CATALOG_CACHE_NAME`] in `state_directory` (systemd's
+    /// `$STATE_DIRECTORY`) when there is one, else [`DEFAULT_CATALOG_CACHE`].
+    pub fn cache_path(&self, config_path: &Path, state_directory: Option<&Path>) -> PathBuf {
+        match (&self.cache, state_directory) {
+            (Some(p), _) if p.is_absolute() => p.clone(),
+            (Some(p), _) => match config_path.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d.join(p),
+                _ => p.clone(),
+            },
+            (None, Some(dir)) => dir.join(DEFAULT_CATALOG_CACHE_NAME),
+            (None, None) => PathBuf::from(DEFAULT_CATALOG_CACHE),
+        }
+    }
+
+    /// The key prefix every VIP document lives under: `{prefix}/vips/`.
+    pub fn vips_prefix(&self) -> String {
+        format!("{}/vips/", self.prefix)
+    }
 }
 
 /// `[ipvs.sync]`: the kernel's connection sync daemons (`ipvsadm --start-daemon`, keepalived's

@@ -112,6 +112,7 @@ pub struct RawConfig {
     pub bgp: Option<Spanned<RawBgp>>,
     pub vip: Option<Vec<Spanned<RawVip>>>,
     pub ipvs: Option<Spanned<RawIpvs>>,
+    pub catalog: Option<Spanned<RawCatalog>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -130,11 +131,25 @@ pub struct RawIpvsSync {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct RawCatalog {
+    pub etcd: Option<Leaf>,
+    pub prefix: Option<Leaf>,
+    pub cache: Option<Leaf>,
+    pub ca: Option<Leaf>,
+    pub cert: Option<Leaf>,
+    pub key: Option<Leaf>,
+    pub username: Option<Leaf>,
+    pub password: Option<Leaf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RawNode {
     pub router_id: Option<Leaf>,
     pub asn: Option<Leaf>,
     pub state_file: Option<Leaf>,
     pub vip_bind: Option<Leaf>,
+    pub labels: Option<Leaf>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -11,7 +11,7 @@ use toml::Spanned;
 use super::model::*;
 use super::raw::{Leaf, RawApi, RawBgp, RawConfig, RawIpvs, RawNode, RawPeer, Value};
 use super::validate::{path, Ctx, FirstSeen};
-use super::{export, vip};
+use super::{catalog, export, vip};
 
 /// Longest TCP MD5 key Linux accepts (`TCP_MD5SIG_MAXKEYLEN`).
 const MAX_MD5_KEY_LEN: usize = 80;
@@ -40,6 +40,11 @@ pub fn config(ctx: &mut Ctx, raw: &RawConfig) -> Option<Config> {
     let state_file = state_file(ctx, raw.node.as_ref());
     let ipvs_sync = ipvs_sync(ctx, raw.ipvs.as_ref());
     vip_bind?;
+    let labels = catalog::labels(
+        ctx,
+        raw.node.as_ref().and_then(|n| n.get_ref().labels.as_ref()),
+    );
+    let catalog = catalog::catalog(ctx, raw.catalog.as_ref());
     Some(Config {
         node: node?,
         api: api?,
@@ -47,6 +52,8 @@ pub fn config(ctx: &mut Ctx, raw: &RawConfig) -> Option<Config> {
         vips: vips?,
         state_file: state_file?,
         ipvs_sync: ipvs_sync?,
+        labels: labels?,
+        catalog: catalog?,
     })
 }
 

@@ -4,8 +4,12 @@
 use serde_json::Value;
 
 /// Keys that never leave the daemon, as paths into the document (`[]` is every element of an
-/// array of tables): TCP MD5 passwords and the API's bearer token.
-const SECRETS: [&[&str]; 2] = [&["api", "token"], &["bgp", "peer", "[]", "password"]];
+/// array of tables): TCP MD5 passwords, the API's bearer token and the etcd password.
+const SECRETS: [&[&str]; 3] = [
+    &["api", "token"],
+    &["bgp", "peer", "[]", "password"],
+    &["catalog", "password"],
+];
 
 /// What the API serves for `GET /config`.
 #[derive(Debug, Clone, PartialEq)]

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, watch};
 
+use super::catalog_run::{catalog_changed, CatalogRun};
 use super::state::{Changes, DrainOrigin, NodeState};
 use super::state_file;
 use crate::api::{
@@ -26,6 +27,8 @@ use crate::systemd;
 const TICK: Duration = Duration::from_secs(1);
 /// /healthz fails when the loop has not turned for this long.
 const LIVENESS_SILENCE: Duration = Duration::from_secs(10);
+/// How long a start without a catalog cache file waits for etcd's first answer.
+const FIRST_CATALOG_WAIT: Duration = Duration::from_secs(3);
 /// Room for bursts of check results before checkers wait on the loop.
 const OBSERVATION_QUEUE: usize = 4096;
 
@@ -45,7 +48,13 @@ struct Daemon {
     config_path: PathBuf,
     /// The accepted config file as `GET /config` serves it.
     running: watch::Sender<Arc<RunningConfig>>,
+    /// The config in force: the node's file with the catalog's VIPs merged in.
     cfg: Config,
+    /// The accepted file alone, and its text: a new catalog is merged into these.
+    file_cfg: Config,
+    file_text: String,
+    /// The fleet catalog, with `[catalog]`.
+    catalog: Option<CatalogRun>,
     state: NodeState,
     speaker: Arc<Speaker>,
     dataplane: Dataplane,
@@ -81,10 +90,28 @@ const MAX_INITIAL_HOLD: Duration = Duration::from_secs(90);
 
 pub async fn run(
     config_path: PathBuf,
-    cfg: Config,
+    file_cfg: Config,
     text: &str,
     cleanup: bool,
 ) -> Result<Exit, RuntimeError> {
+    // With [catalog]: the cache file's VIPs from the start, etcd's as soon as it answers.
+    let mut catalog = file_cfg
+        .catalog
+        .as_ref()
+        .map(|c| CatalogRun::new(c, &config_path));
+    if let Some(run) = catalog.as_mut() {
+        run.start_watch();
+        if run.applied.is_none() {
+            // No cache file: give etcd a moment, so a node whose catalog is there starts with
+            // it (and adopts what a previous run left in the kernel) instead of starting
+            // without it and adding it a moment later.
+            run.await_first_snapshot(FIRST_CATALOG_WAIT).await;
+        }
+    }
+    let cfg = match catalog.as_mut() {
+        Some(run) => run.merge(text, &file_cfg),
+        None => file_cfg.clone(),
+    };
     let mut sigterm = signal(SignalKind::terminate()).map_err(RuntimeError::Signals)?;
     let mut sigusr2 = signal(SignalKind::user_defined2()).map_err(RuntimeError::Signals)?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(RuntimeError::Signals)?;
@@ -154,6 +181,9 @@ pub async fn run(
         config_path,
         running: watch::channel(Arc::new(RunningConfig::new(text))).0,
         cfg,
+        file_cfg,
+        file_text: text.to_string(),
+        catalog,
     };
 
     let alive = Liveness::new(LIVENESS_SILENCE);
@@ -235,6 +265,7 @@ pub async fn run(
                 let changes = d.state.tick(Instant::now());
                 d.apply(changes);
             }
+            _ = catalog_changed(d.catalog.as_mut()) => d.catalog_update(),
             _ = sighup.recv() => {
                 if let Err(e) = d.reload() {
                     tracing::error!("{e}");
@@ -359,6 +390,14 @@ impl Daemon {
             self.state.record_restart(format!("health-check {target}"));
             restarted = true;
         }
+        if let Some(run) = self.catalog.as_mut() {
+            if run.watch.as_ref().is_some_and(|w| w.ended()) {
+                tracing::error!("catalog watch task ended: restarted");
+                self.state.record_restart("catalog watch".to_string());
+                run.start_watch();
+                restarted = true;
+            }
+        }
         if restarted {
             self.push(false, false);
         }
@@ -390,8 +429,35 @@ impl Daemon {
         if dataplane {
             self.dataplane.set_desired(self.state.desired_dataplane());
         }
-        self.status
-            .send_replace(Arc::new(self.state.status(Vec::new())));
+        let mut status = self.state.status(Vec::new());
+        status.catalog = self.catalog.as_ref().map(CatalogRun::status);
+        self.status.send_replace(Arc::new(status));
+    }
+
+    /// The etcd task said something: a new catalog is merged and applied like SIGHUP (and
+    /// cached); a change of link only changes what `/status` says. Nothing is withdrawn
+    /// because etcd went away.
+    fn catalog_update(&mut self) {
+        let Some(run) = self.catalog.as_mut() else {
+            return;
+        };
+        let Some(snapshot) = run.take_feed() else {
+            self.push(false, false);
+            return;
+        };
+        let started = Instant::now();
+        let new = run.merge_snapshot(&self.file_text, &self.file_cfg, snapshot);
+        let (revision, vips) = (run.revision, run.vips.len());
+        tracing::info!(revision, vips, "catalog: applying revision {revision}");
+        let text = self.file_text.clone();
+        self.apply_config(new, &text);
+        if let Some(run) = self.catalog.as_mut() {
+            run.save_cache();
+        }
+        // The status's catalog part changed even when the config did not (a document for
+        // other nodes, a refused one): apply_config does not push an unchanged config.
+        self.push(false, false);
+        tracing::debug!(elapsed = ?started.elapsed(), "catalog: revision {revision} applied");
     }
 
     /// Drain, undrain or reload, from the API (the CLI goes through the API too).
@@ -450,7 +516,27 @@ impl Daemon {
     /// Re-reads the config; an invalid one is rejected and the running one stays in force.
     fn reload(&mut self) -> Result<String, String> {
         let (new, text) = load_for_reload(&self.config_path)?;
-        Ok(self.apply_config(new, &text))
+        Ok(self.apply_file(new, &text))
+    }
+
+    /// A new accepted file: the catalog (restarted if `[catalog]` changed) is merged into it
+    /// and the result applied.
+    fn apply_file(&mut self, file: Config, text: &str) -> String {
+        if file.catalog != self.file_cfg.catalog {
+            self.catalog = file.catalog.as_ref().map(|c| {
+                tracing::info!("reload: [catalog] changed: following the catalog afresh");
+                let mut run = CatalogRun::new(c, &self.config_path);
+                run.start_watch();
+                run
+            });
+        }
+        let merged = match self.catalog.as_mut() {
+            Some(run) => run.merge(text, &file),
+            None => file.clone(),
+        };
+        self.file_cfg = file;
+        self.file_text = text.to_string();
+        self.apply_config(merged, text)
     }
 
     /// Puts an accepted config in force, like SIGHUP: only what changed is touched.
@@ -488,6 +574,17 @@ impl Daemon {
         change: config::edit::Change,
         if_match: Option<&str>,
     ) -> Result<EditAnswer, ApiError> {
+        let vip = match target {
+            config::edit::Target::Vip(vip)
+            | config::edit::Target::Service { vip, .. }
+            | config::edit::Target::Backend { vip, .. } => *vip,
+        };
+        if let Some(key) = self.catalog.as_ref().and_then(|c| c.vips.get(&vip)) {
+            return Err(ApiError::Conflict(format!(
+                "VIP {vip} comes from the catalog (etcd key {key}): change it there, with \
+                 `anycastd catalog put` or `anycastd catalog del`"
+            )));
+        }
         let path = self.config_path.clone();
         let shown = path.display().to_string();
         let text = std::fs::read_to_string(&path)
@@ -537,7 +634,7 @@ impl Daemon {
             }
         })?;
         tracing::info!("api: {shown} written back");
-        self.apply_config(new, &edited.text);
+        self.apply_file(new, &edited.text);
         let running = self.running.borrow().clone();
         let mut json = serde_json::to_string_pretty(&running.object(target)).unwrap_or_default();
         json.push('\n');

@@ -11,12 +11,14 @@ use crate::config::Config;
 /// The state file of `cfg`, read from `config_path`: [`Config::state_file_path`] with
 /// systemd's `$STATE_DIRECTORY` (its first entry), if set.
 pub fn path(cfg: &Config, config_path: &Path) -> PathBuf {
-    let state = std::env::var_os("STATE_DIRECTORY");
-    let first = state.as_ref().and_then(|s| {
-        let first = std::env::split_paths(s).next()?;
-        (!first.as_os_str().is_empty()).then_some(first)
-    });
-    cfg.state_file_path(config_path, first.as_deref())
+    cfg.state_file_path(config_path, state_directory().as_deref())
+}
+
+/// The first entry of systemd's `$STATE_DIRECTORY`, if set.
+pub fn state_directory() -> Option<PathBuf> {
+    let state = std::env::var_os("STATE_DIRECTORY")?;
+    let first = std::env::split_paths(&state).next()?;
+    (!first.as_os_str().is_empty()).then_some(first)
 }
 
 /// The drains in the file: `Ok(None)` when there is no file (a first start), `Err` (in words,

@@ -11,6 +11,7 @@
 pub mod backend;
 pub mod bird;
 pub mod daemon;
+pub mod etcd;
 pub mod frr;
 pub mod lab;
 pub mod netns;

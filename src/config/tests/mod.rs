@@ -6,6 +6,7 @@
 //! gives is line 4.
 
 mod bgp;
+mod catalog;
 mod check;
 mod check_types;
 mod general;

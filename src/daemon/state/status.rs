@@ -55,6 +55,7 @@ impl NodeState {
             bfd_discarded: Default::default(),
             task_restarts: self.task_restarts.clone(),
             bgp_listener: None,
+            catalog: None,
         }
     }
 

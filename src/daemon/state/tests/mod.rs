@@ -88,6 +88,8 @@ pub(super) fn config(vips: Vec<Vip>) -> Config {
         },
         vips,
         state_file: None,
+        labels: Vec::new(),
+        catalog: None,
     }
 }
 

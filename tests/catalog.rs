@@ -1,0 +1,441 @@
+//! The fleet catalog (issue 16) against a real etcd and a real FRR router: three anycastd
+//! nodes follow one catalog; a put reaches all of them, `node_labels` picks nodes, a bad
+//! document is refused alone, etcd going away takes nothing away (health checks still
+//! decide), a node restarted meanwhile serves from its cache, and etcd coming back brings
+//! puts and deletes again.
+//!
+//! ```text
+//!   router r0: FRR (AS 65000) + etcd on :2379 ── eth{i} ── node i: anycastd, [catalog] etcd =
+//!                                                           http://10.0.i.1:2379
+//!   node 1 labels ["edge", "fra1"], node 2 ["edge"], node 3 none; each its own local VIP
+//! ```
+//!
+//! Each test builds its own lab of that shape, so the two run side by side and the binary's
+//! wall time is about the outage's 30 s.
+
+mod support;
+
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use support::backend::{Backend, Mode};
+use support::daemon::Daemon;
+use support::etcd::Etcd;
+use support::lab::{node_addr, router_addr, Lab};
+use support::{kernel_next_hops, wait_for, wait_until};
+
+const TIMEOUT: Duration = Duration::from_secs(40);
+/// How long etcd stays dead: the issue's 30 s.
+const ETCD_DOWN: Duration = Duration::from_secs(30);
+
+/// With a health check (a backend on :8080 in each node), for every node.
+const VIP_CHECKED: &str = "10.100.0.1";
+/// node_labels = ["edge"]: nodes 1 and 2 only.
+const VIP_EDGE: &str = "10.100.0.2";
+const VIP_BAD: &str = "10.100.0.3";
+/// Put while etcd was back.
+const VIP_LATER: &str = "10.100.0.4";
+
+const LABELS: [&str; 3] = [r#"["edge", "fra1"]"#, r#"["edge"]"#, "[]"];
+
+fn local_vip(i: usize) -> String {
+    format!("10.100.1.{i}")
+}
+
+fn node_config(lab: &Lab, i: usize, cache: &std::path::Path) -> String {
+    let base = lab.node_config(i, "").replacen(
+        "asn = 65001\n",
+        &format!("asn = 65001\nlabels = {}\n", LABELS[i - 1]),
+        1,
+    );
+    format!(
+        "{base}[[vip]]\naddress = \"{}\"\ninterface = \"lo\"\n\n\
+         [catalog]\netcd = [\"http://{}:2379\"]\ncache = \"{}\"\n",
+        local_vip(i),
+        router_addr(0, i),
+        cache.join(format!("node{i}.json")).display()
+    )
+}
+
+/// The router's kernel next hops for `vip`, as node numbers.
+fn hops(lab: &Lab, vip: &str) -> Vec<usize> {
+    let mut nodes: Vec<usize> = kernel_next_hops(lab.router(0), vip)
+        .iter()
+        .filter_map(|h| (1..=3).find(|&i| node_addr(0, i) == *h))
+        .collect();
+    nodes.sort();
+    nodes
+}
+
+fn wait_hops(lab: &Lab, vip: &str, want: &[usize]) {
+    wait_for(
+        TIMEOUT,
+        &format!("{vip} routed via nodes {want:?}"),
+        || hops(lab, vip),
+        |h| h == want,
+    );
+}
+
+/// Waits (polling every 20 ms) until `vip` has the next hops of `want`; returns how long.
+fn time_until_hops(lab: &Lab, vip: &str, want: &[usize]) -> Duration {
+    let start = Instant::now();
+    loop {
+        if hops(lab, vip) == want {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < TIMEOUT,
+            "{vip} not routed via {want:?} after {TIMEOUT:?}: {:?}",
+            hops(lab, vip)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn ok(out: Output, what: &str) -> String {
+    assert!(out.status.success(), "{what} failed: {out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn catalog_state(d: &Daemon) -> serde_json::Value {
+    d.status()["catalog"].clone()
+}
+
+/// The lab of one test: router with FRR and etcd, three nodes following the catalog, a
+/// backend on :8080 in each node, a directory for the files put.
+struct Fleet {
+    lab: Lab,
+    _frr: support::Frr,
+    etcd: Etcd,
+    caches: tempfile::TempDir,
+    files: tempfile::TempDir,
+    backends: Vec<Backend>,
+    nodes: Vec<Daemon>,
+}
+
+fn fleet() -> Fleet {
+    let lab = Lab::new(1, 3);
+    let frr = lab.start_router(0, None);
+    let etcd = Etcd::start(lab.router(0), &router_addr(0, 1));
+    let caches = tempfile::tempdir().unwrap();
+    let backends: Vec<Backend> = (1..=3).map(|i| Backend::start(lab.node(i), 8080)).collect();
+    let nodes: Vec<Daemon> = (1..=3)
+        .map(|i| {
+            let cfg = node_config(&lab, i, caches.path());
+            Daemon::start(lab.node(i), &format!("node{i}"), &cfg)
+        })
+        .collect();
+    for i in 1..=3 {
+        wait_hops(&lab, &local_vip(i), &[i]);
+        wait_for(
+            TIMEOUT,
+            &format!("node {i} synced with etcd"),
+            || catalog_state(&nodes[i - 1]),
+            |c| c["state"] == "synced",
+        );
+    }
+    Fleet {
+        lab,
+        _frr: frr,
+        etcd,
+        caches,
+        files: tempfile::tempdir().unwrap(),
+        backends,
+        nodes,
+    }
+}
+
+impl Fleet {
+    /// Writes `text` to `name` among the test's files; returns its path.
+    fn file(&self, name: &str, text: &str) -> std::path::PathBuf {
+        write(self.files.path(), name, text)
+    }
+}
+
+fn write(dir: &std::path::Path, name: &str, text: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// `anycastd catalog put FILE` on `d`; returns how long the CLI took.
+fn put(d: &Daemon, file: &std::path::Path) -> Duration {
+    let started = Instant::now();
+    let out = d.cli(&["catalog", "put", &file.display().to_string()]);
+    let written = ok(out, "catalog put");
+    assert!(written.contains(": written"), "{written}");
+    started.elapsed()
+}
+
+fn checked_vip() -> String {
+    format!(
+        "[[vip]]\naddress = \"{VIP_CHECKED}\"\ninterface = \"lo\"\n  [vip.check]\n  \
+         type = \"http\"\n  port = 8080\n  path = \"/healthz\"\n  interval = \"200ms\"\n  \
+         timeout = \"100ms\"\n  rise = 1\n  fall = 1\n"
+    )
+}
+
+/// Put, etcd killed for 30 s, a backend failure meanwhile, a restart from the cache, etcd
+/// back, a new put, a delete. Runs beside the other test (each has its own lab), so the
+/// outage's 30 s is most of the binary's wall time.
+#[test]
+fn puts_reach_every_node_and_an_etcd_outage_takes_nothing_away() {
+    // Every field bound: one left to `..` would be dropped here (FRR killed, say).
+    let Fleet {
+        lab,
+        _frr,
+        mut etcd,
+        caches,
+        files,
+        backends,
+        mut nodes,
+    } = fleet();
+    let checked = write(files.path(), "checked.toml", &checked_vip());
+    let cli_time = put(&nodes[0], &checked);
+    let announced = time_until_hops(&lab, VIP_CHECKED, &[1, 2, 3]);
+    println!(
+        "put -> announced by all 3 nodes (3 ECMP next hops): {announced:?} after the CLI \
+         returned ({cli_time:?} for the CLI itself)"
+    );
+
+    // etcd killed: 30 s later everything is still announced, and health checks still decide.
+    let revision = catalog_state(&nodes[0])["revision"].clone();
+    etcd.kill();
+    let down_since = Instant::now();
+    for d in &nodes {
+        wait_for(
+            TIMEOUT,
+            "the catalog unreachable",
+            || catalog_state(d),
+            |c| c["state"] == "unreachable" && c["last_error"].is_string(),
+        );
+    }
+    std::thread::sleep(ETCD_DOWN.saturating_sub(down_since.elapsed()));
+    assert_eq!(
+        hops(&lab, VIP_CHECKED),
+        [1, 2, 3],
+        "after {ETCD_DOWN:?} without etcd"
+    );
+    for (i, d) in nodes.iter().enumerate() {
+        let c = catalog_state(d);
+        assert_eq!(c["state"], "unreachable", "node {}: {c}", i + 1);
+        assert_eq!(
+            c["revision"],
+            revision,
+            "node {}: the last catalog applied",
+            i + 1
+        );
+    }
+    let metrics = lab
+        .node(1)
+        .command("curl")
+        .args(["-s", "http://127.0.0.1:9180/metrics"])
+        .output()
+        .expect("curl");
+    let metrics = String::from_utf8_lossy(&metrics.stdout);
+    assert!(
+        metrics.lines().any(|l| l == "anycastd_catalog_synced 0"),
+        "{metrics}"
+    );
+    let line = format!("anycastd_catalog_revision {revision}");
+    assert!(metrics.lines().any(|l| l == line), "{metrics}");
+    backends[2].set(Mode::Unhealthy);
+    wait_hops(&lab, VIP_CHECKED, &[1, 2]);
+
+    // Node 2 restarted while etcd is down: it serves from its cache.
+    nodes[1].signal(Signal::SIGTERM);
+    nodes[1].wait_exit(TIMEOUT);
+    wait_hops(&lab, VIP_CHECKED, &[1]);
+    nodes[1].start_again();
+    wait_hops(&lab, VIP_CHECKED, &[1, 2]);
+    let c = catalog_state(&nodes[1]);
+    assert_eq!(c["source"], "cache", "{c}");
+    assert_eq!(c["revision"], revision, "{c}");
+    backends[2].set(Mode::Healthy);
+    wait_hops(&lab, VIP_CHECKED, &[1, 2, 3]);
+
+    // etcd back: every node syncs again and a new put reaches all of them.
+    etcd.start_again();
+    for d in &nodes {
+        wait_for(
+            TIMEOUT,
+            "synced again",
+            || catalog_state(d),
+            |c| c["state"] == "synced" && c["source"] == "etcd",
+        );
+    }
+    let later = write(
+        files.path(),
+        "later.toml",
+        &format!("[[vip]]\naddress = \"{VIP_LATER}\"\ninterface = \"lo\"\n"),
+    );
+    put(&nodes[0], &later);
+    let announced = time_until_hops(&lab, VIP_LATER, &[1, 2, 3]);
+    println!("after etcd came back: put -> announced by all 3 nodes: {announced:?}");
+
+    // Delete: withdrawn everywhere; the rest stays, local VIPs included.
+    ok(
+        nodes[2].cli(&["catalog", "del", VIP_CHECKED]),
+        "catalog del",
+    );
+    wait_hops(&lab, VIP_CHECKED, &[]);
+    assert_eq!(hops(&lab, VIP_LATER), [1, 2, 3]);
+    for i in 1..=3 {
+        assert_eq!(hops(&lab, &local_vip(i)), [i], "node {i}'s own VIP");
+    }
+    let got = nodes[0].cli(&["catalog", "get", VIP_CHECKED]);
+    assert_eq!(got.status.code(), Some(1), "{got:?}");
+    // No BGP session was reset by any of it: each node's one session came up once.
+    for (i, d) in nodes.iter().enumerate() {
+        if i == 1 {
+            continue; // restarted on purpose
+        }
+        let log = d.log();
+        let ups = log.matches("session established").count();
+        assert!(
+            ups <= 1,
+            "node {}: {ups} session establishments\n{log}",
+            i + 1
+        );
+    }
+    wait_until(
+        TIMEOUT,
+        "the cache file follows the latest revision",
+        || {
+            let cache =
+                std::fs::read_to_string(caches.path().join("node3.json")).unwrap_or_default();
+            cache.contains(VIP_LATER) && !cache.contains(&format!("vips/{VIP_CHECKED}\""))
+        },
+    );
+}
+
+/// node_labels pick nodes; a bad file is refused by the CLI; a bad document is refused alone
+/// on every node and listed in /status; `check --catalog` names it; the API answers 409 for
+/// a catalog VIP; a good document replaced by a bad one keeps its previous version.
+#[test]
+fn labels_pick_nodes_and_a_bad_document_is_refused_alone() {
+    let f = fleet();
+    let (lab, nodes, etcd) = (&f.lab, &f.nodes, &f.etcd);
+    put(&nodes[0], &f.file("checked.toml", &checked_vip()));
+    wait_hops(lab, VIP_CHECKED, &[1, 2, 3]);
+    // node_labels = ["edge"]: nodes 1 and 2 carry it, node 3 does not.
+    let edge = f.file(
+        "edge.json",
+        &format!(r#"{{"address": "{VIP_EDGE}", "interface": "lo", "node_labels": ["edge"]}}"#),
+    );
+    put(&nodes[0], &edge);
+    wait_hops(lab, VIP_EDGE, &[1, 2]);
+    wait_for(
+        TIMEOUT,
+        "node 3 counts the edge VIP as not its own",
+        || catalog_state(&nodes[2]),
+        |c| c["not_targeted"] == 1 && c["vips"] == 1,
+    );
+
+    // The CLI refuses a bad file with FILE:LINE:COL and writes nothing.
+    let bad_file = f.file(
+        "bad.toml",
+        &format!("[[vip]]\naddress = \"{VIP_BAD}\"\nmed = -5\n"),
+    );
+    let out = nodes[0].cli(&["catalog", "put", &bad_file.display().to_string()]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("{}:3:7: vip[0].med:", bad_file.display())),
+        "{stdout}"
+    );
+    // A bad document written behind its back (etcdctl) is refused alone, listed in /status.
+    let key_bad = format!("/anycastd/vips/{VIP_BAD}");
+    let doc_bad = r#"{"interface": "lo", "med": -5}"#;
+    ok(etcd.etcdctl(&["put", &key_bad, doc_bad]), "etcdctl put");
+    for d in nodes {
+        let c = wait_for(
+            TIMEOUT,
+            "the bad document listed as rejected",
+            || catalog_state(d),
+            |c| c["rejected"].as_array().is_some_and(|r| !r.is_empty()),
+        );
+        assert_eq!(c["rejected"][0]["key"], key_bad.as_str(), "{c}");
+        let error = c["rejected"][0]["error"].as_str().unwrap_or_default();
+        assert!(
+            error.starts_with(&format!("vip[{VIP_BAD}].med:")),
+            "{error}"
+        );
+    }
+    assert_eq!(hops(lab, VIP_BAD), Vec::<usize>::new());
+    assert_eq!(
+        hops(lab, VIP_CHECKED),
+        [1, 2, 3],
+        "the others are unaffected"
+    );
+    assert_eq!(hops(lab, VIP_EDGE), [1, 2]);
+    // `check --catalog` names it too (exit 1).
+    let out = nodes[0].cli(&["check", "--catalog"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("{key_bad}: refused: vip[{VIP_BAD}].med")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("/anycastd/vips/{VIP_CHECKED}: ok")),
+        "{stdout}"
+    );
+    // The API will not change a catalog VIP (409, naming the catalog).
+    let url = format!("http://127.0.0.1:9180/vips/{VIP_CHECKED}");
+    let out = lab
+        .node(1)
+        .command("curl")
+        .args(["-s", "-X", "DELETE", "-w", "\n%{http_code}", &url])
+        .output()
+        .expect("curl");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.ends_with("\n409"), "{said}");
+    assert!(said.contains("comes from the catalog"), "{said}");
+    let out = nodes[0].cli(&["vip", "del", VIP_CHECKED]);
+    assert!(!out.status.success(), "the CLI says so too: {out:?}");
+    ok(etcd.etcdctl(&["del", &key_bad]), "etcdctl del");
+    for d in nodes {
+        wait_for(
+            TIMEOUT,
+            "the deleted bad document no longer listed",
+            || catalog_state(d),
+            |c| c["rejected"].as_array().is_some_and(|r| r.is_empty()),
+        );
+    }
+
+    // A good document replaced by a bad one: refused, and its previous version keeps serving.
+    let key_edge = format!("/anycastd/vips/{VIP_EDGE}");
+    ok(
+        etcd.etcdctl(&["put", &key_edge, "{\"interface\": 5}"]),
+        "etcdctl put",
+    );
+    for d in &nodes[..2] {
+        let c = wait_for(
+            TIMEOUT,
+            "the bad replacement listed as rejected",
+            || catalog_state(d),
+            |c| c["rejected"][0]["key"] == key_edge.as_str(),
+        );
+        let error = c["rejected"][0]["error"].as_str().unwrap_or_default();
+        assert!(
+            error.ends_with("(the previous version of this document stays in force)"),
+            "{c}"
+        );
+    }
+    assert_eq!(
+        hops(lab, VIP_EDGE),
+        [1, 2],
+        "the previous version still announced"
+    );
+    put(&nodes[0], &edge);
+    for d in nodes {
+        wait_for(
+            TIMEOUT,
+            "the good version back, nothing rejected",
+            || catalog_state(d),
+            |c| c["rejected"].as_array().is_some_and(|r| r.is_empty()),
+        );
+    }
+}
