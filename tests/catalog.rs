@@ -10,8 +10,10 @@
 //!   node 1 labels ["edge", "fra1"], node 2 ["edge"], node 3 none; each its own local VIP
 //! ```
 //!
-//! Each test builds its own lab of that shape, so the two run side by side and the binary's
-//! wall time is about the outage's 30 s.
+//! Each test builds its own lab of that shape, so the three run side by side and the binary's
+//! wall time is about the outage's 30 s. The third cuts node 2 off from etcd (policy routing,
+//! its BGP session kept) while the store moves on and is compacted: its watch resumes behind
+//! the compaction, it reads the catalog afresh, and nothing still there is withdrawn.
 
 mod support;
 
@@ -438,4 +440,237 @@ fn labels_pick_nodes_and_a_bad_document_is_refused_alone() {
             |c| c["rejected"].as_array().is_some_and(|r| r.is_empty()),
         );
     }
+}
+
+/// In the catalog the whole time: must never leave the router while node 2 is cut off.
+const VIP_STAY: &str = "10.100.0.5";
+/// Deleted while node 2 is cut off.
+const VIP_GONE: &str = "10.100.0.6";
+/// node_labels ["edge"] (nodes 1, 2), changed to ["fra1"] (node 1) while node 2 is cut off.
+const VIP_MOVED: &str = "10.100.0.7";
+/// Put while node 2 is cut off.
+const VIP_NEW: &str = "10.100.0.8";
+
+/// Node 2's traffic with etcd (TCP 2379, both directions) dropped by policy routing, its BGP
+/// session untouched; `cut = false` lets it through again.
+fn cut_etcd(lab: &Lab, cut: bool) {
+    let op = if cut { "add" } else { "del" };
+    lab.node(2)
+        .ip(&["rule", op, "ipproto", "tcp", "dport", "2379", "blackhole"]);
+    let node = node_addr(0, 2);
+    lab.router(0).ip(&[
+        "rule",
+        op,
+        "to",
+        &node,
+        "ipproto",
+        "tcp",
+        "sport",
+        "2379",
+        "blackhole",
+    ]);
+}
+
+/// Writes about 8 MB of watch events under the prefix (80 puts of 100 kB, then 200 small
+/// ones, all to `{prefix}/vips/filler`) through etcd's JSON gateway, so that etcd's send
+/// path to a watcher that reads nothing fills up (HTTP/2 window, socket buffer, its 128
+/// responses queued) and the watcher falls behind ("victim", then unsynced).
+fn flood(lab: &Lab, etcd: &Etcd) {
+    let script = r#"
+import base64, http.client, json, sys
+host = sys.argv[1].split("//")[1]
+c = http.client.HTTPConnection(host, timeout=20)
+key = base64.b64encode(b"/anycastd/vips/filler").decode()
+def put(v):
+    c.request("POST", "/v3/kv/put", json.dumps({"key": key, "value": base64.b64encode(v).decode()}))
+    r = c.getresponse(); r.read()
+    assert r.status == 200, r.status
+for i in range(80):
+    put(b"x" * 100000)
+for i in range(200):
+    put(b"y%d" % i)
+"#;
+    let out = lab
+        .router(0)
+        .command("python3")
+        .args(["-c", script, etcd.url()])
+        .output()
+        .expect("python3");
+    ok(out, "flood");
+}
+
+fn store_revision(etcd: &Etcd) -> i64 {
+    let status = ok(
+        etcd.etcdctl(&["endpoint", "status", "-w", "json"]),
+        "etcdctl endpoint status",
+    );
+    let status: serde_json::Value = serde_json::from_str(status.trim()).expect("status json");
+    status[0]["Status"]["header"]["revision"]
+        .as_i64()
+        .expect("revision")
+}
+
+/// Node 2 cut off from etcd (its BGP session kept) for a few seconds, less than the watch's
+/// keep-alive takes to notice, while etcd gets a flood of events, a new VIP, a delete, an
+/// update, and a compaction at the current revision: node 2's watch, resumed, is answered
+/// "compacted"; it reads the catalog afresh and converges, and a VIP that was there the
+/// whole time is never withdrawn (the router sampled every ~50 ms throughout).
+#[test]
+fn a_watch_behind_a_compaction_reads_afresh_and_withdraws_nothing_still_there() {
+    let f = fleet();
+    let (lab, nodes, etcd) = (&f.lab, &f.nodes, &f.etcd);
+    let doc = |vip: &str, labels: &str| {
+        let key = format!("/anycastd/vips/{vip}");
+        let doc = format!(r#"{{"interface": "lo"{labels}}}"#);
+        ok(etcd.etcdctl(&["put", &key, &doc]), "etcdctl put");
+    };
+    doc(VIP_STAY, "");
+    doc(VIP_GONE, "");
+    doc(VIP_MOVED, r#", "node_labels": ["edge"]"#);
+    wait_hops(lab, VIP_STAY, &[1, 2, 3]);
+    wait_hops(lab, VIP_GONE, &[1, 2, 3]);
+    wait_hops(lab, VIP_MOVED, &[1, 2]);
+    let before = store_revision(etcd);
+    wait_for(
+        TIMEOUT,
+        "node 2 at the store's revision",
+        || catalog_state(&nodes[1]),
+        |c| c["revision"] == before,
+    );
+
+    // Every route change at the router, gap-free, beside the sampling.
+    let monitor_out = f.file("monitor.txt", "");
+    let mut monitor = lab
+        .router(0)
+        .command("ip")
+        .args(["monitor", "route"])
+        .stdout(std::fs::File::create(&monitor_out).unwrap())
+        .spawn()
+        .expect("ip monitor");
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (samples, rev, cut_for, converged) = std::thread::scope(|s| {
+        let sampler = s.spawn(|| {
+            let mut samples: Vec<(Instant, Vec<usize>)> = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                samples.push((Instant::now(), hops(lab, VIP_STAY)));
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            samples
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        let cut_at = Instant::now();
+        cut_etcd(lab, true);
+        flood(lab, etcd);
+        println!("cut: flood written in {:?}", cut_at.elapsed());
+        doc(VIP_NEW, "");
+        ok(
+            etcd.etcdctl(&["del", &format!("/anycastd/vips/{VIP_GONE}")]),
+            "etcdctl del",
+        );
+        doc(VIP_MOVED, r#", "node_labels": ["fra1"]"#);
+        ok(
+            etcd.etcdctl(&["del", "/anycastd/vips/filler"]),
+            "etcdctl del",
+        );
+        // Nodes 1 and 3 follow; node 2 does not (it still announces the deleted VIP).
+        wait_hops(lab, VIP_GONE, &[2]);
+        wait_hops(lab, VIP_NEW, &[1, 3]);
+        let rev = store_revision(etcd);
+        ok(
+            etcd.etcdctl(&["compact", &rev.to_string()]),
+            "etcdctl compact",
+        );
+        let c = catalog_state(&nodes[1]);
+        assert_eq!(c["revision"], before, "node 2 saw nothing while cut: {c}");
+        println!("cut: node 2's catalog state while cut off: {}", c["state"]);
+        let cut_for = cut_at.elapsed();
+        cut_etcd(lab, false);
+        let back = Instant::now();
+        wait_hops(lab, VIP_NEW, &[1, 2, 3]);
+        wait_hops(lab, VIP_GONE, &[]);
+        wait_hops(lab, VIP_MOVED, &[1]);
+        wait_for(
+            TIMEOUT,
+            "node 2 synced at the compacted revision",
+            || catalog_state(&nodes[1]),
+            |c| c["state"] == "synced" && c["revision"] == rev,
+        );
+        let converged = back.elapsed();
+        // Keep sampling a little after the resync.
+        std::thread::sleep(Duration::from_millis(500));
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let samples = sampler.join().unwrap();
+        // The samples cover the cut and the resync.
+        assert!(
+            samples.first().is_some_and(|(t, _)| *t < cut_at)
+                && samples.last().is_some_and(|(t, _)| *t > back + converged),
+            "the samples do not span the cut and the resync"
+        );
+        (samples, rev, cut_for, converged)
+    });
+    println!(
+        "cut off for {cut_for:?} (compacted at revision {rev}); after reconnecting, node 2 \
+         converged in {converged:?}; {} samples of {VIP_STAY}'s next hops",
+        samples.len()
+    );
+    assert!(samples.len() >= 20, "{} samples", samples.len());
+    for (t, h) in &samples {
+        assert_eq!(
+            h,
+            &[1, 2, 3],
+            "{VIP_STAY} lost a next hop {:?} into the sampling",
+            t.duration_since(samples[0].0)
+        );
+    }
+    let _ = monitor.kill();
+    let _ = monitor.wait();
+    // `ip monitor` messages: a line at the margin starts one, indented lines continue it.
+    let text = std::fs::read_to_string(&monitor_out).unwrap();
+    let mut messages: Vec<String> = Vec::new();
+    for line in text.lines() {
+        match messages.last_mut() {
+            Some(m) if line.starts_with([' ', '\t']) => {
+                m.push('\n');
+                m.push_str(line);
+            }
+            _ => messages.push(line.to_string()),
+        }
+    }
+    let stay: Vec<&String> = messages
+        .iter()
+        .filter(|m| {
+            let head = m.trim_start_matches("Deleted ");
+            head.starts_with(&format!("{VIP_STAY} ")) || head.starts_with(&format!("{VIP_STAY}/"))
+        })
+        .collect();
+    println!(
+        "ip monitor route: {} messages, {} for {VIP_STAY}",
+        messages.len(),
+        stay.len()
+    );
+    assert!(
+        messages.iter().any(|m| m.contains(VIP_NEW)),
+        "the monitor saw the new VIP's route: {text}"
+    );
+    for m in &stay {
+        assert!(
+            !m.starts_with("Deleted") && m.contains(&node_addr(0, 2)),
+            "{VIP_STAY}'s route changed without node 2: {m}\n{text}"
+        );
+    }
+    let log = nodes[1].log();
+    assert!(
+        log.contains(&format!(
+            "the watch fell behind a compaction (revision {rev})"
+        )),
+        "node 2 did not resync through the compaction path:\n{log}"
+    );
+    let c = catalog_state(&nodes[1]);
+    assert_eq!(c["source"], "etcd", "{c}");
+    assert!(
+        c["rejected"].as_array().is_some_and(|r| r.is_empty()),
+        "{c}"
+    );
+    // BGP to node 2 was never cut: one session establishment.
+    assert_eq!(log.matches("session established").count(), 1, "{log}");
 }
