@@ -674,3 +674,70 @@ fn a_watch_behind_a_compaction_reads_afresh_and_withdraws_nothing_still_there() 
     // BGP to node 2 was never cut: one session establishment.
     assert_eq!(log.matches("session established").count(), 1, "{log}");
 }
+
+/// `[catalog]` over TLS with client certificates and etcd authentication: a node with the CA,
+/// its client certificate and the right password follows the catalog; a node with a wrong
+/// password keeps serving its own VIP, shows the catalog unreachable with etcd's reason, and
+/// announces nothing from it.
+#[test]
+fn a_catalog_over_tls_with_a_client_certificate_and_a_password_is_followed() {
+    let lab = Lab::new(1, 2);
+    let _frr = lab.start_router(0, None);
+    let etcd = Etcd::start_tls(
+        lab.router(0),
+        &[&router_addr(0, 1), &router_addr(0, 2)],
+        "s3cret",
+    );
+    let caches = tempfile::tempdir().unwrap();
+    let tls = etcd.tls();
+    let config = |i: usize, password: &str| {
+        format!(
+            "{}[[vip]]\naddress = \"{}\"\ninterface = \"lo\"\n\n\
+             [catalog]\netcd = [\"https://{}:2379\"]\ncache = \"{}\"\n\
+             ca = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\nusername = \"root\"\npassword = \"{password}\"\n",
+            lab.node_config(i, ""),
+            local_vip(i),
+            router_addr(0, i),
+            caches.path().join(format!("node{i}.json")).display(),
+            tls.ca.display(),
+            tls.client_cert.display(),
+            tls.client_key.display(),
+        )
+    };
+    let good = Daemon::start(lab.node(1), "node1", &config(1, "s3cret"));
+    let wrong = Daemon::start(lab.node(2), "node2", &config(2, "not-it"));
+    wait_for(
+        TIMEOUT,
+        "node 1 synced with etcd over TLS",
+        || catalog_state(&good),
+        |c| c["state"] == "synced",
+    );
+    ok(
+        etcd.etcdctl(&["put", "/anycastd/vips/10.100.0.9", r#"{"interface": "lo"}"#]),
+        "etcdctl put over TLS",
+    );
+    wait_hops(&lab, "10.100.0.9", &[1]);
+    // The other node: its own VIP still served, the catalog's not, and why.
+    wait_hops(&lab, &local_vip(2), &[2]);
+    let c = wait_for(
+        TIMEOUT,
+        "node 2 says the catalog is unreachable",
+        || catalog_state(&wrong),
+        |c| c["state"] == "unreachable" && c["last_error"].is_string(),
+    );
+    let why = c["last_error"].as_str().unwrap().to_lowercase();
+    assert!(
+        why.contains("auth") || why.contains("password"),
+        "etcd's reason is shown: {why}"
+    );
+    assert_eq!(
+        hops(&lab, "10.100.0.9"),
+        vec![1],
+        "node 2 announces nothing from it"
+    );
+    assert!(
+        !catalog_state(&good).to_string().contains("s3cret")
+            && !good.cli_ok(&["config"]).contains("s3cret"),
+        "the password is kept out of /status and GET /config"
+    );
+}
