@@ -53,8 +53,8 @@ struct Daemon {
     observations: mpsc::Sender<Observation>,
     check_metrics: Arc<CheckMetrics>,
     status: watch::Sender<Arc<Status>>,
-    /// What was last handed to the speaker and the dataplane.
-    sent_routes: RouteSet,
+    /// What was last handed to the speaker: the same allocation its sessions read, not a copy.
+    sent_routes: Arc<RouteSet>,
     /// The state file's path and content as last read or written: it is rewritten when the
     /// drains to keep (or its path, by a reload) differ.
     saved_drains: (PathBuf, Vec<u8>),
@@ -147,7 +147,7 @@ pub async fn run(
         observations: obs_tx,
         check_metrics: Arc::new(CheckMetrics::default()),
         status: status_tx,
-        sent_routes: RouteSet::new(),
+        sent_routes: Arc::new(RouteSet::new()),
         saved_drains,
         dataplane,
         state,
@@ -382,9 +382,9 @@ impl Daemon {
     fn push(&mut self, announcements: bool, dataplane: bool) {
         if announcements {
             let routes = self.state.route_set();
-            if routes != self.sent_routes {
-                self.speaker.set_routes(routes.clone());
-                self.sent_routes = routes;
+            if routes != *self.sent_routes {
+                self.sent_routes = Arc::new(routes);
+                self.speaker.set_routes(self.sent_routes.clone());
             }
         }
         if dataplane {
