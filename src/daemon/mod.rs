@@ -10,6 +10,7 @@
 //! Every decision (what to announce, which weight a backend gets) is made by the pure
 //! `state::NodeState`; this module only moves messages and talks to the OS.
 
+mod heap;
 mod runtime;
 pub mod state;
 mod state_file;

@@ -152,7 +152,7 @@ pub async fn run(
         dataplane,
         state,
         config_path,
-        running: watch::channel(Arc::new(RunningConfig::new(text))).0,
+        running: watch::channel(running_config(text)).0,
         cfg,
     };
 
@@ -456,8 +456,7 @@ impl Daemon {
     /// Puts an accepted config in force, like SIGHUP: only what changed is touched.
     fn apply_config(&mut self, new: Config, text: &str) -> String {
         // Comments may have changed even when the config did not: the served text follows.
-        self.running
-            .send_replace(Arc::new(RunningConfig::new(text)));
+        self.running.send_replace(running_config(text));
         if new == self.cfg {
             tracing::info!("reload: configuration unchanged");
             return "configuration unchanged".into();
@@ -555,6 +554,15 @@ fn log_transitions(changes: &Changes) {
     for line in &changes.log {
         tracing::info!("{line}");
     }
+}
+
+/// The running config of an accepted `text`. Building it parses the text once more, the last
+/// step of every load (start, reload, API edit): the transient peak of reading a large config
+/// is over, so the freed memory goes back to the kernel here (see `daemon::heap`).
+fn running_config(text: &str) -> Arc<RunningConfig> {
+    let running = Arc::new(RunningConfig::new(text));
+    super::heap::release_free_memory();
+    running
 }
 
 /// Loads and validates the config for a reload, with the same errors as `anycastd check`.
