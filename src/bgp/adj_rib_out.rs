@@ -555,8 +555,15 @@ mod tests {
         let first = &rib.sent[&v4(1)];
         assert_eq!(rib.len(), 1000);
         assert!(rib.sent.values().all(|a| Arc::ptr_eq(a, first)));
-        assert_eq!(Arc::strong_count(first), 1000, "one allocation, held by every VIP");
-        assert!(rib.diff(&routes, &ctx).is_empty(), "shared attributes compare as sent");
+        assert_eq!(
+            Arc::strong_count(first),
+            1000,
+            "one allocation, held by every VIP"
+        );
+        assert!(
+            rib.diff(&routes, &ctx).is_empty(),
+            "shared attributes compare as sent"
+        );
     }
 
     #[test]

@@ -20,8 +20,9 @@ pub struct RunningConfig {
 impl RunningConfig {
     /// From the text of a config the daemon accepted (so it is valid TOML).
     pub fn new(text: &str) -> RunningConfig {
-        let mut doc = match toml::from_str::<toml::Table>(text) {
-            Ok(t) => serde_json::to_value(t).unwrap_or(Value::Null),
+        // Straight into JSON: a `toml::Table` in between was 127 MiB at peak with 50,000 VIPs.
+        let mut doc = match toml::from_str::<Value>(text) {
+            Ok(doc) => doc,
             Err(e) => {
                 serde_json::json!({ "error": format!("the running config is not TOML: {e}") })
             }
