@@ -9,6 +9,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 TITLES = {"routes": "Route scale, UPDATE packing and footprint (vs GoBGP and BIRD)",
           "coldstart": "Cold start by VIP binding (vs BIRD)",
+          "memory": "Memory with two peers (vs BIRD)",
           "failover": "Failover latency",
           "ipvs": "IPVS programming (vs ipvsadm)",
           "checks": "Health checking cost (vs a reference checker)",

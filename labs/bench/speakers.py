@@ -37,10 +37,10 @@ class Anycastd(Speaker):
     name = "anycastd"
 
     def __init__(self, ns, binary, workdir, n, local, peer, api_port, extra_vip="", log_level="info",
-                 cleanup=True, bgp="hold_time = 9", interface="lo", tables=""):
+                 cleanup=True, bgp="hold_time = 9", interface="lo", tables="", wrap=()):
         """`peer`: one router address or a list of them; `bgp`: lines for [bgp]; `extra_vip`
         and `interface`: a value, or a function of the VIP's index; `tables`: more TOML tables
-        (e.g. `[catalog]`) after the peers."""
+        (e.g. `[catalog]`) after the peers; `wrap`: a command that runs the binary (heaptrack)."""
         self.ns, self.api = ns, f"http://127.0.0.1:{api_port}"
         lines = [
             "[node]", f'router_id = "{local}"', "asn = 65001", "",
@@ -60,7 +60,7 @@ class Anycastd(Speaker):
             f.write("\n".join(lines))
         self.log_path = os.path.join(workdir, f"anycastd-{ns.name}.log")
         self.started = time.time()
-        self.proc = ns.popen(binary, "run", "-c", self.config, *(["--cleanup"] if cleanup else []),
+        self.proc = ns.popen(*wrap, binary, "run", "-c", self.config, *(["--cleanup"] if cleanup else []),
                              "--log-format", "json", "--log-level", log_level,
                              stdout=subprocess.DEVNULL, stderr=open(self.log_path, "w"))
 

@@ -11,6 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 
 use super::message::{
     AsPath, CodecContext, MpReach, MpUnreach, Origin, PathAttribute, Prefix, Update, AFI_IPV4,
@@ -120,7 +121,9 @@ impl ExportContext {
 
 #[derive(Debug, Clone, Default)]
 pub struct AdjRibOut {
-    sent: BTreeMap<IpAddr, RouteAttrs>,
+    /// What each announced VIP was sent with. VIPs announced in one group share one copy of
+    /// their attributes: with 50,000 VIPs of the same attributes, one copy per session.
+    sent: BTreeMap<IpAddr, Arc<RouteAttrs>>,
     /// VIPs the last diff could not announce: their path attributes leave no room for a
     /// prefix in one message. With the length of the UPDATE that one would take.
     oversized: Vec<(IpAddr, usize)>,
@@ -174,7 +177,10 @@ impl AdjRibOut {
         // Group what changed by (family, attributes): one group, one run of UPDATEs.
         let mut groups: BTreeMap<(bool, &RouteAttrs), Vec<Prefix>> = BTreeMap::new();
         for (addr, attrs) in desired {
-            if ctx.exports(addr) && attrs.goes_to(ctx.peer) && self.sent.get(addr) != Some(attrs) {
+            if ctx.exports(addr)
+                && attrs.goes_to(ctx.peer)
+                && self.sent.get(addr).map(Arc::as_ref) != Some(attrs)
+            {
                 groups
                     .entry((addr.is_ipv6(), attrs))
                     .or_default()
@@ -196,8 +202,9 @@ impl AdjRibOut {
             };
             match packed {
                 Ok(()) => {
+                    let shared = Arc::new(attrs.clone());
                     for p in prefixes {
-                        self.sent.insert(p.addr, attrs.clone());
+                        self.sent.insert(p.addr, shared.clone());
                     }
                 }
                 Err(len) => self
@@ -537,6 +544,26 @@ mod tests {
             32, 10, 100, 0, 1,
         ];
         assert_eq!(&encoded(&updates[0], &ctx)[16..], expected);
+    }
+
+    #[test]
+    fn vips_announced_together_share_one_copy_of_their_attributes() {
+        let ctx = ebgp();
+        let mut rib = AdjRibOut::default();
+        let routes: RouteSet = (1..=1000).map(|i| (v4(i), RouteAttrs::example())).collect();
+        rib.diff(&routes, &ctx);
+        let first = &rib.sent[&v4(1)];
+        assert_eq!(rib.len(), 1000);
+        assert!(rib.sent.values().all(|a| Arc::ptr_eq(a, first)));
+        assert_eq!(
+            Arc::strong_count(first),
+            1000,
+            "one allocation, held by every VIP"
+        );
+        assert!(
+            rib.diff(&routes, &ctx).is_empty(),
+            "shared attributes compare as sent"
+        );
     }
 
     #[test]

@@ -265,9 +265,10 @@ impl Speaker {
         }
     }
 
-    /// Replaces the set of routes to announce; sessions send the difference at once.
-    pub fn set_routes(&self, routes: RouteSet) {
-        self.inner.routes.send_replace(Arc::new(routes));
+    /// Replaces the set of routes to announce; sessions send the difference at once. Every
+    /// session reads this one set (an `Arc`): nothing is copied per peer or per push.
+    pub fn set_routes(&self, routes: impl Into<Arc<RouteSet>>) {
+        self.inner.routes.send_replace(routes.into());
     }
 
     /// The route set most recently given to [`Speaker::set_routes`].

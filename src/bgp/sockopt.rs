@@ -2,7 +2,8 @@
 //! (RFC 2385, `TCP_MD5SIG`) and the minimum received TTL / hop limit of GTSM (RFC 5082,
 //! `IP_MINTTL` / `IPV6_MINHOPCOUNT`).
 //!
-//! This is the crate's only `unsafe`: two `setsockopt(2)` calls on a borrowed, open file
+//! One of the crate's two `unsafe` modules (the other is `daemon::heap`, one `malloc_trim`
+//! call): two `setsockopt(2)` calls on a borrowed, open file
 //! descriptor, with pointers to values that live on the stack for the duration of the call.
 //! Everything else (building the kernel's `struct tcp_md5sig`) is safe byte work, and the
 //! layout is pinned by unit tests against the kernel's UAPI header.

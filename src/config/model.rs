@@ -451,7 +451,9 @@ pub struct Vip {
     pub local_pref: Option<u32>,
     pub as_path_prepend: u8,
     pub announce: AnnouncePolicy,
-    pub check: Option<VipCheck>,
+    /// Boxed: a check inline is most of a `Vip`'s size, and most VIPs have none (the daemon
+    /// holds every VIP twice: the config and the node state).
+    pub check: Option<Box<VipCheck>>,
     pub services: Vec<Service>,
     /// The peers this VIP is announced to (`peers`); empty: every peer.
     pub peers: Vec<IpAddr>,

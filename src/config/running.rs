@@ -14,9 +14,8 @@ const SECRETS: [&[&str]; 3] = [
 /// What the API serves for `GET /config`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunningConfig {
-    /// The document, for answering with one of its objects.
-    doc: Value,
-    /// Pretty JSON, ending in a newline.
+    /// Pretty JSON, ending in a newline. The only form kept: the parsed document is as large
+    /// again (30 MiB with 50,000 VIPs) and only answers to writes need it, which parse this.
     pub json: String,
     /// A strong entity tag (with its quotes) of the config text.
     pub etag: String,
@@ -25,8 +24,9 @@ pub struct RunningConfig {
 impl RunningConfig {
     /// From the text of a config the daemon accepted (so it is valid TOML).
     pub fn new(text: &str) -> RunningConfig {
-        let mut doc = match toml::from_str::<toml::Table>(text) {
-            Ok(t) => serde_json::to_value(t).unwrap_or(Value::Null),
+        // Straight into JSON: a `toml::Table` in between was 127 MiB at peak with 50,000 VIPs.
+        let mut doc = match toml::from_str::<Value>(text) {
+            Ok(doc) => doc,
             Err(e) => {
                 serde_json::json!({ "error": format!("the running config is not TOML: {e}") })
             }
@@ -37,7 +37,6 @@ impl RunningConfig {
         let mut json = serde_json::to_string_pretty(&doc).unwrap_or_default();
         json.push('\n');
         RunningConfig {
-            doc,
             json,
             etag: etag(text),
         }
@@ -54,7 +53,7 @@ impl RunningConfig {
     /// delete): the answer to a write.
     pub fn object(&self, target: &super::edit::Target) -> Value {
         use super::edit::Target;
-        let doc = &self.doc;
+        let doc = &serde_json::from_str::<Value>(&self.json).unwrap_or(Value::Null);
         let same = |v: &Value, ip: std::net::IpAddr| {
             v["address"].as_str().and_then(|a| a.parse().ok()) == Some(ip)
         };

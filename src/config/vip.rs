@@ -144,7 +144,7 @@ fn vip(
         local_pref: local_pref?,
         as_path_prepend: as_path_prepend?,
         announce: announce?,
-        check: check?,
+        check: check?.map(Box::new),
         services: services?,
         peers: selected?,
         failure: failure?,

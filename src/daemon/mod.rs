@@ -11,6 +11,7 @@
 //! `state::NodeState`; this module only moves messages and talks to the OS.
 
 mod catalog_run;
+mod heap;
 mod runtime;
 pub mod state;
 mod state_file;

@@ -62,8 +62,8 @@ struct Daemon {
     observations: mpsc::Sender<Observation>,
     check_metrics: Arc<CheckMetrics>,
     status: watch::Sender<Arc<Status>>,
-    /// What was last handed to the speaker and the dataplane.
-    sent_routes: RouteSet,
+    /// What was last handed to the speaker: the same allocation its sessions read, not a copy.
+    sent_routes: Arc<RouteSet>,
     /// The state file's path and content as last read or written: it is rewritten when the
     /// drains to keep (or its path, by a reload) differ.
     saved_drains: (PathBuf, Vec<u8>),
@@ -174,12 +174,12 @@ pub async fn run(
         observations: obs_tx,
         check_metrics: Arc::new(CheckMetrics::default()),
         status: status_tx,
-        sent_routes: RouteSet::new(),
+        sent_routes: Arc::new(RouteSet::new()),
         saved_drains,
         dataplane,
         state,
         config_path,
-        running: watch::channel(Arc::new(RunningConfig::new(text))).0,
+        running: watch::channel(running_config(text)).0,
         cfg,
         file_cfg,
         file_text: text.to_string(),
@@ -421,9 +421,9 @@ impl Daemon {
     fn push(&mut self, announcements: bool, dataplane: bool) {
         if announcements {
             let routes = self.state.route_set();
-            if routes != self.sent_routes {
-                self.speaker.set_routes(routes.clone());
-                self.sent_routes = routes;
+            if routes != *self.sent_routes {
+                self.sent_routes = Arc::new(routes);
+                self.speaker.set_routes(self.sent_routes.clone());
             }
         }
         if dataplane {
@@ -542,8 +542,7 @@ impl Daemon {
     /// Puts an accepted config in force, like SIGHUP: only what changed is touched.
     fn apply_config(&mut self, new: Config, text: &str) -> String {
         // Comments may have changed even when the config did not: the served text follows.
-        self.running
-            .send_replace(Arc::new(RunningConfig::new(text)));
+        self.running.send_replace(running_config(text));
         if new == self.cfg {
             tracing::info!("reload: configuration unchanged");
             return "configuration unchanged".into();
@@ -652,6 +651,15 @@ fn log_transitions(changes: &Changes) {
     for line in &changes.log {
         tracing::info!("{line}");
     }
+}
+
+/// The running config of an accepted `text`. Building it parses the text once more, the last
+/// step of every load (start, reload, API edit): the transient peak of reading a large config
+/// is over, so the freed memory goes back to the kernel here (see `daemon::heap`).
+fn running_config(text: &str) -> Arc<RunningConfig> {
+    let running = Arc::new(RunningConfig::new(text));
+    super::heap::release_free_memory();
+    running
 }
 
 /// Loads and validates the config for a reload, with the same errors as `anycastd check`.

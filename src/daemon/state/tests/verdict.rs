@@ -24,11 +24,11 @@ fn initial_results_are_complete_once_every_target_and_vip_has_reported() {
 #[test]
 fn targets_are_one_per_backend_and_vip_check_with_distinct_ids() {
     let mut cfg = web();
-    cfg.vips[0].check = Some(VipCheck {
+    cfg.vips[0].check = Some(Box::new(VipCheck {
         address: vip_addr(),
         port: 53,
         check: check(),
-    });
+    }));
     let state = NodeState::new(&cfg);
     let targets = state.targets();
     assert_eq!(targets.len(), 3);
@@ -167,11 +167,11 @@ fn policy_all_needs_every_service_and_any_needs_one() {
 #[test]
 fn vip_check_is_anded_with_the_services() {
     let mut cfg = web();
-    cfg.vips[0].check = Some(VipCheck {
+    cfg.vips[0].check = Some(Box::new(VipCheck {
         address: vip_addr(),
         port: 80,
         check: check(),
-    });
+    }));
     let mut state = NodeState::new(&cfg);
     programmed(&mut state);
     let now = Instant::now();
@@ -198,11 +198,11 @@ fn vip_check_is_anded_with_the_services() {
 #[test]
 fn a_vip_with_only_a_check_needs_no_ipvs() {
     let mut v = vip("10.53.0.1", vec![]);
-    v.check = Some(VipCheck {
+    v.check = Some(Box::new(VipCheck {
         address: "10.53.0.1".parse().unwrap(),
         port: 53,
         check: check(),
-    });
+    }));
     let mut state = NodeState::new(&config(vec![v]));
     programmed(&mut state);
     assert!(state.route_set().is_empty());
