@@ -32,6 +32,14 @@ pub struct Tls {
     pub client_key: PathBuf,
 }
 
+/// The server's directory: its data, its log and, with TLS, its certificates.
+fn data_dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("anycastd-etcd-")
+        .tempdir()
+        .expect("tempdir")
+}
+
 /// Makes a CA and two certificates it signs with openssl: the server's for `ips`, a client's.
 fn make_certs(dir: &std::path::Path, ips: &[&str]) -> Tls {
     let run = |args: &[&str]| {
@@ -121,20 +129,13 @@ impl Etcd {
     /// Starts etcd in `ns`, listening for clients on every address of the namespace, and
     /// waits until it answers.
     pub fn start(ns: &Netns, advertise_ip: &str) -> Etcd {
-        let dir = tempfile::Builder::new()
-            .prefix("anycastd-etcd-")
-            .tempdir()
-            .expect("tempdir");
-        let log = dir.path().join("etcd.log");
-        let mut etcd = Etcd {
-            netns: ns.name().to_string(),
-            log,
+        let dir = data_dir();
+        let mut etcd = Etcd::new(
+            ns,
             dir,
-            child: None,
-            advertise: format!("http://{advertise_ip}:{CLIENT_PORT}"),
-            tls: None,
-            user: None,
-        };
+            format!("http://{advertise_ip}:{CLIENT_PORT}"),
+            None,
+        );
         etcd.start_again();
         etcd
     }
@@ -143,22 +144,10 @@ impl Etcd {
     /// server certificate for each of `ips` (the first is advertised), and with authentication
     /// on: user `root` with `password`.
     pub fn start_tls(ns: &Netns, ips: &[&str], password: &str) -> Etcd {
-        let advertise_ip = ips[0];
-        let dir = tempfile::Builder::new()
-            .prefix("anycastd-etcd-")
-            .tempdir()
-            .expect("tempdir");
+        let dir = data_dir();
         let tls = make_certs(dir.path(), ips);
-        let log = dir.path().join("etcd.log");
-        let mut etcd = Etcd {
-            netns: ns.name().to_string(),
-            log,
-            dir,
-            child: None,
-            advertise: format!("https://{advertise_ip}:{CLIENT_PORT}"),
-            tls: Some(tls),
-            user: None,
-        };
+        let advertise = format!("https://{}:{CLIENT_PORT}", ips[0]);
+        let mut etcd = Etcd::new(ns, dir, advertise, Some(tls));
         etcd.start_again();
         let ok = |out: std::process::Output| {
             assert!(
@@ -172,6 +161,18 @@ impl Etcd {
         ok(etcd.etcdctl(&["auth", "enable"]));
         etcd.user = Some(format!("root:{password}"));
         etcd
+    }
+
+    fn new(ns: &Netns, dir: tempfile::TempDir, advertise: String, tls: Option<Tls>) -> Etcd {
+        Etcd {
+            netns: ns.name().to_string(),
+            log: dir.path().join("etcd.log"),
+            dir,
+            child: None,
+            advertise,
+            tls,
+            user: None,
+        }
     }
 
     /// The PEM files of a TLS server.

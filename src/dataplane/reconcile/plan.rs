@@ -8,7 +8,7 @@ use crate::dataplane::state::{
     ActualState, DestKey, DestParams, Service, ServiceKey, ServiceParams, DEST_INSERTS_AT_HEAD,
     REHASH_SAFE_SYSCTLS,
 };
-use crate::dataplane::{DesiredState, VirtualService};
+use crate::dataplane::{DesiredState, VipAddress, VirtualService};
 
 /// The addresses and local routes carrying anycastd's marker: services on their VIPs are ours.
 fn owned_vips(actual: &ActualState) -> HashSet<IpAddr> {
@@ -199,6 +199,32 @@ fn sync_daemons(desired: &DesiredState, actual: &ActualState, owned: &Ownership)
     ops
 }
 
+/// One kind of VIP binding (addresses or local routes), as (interface, VIP) pairs: the wanted
+/// ones the kernel lacks, in order, and the kernel's `removable` entries nobody wants. Sets are
+/// built once, so both directions are O(n log n).
+fn bindings<'a, K>(
+    wanted: &'a [VipAddress],
+    present: &'a [K],
+    binding: impl Fn(&'a K) -> (&'a str, IpAddr),
+    removable: impl Fn(&K) -> bool,
+) -> (Vec<(&'a str, IpAddr)>, Vec<&'a K>) {
+    let wanted: BTreeSet<(&str, IpAddr)> = wanted
+        .iter()
+        .map(|v| (v.interface.as_str(), v.address))
+        .collect();
+    let have: HashSet<(&str, IpAddr)> = present.iter().map(&binding).collect();
+    let add = wanted
+        .iter()
+        .filter(|b| !have.contains(*b))
+        .copied()
+        .collect();
+    let remove = present
+        .iter()
+        .filter(|k| removable(k) && !wanted.contains(&binding(k)))
+        .collect();
+    (add, remove)
+}
+
 /// The minimal list of ops that turns `actual` into `desired`, touching nothing foreign.
 pub fn plan(desired: &DesiredState, actual: &ActualState, owned: &Ownership) -> Vec<Op> {
     let mut links_up = Vec::new();
@@ -237,64 +263,44 @@ pub fn plan(desired: &DesiredState, actual: &ActualState, owned: &Ownership) -> 
         }
     }
 
-    // Addresses: present on the named interface (with any prefix, marked or not) counts.
-    let wanted_addrs: BTreeSet<(&str, IpAddr)> = desired
-        .addresses
-        .iter()
-        .map(|a| (a.interface.as_str(), a.address))
-        .collect();
-    let present: HashSet<(&str, IpAddr)> = actual
-        .addresses
-        .iter()
-        .map(|a| (a.interface.as_str(), a.address))
-        .collect();
-    for (interface, address) in &wanted_addrs {
-        if !present.contains(&(*interface, *address)) {
-            addrs_up.push(LinkOp::AddAddress {
+    // Addresses: present on the named interface (with any prefix, marked or not) counts;
+    // only ours (marked) are removed.
+    let (add, remove) = bindings(
+        &desired.addresses,
+        &actual.addresses,
+        |a| (a.interface.as_str(), a.address),
+        |a| a.owned,
+    );
+    addrs_up.extend(
+        add.into_iter()
+            .map(|(interface, address)| LinkOp::AddAddress {
                 interface: interface.to_string(),
-                address: *address,
-            });
-        }
-    }
-    for a in &actual.addresses {
-        if a.owned && !wanted_addrs.contains(&(a.interface.as_str(), a.address)) {
-            addrs_down.push(LinkOp::DelAddress {
-                interface: a.interface.clone(),
-                address: a.address,
-                prefix_len: a.prefix_len,
-            });
-        }
-    }
-    // Local routes: only our own count as present (a foreign local route for the VIP, say the
-    // kernel's for an address, is neither adopted nor touched; ours coexists with it, see
-    // state::ROUTE_METRIC), and only our own are removed.
-    let wanted_routes: BTreeSet<(&str, IpAddr)> = desired
-        .routes
-        .iter()
-        .map(|r| (r.interface.as_str(), r.address))
-        .collect();
-    let present: HashSet<(&str, IpAddr)> = actual
-        .routes
-        .iter()
-        .map(|r| (r.interface.as_str(), r.address))
-        .collect();
-    for (interface, address) in &wanted_routes {
-        if !present.contains(&(*interface, *address)) {
-            routes_up.push(RouteOp::Add {
-                interface: interface.to_string(),
-                address: *address,
-            });
-        }
-    }
-    for r in &actual.routes {
-        if !wanted_routes.contains(&(r.interface.as_str(), r.address)) {
-            routes_down.push(RouteOp::Del {
-                interface: r.interface.clone(),
-                address: r.address,
-                metric: r.metric,
-            });
-        }
-    }
+                address,
+            }),
+    );
+    addrs_down.extend(remove.into_iter().map(|a| LinkOp::DelAddress {
+        interface: a.interface.clone(),
+        address: a.address,
+        prefix_len: a.prefix_len,
+    }));
+    // Local routes: only our own are in the dump, so only they count as present (a foreign
+    // local route for the VIP, say the kernel's for an address, is neither adopted nor
+    // touched; ours coexists with it, see state::ROUTE_METRIC), and only they are removed.
+    let (add, remove) = bindings(
+        &desired.routes,
+        &actual.routes,
+        |r| (r.interface.as_str(), r.address),
+        |_| true,
+    );
+    routes_up.extend(add.into_iter().map(|(interface, address)| RouteOp::Add {
+        interface: interface.to_string(),
+        address,
+    }));
+    routes_down.extend(remove.into_iter().map(|r| RouteOp::Del {
+        interface: r.interface.clone(),
+        address: r.address,
+        metric: r.metric,
+    }));
     for l in &actual.links {
         if l.owned && !wanted_links.contains(l.name.as_str()) {
             links_down.push(LinkOp::DelLink {
