@@ -425,7 +425,7 @@ fn mh_tables_are_the_same_whatever_the_history_and_fingerprinted() {
         desired.services = vec![svc("10.100.0.1", 80, "mh", &backends)];
 
         // By hand, in another order. The kernel lists the last added first (the planner's
-        // DEST_INSERTS_AT_HEAD).
+        // Service::order).
         sh("ip addr add 10.100.0.1/32 dev anycast0");
         sh("ipvsadm -A -t 10.100.0.1:80 -s mh");
         for d in ["10.0.1.3", "10.0.1.1", "10.0.1.5", "10.0.1.2", "10.0.1.4"] {

@@ -174,14 +174,6 @@ impl fmt::Display for Forwarding {
     }
 }
 
-/// Where the kernel puts a destination it adds to a service's list: at the head
-/// (`list_add_rcu(&dest->n_list, &svc->destinations)` in `__ip_vs_update_dest`). Dumps list
-/// the destinations in list order, and the `mh` scheduler builds its lookup table by walking
-/// that list, so the order is part of what makes two nodes' tables equal. The kernel test
-/// `mh_destinations_are_listed_in_canonical_order_and_fingerprinted` checks this against the
-/// real kernel.
-pub const DEST_INSERTS_AT_HEAD: bool = true;
-
 /// The IPVS sysctls (`/proc/sys/net/ipv4/vs/NAME`, per network namespace) that a
 /// `rehash_safe` service needs, with the value it needs:
 /// - `sloppy_tcp`, `sloppy_sctp`: a mid-flow packet with no connection entry on this node (the
@@ -203,7 +195,11 @@ pub const REHASH_SAFE_SYSCTLS: &[(&str, u32)] = &[
 pub struct Service {
     pub params: ServiceParams,
     pub dests: BTreeMap<DestKey, DestParams>,
-    /// The destinations in the kernel's list order (as dumped): see [`DEST_INSERTS_AT_HEAD`].
+    /// The destinations in the kernel's list order (as dumped). The kernel adds a destination
+    /// at the head of the list (`list_add_rcu(&dest->n_list, &svc->destinations)` in
+    /// `__ip_vs_update_dest`; the kernel test `mh_tables_are_the_same_whatever_the_history_and_
+    /// fingerprinted` checks it), and the `mh` scheduler builds its lookup table by walking
+    /// the list, so the order is part of what makes two nodes' tables equal.
     pub order: Vec<DestKey>,
 }
 

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use super::{host_prefix, IpvsOp, LinkOp, Op, RouteOp};
 use crate::dataplane::state::{
-    ActualState, Address, Link, LocalRoute, Service, ServiceKey, DEST_INSERTS_AT_HEAD, ROUTE_METRIC,
+    ActualState, Address, Link, LocalRoute, Service, ServiceKey, ROUTE_METRIC,
 };
 
 /// Updates `actual` with ops the kernel acknowledged, so that it is again what a dump would
@@ -130,12 +130,9 @@ fn mirror_ipvs(ipvs: &mut BTreeMap<ServiceKey, Service>, op: &IpvsOp) -> bool {
             params,
         } => match ipvs.get_mut(service) {
             Some(s) => {
+                // The kernel adds at the head of the list (Service::order).
                 if s.dests.insert(*dest, *params).is_none() {
-                    if DEST_INSERTS_AT_HEAD {
-                        s.order.insert(0, *dest);
-                    } else {
-                        s.order.push(*dest);
-                    }
+                    s.order.insert(0, *dest);
                 }
             }
             None => return false,

@@ -5,8 +5,7 @@ use std::net::IpAddr;
 
 use super::{IpvsOp, LinkOp, Op, Ownership, RouteOp, SysctlOp};
 use crate::dataplane::state::{
-    ActualState, DestKey, DestParams, Service, ServiceKey, ServiceParams, DEST_INSERTS_AT_HEAD,
-    REHASH_SAFE_SYSCTLS,
+    ActualState, DestKey, DestParams, Service, ServiceKey, ServiceParams, REHASH_SAFE_SYSCTLS,
 };
 use crate::dataplane::{DesiredState, VipAddress, VirtualService};
 
@@ -68,7 +67,7 @@ pub fn canonical_order(s: &VirtualService) -> Vec<DestKey> {
 
 /// The destination ops of an existing `mh` service. The kernel builds mh's lookup table by
 /// walking the destination list, and adds a destination at one end of it
-/// ([`DEST_INSERTS_AT_HEAD`]), so two nodes with the same destinations have the same table only
+/// (its head, see [`Service::order`]), so two nodes with the same destinations have the same table only
 /// if their lists are in the same order. A restart, or a backend added after others, would
 /// otherwise leave each node's list in the order of its own history. So the destinations that
 /// already end the list in canonical order stay (with an edit if their weight or forwarding
@@ -89,27 +88,19 @@ fn mh_dests(
         .filter(|d| dests.contains_key(d))
         .copied()
         .collect();
-    // The list's settled end: the oldest entries, which new ones never displace.
-    let settled = if DEST_INSERTS_AT_HEAD {
-        kept.iter()
-            .rev()
-            .zip(target.iter().rev())
-            .take_while(|(a, b)| a == b)
-            .count()
-    } else {
-        kept.iter().zip(&target).take_while(|(a, b)| a == b).count()
-    };
-    let (stay, again, add): (&[DestKey], &[DestKey], Vec<DestKey>) = if DEST_INSERTS_AT_HEAD {
-        let cut = target.len() - settled;
-        let add = target[..cut].iter().rev().copied().collect();
-        (&target[cut..], &kept[..kept.len() - settled], add)
-    } else {
-        (
-            &target[..settled],
-            &kept[settled..],
-            target[settled..].to_vec(),
-        )
-    };
+    // The list's settled tail: the oldest entries, which new ones (added at the head) never
+    // displace.
+    let settled = kept
+        .iter()
+        .rev()
+        .zip(target.iter().rev())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let cut = target.len() - settled;
+    let stay = &target[cut..];
+    let again = &kept[..kept.len() - settled];
+    // Added head first, so the last added, target[0], ends up first.
+    let add = target[..cut].iter().rev();
     for dest in stay {
         if current.dests.get(dest) != dests.get(dest) {
             up.push(IpvsOp::EditDest {
@@ -128,8 +119,8 @@ fn mh_dests(
     for dest in add {
         up.push(IpvsOp::AddDest {
             service: key,
-            dest,
-            params: dests[&dest],
+            dest: *dest,
+            params: dests[dest],
         });
     }
     for dest in current.dests.keys() {
@@ -318,18 +309,16 @@ pub fn plan(desired: &DesiredState, actual: &ActualState, owned: &Ownership) -> 
             match ipvs.get(key) {
                 None => {
                     services_up.push(IpvsOp::AddService { key: *key, params });
-                    // In the sequence that leaves the list canonical, whatever the scheduler:
-                    // a later switch to mh then finds it in order.
-                    let add = dests.into_iter().map(|(dest, params)| IpvsOp::AddDest {
-                        service: *key,
-                        dest,
-                        params,
-                    });
-                    if DEST_INSERTS_AT_HEAD {
-                        dests_up.extend(add.rev());
-                    } else {
-                        dests_up.extend(add);
-                    }
+                    // In the sequence that leaves the list canonical (last first, as the kernel
+                    // adds at the head), whatever the scheduler: a later switch to mh then
+                    // finds it in order.
+                    dests_up.extend(dests.into_iter().rev().map(|(dest, params)| {
+                        IpvsOp::AddDest {
+                            service: *key,
+                            dest,
+                            params,
+                        }
+                    }));
                 }
                 Some(current) if vs.scheduler == "mh" => {
                     if current.params != params {
@@ -459,7 +448,7 @@ mod tests {
                 "add service 10.100.0.1:80/tcp scheduler wrr persistence 0",
                 "add service [2001:db8::1]:443/tcp scheduler wrr persistence 0",
                 // Each service's in the sequence that leaves the kernel's list in canonical
-                // order (the kernel adds at the head, DEST_INSERTS_AT_HEAD, which the kernel
+                // order (the kernel adds at the head, which the kernel
                 // test checks: the last added is listed first).
                 "add dest 10.0.10.12:8080 to 10.100.0.1:80/tcp weight 50 fwd masq",
                 "add dest 10.0.10.11:8080 to 10.100.0.1:80/tcp weight 100 fwd masq",
@@ -569,7 +558,7 @@ mod tests {
         assert_eq!(sb.table_fingerprint(), sa.table_fingerprint());
         assert_eq!(sc.table_fingerprint(), sa.table_fingerprint());
         // B keeps the entry that already ends its list in place and moves only the one that
-        // must come after the new backend (in the list; with DEST_INSERTS_AT_HEAD, that is
+        // must come after the new backend (in the list; with head insertion, that is
         // the one added after it).
         let moved: Vec<String> = ops_b.iter().map(|o| o.to_string()).collect();
         assert_eq!(

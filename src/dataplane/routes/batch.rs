@@ -21,7 +21,7 @@ use rtnetlink::packet_core::{
 
 use super::{request, Change, Request};
 use crate::dataplane::ipvs::error::errno_text;
-use crate::dataplane::ipvs::genl::{split_messages, Incoming, NLMSG_ERROR};
+use crate::dataplane::ipvs::genl::{split_messages, Attrs, Incoming, NLMSG_ERROR};
 
 /// Requests per datagram. Each ack is its own skb in the socket's receive queue (about 1 KiB
 /// of truesize), and acks beyond the receive buffer are dropped (ENOBUFS), so a batch stays
@@ -144,21 +144,10 @@ fn ext_ack_message(m: &Incoming<'_>) -> Option<String> {
     } else {
         u32::from_ne_bytes(echo.get(..4)?.try_into().ok()?) as usize
     };
-    let mut tlvs = echo.get(echoed_len.next_multiple_of(4)..)?;
-    while tlvs.len() >= 4 {
-        let len = u16::from_ne_bytes([tlvs[0], tlvs[1]]) as usize;
-        let kind = u16::from_ne_bytes([tlvs[2], tlvs[3]]) & 0x3fff;
-        if len < 4 || len > tlvs.len() {
-            return None;
-        }
-        if kind == NLMSGERR_ATTR_MSG {
-            let text = &tlvs[4..len];
-            let text = text.split(|b| *b == 0).next().unwrap_or(text);
-            return Some(String::from_utf8_lossy(text).into_owned());
-        }
-        tlvs = tlvs.get(len.next_multiple_of(4)..).unwrap_or(&[]);
-    }
-    None
+    let tlvs = Attrs(echo.get(echoed_len.next_multiple_of(4)..)?);
+    let text = tlvs.get(NLMSGERR_ATTR_MSG)?;
+    let text = text.split(|b| *b == 0).next().unwrap_or(text);
+    Some(String::from_utf8_lossy(text).into_owned())
 }
 
 #[cfg(test)]
